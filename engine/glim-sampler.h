@@ -1,0 +1,30 @@
+/* glim-sampler.h: pick the next token from logits: greedy, or temperature with top-k, top-p
+ * and min-p filtering, driven by a seeded generator so runs repeat exactly.
+ * SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  float   temperature;   /* <= 0: greedy (argmax, lowest id on ties) */
+  int     top_k;         /* <= 0: off */
+  float   top_p;         /* >= 1: off */
+  float   min_p;         /* <= 0: off; keeps tokens with p >= min_p * p_max */
+  guint64 seed;
+} GlimSamplerParams;
+
+typedef struct _GlimSampler GlimSampler;
+
+void         glim_sampler_params_init (GlimSamplerParams *params);   /* greedy, filters off */
+GlimSampler *glim_sampler_new    (const GlimSamplerParams *params);
+void         glim_sampler_free   (GlimSampler *sampler);
+/* logits[V] are not modified. */
+int32_t      glim_sampler_sample (GlimSampler *sampler, const float *logits, int V);
+int32_t      glim_argmax         (const float *logits, int V);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimSampler, glim_sampler_free)
+
+G_END_DECLS

@@ -1,0 +1,14 @@
+/* glim.h: the Glimmer engine's public API, the only header front ends include.
+ * SPDX-License-Identifier: MIT
+ *
+ * Load a model folder (glim-model.h), open an inference context on a backend (glim-context.h),
+ * and pick tokens from its logits (glim-sampler.h). */
+#pragma once
+
+#include "glim-error.h"
+#include "glim-dtype.h"
+#include "glim-safetensors.h"
+#include "glim-config.h"
+#include "glim-model.h"
+#include "glim-context.h"
+#include "glim-sampler.h"

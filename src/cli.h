@@ -1,0 +1,29 @@
+/* cli.h: glimmer-cli's commands and the helpers they share.
+ * SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+#include "glim.h"
+
+G_BEGIN_DECLS
+
+/* Each command parses its own arguments (argv[0] is the command name) and returns an exit
+ * status; errors are printed as "glimmer-cli <command>: <message>". */
+int cli_generate (int argc, char **argv);
+int cli_info     (int argc, char **argv);
+int cli_logits   (int argc, char **argv);
+
+/* Parse "5,17,99" into token ids. */
+GArray  *cli_parse_ids     (const char *text, GError **error);
+/* Print an error for command `cmd` and return the exit status 1. */
+int      cli_fail          (const char *cmd, const GError *error);
+/* Parse argv with `entries`; prints usage errors itself. */
+gboolean cli_parse_options (const char *cmd, const char *summary, GOptionEntry *entries, int *argc,
+                            char ***argv);
+/* Load a model and open a context, honouring --backend/--tp/--threads. */
+GlimContext *cli_open_context (const char *model_dir, const char *backend, int tp, int threads,
+                               int n_ctx, GlimModel **model_out, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,45 @@
+/* glimmer-cli.c: the command-line front end: one sub-command per task.
+ * SPDX-License-Identifier: MIT */
+#include "cli.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *summary;
+} Command;
+
+static const Command commands[] = {
+  { "generate", cli_generate, "continue token ids (greedy or sampled), print the new ids" },
+  { "info",     cli_info,     "describe a model folder: architecture, sizes, formats" },
+  { "logits",   cli_logits,   "write the logits of every input position (float32)" },
+};
+
+static int
+usage (FILE *f)
+{
+  fprintf (f, "Usage: glimmer-cli COMMAND [OPTIONS]\n\nCommands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (f, "\nRun 'glimmer-cli COMMAND --help' for a command's options.\n");
+  return f == stdout ? 0 : 2;
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  if (argc < 2)
+    return usage (stderr);
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
+      strcmp (argv[1], "help") == 0)
+    return usage (stdout);
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+  fprintf (stderr, "glimmer-cli: unknown command \"%s\"\n\n", argv[1]);
+  return usage (stderr);
+}
