@@ -94,3 +94,92 @@ test_run_cli (const char *const *args, char **out, char **err)
     return WEXITSTATUS (status);
   return -1;
 }
+
+/* ---- safetensors files for error tests ---- */
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+void
+test_write_raw_safetensors (const char *path, const char *header, const void *data, gsize n_bytes)
+{
+  gsize hlen = strlen (header);
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  guint8 len8[8];
+  for (int i = 0; i < 8; i++)
+    len8[i] = (guint8) ((guint64) hlen >> (8 * i));
+  g_byte_array_append (buf, len8, 8);
+  g_byte_array_append (buf, (const guint8 *) header, (guint) hlen);
+  if (n_bytes > 0)
+    g_byte_array_append (buf, data, (guint) n_bytes);
+  g_autoptr (GError) error = NULL;
+  g_file_set_contents (path, (const char *) buf->data, buf->len, &error);
+  g_assert_no_error (error);
+}
+
+void
+test_write_safetensors (const char *path, const TestTensor *t, gsize n)
+{
+  g_autoptr (GString) header = g_string_new ("{");
+  g_autoptr (GByteArray) data = g_byte_array_new ();
+  for (gsize i = 0; i < n; i++) {
+    g_string_append_printf (header, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "",
+                            t[i].name, t[i].dtype);
+    for (int d = 0; d < t[i].n_dims; d++)
+      g_string_append_printf (header, "%s%" G_GINT64_FORMAT, d ? "," : "", t[i].shape[d]);
+    g_string_append_printf (header, "],\"data_offsets\":[%u,%u]}", data->len,
+                            data->len + (guint) t[i].n_bytes);
+    g_byte_array_append (data, t[i].data, (guint) t[i].n_bytes);
+  }
+  g_string_append_c (header, '}');
+  while ((header->len + 8) % 8 != 0)
+    g_string_append_c (header, ' ');
+  test_write_raw_safetensors (path, header->str, data->data, data->len);
+}
+
+char *
+test_copy_dir (const char *src)
+{
+  char *dst = test_make_tmpdir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDir) d = g_dir_open (src, 0, &error);
+  g_assert_no_error (error);
+  const char *name;
+  while ((name = g_dir_read_name (d)) != NULL) {
+    g_autofree char *from = g_build_filename (src, name, NULL);
+    if (g_file_test (from, G_FILE_TEST_IS_DIR))
+      continue;
+    g_autofree char *to = g_build_filename (dst, name, NULL);
+    g_autofree char *contents = NULL;
+    gsize len = 0;
+    g_file_get_contents (from, &contents, &len, &error);
+    g_assert_no_error (error);
+    g_file_set_contents (to, contents, (gssize) len, &error);
+    g_assert_no_error (error);
+  }
+  return dst;
+}
+
+void
+test_edit_safetensors_header (const char *path, void (*edit) (gpointer root, gpointer user),
+                              gpointer user)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_file_get_contents (path, &contents, &len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (len, >=, 8);
+  guint64 hlen = 0;
+  for (int i = 7; i >= 0; i--)
+    hlen = (hlen << 8) | (guint8) contents[i];
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  json_parser_load_from_data (parser, contents + 8, (gssize) hlen, &error);
+  g_assert_no_error (error);
+  JsonNode *root = json_parser_get_root (parser);
+  edit (json_node_get_object (root), user);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  g_autofree char *header = json_generator_to_data (gen, NULL);
+  test_write_raw_safetensors (path, header, contents + 8 + hlen, len - 8 - hlen);
+}

@@ -19,3 +19,26 @@ double  test_rel_l2      (const float *a, const float *b, gsize n);
 int     test_run_cli     (const char *const *args, char **out, char **err);
 
 G_END_DECLS
+
+/* ---- safetensors files for error tests ---- */
+
+typedef struct {
+  const char *name;
+  const char *dtype;     /* "F32", "BF16", "U8", ... */
+  int         n_dims;
+  gint64      shape[4];
+  const void *data;
+  gsize       n_bytes;
+} TestTensor;
+
+/* Write a .safetensors file with the given tensors, in order. */
+void    test_write_safetensors (const char *path, const TestTensor *tensors, gsize n);
+/* Write raw bytes: an 8-byte header length, the header text as given, then `data`. */
+void    test_write_raw_safetensors (const char *path, const char *header, const void *data,
+                                    gsize n_bytes);
+/* Copy every file of folder `src` into a new temporary folder and return its path. */
+char   *test_copy_dir (const char *src);
+/* Rewrite the header of a safetensors file through `edit`, which receives the header's root
+ * JSON object (json-glib) and may change or remove entries; data bytes are kept as they are. */
+void    test_edit_safetensors_header (const char *path, void (*edit) (gpointer root, gpointer user),
+                                      gpointer user);
