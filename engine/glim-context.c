@@ -6,14 +6,23 @@
 
 #include <string.h>
 
+#include "glim-sampler.h"
+
 #include "cpu/cpu.h"
+#ifdef GLIM_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
 
 struct _GlimContext {
   GlimModel      *model;
   GlimBackend     backend;
   int             n_ctx;
   int             n_past;
+  int             device;
   GlimCpuForward *cpu;
+#ifdef GLIM_HAVE_CUDA
+  GlimCudaForward *cuda;
+#endif
 };
 
 gboolean
@@ -52,6 +61,7 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
   ctx->model = model;
   ctx->backend = options->backend;
   ctx->n_ctx = n_ctx;
+  ctx->device = options->device;
   switch (options->backend) {
   case GLIM_BACKEND_CPU:
     if (options->tp > 1) {
@@ -64,9 +74,23 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
       return NULL;
     break;
   case GLIM_BACKEND_CUDA:
+#ifdef GLIM_HAVE_CUDA
+    if (options->tp > 1) {
+      g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,
+                   "tensor parallel size %d: this build runs the CUDA backend on one GPU",
+                   options->tp);
+      return NULL;
+    }
+    ctx->cuda = glim_cuda_forward_new (model, options->device, n_ctx, options->progress,
+                                       options->progress_data, error);
+    if (ctx->cuda == NULL)
+      return NULL;
+    break;
+#else
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,
-                 "the CUDA backend is not part of this build");
+                 "the CUDA backend is not part of this build (configure with -Dcuda=enabled)");
     return NULL;
+#endif
   }
   return g_steal_pointer (&ctx);
 }
@@ -77,6 +101,9 @@ glim_context_free (GlimContext *ctx)
   if (ctx == NULL)
     return;
   g_clear_pointer (&ctx->cpu, glim_cpu_forward_free);
+#ifdef GLIM_HAVE_CUDA
+  g_clear_pointer (&ctx->cuda, glim_cuda_forward_free);
+#endif
   g_free (ctx);
 }
 
@@ -98,11 +125,9 @@ glim_context_model (GlimContext *ctx)
   return ctx->model;
 }
 
-gboolean
-glim_context_eval (GlimContext *ctx, const int32_t *tokens, int n_tokens, float *logits,
-                   gboolean all_logits, GError **error)
+static gboolean
+check_tokens (GlimContext *ctx, const int32_t *tokens, int n_tokens, GError **error)
 {
-  g_return_val_if_fail (ctx != NULL && n_tokens >= 0, FALSE);
   int V = ctx->model->config->vocab_size;
   for (int i = 0; i < n_tokens; i++)
     if (tokens[i] < 0 || tokens[i] >= V) {
@@ -117,10 +142,52 @@ glim_context_eval (GlimContext *ctx, const int32_t *tokens, int n_tokens, float 
                  ctx->n_past, ctx->n_ctx);
     return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+glim_context_eval (GlimContext *ctx, const int32_t *tokens, int n_tokens, float *logits,
+                   gboolean all_logits, GError **error)
+{
+  g_return_val_if_fail (ctx != NULL && n_tokens >= 0, FALSE);
+  if (!check_tokens (ctx, tokens, n_tokens, error))
+    return FALSE;
   if (n_tokens == 0)
     return TRUE;
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL) {
+    if (!glim_cuda_forward_eval (ctx->cuda, tokens, n_tokens, ctx->n_past, logits, all_logits,
+                                 error))
+      return FALSE;
+    ctx->n_past += n_tokens;
+    return TRUE;
+  }
+#endif
   glim_cpu_forward_eval (ctx->cpu, tokens, n_tokens, ctx->n_past, logits, all_logits);
   ctx->n_past += n_tokens;
+  return TRUE;
+}
+
+gboolean
+glim_context_eval_argmax (GlimContext *ctx, const int32_t *tokens, int n_tokens, int32_t *next,
+                          GError **error)
+{
+  g_return_val_if_fail (ctx != NULL && n_tokens > 0, FALSE);
+  if (!check_tokens (ctx, tokens, n_tokens, error))
+    return FALSE;
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL) {
+    if (!glim_cuda_forward_argmax (ctx->cuda, tokens, n_tokens, ctx->n_past, next, error))
+      return FALSE;
+    ctx->n_past += n_tokens;
+    return TRUE;
+  }
+#endif
+  int V = ctx->model->config->vocab_size;
+  g_autofree float *logits = g_new (float, V);
+  glim_cpu_forward_eval (ctx->cpu, tokens, n_tokens, ctx->n_past, logits, FALSE);
+  ctx->n_past += n_tokens;
+  *next = glim_argmax (logits, V);
   return TRUE;
 }
 
@@ -129,4 +196,52 @@ glim_context_truncate (GlimContext *ctx, int n_past)
 {
   g_return_if_fail (n_past >= 0 && n_past <= ctx->n_past);
   ctx->n_past = n_past;   /* cache rows past n_past are overwritten by the next eval */
+}
+
+char *
+glim_context_describe_device (GlimContext *ctx)
+{
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL) {
+    char *d = glim_cuda_describe_device (ctx->device, NULL);
+    return d ? d : g_strdup ("CUDA device");
+  }
+#endif
+  return g_strdup_printf ("CPU, %u cores", g_get_num_processors ());
+}
+
+double
+glim_context_copy_bandwidth (GlimContext *ctx, GError **error)
+{
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL)
+    return glim_cuda_copy_bandwidth (ctx->device, error);
+#endif
+  return 0.0;
+}
+
+guint64
+glim_context_device_bytes (GlimContext *ctx)
+{
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL)
+    return glim_cuda_forward_device_bytes (ctx->cuda);
+#endif
+  return 0;
+}
+
+gboolean
+glim_context_fill_synthetic (GlimContext *ctx, int n, GError **error)
+{
+  if (n < 0 || n >= ctx->n_ctx) {
+    g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
+                 "cannot fill %d of %d context positions", n, ctx->n_ctx);
+    return FALSE;
+  }
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL && !glim_cuda_forward_fill_cache (ctx->cuda, n, error))
+    return FALSE;
+#endif
+  ctx->n_past = n;
+  return TRUE;
 }

@@ -15,11 +15,17 @@ typedef enum {
   GLIM_BACKEND_CUDA,
 } GlimBackend;
 
+/* Called while weights are uploaded, with bytes done and total; return FALSE to cancel. */
+typedef gboolean (*GlimProgressFunc) (guint64 done, guint64 total, gpointer user_data);
+
 typedef struct {
-  GlimBackend backend;
-  int         n_ctx;       /* tokens the cache holds; 0: min(max_position_embeddings, 4096) */
-  int         n_threads;   /* CPU threads; 0: one per core */
-  int         tp;          /* tensor-parallel ranks; 0 or 1: one */
+  GlimBackend      backend;
+  int              n_ctx;       /* tokens the cache holds; 0: min(max_position_embeddings, 4096) */
+  int              n_threads;   /* CPU threads; 0: one per core */
+  int              tp;          /* tensor-parallel ranks; 0 or 1: one */
+  int              device;      /* first CUDA device */
+  GlimProgressFunc progress;    /* optional */
+  gpointer         progress_data;
 } GlimContextOptions;
 
 typedef struct _GlimContext GlimContext;
@@ -39,8 +45,25 @@ GlimModel   *glim_context_model    (GlimContext *ctx);
  * enough room left in the context (nothing is evaluated then). */
 gboolean     glim_context_eval     (GlimContext *ctx, const int32_t *tokens, int n_tokens,
                                     float *logits, gboolean all_logits, GError **error);
+/* As glim_context_eval, but return only the argmax of the last position (greedy decoding);
+ * on the GPU only the id crosses to the host. */
+gboolean     glim_context_eval_argmax (GlimContext *ctx, const int32_t *tokens, int n_tokens,
+                                       int32_t *next, GError **error);
 /* Forget everything after the first n_past tokens (n_past <= current position). */
 void         glim_context_truncate (GlimContext *ctx, int n_past);
+
+/* ---- for benchmarks and diagnostics ---- */
+
+/* "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB) ..." or "CPU, N threads". */
+char        *glim_context_describe_device (GlimContext *ctx);
+/* Measured copy bandwidth of the context's memory (bytes read + written per second); 0 if the
+ * backend cannot measure it. */
+double       glim_context_copy_bandwidth  (GlimContext *ctx, GError **error);
+/* Bytes the context holds on its device (weights, cache, workspace); 0 on the CPU. */
+guint64      glim_context_device_bytes    (GlimContext *ctx);
+/* Pretend the first n positions are filled (synthetic cache contents) so decode speed at long
+ * contexts can be measured without a long prefill. Sets the position to n. */
+gboolean     glim_context_fill_synthetic  (GlimContext *ctx, int n, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimContext, glim_context_free)
 

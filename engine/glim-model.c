@@ -529,3 +529,29 @@ glim_model_describe (GlimModel *m)
   }
   return g_string_free (s, FALSE);
 }
+
+guint64
+glim_model_active_bytes (GlimModel *m)
+{
+  const GlimConfig *c = m->config;
+  guint64 total = glim_weight_n_bytes (&m->lm_head) +
+                  glim_weight_n_bytes (&m->embed) / (guint64) c->vocab_size;
+  for (int l = 0; l < c->n_layers; l++) {
+    const GlimLayer *L = &m->layers[l];
+    const GlimWeight *ws[] = { &L->q_a, &L->q_b, &L->q, &L->kv_a, &L->kv_b, &L->o };
+    for (gsize i = 0; i < G_N_ELEMENTS (ws); i++)
+      total += glim_weight_n_bytes (ws[i]);
+    const GlimMlp *mlps[] = { &L->dense, &L->shared };
+    for (gsize i = 0; i < G_N_ELEMENTS (mlps); i++)
+      total += glim_weight_n_bytes (&mlps[i]->gate) + glim_weight_n_bytes (&mlps[i]->up) +
+               glim_weight_n_bytes (&mlps[i]->down);
+    if (L->is_moe) {
+      const GlimMlp *e = &L->experts[0];
+      total += glim_weight_n_bytes (&L->router) +
+               (guint64) c->n_experts_per_tok * (glim_weight_n_bytes (&e->gate) +
+                                                 glim_weight_n_bytes (&e->up) +
+                                                 glim_weight_n_bytes (&e->down));
+    }
+  }
+  return total;
+}

@@ -102,6 +102,10 @@ void        glim_model_free      (GlimModel *model);
  * which modules are NVFP4, bytes. */
 char       *glim_model_describe  (GlimModel *model);
 
+/* Weight bytes one decode step must read: attention, dense or shared MLPs, the router,
+ * num_experts_per_tok routed experts per MoE layer, lm_head, one embedding row. */
+guint64     glim_model_active_bytes (GlimModel *model);
+
 /* Parameters stored by a weight (NVFP4 counts unpacked elements). */
 gsize       glim_weight_n_params (const GlimWeight *w);
 gsize       glim_weight_n_bytes  (const GlimWeight *w);

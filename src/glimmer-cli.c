@@ -13,6 +13,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+  { "bench",    cli_bench,    "measure decode/prefill speed against the memory roofline" },
   { "generate", cli_generate, "continue token ids (greedy or sampled), print the new ids" },
   { "info",     cli_info,     "describe a model folder: architecture, sizes, formats" },
   { "logits",   cli_logits,   "write the logits of every input position (float32)" },

@@ -1,0 +1,689 @@
+/* cuda-forward.c: the GLM-4.7-Flash forward pass on one GPU, orchestrating kernels/.
+ * SPDX-License-Identifier: MIT
+ *
+ * Upload: one device arena holds every weight in its stored format (NVFP4 packed + fp8 scales,
+ * BF16 as BF16); norms and biases as float32. Forward: chunks of up to GK_GEMV_MAX_T tokens
+ * through grouped GEMVs (weights streamed once per chunk), absorbed MLA over a bf16 latent
+ * cache, device-side MoE routing. A single-token step is captured once in a CUDA graph and
+ * replayed; positions and ids live in device memory so the graph never changes.
+ * Mirrors engine/cpu/cpu-forward.c step by step. */
+#define G_LOG_DOMAIN "glimmer-cuda"
+
+#include "cuda.h"
+#include "cuda-util.h"
+
+#include <gio/gio.h>
+#include <math.h>
+#include <string.h>
+
+#include "../../kernels/gk.h"
+
+#define TMAX GK_GEMV_MAX_T
+
+/* Indices into the static descriptor table of one layer. */
+enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_N };
+
+typedef struct {
+  float    *input_norm, *post_norm, *q_a_norm, *kv_a_norm, *router_bias;   /* device */
+  GkMatrix  kv_b;
+  gboolean  is_moe;
+  int       desc[D_N];     /* index into fw->desc, -1 if absent */
+  int       desc_uv;       /* first of H W_UV groups */
+  GkMatrix *experts_gate, *experts_up, *experts_down;   /* device tables [E + 1] */
+  int       rows[D_N];     /* output rows of each descriptor (grid size) */
+} CudaLayer;
+
+struct _GlimCudaForward {
+  GlimModel    *model;
+  int           device;
+  int           n_ctx;
+  int           max_splits;
+  cudaStream_t  stream;
+
+  char         *arena;       /* device: weights */
+  size_t        arena_size, arena_used;
+  uint16_t     *cache;       /* device: [n_layers, n_ctx, C] bf16 */
+  char         *scratch;     /* device: activations */
+  size_t        scratch_size;
+
+  CudaLayer    *layers;
+  GkMatrix      embed, lm_head;
+  float        *final_norm, *inv_freq;
+
+  GArray       *host_desc;   /* GkGemvGroup, uploaded to desc */
+  GkGemvGroup  *desc;
+  int           desc_lm_head;
+
+  /* activations, [TMAX, ...] */
+  float   *x, *h, *out, *qa, *q, *kva, *q_lat, *o_lat, *o, *partial, *act, *slots, *rlogits,
+          *rweight, *logits;
+  int32_t *ids, *n_past, *idx, *next;
+  GkGemvGroup *moe_groups;
+
+  int32_t *pinned;           /* host: [TMAX + 1] ids then n_past */
+  int32_t *pinned_next;      /* host: [TMAX] */
+
+  cudaGraph_t     graph;
+  cudaGraphExec_t graph_exec;
+  int             decode_calls;
+};
+
+/* ---- upload ---- */
+
+static void *
+arena_take (GlimCudaForward *fw, size_t bytes)
+{
+  size_t at = (fw->arena_used + 255) & ~(size_t) 255;
+  g_assert (at + bytes <= fw->arena_size);
+  fw->arena_used = at + bytes;
+  return fw->arena + at;
+}
+
+static size_t
+weight_bytes (const GlimWeight *w)
+{
+  size_t n = (size_t) w->rows * (size_t) w->cols;
+  switch (w->format) {
+  case GLIM_WEIGHT_NVFP4: return ((n / 2 + 255) & ~(size_t) 255) + n / 16 + 256;
+  case GLIM_WEIGHT_F32:   return n * 4 + 256;
+  case GLIM_WEIGHT_NONE:  return 0;
+  default:                return n * 2 + 256;
+  }
+}
+
+typedef struct {
+  guint64          done, total;
+  GlimProgressFunc progress;
+  gpointer         data;
+} Progress;
+
+static gboolean
+upload (GlimCudaForward *fw, Progress *pr, void *dst, const void *src, size_t n, GError **error)
+{
+  GLIM_CUDA_TRY (cudaMemcpy (dst, src, n, cudaMemcpyHostToDevice), error);
+  pr->done += n;
+  if (pr->progress != NULL && !pr->progress (pr->done, pr->total, pr->data)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "loading was cancelled");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+upload_weight (GlimCudaForward *fw, Progress *pr, const GlimWeight *w, GkMatrix *m, GError **error)
+{
+  memset (m, 0, sizeof *m);
+  if (w->format == GLIM_WEIGHT_NONE)
+    return TRUE;
+  if (w->cols % 16 != 0) {
+    g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
+                 "%s: input size %d is not a multiple of 16 (the CUDA kernels need it)", w->name,
+                 w->cols);
+    return FALSE;
+  }
+  size_t n = (size_t) w->rows * (size_t) w->cols;
+  m->rows = w->rows;
+  m->cols = w->cols;
+  m->scale2 = w->scale2;
+  switch (w->format) {
+  case GLIM_WEIGHT_NVFP4: {
+    m->format = GK_WEIGHT_NVFP4;
+    void *d = arena_take (fw, n / 2);
+    void *s = arena_take (fw, n / 16);
+    if (!upload (fw, pr, d, w->data, n / 2, error) || !upload (fw, pr, s, w->scales, n / 16, error))
+      return FALSE;
+    m->data = d;
+    m->scales = s;
+    return TRUE;
+  }
+  case GLIM_WEIGHT_F32:
+    m->format = GK_WEIGHT_F32;
+    m->data = arena_take (fw, n * 4);
+    return upload (fw, pr, (void *) m->data, w->data, n * 4, error);
+  case GLIM_WEIGHT_BF16:
+  case GLIM_WEIGHT_F16:
+    m->format = w->format == GLIM_WEIGHT_BF16 ? GK_WEIGHT_BF16 : GK_WEIGHT_F16;
+    m->data = arena_take (fw, n * 2);
+    return upload (fw, pr, (void *) m->data, w->data, n * 2, error);
+  default:
+    g_assert_not_reached ();
+  }
+}
+
+static gboolean
+upload_vector (GlimCudaForward *fw, Progress *pr, const float *v, int n, float **out, GError **error)
+{
+  *out = arena_take (fw, (size_t) n * 4);
+  return upload (fw, pr, *out, v, (size_t) n * 4, error);
+}
+
+static size_t
+mlp_bytes (const GlimMlp *m)
+{
+  return weight_bytes (&m->gate) + weight_bytes (&m->up) + weight_bytes (&m->down);
+}
+
+static size_t
+model_bytes (const GlimModel *model)
+{
+  const GlimConfig *c = model->config;
+  size_t total = weight_bytes (&model->embed) + (c->tie_word_embeddings ? 0 : weight_bytes (&model->lm_head));
+  total += (size_t) (c->hidden_size + c->qk_rope_head_dim) * 4 + 512;
+  for (int l = 0; l < c->n_layers; l++) {
+    const GlimLayer *L = &model->layers[l];
+    total += weight_bytes (&L->q_a) + weight_bytes (&L->q_b) + weight_bytes (&L->q) +
+             weight_bytes (&L->kv_a) + weight_bytes (&L->kv_b) + weight_bytes (&L->o);
+    total += (size_t) (2 * c->hidden_size + c->q_lora_rank + c->kv_lora_rank + c->n_routed_experts) * 4 + 5 * 256;
+    if (L->is_moe) {
+      total += weight_bytes (&L->router) + mlp_bytes (&L->shared);
+      for (int e = 0; e < c->n_routed_experts; e++)
+        total += mlp_bytes (&L->experts[e]);
+      total += 3 * ((size_t) (c->n_routed_experts + 1) * sizeof (GkMatrix) + 256);
+    } else {
+      total += mlp_bytes (&L->dense);
+    }
+  }
+  return total;
+}
+
+#define TRY_NULL(expr, error)                                                        \
+  G_STMT_START {                                                                     \
+    cudaError_t e_ = (expr);                                                         \
+    if (G_UNLIKELY (e_ != cudaSuccess)) {                                            \
+      glim_cuda_set_error ((error), e_, #expr, G_STRFUNC, __FILE__, __LINE__);       \
+      return NULL;                                                                   \
+    }                                                                                \
+  } G_STMT_END
+
+/* ---- descriptors ---- */
+
+static int
+add_desc (GlimCudaForward *fw, const GkMatrix *w, const GkMatrix *w2, const float *x, int x_stride,
+          float *y, int y_stride)
+{
+  GkGemvGroup g = { 0 };
+  g.w = *w;
+  if (w2 != NULL)
+    g.w2 = *w2;
+  g.x = x;
+  g.y = y;
+  g.x_stride = x_stride;
+  g.y_stride = y_stride;
+  g.alpha = 1.0f;
+  g.T = 1;
+  g_array_append_val (fw->host_desc, g);
+  return (int) fw->host_desc->len - 1;
+}
+
+/* ---- construction ---- */
+
+static gboolean
+alloc_scratch (GlimCudaForward *fw, GError **error)
+{
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank;
+  int Dqk = glim_config_qk_head_dim (c), C = glim_config_cache_width (c);
+  int K = c->n_experts_per_tok, E = c->n_routed_experts;
+  int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  struct { void **p; size_t bytes; } bufs[] = {
+    { (void **) &fw->x, (size_t) TMAX * D * 4 },
+    { (void **) &fw->h, (size_t) TMAX * D * 4 },
+    { (void **) &fw->out, (size_t) TMAX * D * 4 },
+    { (void **) &fw->qa, (size_t) TMAX * MAX (c->q_lora_rank, 16) * 4 },
+    { (void **) &fw->q, (size_t) TMAX * H * Dqk * 4 },
+    { (void **) &fw->kva, (size_t) TMAX * C * 4 },
+    { (void **) &fw->q_lat, (size_t) TMAX * H * Lkv * 4 },
+    { (void **) &fw->o_lat, (size_t) TMAX * H * Lkv * 4 },
+    { (void **) &fw->o, (size_t) TMAX * H * c->v_head_dim * 4 },
+    { (void **) &fw->partial, (size_t) TMAX * H * fw->max_splits * (Lkv + 2) * 4 },
+    { (void **) &fw->act, (size_t) TMAX * (K + 1) * F_max * 4 },
+    { (void **) &fw->slots, (size_t) TMAX * (K + 1) * D * 4 },
+    { (void **) &fw->rlogits, (size_t) TMAX * E * 4 },
+    { (void **) &fw->rweight, (size_t) TMAX * K * 4 },
+    { (void **) &fw->logits, (size_t) TMAX * c->vocab_size * 4 },
+    { (void **) &fw->ids, (size_t) TMAX * 4 },
+    { (void **) &fw->n_past, 4 },
+    { (void **) &fw->idx, (size_t) TMAX * K * 4 },
+    { (void **) &fw->next, (size_t) TMAX * 4 },
+    { (void **) &fw->moe_groups, (size_t) TMAX * (K + 1) * sizeof (GkGemvGroup) },
+  };
+  size_t total = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++)
+    total += (bufs[i].bytes + 255) & ~(size_t) 255;
+  GLIM_CUDA_TRY (cudaMalloc ((void **) &fw->scratch, total), error);
+  fw->scratch_size = total;
+  GLIM_CUDA_TRY (cudaMemset (fw->scratch, 0, total), error);
+  size_t at = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++) {
+    *bufs[i].p = fw->scratch + at;
+    at += (bufs[i].bytes + 255) & ~(size_t) 255;
+  }
+  GLIM_CUDA_TRY (cudaMallocHost ((void **) &fw->pinned, (TMAX + 1) * sizeof (int32_t)), error);
+  GLIM_CUDA_TRY (cudaMallocHost ((void **) &fw->pinned_next, TMAX * sizeof (int32_t)), error);
+  return TRUE;
+}
+
+static gboolean
+upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
+{
+  const GlimConfig *c = fw->model->config;
+  const GlimLayer *L = &fw->model->layers[l];
+  CudaLayer *cl = &fw->layers[l];
+  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank;
+  int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = glim_config_qk_head_dim (c);
+  int C = glim_config_cache_width (c), E = c->n_routed_experts;
+  for (int i = 0; i < D_N; i++)
+    cl->desc[i] = -1;
+
+  if (!upload_vector (fw, pr, L->input_norm, D, &cl->input_norm, error) ||
+      !upload_vector (fw, pr, L->post_attn_norm, D, &cl->post_norm, error) ||
+      !upload_vector (fw, pr, L->kv_a_norm, Lkv, &cl->kv_a_norm, error))
+    return FALSE;
+  GkMatrix m, m2;
+  if (c->q_lora_rank > 0) {
+    if (!upload_vector (fw, pr, L->q_a_norm, c->q_lora_rank, &cl->q_a_norm, error) ||
+        !upload_weight (fw, pr, &L->q_a, &m, error))
+      return FALSE;
+    cl->desc[D_QA] = add_desc (fw, &m, NULL, fw->h, D, fw->qa, c->q_lora_rank);
+    if (!upload_weight (fw, pr, &L->q_b, &m, error))
+      return FALSE;
+    cl->desc[D_QB] = add_desc (fw, &m, NULL, fw->qa, c->q_lora_rank, fw->q, H * Dqk);
+  } else {
+    if (!upload_weight (fw, pr, &L->q, &m, error))
+      return FALSE;
+    cl->desc[D_Q] = add_desc (fw, &m, NULL, fw->h, D, fw->q, H * Dqk);
+  }
+  if (!upload_weight (fw, pr, &L->kv_a, &m, error))
+    return FALSE;
+  cl->desc[D_KVA] = add_desc (fw, &m, NULL, fw->h, D, fw->kva, C);
+  if (!upload_weight (fw, pr, &L->kv_b, &cl->kv_b, error))
+    return FALSE;
+  /* W_UV: per head, rows h*(Dn+Dv)+Dn .. +Dv of kv_b, applied to that head's latent output. */
+  cl->desc_uv = (int) fw->host_desc->len;
+  for (int h = 0; h < H; h++) {
+    GkMatrix uv = cl->kv_b;
+    size_t row0 = (size_t) h * (Dn + Dv) + Dn;
+    uv.rows = Dv;
+    if (uv.format == GK_WEIGHT_NVFP4) {
+      uv.data = (const uint8_t *) uv.data + row0 * Lkv / 2;
+      uv.scales = uv.scales + row0 * Lkv / 16;
+    } else {
+      uv.data = (const char *) uv.data + row0 * Lkv * (uv.format == GK_WEIGHT_F32 ? 4 : 2);
+    }
+    add_desc (fw, &uv, NULL, fw->o_lat + (size_t) h * Lkv, H * Lkv, fw->o + (size_t) h * Dv, H * Dv);
+  }
+  if (!upload_weight (fw, pr, &L->o, &m, error))
+    return FALSE;
+  cl->desc[D_O] = add_desc (fw, &m, NULL, fw->o, H * Dv, fw->out, D);
+
+  cl->is_moe = L->is_moe;
+  if (!L->is_moe) {
+    if (!upload_weight (fw, pr, &L->dense.gate, &m, error) ||
+        !upload_weight (fw, pr, &L->dense.up, &m2, error))
+      return FALSE;
+    int I = c->intermediate_size;
+    cl->desc[D_DENSE_GU] = add_desc (fw, &m, &m2, fw->h, D, fw->act, I);
+    if (!upload_weight (fw, pr, &L->dense.down, &m, error))
+      return FALSE;
+    cl->desc[D_DENSE_DOWN] = add_desc (fw, &m, NULL, fw->act, I, fw->out, D);
+    return TRUE;
+  }
+  if (!upload_weight (fw, pr, &L->router, &m, error) ||
+      !upload_vector (fw, pr, L->router_bias, E, &cl->router_bias, error))
+    return FALSE;
+  cl->desc[D_ROUTER] = add_desc (fw, &m, NULL, fw->h, D, fw->rlogits, E);
+  g_autofree GkMatrix *gate = g_new0 (GkMatrix, E + 1);
+  g_autofree GkMatrix *up = g_new0 (GkMatrix, E + 1);
+  g_autofree GkMatrix *down = g_new0 (GkMatrix, E + 1);
+  for (int e = 0; e <= E; e++) {
+    const GlimMlp *mlp = e < E ? &L->experts[e] : &L->shared;
+    if (!upload_weight (fw, pr, &mlp->gate, &gate[e], error) ||
+        !upload_weight (fw, pr, &mlp->up, &up[e], error) ||
+        !upload_weight (fw, pr, &mlp->down, &down[e], error))
+      return FALSE;
+  }
+  size_t tb = (size_t) (E + 1) * sizeof (GkMatrix);
+  cl->experts_gate = arena_take (fw, tb);
+  cl->experts_up = arena_take (fw, tb);
+  cl->experts_down = arena_take (fw, tb);
+  GLIM_CUDA_TRY (cudaMemcpy (cl->experts_gate, gate, tb, cudaMemcpyHostToDevice), error);
+  GLIM_CUDA_TRY (cudaMemcpy (cl->experts_up, up, tb, cudaMemcpyHostToDevice), error);
+  GLIM_CUDA_TRY (cudaMemcpy (cl->experts_down, down, tb, cudaMemcpyHostToDevice), error);
+  return TRUE;
+}
+
+void
+glim_cuda_forward_free (GlimCudaForward *fw)
+{
+  if (fw == NULL)
+    return;
+  cudaSetDevice (fw->device);
+  if (fw->graph_exec)
+    cudaGraphExecDestroy (fw->graph_exec);
+  if (fw->graph)
+    cudaGraphDestroy (fw->graph);
+  cudaFree (fw->arena);
+  cudaFree (fw->cache);
+  cudaFree (fw->scratch);
+  cudaFree (fw->desc);
+  cudaFreeHost (fw->pinned);
+  cudaFreeHost (fw->pinned_next);
+  if (fw->stream)
+    cudaStreamDestroy (fw->stream);
+  g_free (fw->layers);
+  if (fw->host_desc)
+    g_array_unref (fw->host_desc);
+  g_free (fw);
+}
+
+GlimCudaForward *
+glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc progress,
+                       gpointer progress_data, GError **error)
+{
+  const GlimConfig *c = model->config;
+  g_autofree char *desc = glim_cuda_describe_device (device, error);
+  if (desc == NULL)
+    return NULL;
+  if (n_ctx <= 0 || n_ctx > c->max_position_embeddings) {
+    g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
+                 "context length %d is outside 1..%d (max_position_embeddings)", n_ctx,
+                 c->max_position_embeddings);
+    return NULL;
+  }
+  if (c->kv_lora_rank > 512 || c->kv_lora_rank % 16 || c->qk_rope_head_dim > 512 ||
+      c->n_routed_experts > 1024 || c->n_group > 64) {
+    g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
+                 "the CUDA kernels support kv_lora_rank <= 512 (multiple of 16), "
+                 "qk_rope_head_dim <= 512, at most 1024 experts in at most 64 groups");
+    return NULL;
+  }
+  g_autoptr (GlimCudaForward) fw = g_new0 (GlimCudaForward, 1);
+  fw->model = model;
+  fw->device = device;
+  fw->n_ctx = n_ctx;
+  fw->max_splits = MIN (128, MAX (1, (n_ctx + 63) / 64));
+  fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));
+  if (cudaSetDevice (device) != cudaSuccess) {
+    glim_cuda_set_error (error, cudaGetLastError (), "cudaSetDevice", G_STRFUNC, __FILE__, __LINE__);
+    return NULL;
+  }
+  TRY_NULL (cudaStreamCreateWithFlags (&fw->stream, cudaStreamNonBlocking), error);
+
+  /* Memory plan first: weights + cache + scratch must fit, or say what does not. */
+  int C = glim_config_cache_width (c);
+  size_t cache_bytes = (size_t) c->n_layers * (size_t) n_ctx * (size_t) C * 2;
+  fw->arena_size = model_bytes (model);
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo (&free_b, &total_b);
+  if (fw->arena_size + cache_bytes + ((size_t) 512 << 20) > free_b) {
+    g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_OUT_OF_MEMORY,
+                 "the model does not fit on %s: weights %.2f GiB + KV cache for %d tokens "
+                 "%.2f GiB + workspace 0.5 GiB > %.2f GiB free; use a shorter context",
+                 desc, fw->arena_size / 1073741824.0, n_ctx, cache_bytes / 1073741824.0,
+                 free_b / 1073741824.0);
+    return NULL;
+  }
+  if (!alloc_scratch (fw, error))
+    return NULL;
+  TRY_NULL (cudaMalloc ((void **) &fw->arena, fw->arena_size), error);
+  TRY_NULL (cudaMalloc ((void **) &fw->cache, cache_bytes), error);
+
+  Progress pr = { 0, fw->arena_size, progress, progress_data };
+  if (!upload_weight (fw, &pr, &model->embed, &fw->embed, error))
+    return NULL;
+  if (c->tie_word_embeddings)
+    fw->lm_head = fw->embed;
+  else if (!upload_weight (fw, &pr, &model->lm_head, &fw->lm_head, error))
+    return NULL;
+  g_autofree float *inv_freq = g_new (float, c->qk_rope_head_dim / 2);
+  for (int i = 0; i < c->qk_rope_head_dim / 2; i++)
+    inv_freq[i] = 1.0f / powf ((float) c->rope_theta, (float) (2 * i) / (float) c->qk_rope_head_dim);
+  if (!upload_vector (fw, &pr, model->final_norm, c->hidden_size, &fw->final_norm, error) ||
+      !upload_vector (fw, &pr, inv_freq, c->qk_rope_head_dim / 2, &fw->inv_freq, error))
+    return NULL;
+  fw->layers = g_new0 (CudaLayer, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    if (!upload_layer (fw, &pr, l, error))
+      return NULL;
+  fw->desc_lm_head = add_desc (fw, &fw->lm_head, NULL, fw->h, c->hidden_size, fw->logits,
+                               c->vocab_size);
+  size_t db = fw->host_desc->len * sizeof (GkGemvGroup);
+  TRY_NULL (cudaMalloc ((void **) &fw->desc, db), error);
+  TRY_NULL (cudaMemcpy (fw->desc, fw->host_desc->data, db, cudaMemcpyHostToDevice), error);
+  return g_steal_pointer (&fw);
+}
+
+/* ---- forward ---- */
+
+#define TRY_K(expr)                                                             \
+  G_STMT_START {                                                                \
+    cudaError_t e_ = (expr);                                                    \
+    if (G_UNLIKELY (e_ != cudaSuccess))                                         \
+      return glim_cuda_set_error (error, e_, #expr, G_STRFUNC, __FILE__, __LINE__); \
+  } G_STMT_END
+
+static gboolean
+gemv (GlimCudaForward *fw, int desc, int n, int rows, int mode, int T, GError **error)
+{
+  TRY_K (gk_gemv (fw->desc + desc, n, rows, mode, T, fw->stream));
+  return TRUE;
+}
+
+static int
+desc_rows (GlimCudaForward *fw, int desc)
+{
+  return g_array_index (fw->host_desc, GkGemvGroup, desc).w.rows;
+}
+
+/* Enqueue the forward of T tokens whose ids are in fw->ids, at position *fw->n_past.
+ * Leaves the final-normed hidden states in fw->h and, if want_logits, logits in fw->logits. */
+static gboolean
+enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **error)
+{
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, C = glim_config_cache_width (c);
+  int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = glim_config_qk_head_dim (c);
+  int E = c->n_routed_experts, K = c->n_experts_per_tok;
+  float eps = (float) c->rms_norm_eps;
+  cudaStream_t s = fw->stream;
+
+  TRY_K (gk_embed (fw->x, fw->embed.data, fw->embed.format, fw->ids, T, D, s));
+  for (int l = 0; l < c->n_layers; l++) {
+    CudaLayer *cl = &fw->layers[l];
+    /* attention block; the previous block's output is added to the residual stream here */
+    TRY_K (gk_rmsnorm (fw->h, fw->x, l == 0 ? NULL : fw->out, cl->input_norm, T, D, D, D, eps, s));
+    if (cl->desc[D_QA] >= 0) {
+      if (!gemv (fw, cl->desc[D_QA], 1, c->q_lora_rank, GK_GEMV_PLAIN, T, error))
+        return FALSE;
+      TRY_K (gk_rmsnorm (fw->qa, fw->qa, NULL, cl->q_a_norm, T, c->q_lora_rank, c->q_lora_rank,
+                         c->q_lora_rank, (float) c->latent_norm_eps, s));
+      if (!gemv (fw, cl->desc[D_QB], 1, H * Dqk, GK_GEMV_PLAIN, T, error))
+        return FALSE;
+    } else if (!gemv (fw, cl->desc[D_Q], 1, H * Dqk, GK_GEMV_PLAIN, T, error)) {
+      return FALSE;
+    }
+    if (!gemv (fw, cl->desc[D_KVA], 1, C, GK_GEMV_PLAIN, T, error))
+      return FALSE;
+    GkMlaCacheArgs ca = {
+      .kva = fw->kva, .kv_norm = cl->kv_a_norm, .q = fw->q,
+      .cache = fw->cache + (size_t) l * fw->n_ctx * C, .n_past = fw->n_past,
+      .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = c->qk_rope_head_dim, .Lkv = Lkv,
+      .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
+    };
+    TRY_K (gk_mla_rope_cache (&ca, s));
+    TRY_K (gk_mla_absorb_q (fw->q_lat, fw->q, &cl->kv_b, T, H, Dn, Dv, H * Dqk, s));
+    GkMlaDecodeArgs da = {
+      .q_lat = fw->q_lat, .q = fw->q, .cache = ca.cache, .n_past = fw->n_past,
+      .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
+      .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
+      .scale = 1.0f / sqrtf ((float) Dqk),
+    };
+    TRY_K (gk_mla_decode (&da, s));
+    if (!gemv (fw, cl->desc_uv, H, Dv, GK_GEMV_PLAIN, T, error) ||
+        !gemv (fw, cl->desc[D_O], 1, D, GK_GEMV_PLAIN, T, error))
+      return FALSE;
+
+    /* FFN block */
+    TRY_K (gk_rmsnorm (fw->h, fw->x, fw->out, cl->post_norm, T, D, D, D, eps, s));
+    if (!cl->is_moe) {
+      if (!gemv (fw, cl->desc[D_DENSE_GU], 1, desc_rows (fw, cl->desc[D_DENSE_GU]), GK_GEMV_SWIGLU,
+                 T, error) ||
+          !gemv (fw, cl->desc[D_DENSE_DOWN], 1, D, GK_GEMV_PLAIN, T, error))
+        return FALSE;
+      continue;
+    }
+    if (!gemv (fw, cl->desc[D_ROUTER], 1, E, GK_GEMV_PLAIN, T, error))
+      return FALSE;
+    GkRouteArgs ra = {
+      .logits = fw->rlogits, .bias = cl->router_bias, .idx = fw->idx, .weight = fw->rweight,
+      .T = T, .E = E, .K = K, .n_group = c->n_group, .topk_group = c->topk_group,
+      .norm_topk_prob = c->norm_topk_prob, .scaling = (float) c->routed_scaling_factor,
+    };
+    TRY_K (gk_route (&ra, s));
+    int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+    GkMoeArgs ma = {
+      .idx = fw->idx, .weight = fw->rweight, .gate = cl->experts_gate, .up = cl->experts_up,
+      .down = cl->experts_down, .x = fw->h, .act = fw->act, .slots = fw->slots,
+      .groups = fw->moe_groups, .T = T, .K = K, .E = E, .D = D, .F_max = F_max,
+    };
+    int n_groups = T * (K + 1);
+    int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
+    TRY_K (gk_moe_groups_gate_up (&ma, s));
+    TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, GK_GEMV_SWIGLU, 0, s));
+    TRY_K (gk_moe_groups_down (&ma, s));
+    TRY_K (gk_gemv (fw->moe_groups, n_groups, D, GK_GEMV_PLAIN, 0, s));
+    TRY_K (gk_moe_combine (fw->out, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D, s));
+  }
+  TRY_K (gk_rmsnorm (fw->h, fw->x, fw->out, fw->final_norm, T, D, D, D, eps, s));
+  if (want_logits && !gemv (fw, fw->desc_lm_head, 1, c->vocab_size, GK_GEMV_PLAIN, T, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+stage_inputs (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past, GError **error)
+{
+  memcpy (fw->pinned, tokens, (size_t) T * sizeof (int32_t));
+  fw->pinned[TMAX] = n_past;
+  GLIM_CUDA_TRY (cudaMemcpyAsync (fw->ids, fw->pinned, (size_t) T * 4, cudaMemcpyHostToDevice,
+                                  fw->stream), error);
+  GLIM_CUDA_TRY (cudaMemcpyAsync (fw->n_past, fw->pinned + TMAX, 4, cudaMemcpyHostToDevice,
+                                  fw->stream), error);
+  return TRUE;
+}
+
+gboolean
+glim_cuda_forward_eval (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+                        float *logits, gboolean all_logits, GError **error)
+{
+  GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
+  int V = fw->model->config->vocab_size;
+  for (int start = 0; start < T; start += TMAX) {
+    int n = MIN (TMAX, T - start);
+    gboolean last = start + n == T;
+    gboolean want = logits != NULL && (all_logits || last);
+    if (!stage_inputs (fw, tokens + start, n, n_past + start, error) ||
+        !enqueue_forward (fw, n, want, error))
+      return FALSE;
+    if (want) {
+      float *dst = all_logits ? logits + (size_t) start * V : logits;
+      const float *src = all_logits ? fw->logits : fw->logits + (size_t) (n - 1) * V;
+      size_t rows = all_logits ? (size_t) n : 1;
+      GLIM_CUDA_TRY (cudaMemcpyAsync (dst, src, rows * V * sizeof (float), cudaMemcpyDeviceToHost,
+                                      fw->stream), error);
+    }
+    GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
+  }
+  return TRUE;
+}
+
+/* The single-token step as a graph: forward, lm_head, argmax. Captured on the third call (the
+ * first two warm up module loading and lazy allocations), replayed afterwards. */
+static gboolean
+decode_step (GlimCudaForward *fw, GError **error)
+{
+  int V = fw->model->config->vocab_size;
+  if (fw->graph_exec == NULL && fw->decode_calls >= 2 && g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
+    GLIM_CUDA_TRY (cudaStreamBeginCapture (fw->stream, cudaStreamCaptureModeThreadLocal), error);
+    gboolean ok = enqueue_forward (fw, 1, TRUE, error);
+    cudaError_t ae = ok ? gk_argmax (fw->next, fw->logits, 1, V, fw->stream) : cudaSuccess;
+    cudaGraph_t graph = NULL;
+    cudaError_t ee = cudaStreamEndCapture (fw->stream, &graph);
+    if (!ok)
+      return FALSE;
+    TRY_K (ae);
+    TRY_K (ee);
+    fw->graph = graph;
+    TRY_K (cudaGraphInstantiate (&fw->graph_exec, graph, 0));
+  }
+  fw->decode_calls++;
+  if (fw->graph_exec != NULL) {
+    TRY_K (cudaGraphLaunch (fw->graph_exec, fw->stream));
+    return TRUE;
+  }
+  if (!enqueue_forward (fw, 1, TRUE, error))
+    return FALSE;
+  TRY_K (gk_argmax (fw->next, fw->logits, 1, V, fw->stream));
+  return TRUE;
+}
+
+gboolean
+glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+                          int32_t *next, GError **error)
+{
+  GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
+  int V = fw->model->config->vocab_size;
+  for (int start = 0; start < T; start += TMAX) {
+    int n = MIN (TMAX, T - start);
+    gboolean last = start + n == T;
+    if (!stage_inputs (fw, tokens + start, n, n_past + start, error))
+      return FALSE;
+    if (n == 1 && last) {
+      if (!decode_step (fw, error))
+        return FALSE;
+    } else {
+      if (!enqueue_forward (fw, n, last, error))
+        return FALSE;
+      if (last)
+        TRY_K (gk_argmax (fw->next, fw->logits + (size_t) (n - 1) * V, 1, V, fw->stream));
+    }
+  }
+  GLIM_CUDA_TRY (cudaMemcpyAsync (fw->pinned_next, fw->next, 4, cudaMemcpyDeviceToHost, fw->stream),
+                 error);
+  GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
+  *next = fw->pinned_next[0];
+  return TRUE;
+}
+
+guint64
+glim_cuda_forward_device_bytes (GlimCudaForward *fw)
+{
+  const GlimConfig *c = fw->model->config;
+  return fw->arena_size + fw->scratch_size +
+         (guint64) c->n_layers * fw->n_ctx * glim_config_cache_width (c) * 2;
+}
+
+gboolean
+glim_cuda_forward_fill_cache (GlimCudaForward *fw, int n, GError **error)
+{
+  const GlimConfig *c = fw->model->config;
+  int C = glim_config_cache_width (c);
+  if (n > fw->n_ctx)
+    n = fw->n_ctx;
+  /* small random bf16 values, the same pattern for every row */
+  g_autofree uint16_t *row = g_new (uint16_t, C);
+  GRand *rng = g_rand_new_with_seed (7);
+  for (int i = 0; i < C; i++)
+    row[i] = (uint16_t) (0x3c00 + g_rand_int_range (rng, 0, 0x0200)) | (g_rand_boolean (rng) ? 0x8000 : 0);
+  g_rand_free (rng);
+  GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
+  for (int l = 0; l < c->n_layers; l++) {
+    uint16_t *base = fw->cache + (size_t) l * fw->n_ctx * C;
+    GLIM_CUDA_TRY (cudaMemcpy (base, row, (size_t) C * 2, cudaMemcpyHostToDevice), error);
+    for (size_t done = 1; done < (size_t) n; done *= 2) {
+      size_t m = MIN (done, (size_t) n - done);
+      GLIM_CUDA_TRY (cudaMemcpy (base + done * C, base, m * C * 2, cudaMemcpyDeviceToDevice), error);
+    }
+  }
+  return TRUE;
+}

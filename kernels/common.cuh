@@ -1,0 +1,110 @@
+/* common.cuh: device helpers shared by the kernels: number formats and warp/block reductions.
+ * SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "gk.h"
+
+#define GK_CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+
+/* fp8 e4m3 (fn) -> float: bias 7, subnormals m * 2^-9; NaN (0x7f) never occurs in scales. */
+__device__ __forceinline__ float
+gk_fp8_e4m3 (uint32_t b)
+{
+  uint32_t e = (b >> 3) & 0xf, m = b & 7;
+  float f = e ? __uint_as_float (((e + 120u) << 23) | (m << 20)) : (float) m * (1.0f / 512.0f);
+  return (b & 0x80) ? -f : f;
+}
+
+/* E2M1 code (4 bits) -> float: magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6; bit 3 is the sign. */
+__device__ __forceinline__ float
+gk_e2m1 (uint32_t c)
+{
+  uint32_t e = (c >> 1) & 3, m = c & 1;
+  uint32_t bits = e ? (((126u + e) << 23) | (m << 22)) : (m ? (126u << 23) : 0u);
+  return __uint_as_float (bits | ((c & 8u) << 28));
+}
+
+__device__ __forceinline__ float
+gk_bf16 (uint16_t h)
+{
+  return __uint_as_float ((uint32_t) h << 16);
+}
+
+/* round to nearest even */
+__device__ __forceinline__ uint16_t
+gk_to_bf16 (float f)
+{
+  uint32_t u = __float_as_uint (f);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t) ((u >> 16) | 0x40);
+  return (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ float
+gk_half (uint16_t h)
+{
+  return __half2float (__ushort_as_half (h));
+}
+
+__device__ __forceinline__ float
+gk_warp_sum (float v)
+{
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync (0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float
+gk_warp_max (float v)
+{
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf (v, __shfl_xor_sync (0xffffffffu, v, o));
+  return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+ * `red` is shared scratch of 32 floats. */
+__device__ __forceinline__ float
+gk_block_sum (float v, float *red)
+{
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = gk_warp_sum (v);
+  __syncthreads ();
+  if (lane == 0)
+    red[warp] = v;
+  __syncthreads ();
+  int n = blockDim.x >> 5;
+  v = lane < n ? red[lane] : 0.0f;
+  return gk_warp_sum (v);
+}
+
+/* One element of row r, column c of a matrix in any format (slow path helpers). */
+__device__ __forceinline__ float
+gk_matrix_at (const GkMatrix &w, int r, int c)
+{
+  size_t off = (size_t) r * (size_t) w.cols + (size_t) c;
+  switch (w.format) {
+  case GK_WEIGHT_F32:
+    return ((const float *) w.data)[off];
+  case GK_WEIGHT_BF16:
+    return gk_bf16 (((const uint16_t *) w.data)[off]);
+  case GK_WEIGHT_F16:
+    return gk_half (((const uint16_t *) w.data)[off]);
+  default: {
+    uint8_t byte = ((const uint8_t *) w.data)[off / 2];
+    float s = gk_fp8_e4m3 (w.scales[off / 16]) * w.scale2;
+    return gk_e2m1 ((off & 1) ? (byte >> 4) : (byte & 0xf)) * s;
+  }
+  }
+}
+
+/* Launch-error helper for launchers. */
+static inline cudaError_t
+gk_check_launch (void)
+{
+  return cudaGetLastError ();
+}

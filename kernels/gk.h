@@ -1,0 +1,158 @@
+/* gk.h: the C interface of Glimmer's CUDA kernels. Kernels know nothing about models: they take
+ * raw device pointers and shapes, run on the given stream, and return cudaGetLastError().
+ * SPDX-License-Identifier: MIT
+ * Architectures: sm_80, sm_86, sm_89, sm_90 (no Hopper-only instructions in these paths).
+ * Each kernel's CPU reference is named in its .cu file. */
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Weight formats, as engine/glim-model.h's GlimWeightFormat. */
+enum {
+  GK_WEIGHT_F32 = 1,
+  GK_WEIGHT_F16 = 2,
+  GK_WEIGHT_BF16 = 3,
+  GK_WEIGHT_NVFP4 = 4,
+};
+
+/* A matrix W [rows, cols] (y = W.x), in device memory. */
+typedef struct {
+  const void    *data;      /* BF16/F16/F32 [rows, cols]; NVFP4: u8 [rows, cols/2], low nibble first */
+  const uint8_t *scales;    /* NVFP4: fp8 e4m3 [rows, cols/16] */
+  float          scale2;    /* NVFP4: global scale */
+  int            format;    /* GK_WEIGHT_* */
+  int            rows;
+  int            cols;      /* multiple of 16 */
+} GkMatrix;
+
+/* One product of a grouped GEMV: y[t, r] = alpha * sum_c W[r, c] x[t, c] for t < T, r < rows.
+ * mode GK_GEMV_SWIGLU also reads W2 (same shape) and writes silu(W.x) * (W2.x). */
+typedef struct {
+  GkMatrix     w;
+  GkMatrix     w2;          /* SWIGLU only */
+  const float *x;           /* [T, x_stride] */
+  float       *y;           /* [T, y_stride] */
+  int          T;           /* 1..GK_GEMV_MAX_T; 0 = skip this group */
+  int          x_stride;
+  int          y_stride;
+  float        alpha;
+} GkGemvGroup;
+
+#define GK_GEMV_MAX_T 8
+
+enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
+
+/* groups: device array [n_groups]; max_rows bounds the rows of every group (grid size).
+ * T > 0 overrides every group's T (static descriptors reused for any chunk size);
+ * T == 0 uses each group's own T (0 skips the group).
+ * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU). */
+cudaError_t gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int mode, int T,
+                     cudaStream_t stream);
+
+/* y[n, d] = (res ? (x[n, d] += res[n, d]) : x[n, d]) * rsqrt(mean(x^2) + eps) * w[d];
+ * x is updated in place when res != NULL (the residual stream). y may be NULL (update only).
+ * CPU reference: engine/cpu/cpu-ops.c glim_cpu_rmsnorm. */
+cudaError_t gk_rmsnorm (float *y, float *x, const float *res, const float *w, int n, int d,
+                        int x_stride, int y_stride, float eps, cudaStream_t stream);
+
+/* out[n, d] = float(table[ids[n], :]) for a BF16/F32 table [V, d]. */
+cudaError_t gk_embed (float *out, const void *table, int format, const int32_t *ids, int n, int d,
+                      cudaStream_t stream);
+
+/* x[n, d] += y[n, d] */
+cudaError_t gk_add (float *x, const float *y, size_t n, cudaStream_t stream);
+
+/* ---- MLA ---- */
+
+typedef struct {
+  const float   *kva;        /* [T, Lkv + R] kv_a_proj output */
+  const float   *kv_norm;    /* [Lkv] kv_a_layernorm weight */
+  float         *q;          /* [T, H, Dn + R]: the rope part is rotated in place */
+  uint16_t      *cache;      /* [n_ctx, Lkv + R] bf16 latent cache of this layer */
+  const int32_t *n_past;     /* device scalar: position of token 0 */
+  const float   *inv_freq;   /* [R/2] */
+  int            T, H, Dn, R, Lkv;
+  float          eps;
+  int            interleave; /* 1: rotate (x[2i], x[2i+1]) (GLM); 0: halves */
+} GkMlaCacheArgs;
+
+/* Normalise the latent, rotate k_pe and q_pe, write [c | k_pe] to cache rows n_past..n_past+T-1.
+ * CPU reference: engine/cpu/cpu-attention.c glim_cpu_attention (cache part). */
+cudaError_t gk_mla_rope_cache (const GkMlaCacheArgs *args, cudaStream_t stream);
+
+/* q_lat[t, h, i] = sum_d W_UK[h, d, i] * q[t, h, d] where W_UK[h, d, :] is row h*(Dn+Dv)+d of
+ * kv_b (a [H*(Dn+Dv), Lkv] matrix, NVFP4 or BF16). */
+cudaError_t gk_mla_absorb_q (float *q_lat, const float *q, const GkMatrix *kv_b, int T, int H,
+                             int Dn, int Dv, int q_stride, cudaStream_t stream);
+
+typedef struct {
+  const float    *q_lat;     /* [T, H, Lkv] */
+  const float    *q;         /* [T, H, Dn + R]: q_pe at offset Dn (rotated) */
+  const uint16_t *cache;     /* [n_ctx, Lkv + R] bf16 */
+  const int32_t  *n_past;    /* device scalar: token t attends to keys 0..n_past+t */
+  float          *partial;   /* [T, H, max_splits, Lkv + 2] scratch: o, max, sum */
+  float          *o_lat;     /* [T, H, Lkv] output */
+  int             T, H, Dn, R, Lkv;
+  int             max_splits;/* splits per (t, h); keys are spread over at most this many blocks */
+  float           scale;     /* softmax scale */
+} GkMlaDecodeArgs;
+
+/* Softmax attention over the latent cache, the keys split across blocks, then combined.
+ * CPU reference: engine/cpu/cpu-attention.c attend_task. */
+cudaError_t gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream);
+
+/* ---- MoE ---- */
+
+typedef struct {
+  const float *logits;       /* [T, E] router logits (fp32) */
+  const float *bias;         /* [E] selection bias */
+  int32_t     *idx;          /* [T, K] chosen experts */
+  float       *weight;       /* [T, K] their weights */
+  int          T, E, K, n_group, topk_group;
+  int          norm_topk_prob;
+  float        scaling;      /* routed_scaling_factor */
+} GkRouteArgs;
+
+/* Sigmoid + bias grouped top-k. CPU reference: engine/cpu/cpu-route.c glim_cpu_route. */
+cudaError_t gk_route (const GkRouteArgs *args, cudaStream_t stream);
+
+typedef struct {
+  const int32_t  *idx;        /* [T, K] */
+  const float    *weight;     /* [T, K] */
+  const GkMatrix *gate, *up, *down;  /* device arrays [E + 1]: routed experts, then the shared one
+                                      * (rows 0 = none) */
+  const float    *x;          /* [T, D] normalised input */
+  float          *act;        /* [T, K + 1, F_max] scratch */
+  float          *slots;      /* [T, K + 1, D] scratch */
+  GkGemvGroup    *groups;     /* device scratch [T * (K + 1)] */
+  int             T, K, E, D, F_max;
+} GkMoeArgs;
+
+/* Build the grouped-GEMV descriptors of a decode-sized MoE step (on the device, so it can be
+ * captured in a graph): gate/up SWIGLU groups into act, then down groups into slots. */
+cudaError_t gk_moe_groups_gate_up (const GkMoeArgs *args, cudaStream_t stream);
+cudaError_t gk_moe_groups_down (const GkMoeArgs *args, cudaStream_t stream);
+/* out[t, :] = sum_{k < n_used} slots[t, k, :] in order; slots is [T, n_slots, D]. */
+cudaError_t gk_moe_combine (float *out, const float *slots, int T, int n_slots, int n_used, int D,
+                            cudaStream_t stream);
+
+/* ---- output ---- */
+
+/* out[t] = argmax_v logits[t, v] (lowest index on ties). */
+cudaError_t gk_argmax (int32_t *out, const float *logits, int T, int V, cudaStream_t stream);
+
+/* ---- prefill helpers ---- */
+
+/* dst [rows, cols] bf16 = dequantised W (for tensor-core GEMMs). */
+cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
+/* dst[i] = bf16(src[i]) */
+cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,176 @@
+/* norm.cu: row-wise small ops: RMSNorm with fused residual add, embedding lookup, add, argmax,
+ * and format conversions for tensor-core paths.
+ * SPDX-License-Identifier: MIT
+ * Architectures: sm_80, 86, 89, 90. CPU references: engine/cpu/cpu-ops.c glim_cpu_rmsnorm,
+ * glim_weight_row_to_f32 (embedding), glim_argmax (engine/glim-sampler.c). */
+#include <float.h>
+
+#include "common.cuh"
+
+/* ---- kernels ---- */
+
+__global__ void __launch_bounds__ (256)
+rmsnorm_block_per_row_kernel (float *y, float *x, const float *res, const float *w, int d,
+                              int x_stride, int y_stride, float eps)
+{
+  __shared__ float red[32];
+  float *xr = x + (size_t) blockIdx.x * x_stride;
+  const float *rr = res ? res + (size_t) blockIdx.x * d : nullptr;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float v = xr[i];
+    if (rr) {
+      v += rr[i];
+      xr[i] = v;
+    }
+    ss += v * v;
+  }
+  ss = gk_block_sum (ss, red);
+  if (y == nullptr)
+    return;
+  float r = rsqrtf (ss / (float) d + eps);
+  float *yr = y + (size_t) blockIdx.x * y_stride;
+  for (int i = threadIdx.x; i < d; i += blockDim.x)
+    yr[i] = w[i] * (xr[i] * r);
+}
+
+__global__ void
+embed_kernel (float *out, const void *table, int format, const int32_t *ids, int d)
+{
+  size_t row = (size_t) ids[blockIdx.x] * d;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float v;
+    if (format == GK_WEIGHT_BF16)
+      v = gk_bf16 (((const uint16_t *) table)[row + i]);
+    else if (format == GK_WEIGHT_F16)
+      v = gk_half (((const uint16_t *) table)[row + i]);
+    else
+      v = ((const float *) table)[row + i];
+    out[(size_t) blockIdx.x * d + i] = v;
+  }
+}
+
+__global__ void
+add_kernel (float *x, const float *y, size_t n)
+{
+  size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    x[i] += y[i];
+}
+
+__global__ void __launch_bounds__ (1024)
+argmax_kernel (int32_t *out, const float *logits, int V)
+{
+  __shared__ float best_v[32];
+  __shared__ int best_i[32];
+  const float *l = logits + (size_t) blockIdx.x * V;
+  float bv = -FLT_MAX;
+  int bi = V;
+  for (int i = threadIdx.x; i < V; i += blockDim.x)
+    if (l[i] > bv) {            /* strictly greater: the lowest index of each thread wins ties */
+      bv = l[i];
+      bi = i;
+    }
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync (0xffffffffu, bv, o);
+    int oi = __shfl_xor_sync (0xffffffffu, bi, o);
+    if (ov > bv || (ov == bv && oi < bi)) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) {
+    best_v[warp] = bv;
+    best_i[warp] = bi;
+  }
+  __syncthreads ();
+  if (warp == 0) {
+    int n = blockDim.x >> 5;
+    bv = lane < n ? best_v[lane] : -FLT_MAX;
+    bi = lane < n ? best_i[lane] : V;
+    for (int o = 16; o > 0; o >>= 1) {
+      float ov = __shfl_xor_sync (0xffffffffu, bv, o);
+      int oi = __shfl_xor_sync (0xffffffffu, bi, o);
+      if (ov > bv || (ov == bv && oi < bi)) {
+        bv = ov;
+        bi = oi;
+      }
+    }
+    if (lane == 0)
+      out[blockIdx.x] = bi < V ? bi : 0;
+  }
+}
+
+__global__ void
+f32_to_bf16_kernel (uint16_t *dst, const float *src, size_t n)
+{
+  size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    dst[i] = gk_to_bf16 (src[i]);
+}
+
+__global__ void
+dequant_bf16_kernel (uint16_t *dst, GkMatrix w)
+{
+  size_t n = (size_t) w.rows * (size_t) w.cols;
+  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (size_t) gridDim.x * blockDim.x)
+    dst[i] = gk_to_bf16 (gk_matrix_at (w, (int) (i / w.cols), (int) (i % w.cols)));
+}
+
+/* ---- launchers ---- */
+
+extern "C" cudaError_t
+gk_rmsnorm (float *y, float *x, const float *res, const float *w, int n, int d, int x_stride,
+            int y_stride, float eps, cudaStream_t stream)
+{
+  if (n <= 0)
+    return cudaSuccess;
+  rmsnorm_block_per_row_kernel<<<n, 256, 0, stream>>> (y, x, res, w, d, x_stride, y_stride, eps);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_embed (float *out, const void *table, int format, const int32_t *ids, int n, int d,
+          cudaStream_t stream)
+{
+  if (n <= 0)
+    return cudaSuccess;
+  embed_kernel<<<n, 256, 0, stream>>> (out, table, format, ids, d);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_add (float *x, const float *y, size_t n, cudaStream_t stream)
+{
+  if (n == 0)
+    return cudaSuccess;
+  add_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (x, y, n);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_argmax (int32_t *out, const float *logits, int T, int V, cudaStream_t stream)
+{
+  if (T <= 0)
+    return cudaSuccess;
+  argmax_kernel<<<T, 1024, 0, stream>>> (out, logits, V);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream)
+{
+  if (n == 0)
+    return cudaSuccess;
+  f32_to_bf16_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (dst, src, n);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream)
+{
+  dequant_bf16_kernel<<<1024, 256, 0, stream>>> (dst, *w);
+  return gk_check_launch ();
+}

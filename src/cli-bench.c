@@ -1,0 +1,126 @@
+/* cli-bench.c: `glimmer-cli bench`: decode speed at several context lengths, prefill speed and
+ * time to first token, device memory, and the roofline next to every decode figure.
+ * SPDX-License-Identifier: MIT
+ * Roofline: the bytes one decode step must read (active weights + the latent cache up to the
+ * context) over the copy bandwidth measured in the same run. Long contexts are filled with
+ * synthetic cache contents (glim_context_fill_synthetic): speed does not depend on the values. */
+#include "cli.h"
+
+#include <stdio.h>
+
+static double
+now_s (void)
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+int
+cli_bench (int argc, char **argv)
+{
+  g_autofree char *model_dir = NULL, *backend = NULL, *contexts = NULL;
+  int tp = 1, threads = 0, prompt = 8192, n_decode = 64;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "Model folder", "DIR" },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu or cuda (default cuda)", "NAME" },
+    { "context", 0, 0, G_OPTION_ARG_STRING, &contexts, "Decode context lengths (default 1024,32768,131072)", "N,N" },
+    { "prompt", 0, 0, G_OPTION_ARG_INT, &prompt, "Prefill prompt length (default 8192; 0 = skip)", "N" },
+    { "decode-tokens", 0, 0, G_OPTION_ARG_INT, &n_decode, "Decode steps timed per context (default 64)", "N" },
+    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all cores)", "N" },
+    { NULL }
+  };
+  if (!cli_parse_options ("bench", "Measure decode and prefill speed.", entries, &argc, &argv))
+    return 2;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) ctx_list = cli_parse_ids (contexts ? contexts : "1024,32768,131072", &error);
+  if (ctx_list == NULL || n_decode < 1 || prompt < 0) {
+    if (error == NULL)
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad --decode-tokens or --prompt");
+    return cli_fail ("bench", error);
+  }
+  if (model_dir == NULL) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--model DIR is required");
+    return cli_fail ("bench", error);
+  }
+  g_autoptr (GlimModel) model = glim_model_load (model_dir, NULL, &error);
+  if (model == NULL)
+    return cli_fail ("bench", error);
+  const GlimConfig *c = model->config;
+  int max_ctx = prompt + 1;
+  for (guint i = 0; i < ctx_list->len; i++) {
+    int *v = &g_array_index (ctx_list, int32_t, i);
+    *v = MIN (*v, c->max_position_embeddings - n_decode - 4);
+    max_ctx = MAX (max_ctx, *v + n_decode + 4);
+  }
+  max_ctx = MIN (max_ctx, c->max_position_embeddings);
+
+  GlimContextOptions opts = { .n_ctx = max_ctx, .tp = tp, .n_threads = threads };
+  if (!glim_backend_from_string (backend ? backend : "cuda", &opts.backend, &error))
+    return cli_fail ("bench", error);
+  double t0 = now_s ();
+  g_autoptr (GlimContext) ctx = glim_context_new (model, &opts, &error);
+  if (ctx == NULL)
+    return cli_fail ("bench", error);
+  double t_load = now_s () - t0;
+  g_autofree char *dev = glim_context_describe_device (ctx);
+  double bw = glim_context_copy_bandwidth (ctx, &error);
+  if (error != NULL)
+    return cli_fail ("bench", error);
+  guint64 active = glim_model_active_bytes (model);
+  guint64 cache_per_tok = (guint64) c->n_layers * glim_config_cache_width (c) * 2;
+
+  printf ("model:     %s (%d layers, %d experts, top %d)\n", model_dir, c->n_layers,
+          c->n_routed_experts, c->n_experts_per_tok);
+  printf ("device:    %s\n", dev);
+  printf ("load:      %.1f s, context %d, device memory %.2f GiB\n", t_load, max_ctx,
+          glim_context_device_bytes (ctx) / 1073741824.0);
+  printf ("copy bw:   %.0f GB/s (read + write)\n", bw / 1e9);
+  printf ("active:    %.3f GB of weights per decode step, %.1f KB of cache per context token\n",
+          active / 1e9, cache_per_tok / 1e3);
+
+  /* prefill */
+  double prefill_tps = 0, ttft = 0;
+  if (prompt > 0) {
+    g_autofree int32_t *ids = g_new (int32_t, prompt);
+    GRand *r = g_rand_new_with_seed (1);
+    for (int i = 0; i < prompt; i++)
+      ids[i] = g_rand_int_range (r, 0, c->vocab_size);
+    g_rand_free (r);
+    int32_t next;
+    glim_context_truncate (ctx, 0);
+    if (!glim_context_eval_argmax (ctx, ids, MIN (prompt, 16), &next, &error))   /* warm-up */
+      return cli_fail ("bench", error);
+    glim_context_truncate (ctx, 0);
+    t0 = now_s ();
+    if (!glim_context_eval_argmax (ctx, ids, prompt, &next, &error))
+      return cli_fail ("bench", error);
+    ttft = now_s () - t0;
+    prefill_tps = prompt / ttft;
+  }
+
+  printf ("\n| context | decode tok/s | ms/token | bytes/token | roofline tok/s | fraction |\n");
+  printf ("|---:|---:|---:|---:|---:|---:|\n");
+  for (guint i = 0; i < ctx_list->len; i++) {
+    int n = g_array_index (ctx_list, int32_t, i);
+    glim_context_truncate (ctx, 0);
+    if (!glim_context_fill_synthetic (ctx, n, &error))
+      return cli_fail ("bench", error);
+    int32_t tok = 1;
+    for (int w = 0; w < 3; w++)
+      if (!glim_context_eval_argmax (ctx, &tok, 1, &tok, &error))
+        return cli_fail ("bench", error);
+    t0 = now_s ();
+    for (int s = 0; s < n_decode; s++)
+      if (!glim_context_eval_argmax (ctx, &tok, 1, &tok, &error))
+        return cli_fail ("bench", error);
+    double dt = (now_s () - t0) / n_decode;
+    guint64 bytes = active + (guint64) (n + 3 + n_decode / 2) * cache_per_tok;
+    double roof = bw > 0 ? bw / bytes : 0;
+    printf ("| %d | %.1f | %.3f | %.3g | %.0f | %.1f%% |\n", n, 1.0 / dt, dt * 1e3, (double) bytes,
+            roof, roof > 0 ? 100.0 * (1.0 / dt) / roof : 0.0);
+  }
+  if (prompt > 0)
+    printf ("\nprefill:   %d tokens in %.3f s = %.0f tok/s (time to first token %.3f s)\n", prompt,
+            ttft, prefill_tps, ttft);
+  return 0;
+}
