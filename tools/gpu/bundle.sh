@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# tools/gpu/bundle.sh: build a release with CUDA here and pack the binaries the GPU machine runs,
+# with their shared libraries (everything but the C library), into .gpu/ (git-ignored; pass it
+# to the device tool's `carry`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+build=build-release
+[[ -f $build/build.ninja ]] || meson setup "$build" --buildtype=release -Dcuda=enabled
+ninja -C "$build"
+
+rm -rf .gpu
+mkdir -p .gpu/bin .gpu/lib
+cp "$build"/src/glimmer-cli .gpu/bin/
+find "$build"/tests -maxdepth 1 -type f -name "test-*" -executable -exec cp {} .gpu/bin/ \;
+for exe in .gpu/bin/*; do
+  ldd "$exe" | awk '/=> \// { print $3 }'
+done | sort -u | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*) ;;
+    *) cp -L "$lib" .gpu/lib/ ;;
+  esac
+done
+git rev-parse --short HEAD > .gpu/commit
+du -sh .gpu

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# tools/gpu/run.sh: everything Glimmer does on the GPU machine, in one call.
+#   usage (on the device, from the repository root, with .gpu/ carried):
+#     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
+# Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
+# major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
+# the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0
+OUT=${OUT:-/tmp/glimmer-out}
+mkdir -p "$OUT"
+bin=.gpu/bin
+summary=()
+
+do_test=0; do_san=0; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
+for a in "$@"; do
+  case "$a" in
+    test) do_test=1 ;;
+    sanitize) do_san=1 ;;
+    bench=*) preset=${a#bench=} ;;
+    contexts=*) contexts=${a#contexts=} ;;
+    prompt=*) prompt=${a#prompt=} ;;
+    models=*) models=${a#models=} ;;
+  esac
+done
+
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+echo "commit $(cat .gpu/commit 2>/dev/null)"
+if ! $bin/glimmer-cli --help >/dev/null 2>"$OUT/ldd-error.txt"; then
+  echo "bundled glimmer-cli does not start here:"; cat "$OUT/ldd-error.txt"; ldd $bin/glimmer-cli
+  exit 1
+fi
+
+if ((do_test)); then
+  echo "== CUDA tests"
+  G_TEST_SRCDIR=$PWD/tests GLIMMER_CLI=$PWD/$bin/glimmer-cli GLIMMER_TEST_MODELS="$models" \
+    $bin/test-cuda --tap 2>&1 | tee "$OUT/test-cuda.log" | grep -vE "^# (Start|End)"
+  pass=$(grep -c "^ok" "$OUT/test-cuda.log"); fail=$(grep -c "^not ok" "$OUT/test-cuda.log")
+  grep -q "Bail out" "$OUT/test-cuda.log" && fail=$((fail + 1))
+  summary+=("cuda tests: $pass passed, $fail failed")
+fi
+
+if ((do_san)); then
+  echo "== compute-sanitizer (memcheck) on the CUDA tests"
+  G_TEST_SRCDIR=$PWD/tests compute-sanitizer --tool memcheck --error-exitcode 9 \
+    $bin/test-cuda -p /glimmer/cuda/tiny-base/logits-vs-cpu -p /glimmer/cuda/tiny-groups/greedy-32-vs-cpu \
+    > "$OUT/sanitizer.log" 2>&1
+  rc=$?
+  tail -3 "$OUT/sanitizer.log"
+  summary+=("compute-sanitizer memcheck: exit $rc")
+fi
+
+if [[ -n $preset ]]; then
+  echo "== bench on synthetic $preset"
+  model=/tmp/synth-$preset
+  if [[ ! -f $model/config.json ]]; then
+    t0=$(date +%s)
+    $bin/glimmer-cli synth --preset "$preset" --seed 1 --out "$model" || exit 1
+    echo "synth took $(( $(date +%s) - t0 )) s"
+  fi
+  $bin/glimmer-cli bench --model "$model" --backend cuda --context "$contexts" --prompt "$prompt" \
+    2>&1 | tee "$OUT/bench-$preset.txt"
+  summary+=("bench: $OUT/bench-$preset.txt")
+fi
+
+echo
+echo "== summary"
+for s in "${summary[@]}"; do echo "$s"; done
