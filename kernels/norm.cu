@@ -114,6 +114,18 @@ __global__ void
 dequant_bf16_kernel (uint16_t *dst, GkMatrix w)
 {
   size_t n = (size_t) w.rows * (size_t) w.cols;
+  if (w.format == GK_WEIGHT_NVFP4) {
+    /* two elements per byte, scale2 left to the GEMM */
+    for (size_t j = (size_t) blockIdx.x * blockDim.x + threadIdx.x; j < n / 2;
+         j += (size_t) gridDim.x * blockDim.x) {
+      uint8_t byte = ((const uint8_t *) w.data)[j];
+      float s = gk_fp8_e4m3 (w.scales[(2 * j) / 16]);
+      uint32_t lo = gk_to_bf16 (gk_e2m1 (byte & 0xf) * s);
+      uint32_t hi = gk_to_bf16 (gk_e2m1 (byte >> 4) * s);
+      ((uint32_t *) dst)[j] = lo | (hi << 16);
+    }
+    return;
+  }
   for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (size_t) gridDim.x * blockDim.x)
     dst[i] = gk_to_bf16 (gk_matrix_at (w, (int) (i / w.cols), (int) (i % w.cols)));
@@ -171,6 +183,6 @@ gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream)
 extern "C" cudaError_t
 gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream)
 {
-  dequant_bf16_kernel<<<1024, 256, 0, stream>>> (dst, *w);
+  dequant_bf16_kernel<<<2048, 256, 0, stream>>> (dst, *w);
   return gk_check_launch ();
 }

@@ -117,31 +117,85 @@ test_greedy (gconstpointer data)
   g_assert_cmpmem (out[0], sizeof out[0], out[1], sizeof out[1]);
 }
 
+/* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
+ * are not zero: the same logits as the CPU reference in one pass. */
 static void
-test_incremental (gconstpointer data)
+test_mixed_paths (gconstpointer data)
 {
   const char *dir = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GlimModel) m = glim_model_load (dir, NULL, &error);
   g_assert_no_error (error);
-  int V = m->config->vocab_size, T = 30;
+  int V = m->config->vocab_size, T = 40;
   g_autofree int32_t *ids = make_prompt (T, V, 3);
-  g_autofree float *one = g_new (float, (gsize) T * V);
+  g_autofree float *ref = g_new (float, (gsize) T * V);
   g_autofree float *inc = g_new (float, (gsize) T * V);
   {
-    g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, 64);
-    g_assert_true (glim_context_eval (g, ids, T, one, TRUE, &error));
+    g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, 64);
+    g_assert_true (glim_context_eval (c, ids, T, ref, TRUE, &error));
   }
   g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, 64);
-  int pos = 0, step = 5;
-  while (pos < T) {
-    int n = MIN (step, T - pos);
+  const int steps[] = { 1, 1, 3, 1, 20, 1, 8, 1, 2, 1, 1 };
+  int pos = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (steps) && pos < T; i++) {
+    int n = MIN (steps[i], T - pos);
     g_assert_true (glim_context_eval (g, ids + pos, n, inc + (gsize) pos * V, TRUE, &error));
     pos += n;
-    step = step == 1 ? 3 : 1;
   }
+  g_assert_cmpint (pos, ==, T);
   for (int t = 0; t < T; t++)
-    g_assert_cmpfloat (test_rel_l2 (inc + (gsize) t * V, one + (gsize) t * V, V), <, 1e-4);
+    g_assert_cmpfloat (test_rel_l2 (inc + (gsize) t * V, ref + (gsize) t * V, V), <, 2e-2);
+}
+
+/* Prompts of several lengths (one or more query blocks and prefill chunks), through the GEMM
+ * path and through the decode kernels (GLIMMER_PREFILL=gemv), against the CPU. */
+static void
+test_long_prefill (gconstpointer data)
+{
+  const char *dir = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimModel) m = glim_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  int V = m->config->vocab_size;
+  const int lengths[] = { 100, 300, 700 };
+  int bad = 0;
+  for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++) {
+    int T = MIN (lengths[li], m->config->max_position_embeddings - 1);
+    g_autofree int32_t *ids = make_prompt (T, V, 9);
+    g_autofree float *ref = g_new (float, (gsize) T * V);
+    g_autofree float *gpu = g_new (float, (gsize) T * V);
+    {
+      g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, T);
+      g_assert_true (glim_context_eval (c, ids, T, ref, TRUE, &error));
+    }
+    for (int path = 0; path < 2; path++) {
+      if (path == 1)
+        g_setenv ("GLIMMER_PREFILL", "gemv", TRUE);
+      g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, T);
+      g_assert_true (glim_context_eval (g, ids, T, gpu, TRUE, &error));
+      g_assert_no_error (error);
+      g_unsetenv ("GLIMMER_PREFILL");
+      double worst = 0;
+      int first_bad = -1, n_bad = 0;
+      for (int t = 0; t < T; t++) {
+        double rel = test_rel_l2 (gpu + (gsize) t * V, ref + (gsize) t * V, V);
+        worst = MAX (worst, rel);
+        if (rel >= 2e-2) {
+          n_bad++;
+          if (first_bad < 0)
+            first_bad = t;
+        }
+      }
+      g_test_message ("%s: %d tokens via %s: worst rel L2 %.3g, %d rows over 2e-2 (first %d)",
+                      dir, T, path ? "gemv" : "gemm", worst, n_bad, first_bad);
+      /* Random tiny routers have near-ties: a rounding difference can send one token to another
+       * expert and that row then differs a lot (seen: 1 to 7 isolated rows in 700, through
+       * either path). Everything else must agree. */
+      g_assert_cmpfloat (n_bad, <=, 0.02 * T);
+      bad += n_bad > 0.02 * T;
+    }
+  }
+  g_assert_cmpint (bad, ==, 0);
 }
 
 int
@@ -168,10 +222,12 @@ main (int argc, char **argv)
     g_autofree char *base = g_path_get_basename (dir);
     g_autofree char *p1 = g_strdup_printf ("/glimmer/cuda/%s/logits-vs-cpu", base);
     g_autofree char *p2 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-vs-cpu", base);
-    g_autofree char *p3 = g_strdup_printf ("/glimmer/cuda/%s/incremental", base);
+    g_autofree char *p3 = g_strdup_printf ("/glimmer/cuda/%s/decode-and-prefill-mixed", base);
+    g_autofree char *p4 = g_strdup_printf ("/glimmer/cuda/%s/long-prefill", base);
     g_test_add_data_func (p1, dir, test_logits);
     g_test_add_data_func (p2, dir, test_greedy);
-    g_test_add_data_func (p3, dir, test_incremental);
+    g_test_add_data_func (p3, dir, test_mixed_paths);
+    g_test_add_data_func (p4, dir, test_long_prefill);
   }
   return g_test_run ();
 }

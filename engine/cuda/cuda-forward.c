@@ -16,57 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../../kernels/gk.h"
-
-#define TMAX GK_GEMV_MAX_T
-
-/* Indices into the static descriptor table of one layer. */
-enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_N };
-
-typedef struct {
-  float    *input_norm, *post_norm, *q_a_norm, *kv_a_norm, *router_bias;   /* device */
-  GkMatrix  kv_b;
-  gboolean  is_moe;
-  int       desc[D_N];     /* index into fw->desc, -1 if absent */
-  int       desc_uv;       /* first of H W_UV groups */
-  GkMatrix *experts_gate, *experts_up, *experts_down;   /* device tables [E + 1] */
-  int       rows[D_N];     /* output rows of each descriptor (grid size) */
-} CudaLayer;
-
-struct _GlimCudaForward {
-  GlimModel    *model;
-  int           device;
-  int           n_ctx;
-  int           max_splits;
-  cudaStream_t  stream;
-
-  char         *arena;       /* device: weights */
-  size_t        arena_size, arena_used;
-  uint16_t     *cache;       /* device: [n_layers, n_ctx, C] bf16 */
-  char         *scratch;     /* device: activations */
-  size_t        scratch_size;
-
-  CudaLayer    *layers;
-  GkMatrix      embed, lm_head;
-  float        *final_norm, *inv_freq;
-
-  GArray       *host_desc;   /* GkGemvGroup, uploaded to desc */
-  GkGemvGroup  *desc;
-  int           desc_lm_head;
-
-  /* activations, [TMAX, ...] */
-  float   *x, *h, *out, *qa, *q, *kva, *q_lat, *o_lat, *o, *partial, *act, *slots, *rlogits,
-          *rweight, *logits;
-  int32_t *ids, *n_past, *idx, *next;
-  GkGemvGroup *moe_groups;
-
-  int32_t *pinned;           /* host: [TMAX + 1] ids then n_past */
-  int32_t *pinned_next;      /* host: [TMAX] */
-
-  cudaGraph_t     graph;
-  cudaGraphExec_t graph_exec;
-  int             decode_calls;
-};
+#include "cuda-private.h"
 
 /* ---- upload ---- */
 
@@ -332,9 +282,9 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
       !upload_vector (fw, pr, L->router_bias, E, &cl->router_bias, error))
     return FALSE;
   cl->desc[D_ROUTER] = add_desc (fw, &m, NULL, fw->h, D, fw->rlogits, E);
-  g_autofree GkMatrix *gate = g_new0 (GkMatrix, E + 1);
-  g_autofree GkMatrix *up = g_new0 (GkMatrix, E + 1);
-  g_autofree GkMatrix *down = g_new0 (GkMatrix, E + 1);
+  GkMatrix *gate = cl->h_gate = g_new0 (GkMatrix, E + 1);
+  GkMatrix *up = cl->h_up = g_new0 (GkMatrix, E + 1);
+  GkMatrix *down = cl->h_down = g_new0 (GkMatrix, E + 1);
   for (int e = 0; e <= E; e++) {
     const GlimMlp *mlp = e < E ? &L->experts[e] : &L->shared;
     if (!upload_weight (fw, pr, &mlp->gate, &gate[e], error) ||
@@ -370,6 +320,12 @@ glim_cuda_forward_free (GlimCudaForward *fw)
   cudaFreeHost (fw->pinned_next);
   if (fw->stream)
     cudaStreamDestroy (fw->stream);
+  glim_cuda_prefill_free (fw);
+  for (int l = 0; fw->layers != NULL && l < fw->model->config->n_layers; l++) {
+    g_free (fw->layers[l].h_gate);
+    g_free (fw->layers[l].h_up);
+    g_free (fw->layers[l].h_down);
+  }
   g_free (fw->layers);
   if (fw->host_desc)
     g_array_unref (fw->host_desc);
@@ -560,6 +516,14 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
   return TRUE;
 }
 
+/* Long inputs go through tensor-core GEMMs; GLIMMER_PREFILL=gemv keeps every chunk on the
+ * decode kernels (used by tests to compare the two paths). */
+static gboolean
+use_gemm (int T)
+{
+  return T > TMAX && g_strcmp0 (g_getenv ("GLIMMER_PREFILL"), "gemv") != 0;
+}
+
 static gboolean
 stage_inputs (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past, GError **error)
 {
@@ -577,6 +541,8 @@ glim_cuda_forward_eval (GlimCudaForward *fw, const int32_t *tokens, int T, int n
                         float *logits, gboolean all_logits, GError **error)
 {
   GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
+  if (use_gemm (T))
+    return glim_cuda_prefill (fw, tokens, T, n_past, logits, all_logits, error);
   int V = fw->model->config->vocab_size;
   for (int start = 0; start < T; start += TMAX) {
     int n = MIN (TMAX, T - start);
@@ -633,6 +599,12 @@ glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int
 {
   GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
   int V = fw->model->config->vocab_size;
+  if (use_gemm (T)) {
+    if (!glim_cuda_prefill (fw, tokens, T, n_past, NULL, FALSE, error) ||
+        !glim_cuda_head_argmax (fw, error))
+      return FALSE;
+    T = 0;       /* nothing left for the GEMV path */
+  }
   for (int start = 0; start < T; start += TMAX) {
     int n = MIN (TMAX, T - start);
     gboolean last = start + n == T;

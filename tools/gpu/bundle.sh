@@ -18,6 +18,7 @@ for exe in .gpu/bin/*; do
 done | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
     libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*) ;;
+    libcublas*) ;;   # hundreds of MB; the GPU machine's CUDA toolkit has it
     *) cp -L "$lib" .gpu/lib/ ;;
   esac
 done

@@ -7,7 +7,10 @@
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-export LD_LIBRARY_PATH="$PWD/.gpu/lib:${LD_LIBRARY_PATH:-}"
+# cuBLAS comes from the machine: the CUDA toolkit, or the copy PyTorch ships
+cublas_dirs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
+cublas_dirs+=$(python3 -c "import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], 'lib'))" 2>/dev/null)
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:$cublas_dirs:${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/glimmer-out}
 mkdir -p "$OUT"
@@ -47,6 +50,7 @@ if ((do_san)); then
   echo "== compute-sanitizer (memcheck) on the CUDA tests"
   G_TEST_SRCDIR=$PWD/tests compute-sanitizer --tool memcheck --error-exitcode 9 \
     $bin/test-cuda -p /glimmer/cuda/tiny-base/logits-vs-cpu -p /glimmer/cuda/tiny-groups/greedy-32-vs-cpu \
+    -p /glimmer/cuda/tiny-nonorm/decode-and-prefill-mixed -p /glimmer/cuda/tiny-mtp/long-prefill \
     > "$OUT/sanitizer.log" 2>&1
   rc=$?
   tail -3 "$OUT/sanitizer.log"

@@ -1,0 +1,429 @@
+/* cuda-prefill.c: long inputs on the GPU through tensor-core GEMMs (cuBLAS, bf16 operands,
+ * float32 accumulation).
+ * SPDX-License-Identifier: MIT
+ *
+ * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to bf16 scratch
+ * without their global scale (e2m1 x fp8 is exact in bf16; scale2 becomes the GEMM's alpha),
+ * activations are rounded to bf16, products accumulate in float32. Attention is the absorbed
+ * form over the bf16 latent cache with scores materialised per query block (S = Q.cache^T,
+ * causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
+ * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c. */
+#define G_LOG_DOMAIN "glimmer-cuda"
+
+#include "cuda-private.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PREFILL_T 2048
+#define SCORE_BUDGET ((size_t) 768 << 20)   /* bytes for S (fp32) + P (bf16) of one query block */
+
+typedef struct {
+  int       T;          /* tokens per chunk */
+  int       Tq;         /* queries per attention block */
+  float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *ye, *logits;
+  uint16_t *hb, *qab, *qb, *ob, *act, *xe, *qfull, *p, *olat, *wbuf, *kvb;
+  float    *s;
+  int32_t  *ids, *idx, *tok, *slot, *iota, *kslot;
+  float    *lw, *ones;
+  size_t    wbuf_elems;
+} Pre;
+
+static Pre *
+pre_of (GlimCudaForward *fw)
+{
+  return (Pre *) (void *) fw->pre_layout;
+}
+
+#define TRY(expr)                                                                    \
+  G_STMT_START {                                                                     \
+    cudaError_t e_ = (expr);                                                         \
+    if (G_UNLIKELY (e_ != cudaSuccess))                                              \
+      return glim_cuda_set_error (error, e_, #expr, G_STRFUNC, __FILE__, __LINE__);  \
+  } G_STMT_END
+
+#define TRY_BLAS(expr)                                                               \
+  G_STMT_START {                                                                     \
+    cublasStatus_t b_ = (expr);                                                      \
+    if (G_UNLIKELY (b_ != CUBLAS_STATUS_SUCCESS)) {                                  \
+      g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_FAILED,                   \
+                   "cuBLAS error %d (%s) in %s at %s:%d", (int) b_, #expr, G_STRFUNC,\
+                   __FILE__, __LINE__);                                              \
+      return FALSE;                                                                  \
+    }                                                                                \
+  } G_STMT_END
+
+void
+glim_cuda_prefill_free (GlimCudaForward *fw)
+{
+  if (fw->cublas != NULL)
+    cublasDestroy (fw->cublas);
+  fw->cublas = NULL;
+  cudaFree (fw->pre);
+  fw->pre = NULL;
+  g_free (fw->pre_layout);
+  fw->pre_layout = NULL;
+}
+
+static size_t
+max_weight_elems (GlimCudaForward *fw)
+{
+  size_t best = 0;
+  for (guint i = 0; i < fw->host_desc->len; i++) {
+    const GkGemvGroup *g = &g_array_index (fw->host_desc, GkGemvGroup, i);
+    best = MAX (best, (size_t) g->w.rows * g->w.cols);
+  }
+  for (int l = 0; l < fw->model->config->n_layers; l++) {
+    const CudaLayer *cl = &fw->layers[l];
+    best = MAX (best, (size_t) cl->kv_b.rows * cl->kv_b.cols);
+    if (cl->h_gate != NULL)
+      for (int e = 0; e <= fw->model->config->n_routed_experts; e++) {
+        best = MAX (best, (size_t) cl->h_gate[e].rows * cl->h_gate[e].cols);
+        best = MAX (best, (size_t) cl->h_down[e].rows * cl->h_down[e].cols);
+      }
+  }
+  return best;
+}
+
+static gboolean
+pre_alloc (GlimCudaForward *fw, GError **error)
+{
+  if (fw->pre != NULL)
+    return TRUE;
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int C = Lkv + R, Dqk = glim_config_qk_head_dim (c), Dv = c->v_head_dim;
+  int E = c->n_routed_experts, K = c->n_experts_per_tok;
+  int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  Pre *p = g_new0 (Pre, 1);
+  fw->pre_layout = p;
+  p->T = MIN (PREFILL_T, fw->n_ctx);
+  size_t per_q = (size_t) H * fw->n_ctx * 6;
+  p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
+  p->Tq = MAX (16, p->Tq / 16 * 16);
+  p->wbuf_elems = max_weight_elems (fw);
+  size_t T = p->T, Tq = p->Tq, LT = MIN ((size_t) p->T, (size_t) 256);
+
+  struct { void **ptr; size_t bytes; } b[] = {
+    { (void **) &p->x, T * D * 4 }, { (void **) &p->h, T * D * 4 }, { (void **) &p->out, T * D * 4 },
+    { (void **) &p->qa, T * MAX (c->q_lora_rank, 16) * 4 }, { (void **) &p->q, T * H * Dqk * 4 },
+    { (void **) &p->kva, T * C * 4 }, { (void **) &p->o, T * H * Dv * 4 },
+    { (void **) &p->g, T * F_max * 4 }, { (void **) &p->u, T * F_max * 4 },
+    { (void **) &p->rlogits, T * E * 4 }, { (void **) &p->rweight, T * K * 4 },
+    { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * D * 4 },
+    { (void **) &p->logits, LT * c->vocab_size * 4 },
+    { (void **) &p->hb, T * D * 2 }, { (void **) &p->qab, T * MAX (c->q_lora_rank, 16) * 2 },
+    { (void **) &p->qb, T * H * Dqk * 2 }, { (void **) &p->ob, T * H * Dv * 2 },
+    { (void **) &p->act, T * F_max * 2 }, { (void **) &p->xe, T * D * 2 },
+    { (void **) &p->qfull, Tq * H * C * 2 }, { (void **) &p->p, Tq * H * fw->n_ctx * 2 },
+    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, Tq * H * Lkv * 2 },
+    { (void **) &p->wbuf, p->wbuf_elems * 2 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 2 },
+    { (void **) &p->ids, T * 4 }, { (void **) &p->idx, T * K * 4 }, { (void **) &p->tok, T * K * 4 },
+    { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
+    { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
+  };
+  size_t total = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (b); i++)
+    total += (b[i].bytes + 255) & ~(size_t) 255;
+  TRY (cudaMalloc ((void **) &fw->pre, total));
+  fw->pre_size = total;
+  size_t at = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (b); i++) {
+    *b[i].ptr = fw->pre + at;
+    at += (b[i].bytes + 255) & ~(size_t) 255;
+  }
+  /* constant index arrays for the shared expert's scatter */
+  g_autofree int32_t *iota = g_new (int32_t, T);
+  g_autofree int32_t *kslot = g_new (int32_t, T);
+  g_autofree float *ones = g_new (float, T);
+  for (size_t i = 0; i < T; i++) {
+    iota[i] = (int32_t) i;
+    kslot[i] = K;
+    ones[i] = 1.0f;
+  }
+  TRY (cudaMemcpy (p->iota, iota, T * 4, cudaMemcpyHostToDevice));
+  TRY (cudaMemcpy (p->kslot, kslot, T * 4, cudaMemcpyHostToDevice));
+  TRY (cudaMemcpy (p->ones, ones, T * 4, cudaMemcpyHostToDevice));
+  TRY_BLAS (cublasCreate (&fw->cublas));
+  TRY_BLAS (cublasSetStream (fw->cublas, fw->stream));
+  TRY_BLAS (cublasSetMathMode (fw->cublas, CUBLAS_DEFAULT_MATH));
+  return TRUE;
+}
+
+/* ---- GEMM helpers ---- */
+
+/* Y[T, rows] (row stride ldy, fp32) = X[T, cols] (bf16, stride ldx) . W^T */
+static gboolean
+linear (GlimCudaForward *fw, const GkMatrix *w, const uint16_t *X, int ldx, int T, float *Y,
+        int ldy, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const void *A = w->data;
+  float alpha = 1.0f, beta = 0.0f;
+  if (w->format != GK_WEIGHT_BF16) {
+    TRY (gk_dequant_bf16 (p->wbuf, w, fw->stream));
+    A = p->wbuf;
+    if (w->format == GK_WEIGHT_NVFP4)
+      alpha = w->scale2;
+  }
+  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha, A,
+                          CUDA_R_16BF, w->cols, X, CUDA_R_16BF, ldx, &beta, Y, CUDA_R_32F, ldy,
+                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  return TRUE;
+}
+
+static const GkMatrix *
+layer_matrix (GlimCudaForward *fw, int desc)
+{
+  return &g_array_index (fw->host_desc, GkGemvGroup, desc).w;
+}
+
+static const GkMatrix *
+layer_matrix2 (GlimCudaForward *fw, int desc)
+{
+  return &g_array_index (fw->host_desc, GkGemvGroup, desc).w2;
+}
+
+/* out[T, D] = down(silu(gate.X) * up.X) for bf16 X */
+static gboolean
+mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatrix *down,
+     const uint16_t *X, int T, float *out, GError **error)
+{
+  Pre *p = pre_of (fw);
+  int F = gate->rows;
+  if (!linear (fw, gate, X, gate->cols, T, p->g, F, error) ||
+      !linear (fw, up, X, up->cols, T, p->u, F, error))
+    return FALSE;
+  TRY (gk_silu_mul_bf16 (p->act, p->g, p->u, (size_t) T * F, fw->stream));
+  return linear (fw, down, p->act, F, T, out, down->rows, error);
+}
+
+/* ---- blocks ---- */
+
+static gboolean
+attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  CudaLayer *cl = &fw->layers[l];
+  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
+  cudaStream_t s = fw->stream;
+  float scale = 1.0f / sqrtf ((float) Dqk);
+
+  TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
+  if (cl->desc[D_QA] >= 0) {
+    int Nq = c->q_lora_rank;
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->hb, D, T, p->qa, Nq, error))
+      return FALSE;
+    TRY (gk_rmsnorm (p->qa, p->qa, NULL, cl->q_a_norm, T, Nq, Nq, Nq, (float) c->latent_norm_eps, s));
+    TRY (gk_f32_to_bf16 (p->qab, p->qa, (size_t) T * Nq, s));
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qab, Nq, T, p->q, H * Dqk, error))
+      return FALSE;
+  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->hb, D, T, p->q, H * Dqk, error)) {
+    return FALSE;
+  }
+  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->hb, D, T, p->kva, C, error))
+    return FALSE;
+  uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
+  GkMlaCacheArgs ca = {
+    .kva = p->kva, .kv_norm = cl->kv_a_norm, .q = p->q, .cache = cache, .n_past = fw->n_past,
+    .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
+    .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
+  };
+  TRY (gk_mla_rope_cache (&ca, s));
+  TRY (gk_f32_to_bf16 (p->qb, p->q, (size_t) T * H * Dqk, s));
+
+  /* kv_b without its global scale: W_UK rows h*(Dn+Dv)+d, W_UV rows h*(Dn+Dv)+Dn+v */
+  const uint16_t *kvb = cl->kv_b.data;
+  float kv_alpha = 1.0f;
+  if (cl->kv_b.format != GK_WEIGHT_BF16) {
+    TRY (gk_dequant_bf16 (p->kvb, &cl->kv_b, s));
+    kvb = p->kvb;
+    if (cl->kv_b.format == GK_WEIGHT_NVFP4)
+      kv_alpha = cl->kv_b.scale2;
+  }
+  const float zero = 0.0f, one = 1.0f;
+  for (int q0 = 0; q0 < T; q0 += p->Tq) {
+    int tq = MIN (p->Tq, T - q0), nk = p0 + q0 + tq;
+    float a_uk = kv_alpha * scale;
+    /* Q_lat[h] (into qfull[h, :, :Lkv]) = Qn[h] . W_UK[h] */
+    TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Lkv, tq, Dn, &a_uk,
+                                          kvb, CUDA_R_16BF, Lkv, (long long) (Dn + Dv) * Lkv,
+                                          p->qb + (size_t) q0 * H * Dqk, CUDA_R_16BF, H * Dqk, Dqk,
+                                          &zero, p->qfull, CUDA_R_16BF, C, (long long) tq * C, H,
+                                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    TRY (gk_mla_pack_qpe (p->qfull, p->q + (size_t) q0 * H * Dqk, tq, H, Dn, R, Lkv, scale, s));
+    /* S[h] = Qfull[h] . cache^T */
+    TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, nk, tq, C, &one,
+                                          cache, CUDA_R_16BF, C, 0, p->qfull, CUDA_R_16BF, C,
+                                          (long long) tq * C, &zero, p->s, CUDA_R_32F, nk,
+                                          (long long) tq * nk, H, CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT));
+    TRY (gk_causal_softmax_bf16 (p->p, p->s, H, tq, nk, p0 + q0, s));
+    /* O_lat[h] = P[h] . cache[:, :Lkv] */
+    TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Lkv, tq, nk, &one,
+                                          cache, CUDA_R_16BF, C, 0, p->p, CUDA_R_16BF, nk,
+                                          (long long) tq * nk, &zero, p->olat, CUDA_R_16BF, Lkv,
+                                          (long long) tq * Lkv, H, CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT));
+    /* O[:, h*Dv..] = O_lat[h] . W_UV[h]^T */
+    TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Dv, tq, Lkv,
+                                          &kv_alpha, kvb + (size_t) Dn * Lkv, CUDA_R_16BF, Lkv,
+                                          (long long) (Dn + Dv) * Lkv, p->olat, CUDA_R_16BF, Lkv,
+                                          (long long) tq * Lkv, &zero,
+                                          p->o + (size_t) q0 * H * Dv, CUDA_R_32F, H * Dv, Dv, H,
+                                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+  TRY (gk_f32_to_bf16 (p->ob, p->o, (size_t) T * H * Dv, s));
+  return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->ob, H * Dv, T, p->out, D, error);
+}
+
+static gboolean
+moe (GlimCudaForward *fw, int l, int T, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  CudaLayer *cl = &fw->layers[l];
+  int D = c->hidden_size, E = c->n_routed_experts, K = c->n_experts_per_tok;
+  cudaStream_t s = fw->stream;
+
+  TRY (gk_linear_f32 (p->rlogits, p->h, layer_matrix (fw, cl->desc[D_ROUTER]), T, s));
+  GkRouteArgs ra = {
+    .logits = p->rlogits, .bias = cl->router_bias, .idx = p->idx, .weight = p->rweight, .T = T,
+    .E = E, .K = K, .n_group = c->n_group, .topk_group = c->topk_group,
+    .norm_topk_prob = c->norm_topk_prob, .scaling = (float) c->routed_scaling_factor,
+  };
+  TRY (gk_route (&ra, s));
+  g_autofree int32_t *idx = g_new (int32_t, (gsize) T * K);
+  g_autofree float *w = g_new (float, (gsize) T * K);
+  TRY (cudaMemcpyAsync (idx, p->idx, (size_t) T * K * 4, cudaMemcpyDeviceToHost, s));
+  TRY (cudaMemcpyAsync (w, p->rweight, (size_t) T * K * 4, cudaMemcpyDeviceToHost, s));
+  TRY (cudaStreamSynchronize (s));
+
+  /* group (token, slot) pairs by expert */
+  g_autofree int *count = g_new0 (int, E + 1);
+  for (int i = 0; i < T * K; i++)
+    count[idx[i] + 1]++;
+  for (int e = 0; e < E; e++)
+    count[e + 1] += count[e];
+  g_autofree int32_t *tok = g_new (int32_t, (gsize) T * K);
+  g_autofree int32_t *slot = g_new (int32_t, (gsize) T * K);
+  g_autofree float *lw = g_new (float, (gsize) T * K);
+  g_autofree int *fill = g_memdup2 (count, sizeof (int) * (E + 1));
+  for (int t = 0; t < T; t++)
+    for (int k = 0; k < K; k++) {
+      int e = idx[t * K + k], at = fill[e]++;
+      tok[at] = t;
+      slot[at] = k;
+      lw[at] = w[t * K + k];
+    }
+  TRY (cudaMemcpyAsync (p->tok, tok, (size_t) T * K * 4, cudaMemcpyHostToDevice, s));
+  TRY (cudaMemcpyAsync (p->slot, slot, (size_t) T * K * 4, cudaMemcpyHostToDevice, s));
+  TRY (cudaMemcpyAsync (p->lw, lw, (size_t) T * K * 4, cudaMemcpyHostToDevice, s));
+
+  for (int e = 0; e < E; e++) {
+    int n = count[e + 1] - count[e], off = count[e];
+    if (n == 0)
+      continue;
+    TRY (gk_gather_bf16 (p->xe, p->hb, p->tok + off, n, D, s));
+    if (!mlp (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], p->xe, n, p->ye, error))
+      return FALSE;
+    TRY (gk_scatter_slots (p->slots, p->ye, p->tok + off, p->slot + off, p->lw + off, n, K + 1, D, s));
+  }
+  int used = K;
+  if (cl->h_gate[E].rows > 0) {
+    if (!mlp (fw, &cl->h_gate[E], &cl->h_up[E], &cl->h_down[E], p->hb, T, p->ye, error))
+      return FALSE;
+    TRY (gk_scatter_slots (p->slots, p->ye, p->iota, p->kslot, p->ones, T, K + 1, D, s));
+    used = K + 1;
+  }
+  TRY (gk_moe_combine (p->out, p->slots, T, K + 1, used, D, s));
+  /* the host arrays above must stay alive until the copies ran */
+  TRY (cudaStreamSynchronize (s));
+  return TRUE;
+}
+
+static gboolean
+chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
+       gboolean all_logits, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, V = c->vocab_size;
+  float eps = (float) c->rms_norm_eps;
+  cudaStream_t s = fw->stream;
+
+  fw->pinned[GK_GEMV_MAX_T] = p0;
+  TRY (cudaMemcpyAsync (fw->n_past, fw->pinned + GK_GEMV_MAX_T, 4, cudaMemcpyHostToDevice, s));
+  TRY (cudaMemcpyAsync (p->ids, tokens, (size_t) T * 4, cudaMemcpyHostToDevice, s));
+  TRY (gk_embed (p->x, fw->embed.data, fw->embed.format, p->ids, T, D, s));
+  for (int l = 0; l < c->n_layers; l++) {
+    CudaLayer *cl = &fw->layers[l];
+    TRY (gk_rmsnorm (p->h, p->x, l == 0 ? NULL : p->out, cl->input_norm, T, D, D, D, eps, s));
+    if (!attention (fw, l, T, p0, error))
+      return FALSE;
+    TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
+    if (cl->is_moe) {
+      TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
+      if (!moe (fw, l, T, error))
+        return FALSE;
+    } else {
+      TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
+      if (!mlp (fw, layer_matrix (fw, cl->desc[D_DENSE_GU]), layer_matrix2 (fw, cl->desc[D_DENSE_GU]),
+                layer_matrix (fw, cl->desc[D_DENSE_DOWN]), p->hb, T, p->out, error))
+        return FALSE;
+    }
+  }
+  TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
+  /* the last token's state goes to the decode buffers (for lm_head GEMV / argmax) */
+  TRY (cudaMemcpyAsync (fw->h, p->h + (size_t) (T - 1) * D, (size_t) D * 4,
+                        cudaMemcpyDeviceToDevice, s));
+  if (logits != NULL && all_logits) {
+    const GkMatrix *head = layer_matrix (fw, fw->desc_lm_head);
+    TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
+    for (int r0 = 0; r0 < T; r0 += 256) {
+      int n = MIN (256, T - r0);
+      if (!linear (fw, head, p->hb + (size_t) r0 * D, D, n, p->logits, V, error))
+        return FALSE;
+      TRY (cudaMemcpyAsync (logits + (size_t) r0 * V, p->logits, (size_t) n * V * 4,
+                            cudaMemcpyDeviceToHost, s));
+    }
+  } else if (logits != NULL) {
+    TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, GK_GEMV_PLAIN, 1, s));
+    TRY (cudaMemcpyAsync (logits, fw->logits, (size_t) V * 4, cudaMemcpyDeviceToHost, s));
+  }
+  TRY (cudaStreamSynchronize (s));
+  return TRUE;
+}
+
+gboolean
+glim_cuda_prefill (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past, float *logits,
+                   gboolean all_logits, GError **error)
+{
+  if (!pre_alloc (fw, error))
+    return FALSE;
+  Pre *p = pre_of (fw);
+  int V = fw->model->config->vocab_size;
+  for (int start = 0; start < T; start += p->T) {
+    int n = MIN (p->T, T - start);
+    gboolean last = start + n == T;
+    float *out = NULL;
+    if (logits != NULL && all_logits)
+      out = logits + (size_t) start * V;
+    else if (logits != NULL && last)
+      out = logits;
+    if (!chunk (fw, tokens + start, n, n_past + start, out, all_logits, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
+{
+  int V = fw->model->config->vocab_size;
+  TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, GK_GEMV_PLAIN, 1, fw->stream));
+  TRY (gk_argmax (fw->next, fw->logits, 1, V, fw->stream));
+  return TRUE;
+}

@@ -1,0 +1,80 @@
+/* cuda-private.h: state shared by the CUDA backend's files (decode in cuda-forward.c, prefill
+ * in cuda-prefill.c).
+ * SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <cublas_v2.h>
+
+#include "cuda.h"
+#include "cuda-util.h"
+#include "../../kernels/gk.h"
+
+#define TMAX GK_GEMV_MAX_T
+
+/* Indices into the static descriptor table of one layer. */
+enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_N };
+
+typedef struct {
+  float    *input_norm, *post_norm, *q_a_norm, *kv_a_norm, *router_bias;   /* device */
+  GkMatrix  kv_b;
+  gboolean  is_moe;
+  int       desc[D_N];     /* index into fw->desc, -1 if absent */
+  int       desc_uv;       /* first of H W_UV groups */
+  GkMatrix *experts_gate, *experts_up, *experts_down;   /* device tables [E + 1] */
+  GkMatrix *h_gate, *h_up, *h_down;                     /* host copies of the same tables */
+  int       rows[D_N];     /* output rows of each descriptor (grid size) */
+} CudaLayer;
+
+struct _GlimCudaForward {
+  GlimModel    *model;
+  int           device;
+  int           n_ctx;
+  int           max_splits;
+  cudaStream_t  stream;
+
+  char         *arena;       /* device: weights */
+  size_t        arena_size, arena_used;
+  uint16_t     *cache;       /* device: [n_layers, n_ctx, C] bf16 */
+  char         *scratch;     /* device: activations */
+  size_t        scratch_size;
+
+  CudaLayer    *layers;
+  GkMatrix      embed, lm_head;
+  float        *final_norm, *inv_freq;
+
+  GArray       *host_desc;   /* GkGemvGroup, uploaded to desc */
+  GkGemvGroup  *desc;
+  int           desc_lm_head;
+
+  /* activations, [TMAX, ...] */
+  float   *x, *h, *out, *qa, *q, *kva, *q_lat, *o_lat, *o, *partial, *act, *slots, *rlogits,
+          *rweight, *logits;
+  int32_t *ids, *n_past, *idx, *next;
+  GkGemvGroup *moe_groups;
+
+  int32_t *pinned;           /* host: [TMAX + 1] ids then n_past */
+  int32_t *pinned_next;      /* host: [TMAX] */
+
+  cudaGraph_t     graph;
+  cudaGraphExec_t graph_exec;
+  int             decode_calls;
+
+  /* prefill (cuda-prefill.c), allocated on first use */
+  cublasHandle_t  cublas;
+  char           *pre;           /* device scratch */
+  size_t          pre_size;
+  gpointer        pre_layout;    /* the buffers inside it */
+};
+
+/* Chunks of more tokens than GK_GEMV_MAX_T go through tensor-core GEMMs (cuda-prefill.c). */
+
+/* Run T tokens at positions n_past.. through GEMMs, writing their latents to the cache. On
+ * return the final-normed hidden state of the last token is row 0 of fw->h; logits (host) as
+ * glim_cuda_forward_eval. Synchronous. */
+gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+                                 float *logits, gboolean all_logits, GError **error);
+void     glim_cuda_prefill_free (GlimCudaForward *fw);
+/* The static GEMV descriptor of lm_head over row 0 of fw->h (for argmax after a prefill). */
+gboolean glim_cuda_head_argmax  (GlimCudaForward *fw, GError **error);
+
+
