@@ -8,6 +8,7 @@
 #include "glim-error.h"
 #include "glim-dtype.h"
 #include "glim-safetensors.h"
+#include "glim-safetensors-writer.h"
 #include "glim-config.h"
 #include "glim-model.h"
 #include "glim-context.h"
