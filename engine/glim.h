@@ -13,3 +13,4 @@
 #include "glim-model.h"
 #include "glim-context.h"
 #include "glim-sampler.h"
+#include "glim-quantize.h"
