@@ -14,3 +14,4 @@
 #include "glim-context.h"
 #include "glim-sampler.h"
 #include "glim-quantize.h"
+#include "glim-synth.h"
