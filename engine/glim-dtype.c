@@ -99,18 +99,18 @@ glim_f32_to_fp8_e4m3 (float f)
   float a = fabsf (f);
   if (a >= 448.0f)
     return sign | 0x7e;
-  /* Scan the 127 non-negative finite codes for the nearest value, ties to the even code.
-   * Codes are monotonic in value, so a binary search would do; this runs only in quantize. */
-  uint8_t best = 0;
-  float best_err = INFINITY;
-  for (int c = 0; c <= 0x7e; c++) {
-    float err = fabsf (glim_fp8_e4m3_to_f32 ((uint8_t) c) - a);
-    if (err < best_err || (err == best_err && (c & 1) == 0)) {
-      best = (uint8_t) c;
-      best_err = err;
-    }
+  if (a < 0.015625f) {
+    /* Below the smallest normal (2^-6) the codes are the multiples of 2^-9; a * 512 is exact
+     * and rintf rounds half to even in the default rounding mode. 8 gives code 0x08 = 2^-6. */
+    return sign | (uint8_t) rintf (a * 512.0f);
   }
-  return sign | best;
+  /* Normal range: keep 3 of the 23 mantissa bits, rounding the 20 dropped bits to nearest
+   * even; a carry out of the mantissa correctly bumps the exponent. Rebias 127 -> 7. */
+  uint32_t u;
+  memcpy (&u, &a, sizeof u);
+  u += 0x7ffffu + ((u >> 20) & 1u);
+  uint32_t code = (u >> 20) - ((127u - 7u) << 3);
+  return sign | (uint8_t) (code > 0x7e ? 0x7e : code);
 }
 
 gboolean

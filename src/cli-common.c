@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 GArray *
 cli_parse_ids (const char *text, GError **error)
@@ -78,4 +80,45 @@ cli_open_context (const char *model_dir, const char *backend, int tp, int thread
     return NULL;
   *model_out = g_steal_pointer (&model);
   return ctx;
+}
+
+gboolean
+cli_parse_size (const char *text, guint64 *out, GError **error)
+{
+  static const struct { const char *suffix; guint64 factor; } units[] = {
+    { "TiB", 1ull << 40 }, { "GiB", 1ull << 30 }, { "MiB", 1ull << 20 }, { "KiB", 1ull << 10 },
+    { "TB", 1000000000000ull }, { "GB", 1000000000ull }, { "MB", 1000000ull },
+    { "KB", 1000ull }, { "B", 1 },
+  };
+  g_autofree char *s = g_strstrip (g_strdup (text ? text : ""));
+  guint64 factor = 1;
+  for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
+    if (g_str_has_suffix (s, units[i].suffix)) {
+      s[strlen (s) - strlen (units[i].suffix)] = '\0';
+      factor = units[i].factor;
+      break;
+    }
+  guint64 v = 0;
+  if (!g_ascii_string_to_unsigned (g_strstrip (s), 10, 0, G_MAXUINT64 / factor, &v, NULL)) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 "\"%s\" is not a size (expected e.g. 5GB, 500MB, 2GiB or a byte count)", text);
+    return FALSE;
+  }
+  *out = v * factor;
+  return TRUE;
+}
+
+void
+cli_progress (gpointer data, guint64 done, guint64 total)
+{
+  CliProgress *p = data;                /* calls are serialised by the job runner */
+  if (!isatty (fileno (stderr)) || total == 0)
+    return;
+  int permille = (int) (done * 1000 / total);
+  if (permille == p->last_permille)
+    return;
+  p->last_permille = permille;
+  fprintf (stderr, "\r%s: %5.1f%% (%.2f of %.2f GB)%s", p->cmd, permille / 10.0, done / 1e9,
+           total / 1e9, done == total ? "\n" : "");
+  fflush (stderr);
 }

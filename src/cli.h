@@ -15,6 +15,8 @@ int cli_bench    (int argc, char **argv);
 int cli_generate (int argc, char **argv);
 int cli_info     (int argc, char **argv);
 int cli_logits   (int argc, char **argv);
+int cli_quantize (int argc, char **argv);
+int cli_synth    (int argc, char **argv);
 
 /* Parse "5,17,99" into token ids. */
 GArray  *cli_parse_ids     (const char *text, GError **error);
@@ -23,6 +25,15 @@ int      cli_fail          (const char *cmd, const GError *error);
 /* Parse argv with `entries`; prints usage errors itself. */
 gboolean cli_parse_options (const char *cmd, const char *summary, GOptionEntry *entries, int *argc,
                             char ***argv);
+/* Parse a byte size: "5GB" (10^9, as transformers), "500MB", "2GiB", "123" (bytes). */
+gboolean cli_parse_size    (const char *text, guint64 *out, GError **error);
+/* A progress callback (GlimExportProgressFunc) that redraws "CMD: 37% (6.6 of 18.0 GB)" on a
+ * terminal's stderr; `data` is a CliProgress initialised as { "quantize", -1 }. */
+typedef struct {
+  const char *cmd;
+  int         last_permille;
+} CliProgress;
+void     cli_progress      (gpointer data, guint64 done, guint64 total);
 /* Load a model and open a context, honouring --backend/--tp/--threads. */
 GlimContext *cli_open_context (const char *model_dir, const char *backend, int tp, int threads,
                                int n_ctx, GlimModel **model_out, GError **error);
