@@ -15,3 +15,4 @@
 #include "glim-sampler.h"
 #include "glim-quantize.h"
 #include "glim-synth.h"
+#include "glim-chat.h"

@@ -19,6 +19,7 @@ static const Command commands[] = {
   { "logits",   cli_logits,   "write the logits of every input position (float32)" },
   { "quantize", cli_quantize, "convert a BF16 checkpoint to ModelOpt NVFP4" },
   { "synth",    cli_synth,    "write a random-weight NVFP4 model (for tests and benchmarks)" },
+  { "render",   cli_render,   "print the prompt text for an OpenAI chat request (JSON)" },
 };
 
 static int

@@ -115,8 +115,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->hb, T * D * 2 }, { (void **) &p->qab, T * MAX (c->q_lora_rank, 16) * 2 },
     { (void **) &p->qb, T * H * Dqk * 2 }, { (void **) &p->ob, T * H * Dv * 2 },
     { (void **) &p->act, T * F_max * 2 }, { (void **) &p->xe, T * D * 2 },
-    { (void **) &p->qfull, Tq * H * C * 2 }, { (void **) &p->p, Tq * H * fw->n_ctx * 2 },
-    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, Tq * H * Lkv * 2 },
+    { (void **) &p->qfull, T * H * C * 2 }, { (void **) &p->p, Tq * H * fw->n_ctx * 2 },
+    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, T * H * Lkv * 2 },
     { (void **) &p->wbuf, p->wbuf_elems * 2 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 2 },
     { (void **) &p->ids, T * 4 }, { (void **) &p->idx, T * K * 4 }, { (void **) &p->tok, T * K * 4 },
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
@@ -244,8 +244,11 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
       kv_alpha = cl->kv_b.scale2;
   }
   const float zero = 0.0f, one = 1.0f;
-  for (int q0 = 0; q0 < T; q0 += p->Tq) {
-    int tq = MIN (p->Tq, T - q0), nk = p0 + q0 + tq;
+  /* S and P hold Tq * n_ctx scores per head; with fewer keys, more queries fit per block */
+  size_t cap = (size_t) p->Tq * (size_t) fw->n_ctx;
+  int block = (int) MIN ((size_t) T, MAX ((size_t) 16, cap / (size_t) (p0 + T)));
+  for (int q0 = 0; q0 < T; q0 += block) {
+    int tq = MIN (block, T - q0), nk = p0 + q0 + tq;
     float a_uk = kv_alpha * scale;
     /* Q_lat[h] (into qfull[h, :, :Lkv]) = Qn[h] . W_UK[h] */
     TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Lkv, tq, Dn, &a_uk,
