@@ -4,28 +4,32 @@
  * SPDX-License-Identifier: MIT
  * Shapes: W [rows, cols], x [T, cols] (stride x_stride), y [T, rows] (stride y_stride).
  * Architectures: sm_80, 86, 89, 90. CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear.
- * One warp per output row; each lane takes 8 consecutive columns per step (4 packed bytes of
- * NVFP4, 16 bytes of BF16), so a warp reads 128-512 contiguous bytes per step. */
+ *
+ * Decode is bound by weight bytes, so the kernel's job is to keep many loads in flight: each
+ * warp owns RPW rows; a lane takes 8 consecutive columns per step (4 packed bytes of NVFP4,
+ * 16 bytes of BF16) and UNROLL steps are loaded before any is used. A warp-load covers 128
+ * (NVFP4) or 512 (BF16) contiguous bytes of a row. x is read through L1 and reused by the RPW
+ * rows of the warp. */
 #include "common.cuh"
 
 #define GEMV_WARPS 8
+#define GEMV_UNROLL 4
+#define GEMV_STEP (32 * 8)             /* columns a warp covers per step */
 
 /* ---- device helpers ---- */
 
-/* Dot of 8 weights starting at column c of row r with 8 x values for each token. */
-template <int T>
+/* 8 weights of row `row_off` (element offset of the row) at column c. */
 __device__ __forceinline__ void
-gemv_step (const GkMatrix &w, size_t row_off, int c, const float *x, int x_stride, float *acc)
+load_w8 (const GkMatrix &w, size_t row_off, int c, float *wv)
 {
-  float wv[8];
   if (w.format == GK_WEIGHT_NVFP4) {
-    uint32_t q = *(const uint32_t *) ((const uint8_t *) w.data + (row_off + c) / 2);
-    float s = gk_fp8_e4m3 (w.scales[(row_off + c) / 16]) * w.scale2;
+    uint32_t q = __ldg ((const uint32_t *) ((const uint8_t *) w.data + (row_off + c) / 2));
+    float s = gk_fp8_e4m3 (__ldg (w.scales + (row_off + c) / 16)) * w.scale2;
 #pragma unroll
     for (int i = 0; i < 8; i++)
       wv[i] = gk_e2m1 ((q >> (4 * i)) & 0xf) * s;
   } else if (w.format == GK_WEIGHT_BF16) {
-    uint4 q = *(const uint4 *) ((const uint16_t *) w.data + row_off + c);
+    uint4 q = __ldg ((const uint4 *) ((const uint16_t *) w.data + row_off + c));
     const uint32_t u[4] = { q.x, q.y, q.z, q.w };
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -39,74 +43,207 @@ gemv_step (const GkMatrix &w, size_t row_off, int c, const float *x, int x_strid
       wv[i] = gk_half (p[i]);
   } else {
     const float4 *p = (const float4 *) ((const float *) w.data + row_off + c);
-    float4 a = p[0], b = p[1];
+    float4 a = __ldg (p), b = __ldg (p + 1);
     wv[0] = a.x; wv[1] = a.y; wv[2] = a.z; wv[3] = a.w;
     wv[4] = b.x; wv[5] = b.y; wv[6] = b.z; wv[7] = b.w;
   }
+}
+
+/* Raw loads for NVFP4 (the common case) kept apart from their decoding, so all of a warp's
+ * loads are in flight before the first is used. */
+struct RawNvfp4 {
+  uint32_t q;
+  uint8_t  s;
+};
+
+template <int T, int RPW, int MODE>
+__device__ __forceinline__ void
+gemv_rows_nvfp4 (const GkGemvGroup &g, int row0, int n_rows, int lane, float (*acc)[T],
+                 float (*acc2)[T])
+{
+  const int cols = g.w.cols;
+  for (int c0 = lane * 8; c0 < cols; c0 += GEMV_STEP * GEMV_UNROLL) {
+    RawNvfp4 raw[RPW][GEMV_UNROLL], raw2[RPW][GEMV_UNROLL];
 #pragma unroll
-  for (int t = 0; t < T; t++) {
-    const float4 *xp = (const float4 *) (x + (size_t) t * x_stride + c);
-    float4 a = xp[0], b = xp[1];
-    acc[t] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w +
-              wv[4] * b.x + wv[5] * b.y + wv[6] * b.z + wv[7] * b.w;
+    for (int r = 0; r < RPW; r++)
+#pragma unroll
+      for (int u = 0; u < GEMV_UNROLL; u++) {
+        int c = c0 + u * GEMV_STEP;
+        if (r < n_rows && c < cols) {
+          size_t off = (size_t) (row0 + r) * cols + c;
+          raw[r][u].q = __ldg ((const uint32_t *) ((const uint8_t *) g.w.data + off / 2));
+          raw[r][u].s = __ldg (g.w.scales + off / 16);
+          if (MODE == GK_GEMV_SWIGLU) {
+            raw2[r][u].q = __ldg ((const uint32_t *) ((const uint8_t *) g.w2.data + off / 2));
+            raw2[r][u].s = __ldg (g.w2.scales + off / 16);
+          }
+        }
+      }
+#pragma unroll
+    for (int u = 0; u < GEMV_UNROLL; u++) {
+      int c = c0 + u * GEMV_STEP;
+      if (c >= cols)
+        break;
+      float xv[T][8];
+#pragma unroll
+      for (int t = 0; t < T; t++) {
+        const float4 *xp = (const float4 *) (g.x + (size_t) t * g.x_stride + c);
+        float4 a = __ldg (xp), b = __ldg (xp + 1);
+        xv[t][0] = a.x; xv[t][1] = a.y; xv[t][2] = a.z; xv[t][3] = a.w;
+        xv[t][4] = b.x; xv[t][5] = b.y; xv[t][6] = b.z; xv[t][7] = b.w;
+      }
+#pragma unroll
+      for (int r = 0; r < RPW; r++) {
+        if (r >= n_rows)
+          break;
+        float s = gk_fp8_e4m3 (raw[r][u].s);
+        float wv[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          wv[i] = gk_e2m1 ((raw[r][u].q >> (4 * i)) & 0xf);
+#pragma unroll
+        for (int t = 0; t < T; t++) {
+          float d = 0.0f;
+#pragma unroll
+          for (int i = 0; i < 8; i++)
+            d += wv[i] * xv[t][i];
+          acc[r][t] += d * s;
+        }
+        if (MODE == GK_GEMV_SWIGLU) {
+          float s2 = gk_fp8_e4m3 (raw2[r][u].s);
+#pragma unroll
+          for (int i = 0; i < 8; i++)
+            wv[i] = gk_e2m1 ((raw2[r][u].q >> (4 * i)) & 0xf);
+#pragma unroll
+          for (int t = 0; t < T; t++) {
+            float d = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+              d += wv[i] * xv[t][i];
+            acc2[r][t] += d * s2;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int T, int RPW, int MODE>
+__device__ __forceinline__ void
+gemv_rows_generic (const GkGemvGroup &g, int row0, int n_rows, int lane, float (*acc)[T],
+                   float (*acc2)[T])
+{
+  const int cols = g.w.cols;
+  for (int c = lane * 8; c < cols; c += GEMV_STEP) {
+    float xv[T][8];
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+      const float4 *xp = (const float4 *) (g.x + (size_t) t * g.x_stride + c);
+      float4 a = __ldg (xp), b = __ldg (xp + 1);
+      xv[t][0] = a.x; xv[t][1] = a.y; xv[t][2] = a.z; xv[t][3] = a.w;
+      xv[t][4] = b.x; xv[t][5] = b.y; xv[t][6] = b.z; xv[t][7] = b.w;
+    }
+#pragma unroll
+    for (int r = 0; r < RPW; r++) {
+      if (r >= n_rows)
+        break;
+      size_t off = (size_t) (row0 + r) * cols;
+      float wv[8];
+      load_w8 (g.w, off, c, wv);
+#pragma unroll
+      for (int t = 0; t < T; t++)
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          acc[r][t] += wv[i] * xv[t][i];
+      if (MODE == GK_GEMV_SWIGLU) {
+        load_w8 (g.w2, off, c, wv);
+#pragma unroll
+        for (int t = 0; t < T; t++)
+#pragma unroll
+          for (int i = 0; i < 8; i++)
+            acc2[r][t] += wv[i] * xv[t][i];
+      }
+    }
   }
 }
 
 /* ---- kernels ---- */
 
-template <int T, int MODE>
+template <int T, int RPW, int MODE>
 __global__ void __launch_bounds__ (GEMV_WARPS * 32)
-gemv_warp_per_row_kernel (const GkGemvGroup *groups, int t_override)
+gemv_warp_rows_kernel (const GkGemvGroup *groups, int t_override)
 {
-  const GkGemvGroup g = groups[blockIdx.y];
+  const GkGemvGroup &g = groups[blockIdx.y];
   int n_tok = t_override > 0 ? t_override : g.T;
   if (n_tok != T)
     return;                       /* the launcher runs one instance per distinct T */
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  int row = blockIdx.x * GEMV_WARPS + warp;
-  if (row >= g.w.rows)
+  int row0 = (blockIdx.x * GEMV_WARPS + warp) * RPW;
+  if (row0 >= g.w.rows)
     return;
-  size_t row_off = (size_t) row * (size_t) g.w.cols;
-  float acc[T], acc2[T];
+  int n_rows = min (RPW, g.w.rows - row0);
+  float acc[RPW][T], acc2[RPW][T];
 #pragma unroll
-  for (int t = 0; t < T; t++)
-    acc[t] = acc2[t] = 0.0f;
-  for (int c = lane * 8; c < g.w.cols; c += 32 * 8) {
-    gemv_step<T> (g.w, row_off, c, g.x, g.x_stride, acc);
-    if (MODE == GK_GEMV_SWIGLU)
-      gemv_step<T> (g.w2, row_off, c, g.x, g.x_stride, acc2);
+  for (int r = 0; r < RPW; r++)
+#pragma unroll
+    for (int t = 0; t < T; t++)
+      acc[r][t] = acc2[r][t] = 0.0f;
+  if (g.w.format == GK_WEIGHT_NVFP4 && (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4))
+    gemv_rows_nvfp4<T, RPW, MODE> (g, row0, n_rows, lane, acc, acc2);
+  else
+    gemv_rows_generic<T, RPW, MODE> (g, row0, n_rows, lane, acc, acc2);
+  float s2 = g.w.format == GK_WEIGHT_NVFP4 ? g.w.scale2 : 1.0f;
+  float s2b = g.w2.format == GK_WEIGHT_NVFP4 ? g.w2.scale2 : 1.0f;
+  if (g.w.format != GK_WEIGHT_NVFP4 || (MODE == GK_GEMV_SWIGLU && g.w2.format != GK_WEIGHT_NVFP4)) {
+    /* the generic path applies scale2 inside load_w8 */
+    s2 = 1.0f;
+    s2b = 1.0f;
   }
 #pragma unroll
-  for (int t = 0; t < T; t++) {
-    float v = gk_warp_sum (acc[t]);
-    if (MODE == GK_GEMV_SWIGLU) {
-      float u = gk_warp_sum (acc2[t]);
-      v = v / (1.0f + expf (-v)) * u;
+  for (int r = 0; r < RPW; r++)
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+      float v = gk_warp_sum (acc[r][t]) * s2;
+      if (MODE == GK_GEMV_SWIGLU) {
+        float u = gk_warp_sum (acc2[r][t]) * s2b;
+        v = v / (1.0f + expf (-v)) * u;
+      }
+      if (lane == 0 && r < n_rows)
+        g.y[(size_t) t * g.y_stride + row0 + r] = g.alpha * v;
     }
-    if (lane == 0)
-      g.y[(size_t) t * g.y_stride + row] = g.alpha * v;
-  }
 }
 
 /* ---- launchers ---- */
 
+template <int T, int MODE>
+static void
+launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override,
+          cudaStream_t stream)
+{
+  /* Four rows per warp when that still gives every SM a few blocks; otherwise one. */
+  if ((size_t) max_rows * n_groups >= (size_t) 4 * GEMV_WARPS * 4 * 132) {
+    dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS * 4), n_groups);
+    gemv_warp_rows_kernel<T, 4, MODE><<<grid, GEMV_WARPS * 32, 0, stream>>> (groups, t_override);
+  } else {
+    dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS), n_groups);
+    gemv_warp_rows_kernel<T, 1, MODE><<<grid, GEMV_WARPS * 32, 0, stream>>> (groups, t_override);
+  }
+}
+
 template <int MODE>
 static void
-launch_all_t (const GkGemvGroup *groups, int n_groups, int max_rows, int T, cudaStream_t stream)
+launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int T, cudaStream_t stream)
 {
-  dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS), n_groups);
-  dim3 block (GEMV_WARPS * 32);
-  /* With a T override only that instance runs; per-group T (MoE) is 0 or 1. */
   switch (T) {
   case 0:
-  case 1: gemv_warp_per_row_kernel<1, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 2: gemv_warp_per_row_kernel<2, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 3: gemv_warp_per_row_kernel<3, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 4: gemv_warp_per_row_kernel<4, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 5: gemv_warp_per_row_kernel<5, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 6: gemv_warp_per_row_kernel<6, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 7: gemv_warp_per_row_kernel<7, MODE><<<grid, block, 0, stream>>> (groups, T); break;
-  case 8: gemv_warp_per_row_kernel<8, MODE><<<grid, block, 0, stream>>> (groups, T); break;
+  case 1: launch_t<1, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 2: launch_t<2, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 3: launch_t<3, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 4: launch_t<4, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 5: launch_t<5, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 6: launch_t<6, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 7: launch_t<7, MODE> (groups, n_groups, max_rows, T, stream); break;
+  case 8: launch_t<8, MODE> (groups, n_groups, max_rows, T, stream); break;
   }
 }
 
@@ -117,8 +254,8 @@ gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int mode, int T,
   if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0)
     return cudaErrorInvalidValue;
   if (mode == GK_GEMV_SWIGLU)
-    launch_all_t<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, T, stream);
+    launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, T, stream);
   else
-    launch_all_t<GK_GEMV_PLAIN> (groups, n_groups, max_rows, T, stream);
+    launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, T, stream);
   return gk_check_launch ();
 }

@@ -86,12 +86,15 @@ typedef struct {
 cudaError_t gk_mla_rope_cache (const GkMlaCacheArgs *args, cudaStream_t stream);
 
 /* q_lat[t, h, i] = sum_d W_UK[h, d, i] * q[t, h, d] where W_UK[h, d, :] is row h*(Dn+Dv)+d of
- * kv_b (a [H*(Dn+Dv), Lkv] matrix, NVFP4 or BF16). */
+ * kv_b (a [H*(Dn+Dv), Lkv] matrix, NVFP4 or BF16), left as gk_mla_absorb_parts(Dn) partial
+ * sums: q_lat is [T, H, parts, Lkv] and gk_mla_decode adds the parts up. */
+int         gk_mla_absorb_parts (int Dn);
 cudaError_t gk_mla_absorb_q (float *q_lat, const float *q, const GkMatrix *kv_b, int T, int H,
                              int Dn, int Dv, int q_stride, cudaStream_t stream);
 
 typedef struct {
-  const float    *q_lat;     /* [T, H, Lkv] */
+  const float    *q_lat;     /* [T, H, n_qparts, Lkv] partial sums from gk_mla_absorb_q */
+  int             n_qparts;
   const float    *q;         /* [T, H, Dn + R]: q_pe at offset Dn (rotated) */
   const uint16_t *cache;     /* [n_ctx, Lkv + R] bf16 */
   const int32_t  *n_past;    /* device scalar: token t attends to keys 0..n_past+t */

@@ -12,42 +12,26 @@
 #define DECODE_THREADS 256
 #define DECODE_WARPS (DECODE_THREADS / 32)
 #define DECODE_MAX_C 1088       /* Lkv + R bound for shared buffers (GLM: 576) */
-#define DECODE_MIN_KEYS 64      /* fewest keys worth a split */
+#define DECODE_MIN_KEYS 32      /* fewest keys per warp worth a split */
+#define ABSORB_ROWS 16          /* rows of W_UK per absorb block */
 
 /* ---- device helpers ---- */
 
-/* Rotate x[0..R) for position pos in place (R/2 threads cooperate through shared `tmp`). */
-__device__ void
-rope_inplace (float *x, int R, int pos, const float *inv_freq, int interleave, float *tmp)
-{
-  int half = R / 2;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    float s, c;
-    sincosf ((float) pos * inv_freq[i], &s, &c);
-    float a = interleave ? x[2 * i] : x[i];
-    float b = interleave ? x[2 * i + 1] : x[i + half];
-    tmp[i] = a * c - b * s;
-    tmp[i + half] = b * c + a * s;
-  }
-  __syncthreads ();
-  for (int i = threadIdx.x; i < R; i += blockDim.x)
-    x[i] = tmp[i];
-  __syncthreads ();
-}
-
 /* ---- kernels ---- */
 
+/* One block per token: normalise the latent into the cache, then rotate k_pe and every head's
+ * q_pe, one (vector, pair) per thread from a shared copy of the inputs. */
 __global__ void __launch_bounds__ (256)
 mla_rope_cache_kernel (GkMlaCacheArgs a)
 {
   __shared__ float red[32];
-  __shared__ float tmp[2 * 512];
-  __shared__ float kpe[1024];
+  extern __shared__ float pe[];      /* [(H + 1), R]: q_pe of each head, then k_pe */
   int t = blockIdx.x;
   int pos = *a.n_past + t;
-  int C = a.Lkv + a.R, Dqk = a.Dn + a.R;
+  int C = a.Lkv + a.R, Dqk = a.Dn + a.R, half = a.R / 2;
   const float *kv = a.kva + (size_t) t * C;
   uint16_t *row = a.cache + (size_t) pos * C;
+  float *qt = a.q + (size_t) t * a.H * Dqk;
 
   float ss = 0.0f;
   for (int i = threadIdx.x; i < a.Lkv; i += blockDim.x)
@@ -57,28 +41,44 @@ mla_rope_cache_kernel (GkMlaCacheArgs a)
   for (int i = threadIdx.x; i < a.Lkv; i += blockDim.x)
     row[i] = gk_to_bf16 (a.kv_norm[i] * (kv[i] * r));
 
-  for (int i = threadIdx.x; i < a.R; i += blockDim.x)
-    kpe[i] = kv[a.Lkv + i];
+  for (int i = threadIdx.x; i < (a.H + 1) * a.R; i += blockDim.x) {
+    int v = i / a.R, j = i % a.R;
+    pe[i] = v < a.H ? qt[(size_t) v * Dqk + a.Dn + j] : kv[a.Lkv + j];
+  }
   __syncthreads ();
-  rope_inplace (kpe, a.R, pos, a.inv_freq, a.interleave, tmp);
-  for (int i = threadIdx.x; i < a.R; i += blockDim.x)
-    row[a.Lkv + i] = gk_to_bf16 (kpe[i]);
-  for (int h = 0; h < a.H; h++)
-    rope_inplace (a.q + ((size_t) t * a.H + h) * Dqk + a.Dn, a.R, pos, a.inv_freq, a.interleave,
-                  tmp);
+  for (int i = threadIdx.x; i < (a.H + 1) * half; i += blockDim.x) {
+    int v = i / half, j = i % half;
+    const float *x = pe + v * a.R;
+    float sn, cs;
+    sincosf ((float) pos * a.inv_freq[j], &sn, &cs);
+    float x0 = a.interleave ? x[2 * j] : x[j];
+    float x1 = a.interleave ? x[2 * j + 1] : x[j + half];
+    float y0 = x0 * cs - x1 * sn, y1 = x1 * cs + x0 * sn;
+    if (v < a.H) {
+      float *qv = qt + (size_t) v * Dqk + a.Dn;
+      qv[j] = y0;
+      qv[j + half] = y1;
+    } else {
+      row[a.Lkv + j] = gk_to_bf16 (y0);
+      row[a.Lkv + j + half] = gk_to_bf16 (y1);
+    }
+  }
 }
 
-/* grid (H), block Lkv/2: thread j owns columns 2j, 2j+1 of W_UK[h] for all T tokens. */
+/* grid (H, n_parts), block Lkv/2: thread j owns columns 2j, 2j+1 of W_UK[h] and sums rows
+ * [part * rows_per_part, ...) for all T tokens into q_lat_parts[t, h, part, :]. The decode
+ * kernel adds the parts up when it loads the query. */
 template <int T>
 __global__ void
 mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn, int Dv,
-                     int q_stride)
+                     int q_stride, int rows_per_part)
 {
-  extern __shared__ float qn[];      /* [T, Dn] */
-  int h = blockIdx.x, Lkv = kv_b.cols;
-  for (int i = threadIdx.x; i < T * Dn; i += blockDim.x) {
-    int t = i / Dn, d = i % Dn;
-    qn[i] = q[(size_t) t * q_stride + (size_t) h * (q_stride / H) + d];   /* q: [T, H, Dqk] */
+  extern __shared__ float qn[];      /* [T, rows_per_part] */
+  int h = blockIdx.x, part = blockIdx.y, Lkv = kv_b.cols;
+  int d0 = part * rows_per_part, nd = min (rows_per_part, Dn - d0);
+  for (int i = threadIdx.x; i < T * rows_per_part; i += blockDim.x) {
+    int t = i / rows_per_part, d = i % rows_per_part;
+    qn[i] = d < nd ? q[(size_t) t * q_stride + (size_t) h * (q_stride / H) + d0 + d] : 0.0f;
   }
   __syncthreads ();
   int c = 2 * threadIdx.x;
@@ -88,21 +88,21 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
 #pragma unroll
   for (int t = 0; t < T; t++)
     acc0[t] = acc1[t] = 0.0f;
-  for (int d = 0; d < Dn; d++) {
-    size_t off = (size_t) (h * (Dn + Dv) + d) * (size_t) Lkv + c;
+  for (int d = 0; d < nd; d++) {
+    size_t off = (size_t) (h * (Dn + Dv) + d0 + d) * (size_t) Lkv + c;
     float w0, w1;
     if (kv_b.format == GK_WEIGHT_NVFP4) {
-      uint8_t byte = ((const uint8_t *) kv_b.data)[off / 2];
-      float s = gk_fp8_e4m3 (kv_b.scales[off / 16]);     /* scale2 applied at the end */
+      uint8_t byte = __ldg ((const uint8_t *) kv_b.data + off / 2);
+      float s = gk_fp8_e4m3 (__ldg (kv_b.scales + off / 16));   /* scale2 applied at the end */
       w0 = gk_e2m1 (byte & 0xf) * s;
       w1 = gk_e2m1 (byte >> 4) * s;
     } else {
-      w0 = gk_matrix_at (kv_b, h * (Dn + Dv) + d, c);
-      w1 = gk_matrix_at (kv_b, h * (Dn + Dv) + d, c + 1);
+      w0 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c);
+      w1 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c + 1);
     }
 #pragma unroll
     for (int t = 0; t < T; t++) {
-      float qd = qn[t * Dn + d];
+      float qd = qn[t * rows_per_part + d];
       acc0[t] += w0 * qd;
       acc1[t] += w1 * qd;
     }
@@ -110,25 +110,33 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
   float s2 = kv_b.format == GK_WEIGHT_NVFP4 ? kv_b.scale2 : 1.0f;
 #pragma unroll
   for (int t = 0; t < T; t++) {
-    float *out = q_lat + ((size_t) t * H + h) * Lkv;
+    float *out = q_lat + (((size_t) t * H + h) * gridDim.y + part) * Lkv;
     out[c] = acc0[t] * s2;
     out[c + 1] = acc1[t] * s2;
   }
 }
 
+/* Keys per split: each of the block's warps takes an equal share of at least DECODE_MIN_KEYS. */
 __device__ __forceinline__ int
 decode_splits (int n_keys, int max_splits)
 {
-  int s = GK_CEIL_DIV (n_keys, DECODE_MIN_KEYS);
+  int s = GK_CEIL_DIV (n_keys, DECODE_WARPS * DECODE_MIN_KEYS);
   return s < max_splits ? s : max_splits;
 }
 
-/* grid (max_splits, H, T). Each block: keys of one split, online softmax, unnormalised output. */
+#define KEY_UNROLL 4
+
+/* grid (max_splits, H, T). Every warp streams its own run of keys with its own online softmax:
+ * lane l holds latent dims 2(l + 32j), 2(l + 32j) + 1 (j < Lkv/64) and the matching rope dims,
+ * so a key's 576 values are loaded once (9 coalesced 128-byte loads per warp), used for the
+ * score and then for the output. The block's warps merge in shared memory at the end. */
+template <int NJ>
 __global__ void __launch_bounds__ (DECODE_THREADS)
 mla_decode_split_kernel (GkMlaDecodeArgs a)
 {
   __shared__ float qs[DECODE_MAX_C];
-  __shared__ float sc[DECODE_WARPS];
+  __shared__ float wm[DECODE_WARPS], wl[DECODE_WARPS];
+  __shared__ float wo[DECODE_WARPS][512];
   int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
   int C = a.Lkv + a.R, Dqk = a.Dn + a.R;
   int n_keys = *a.n_past + t + 1;
@@ -138,60 +146,107 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
   int per = GK_CEIL_DIV (n_keys, splits);
   int k_begin = s * per, k_end = min (n_keys, k_begin + per);
 
-  const float *ql = a.q_lat + ((size_t) t * a.H + h) * a.Lkv;
+  /* q_lat is the sum of the absorb kernel's partials over its row blocks */
+  const float *ql = a.q_lat + ((size_t) t * a.H + h) * a.n_qparts * a.Lkv;
   const float *qp = a.q + ((size_t) t * a.H + h) * Dqk + a.Dn;
-  for (int i = threadIdx.x; i < C; i += blockDim.x)
-    qs[i] = (i < a.Lkv ? ql[i] : qp[i - a.Lkv]) * a.scale;
+  for (int i = threadIdx.x; i < C; i += blockDim.x) {
+    float v;
+    if (i < a.Lkv) {
+      v = 0.0f;
+      for (int part = 0; part < a.n_qparts; part++)
+        v += ql[(size_t) part * a.Lkv + i];
+    } else {
+      v = qp[i - a.Lkv];
+    }
+    qs[i] = v * a.scale;
+  }
   __syncthreads ();
 
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float m = -FLT_MAX, l = 0.0f;
-  float o0 = 0.0f, o1 = 0.0f;               /* dims 2*tid, 2*tid+1 (Lkv <= 2 * DECODE_THREADS) */
-  int d0 = 2 * threadIdx.x;
-  for (int k0 = k_begin; k0 < k_end; k0 += DECODE_WARPS) {
-    int k = k0 + warp;
-    float score = -FLT_MAX;
-    if (k < k_end) {
-      const uint32_t *row = (const uint32_t *) (a.cache + (size_t) k * C);
-      float dot = 0.0f;
-      for (int j = lane; j < C / 2; j += 32) {
-        uint32_t u = row[j];
-        dot += qs[2 * j] * __uint_as_float (u << 16) + qs[2 * j + 1] * __uint_as_float (u & 0xffff0000u);
-      }
-      score = gk_warp_sum (dot);
-    }
-    if (lane == 0)
-      sc[warp] = score;
-    __syncthreads ();
-    float tile_max = -FLT_MAX;
-    int n_tile = min (DECODE_WARPS, k_end - k0);
-    for (int i = 0; i < n_tile; i++)
-      tile_max = fmaxf (tile_max, sc[i]);
-    float m_new = fmaxf (m, tile_max);
-    float corr = expf (m - m_new);
-    l *= corr;
-    o0 *= corr;
-    o1 *= corr;
-    for (int i = 0; i < n_tile; i++) {
-      float p = expf (sc[i] - m_new);
-      l += p;
-      if (d0 < a.Lkv) {
-        uint32_t u = *(const uint32_t *) (a.cache + (size_t) (k0 + i) * C + d0);
-        o0 += p * __uint_as_float (u << 16);
-        o1 += p * __uint_as_float (u & 0xffff0000u);
-      }
-    }
-    m = m_new;
-    __syncthreads ();
+  int words = C / 2;                             /* uint32 words per key */
+  int lat_words = a.Lkv / 2;
+  float qv[NJ][2];
+#pragma unroll
+  for (int j = 0; j < NJ; j++) {
+    int wi = lane + 32 * j;
+    qv[j][0] = wi < words ? qs[2 * wi] : 0.0f;
+    qv[j][1] = wi < words ? qs[2 * wi + 1] : 0.0f;
   }
+  float o[NJ][2];
+#pragma unroll
+  for (int j = 0; j < NJ; j++)
+    o[j][0] = o[j][1] = 0.0f;
+  float m = -FLT_MAX, l = 0.0f;
+
+  int wper = GK_CEIL_DIV (k_end - k_begin, DECODE_WARPS);
+  int wb = k_begin + warp * wper, we = min (k_end, wb + wper);
+  for (int k0 = wb; k0 < we; k0 += KEY_UNROLL) {
+    uint32_t kv[KEY_UNROLL][NJ];
+#pragma unroll
+    for (int u = 0; u < KEY_UNROLL; u++) {
+      const uint32_t *row = (const uint32_t *) (a.cache + (size_t) (k0 + u) * C);
+#pragma unroll
+      for (int j = 0; j < NJ; j++) {
+        int wi = lane + 32 * j;
+        kv[u][j] = (k0 + u < we && wi < words) ? __ldg (row + wi) : 0u;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < KEY_UNROLL; u++) {
+      if (k0 + u >= we)
+        break;
+      float dot = 0.0f;
+#pragma unroll
+      for (int j = 0; j < NJ; j++)
+        dot += qv[j][0] * __uint_as_float (kv[u][j] << 16) +
+               qv[j][1] * __uint_as_float (kv[u][j] & 0xffff0000u);
+      float score = gk_warp_sum (dot);
+      float m_new = fmaxf (m, score);
+      float corr = __expf (m - m_new), p = __expf (score - m_new);
+      l = l * corr + p;
+#pragma unroll
+      for (int j = 0; j < NJ; j++) {
+        int wi = lane + 32 * j;
+        float c0 = wi < lat_words ? __uint_as_float (kv[u][j] << 16) : 0.0f;
+        float c1 = wi < lat_words ? __uint_as_float (kv[u][j] & 0xffff0000u) : 0.0f;
+        o[j][0] = o[j][0] * corr + p * c0;
+        o[j][1] = o[j][1] * corr + p * c1;
+      }
+      m = m_new;
+    }
+  }
+
+  /* merge the warps */
+  if (lane == 0) {
+    wm[warp] = m;
+    wl[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < NJ; j++) {
+    int wi = lane + 32 * j;
+    if (wi < lat_words) {
+      wo[warp][2 * wi] = o[j][0];
+      wo[warp][2 * wi + 1] = o[j][1];
+    }
+  }
+  __syncthreads ();
+  float M = -FLT_MAX;
+  for (int w = 0; w < DECODE_WARPS; w++)
+    M = fmaxf (M, wm[w]);
+  float L = 0.0f;
+  for (int w = 0; w < DECODE_WARPS; w++)
+    L += wl[w] * (wm[w] == -FLT_MAX ? 0.0f : __expf (wm[w] - M));
   float *part = a.partial + (((size_t) t * a.H + h) * a.max_splits + s) * (a.Lkv + 2);
-  if (d0 < a.Lkv) {
-    part[d0] = o0;
-    part[d0 + 1] = o1;
+  for (int d = threadIdx.x; d < a.Lkv; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int w = 0; w < DECODE_WARPS; w++)
+      if (wm[w] != -FLT_MAX)
+        acc += wo[w][d] * __expf (wm[w] - M);
+    part[d] = acc;
   }
   if (threadIdx.x == 0) {
-    part[a.Lkv] = m;
-    part[a.Lkv + 1] = l;
+    part[a.Lkv] = M;
+    part[a.Lkv + 1] = L;
   }
 }
 
@@ -208,12 +263,12 @@ mla_decode_combine_kernel (GkMlaDecodeArgs a)
     M = fmaxf (M, base[s * (a.Lkv + 2) + a.Lkv]);
   float L = 0.0f;
   for (int s = 0; s < splits; s++)
-    L += base[s * (a.Lkv + 2) + a.Lkv + 1] * expf (base[s * (a.Lkv + 2) + a.Lkv] - M);
+    L += base[s * (a.Lkv + 2) + a.Lkv + 1] * __expf (base[s * (a.Lkv + 2) + a.Lkv] - M);
   float *out = a.o_lat + ((size_t) t * a.H + h) * a.Lkv;
   for (int d = threadIdx.x; d < a.Lkv; d += blockDim.x) {
     float acc = 0.0f;
     for (int s = 0; s < splits; s++)
-      acc += base[s * (a.Lkv + 2) + d] * expf (base[s * (a.Lkv + 2) + a.Lkv] - M);
+      acc += base[s * (a.Lkv + 2) + d] * __expf (base[s * (a.Lkv + 2) + a.Lkv] - M);
     out[d] = acc / L;
   }
 }
@@ -223,12 +278,19 @@ mla_decode_combine_kernel (GkMlaDecodeArgs a)
 extern "C" cudaError_t
 gk_mla_rope_cache (const GkMlaCacheArgs *args, cudaStream_t stream)
 {
-  if (args->R > 1024 || args->R % 2 != 0)
+  if (args->R % 2 != 0 || (size_t) (args->H + 1) * args->R * sizeof (float) > 48 * 1024)
     return cudaErrorInvalidValue;
   if (args->T <= 0)
     return cudaSuccess;
-  mla_rope_cache_kernel<<<args->T, 256, 0, stream>>> (*args);
+  size_t smem = (size_t) (args->H + 1) * args->R * sizeof (float);
+  mla_rope_cache_kernel<<<args->T, 256, smem, stream>>> (*args);
   return gk_check_launch ();
+}
+
+extern "C" int
+gk_mla_absorb_parts (int Dn)
+{
+  return GK_CEIL_DIV (Dn, ABSORB_ROWS);
 }
 
 extern "C" cudaError_t
@@ -239,9 +301,10 @@ gk_mla_absorb_q (float *q_lat, const float *q, const GkMatrix *kv_b, int T, int 
   if (threads > 1024 || kv_b->cols % 2 != 0 || T < 1 || T > GK_GEMV_MAX_T)
     return cudaErrorInvalidValue;
   threads = GK_CEIL_DIV (threads, 32) * 32;
-  size_t smem = (size_t) T * Dn * sizeof (float);
+  size_t smem = (size_t) T * ABSORB_ROWS * sizeof (float);
+  dim3 grid (H, gk_mla_absorb_parts (Dn));
   switch (T) {
-#define CASE(n) case n: mla_absorb_q_kernel<n><<<H, threads, smem, stream>>> (q_lat, q, *kv_b, H, Dn, Dv, q_stride); break;
+#define CASE(n) case n: mla_absorb_q_kernel<n><<<grid, threads, smem, stream>>> (q_lat, q, *kv_b, H, Dn, Dv, q_stride, ABSORB_ROWS); break;
   CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6) CASE (7) CASE (8)
 #undef CASE
   }
@@ -255,7 +318,11 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
       args->R % 2 || args->max_splits < 1)
     return cudaErrorInvalidValue;
   dim3 grid (args->max_splits, args->H, args->T);
-  mla_decode_split_kernel<<<grid, DECODE_THREADS, 0, stream>>> (*args);
+  int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
+  if (words <= 9 * 32)
+    mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (*args);     /* C <= 576 */
+  else
+    mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (*args);
   cudaError_t err = gk_check_launch ();
   if (err != cudaSuccess)
     return err;

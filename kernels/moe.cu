@@ -12,27 +12,47 @@
 
 /* ---- kernels ---- */
 
-/* One block per token; thread 0 does the (tiny) selection exactly as the CPU reference. */
-__global__ void
+/* Warp-wide argmax of v[i] over i = lane, lane + 32, ... < n not yet taken; ties go to the
+ * lowest index (as the CPU reference). Returns -1 if nothing is left. */
+__device__ int
+warp_argmax_free (const float *v, const unsigned char *taken, int n)
+{
+  int lane = threadIdx.x & 31;
+  float bv = -FLT_MAX;
+  int bi = -1;
+  for (int i = lane; i < n; i += 32)
+    if (!taken[i] && (bi < 0 || v[i] > bv)) {
+      bv = v[i];
+      bi = i;
+    }
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync (0xffffffffu, bv, o);
+    int oi = __shfl_xor_sync (0xffffffffu, bi, o);
+    if (oi >= 0 && (bi < 0 || ov > bv || (ov == bv && oi < bi))) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+  return bi;
+}
+
+/* One warp per token: sigmoid scores, grouped masking, then K rounds of a warp argmax. */
+__global__ void __launch_bounds__ (32)
 route_kernel (GkRouteArgs a)
 {
-  __shared__ float scores[ROUTE_MAX_E], choice[ROUTE_MAX_E];
-  __shared__ unsigned char taken[ROUTE_MAX_E];
-  int t = blockIdx.x;
-  for (int e = threadIdx.x; e < a.E; e += blockDim.x) {
+  __shared__ float scores[ROUTE_MAX_E], choice[ROUTE_MAX_E], gs[64];
+  __shared__ unsigned char taken[ROUTE_MAX_E], gt[64];
+  int t = blockIdx.x, lane = threadIdx.x;
+  for (int e = lane; e < a.E; e += 32) {
     float s = 1.0f / (1.0f + expf (-a.logits[(size_t) t * a.E + e]));
     scores[e] = s;
     choice[e] = s + a.bias[e];
     taken[e] = 0;
   }
-  __syncthreads ();
-  if (threadIdx.x != 0)
-    return;
+  __syncwarp ();
   int G = a.n_group, per = a.E / G;
   if (G > 1) {
-    float gs[64];
-    unsigned char gt[64];
-    for (int g = 0; g < G; g++) {
+    for (int g = lane; g < G; g += 32) {
       float x = -FLT_MAX, y = -FLT_MAX;
       for (int i = 0; i < per; i++) {
         float v = choice[g * per + i];
@@ -41,34 +61,36 @@ route_kernel (GkRouteArgs a)
       gs[g] = x + y;
       gt[g] = 0;
     }
+    __syncwarp ();
     for (int k = 0; k < a.topk_group; k++) {
-      int best = -1;
-      for (int g = 0; g < G; g++)
-        if (!gt[g] && (best < 0 || gs[g] > gs[best]))
-          best = g;
-      gt[best] = 1;
+      int best = warp_argmax_free (gs, gt, G);
+      if (lane == 0)
+        gt[best] = 1;
+      __syncwarp ();
     }
-    for (int g = 0; g < G; g++)
-      if (!gt[g])
-        for (int i = 0; i < per; i++)
-          taken[g * per + i] = 1;
+    for (int e = lane; e < a.E; e += 32)
+      if (!gt[e / per])
+        taken[e] = 1;
+    __syncwarp ();
   }
-  float sum = 0.0f;
+  float w = 0.0f, sum = 0.0f;
+  int mine = -1;
   for (int k = 0; k < a.K; k++) {
-    int best = -1;
-    for (int e = 0; e < a.E; e++)
-      if (!taken[e] && (best < 0 || choice[e] > choice[best]))
-        best = e;
-    taken[best] = 1;
-    a.idx[t * a.K + k] = best;
-    a.weight[t * a.K + k] = scores[best];
+    int best = warp_argmax_free (choice, taken, a.E);
+    if (lane == 0)
+      taken[best] = 1;
+    __syncwarp ();
     sum += scores[best];
+    if (lane == k) {
+      mine = best;
+      w = scores[best];
+    }
   }
-  for (int k = 0; k < a.K; k++) {
-    float w = a.weight[t * a.K + k];
+  if (lane < a.K) {
     if (a.norm_topk_prob)
       w /= sum + 1e-20f;
-    a.weight[t * a.K + k] = w * a.scaling;
+    a.idx[t * a.K + lane] = mine;
+    a.weight[t * a.K + lane] = w * a.scaling;
   }
 }
 
@@ -120,11 +142,12 @@ moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int
 extern "C" cudaError_t
 gk_route (const GkRouteArgs *args, cudaStream_t stream)
 {
-  if (args->E > ROUTE_MAX_E || args->n_group > 64 || args->E % args->n_group || args->K > args->E)
+  if (args->E > ROUTE_MAX_E || args->n_group > 64 || args->E % args->n_group || args->K > args->E ||
+      args->K > 32)
     return cudaErrorInvalidValue;
   if (args->T <= 0)
     return cudaSuccess;
-  route_kernel<<<args->T, 256, 0, stream>>> (*args);
+  route_kernel<<<args->T, 32, 0, stream>>> (*args);
   return gk_check_launch ();
 }
 

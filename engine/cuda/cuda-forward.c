@@ -182,7 +182,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->qa, (size_t) TMAX * MAX (c->q_lora_rank, 16) * 4 },
     { (void **) &fw->q, (size_t) TMAX * H * Dqk * 4 },
     { (void **) &fw->kva, (size_t) TMAX * C * 4 },
-    { (void **) &fw->q_lat, (size_t) TMAX * H * Lkv * 4 },
+    { (void **) &fw->q_lat, (size_t) TMAX * H * gk_mla_absorb_parts (c->qk_nope_head_dim) * Lkv * 4 },
     { (void **) &fw->o_lat, (size_t) TMAX * H * Lkv * 4 },
     { (void **) &fw->o, (size_t) TMAX * H * c->v_head_dim * 4 },
     { (void **) &fw->partial, (size_t) TMAX * H * fw->max_splits * (Lkv + 2) * 4 },
@@ -347,10 +347,12 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
     return NULL;
   }
   if (c->kv_lora_rank > 512 || c->kv_lora_rank % 16 || c->qk_rope_head_dim > 512 ||
-      c->n_routed_experts > 1024 || c->n_group > 64) {
+      (c->n_heads + 1) * c->qk_rope_head_dim > 12 * 1024 || c->n_routed_experts > 1024 ||
+      c->n_group > 64 || c->n_experts_per_tok > 32) {
     g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
                  "the CUDA kernels support kv_lora_rank <= 512 (multiple of 16), "
-                 "qk_rope_head_dim <= 512, at most 1024 experts in at most 64 groups");
+                 "qk_rope_head_dim <= 512, at most 1024 experts in at most 64 groups and "
+                 "top-32 routing");
     return NULL;
   }
   g_autoptr (GlimCudaForward) fw = g_new0 (GlimCudaForward, 1);
@@ -469,7 +471,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     TRY_K (gk_mla_rope_cache (&ca, s));
     TRY_K (gk_mla_absorb_q (fw->q_lat, fw->q, &cl->kv_b, T, H, Dn, Dv, H * Dqk, s));
     GkMlaDecodeArgs da = {
-      .q_lat = fw->q_lat, .q = fw->q, .cache = ca.cache, .n_past = fw->n_past,
+      .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache, .n_past = fw->n_past,
       .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .scale = 1.0f / sqrtf ((float) Dqk),
