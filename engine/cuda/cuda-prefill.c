@@ -13,6 +13,7 @@
 #include "cuda-private.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PREFILL_T 2048
@@ -247,6 +248,9 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   /* S and P hold Tq * n_ctx scores per head; with fewer keys, more queries fit per block */
   size_t cap = (size_t) p->Tq * (size_t) fw->n_ctx;
   int block = (int) MIN ((size_t) T, MAX ((size_t) 16, cap / (size_t) (p0 + T)));
+  const char *qb_env = g_getenv ("GLIMMER_PREFILL_QBLOCK");      /* debugging: force a block size */
+  if (qb_env != NULL)
+    block = CLAMP (atoi (qb_env), 1, block);
   for (int q0 = 0; q0 < T; q0 += block) {
     int tq = MIN (block, T - q0), nk = p0 + q0 + tq;
     float a_uk = kv_alpha * scale;

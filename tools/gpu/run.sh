@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 bin=.gpu/bin
 summary=()
 
-do_test=0; do_san=0; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
+do_test=0; do_san=0; do_profile=0; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
 for a in "$@"; do
   case "$a" in
     test) do_test=1 ;;
@@ -26,6 +26,13 @@ for a in "$@"; do
     contexts=*) contexts=${a#contexts=} ;;
     prompt=*) prompt=${a#prompt=} ;;
     models=*) models=${a#models=} ;;
+    profile) do_profile=1 ;;
+    synth-test=*) layers=${a#synth-test=}
+      # a full-width synthetic model with few layers: CUDA against the CPU reference on it
+      m=/tmp/synth-test-$layers
+      [[ -f $m/config.json ]] || .gpu/bin/glimmer-cli synth --preset glm-4.7-flash --seed 2 --out $m \
+        --set num_hidden_layers=$layers >/dev/null || exit 1
+      models="$models:$m" ;;
   esac
 done
 
@@ -68,6 +75,11 @@ if [[ -n $preset ]]; then
   $bin/glimmer-cli bench --model "$model" --backend cuda --context "$contexts" --prompt "$prompt" \
     2>&1 | tee "$OUT/bench-$preset.txt"
   summary+=("bench: $OUT/bench-$preset.txt")
+fi
+
+if ((do_profile)) && [[ -n $preset ]]; then
+  echo "== profile of one decode step (1k context)"
+  tools/gpu/profile.sh /tmp/synth-$preset 1024 | tee "$OUT/profile.txt"
 fi
 
 echo

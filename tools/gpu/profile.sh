@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# tools/gpu/profile.sh MODEL [CONTEXT]: per-kernel device time of one decode step (graphs off),
+# through Nsight Compute, summed by kernel name. Run on the GPU machine with .gpu/ carried.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+model=$1; ctx=${2:-1024}
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export GLIMMER_NO_GRAPH=1
+OUT=${OUT:-/tmp/glimmer-out}
+# kernels of one decode step: count them on a run of 1 step, then profile the 3rd step
+n=$(GLIMMER_NO_GRAPH=1 ncu --print-summary none --metrics gpu__time_duration.sum --csv \
+      .gpu/bin/glimmer-cli bench --model "$model" --context "$ctx" --prompt 0 --decode-tokens 1 2>/dev/null \
+    | grep -c '"gpu__time_duration.sum"')
+per=$(( n / 4 ))     # warm-up 3 steps + 1 timed step
+echo "kernels per decode step: $per"
+ncu --csv --print-units base --metrics gpu__time_duration.sum --launch-skip $(( per * 2 )) --launch-count $per \
+  .gpu/bin/glimmer-cli bench --model "$model" --context "$ctx" --prompt 0 --decode-tokens 1 \
+  > "$OUT/profile.csv" 2>/dev/null
+python3 - "$OUT/profile.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+hdr = rows[0]; rows = rows[1:]
+ki, vi = hdr.index("Kernel Name"), hdr.index("Metric Value")
+tot = collections.Counter(); cnt = collections.Counter()
+for r in rows:
+    name = r[ki].split("(")[0].split("<")[0]
+    tot[name] += float(r[vi].replace(",", "")); cnt[name] += 1
+s = sum(tot.values())
+print(f"{'kernel':40} {'launches':>8} {'us':>10} {'share':>6}")
+for k, v in tot.most_common():
+    print(f"{k[:40]:40} {cnt[k]:8d} {v/1e3:10.1f} {100*v/s:5.1f}%")
+print(f"{'total':40} {sum(cnt.values()):8d} {s/1e3:10.1f}")
+PY
