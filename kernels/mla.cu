@@ -12,7 +12,7 @@
 #define DECODE_THREADS 256
 #define DECODE_WARPS (DECODE_THREADS / 32)
 #define DECODE_MAX_C 1088       /* Lkv + R bound for shared buffers (GLM: 576) */
-#define DECODE_MIN_KEYS 32      /* fewest keys per warp worth a split */
+#define DECODE_MIN_KEYS 8       /* fewest keys per warp worth a split */
 #define ABSORB_ROWS 16          /* rows of W_UK per absorb block */
 
 /* ---- device helpers ---- */
@@ -74,6 +74,9 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
                      int q_stride, int rows_per_part)
 {
   extern __shared__ float qn[];      /* [T, rows_per_part] */
+  __shared__ float lut[16];
+  if (threadIdx.x < 16)
+    lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
   int h = blockIdx.x, part = blockIdx.y, Lkv = kv_b.cols;
   int d0 = part * rows_per_part, nd = min (rows_per_part, Dn - d0);
   for (int i = threadIdx.x; i < T * rows_per_part; i += blockDim.x) {
@@ -94,8 +97,8 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
     if (kv_b.format == GK_WEIGHT_NVFP4) {
       uint8_t byte = __ldg ((const uint8_t *) kv_b.data + off / 2);
       float s = gk_fp8_e4m3 (__ldg (kv_b.scales + off / 16));   /* scale2 applied at the end */
-      w0 = gk_e2m1 (byte & 0xf) * s;
-      w1 = gk_e2m1 (byte >> 4) * s;
+      w0 = lut[byte & 0xf] * s;
+      w1 = lut[byte >> 4] * s;
     } else {
       w0 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c);
       w1 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c + 1);
@@ -126,7 +129,7 @@ decode_splits (int n_keys, int max_splits)
 
 #define KEY_UNROLL 4
 
-/* grid (max_splits, H, T). Every warp streams its own run of keys with its own online softmax:
+/* grid (H, max_splits, T). Every warp streams its own run of keys with its own online softmax:
  * lane l holds latent dims 2(l + 32j), 2(l + 32j) + 1 (j < Lkv/64) and the matching rope dims,
  * so a key's 576 values are loaded once (9 coalesced 128-byte loads per warp), used for the
  * score and then for the output. The block's warps merge in shared memory at the end. */
@@ -137,7 +140,8 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
   __shared__ float qs[DECODE_MAX_C];
   __shared__ float wm[DECODE_WARPS], wl[DECODE_WARPS];
   __shared__ float wo[DECODE_WARPS][512];
-  int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z;
+  int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z;   /* heads fastest: blocks running
+                                                        * together read the same keys (L2) */
   int C = a.Lkv + a.R, Dqk = a.Dn + a.R;
   int n_keys = *a.n_past + t + 1;
   int splits = decode_splits (n_keys, a.max_splits);
@@ -317,7 +321,7 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
   if (args->Lkv + args->R > DECODE_MAX_C || args->Lkv > 2 * DECODE_THREADS || args->Lkv % 2 ||
       args->R % 2 || args->max_splits < 1)
     return cudaErrorInvalidValue;
-  dim3 grid (args->max_splits, args->H, args->T);
+  dim3 grid (args->H, args->max_splits, args->T);
   int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
   if (words <= 9 * 32)
     mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (*args);     /* C <= 576 */
