@@ -49,6 +49,32 @@ load_w8 (const GkMatrix &w, size_t row_off, int c, float *wv)
   }
 }
 
+/* x'[t, c..c+8) for every token: x as stored, or RMS-normalised with per-token inverse RMS
+ * inv[t] and weights nw. */
+template <int T>
+__device__ __forceinline__ void
+load_x8 (const GkGemvGroup &g, int c, const float *inv, float (*xv)[8])
+{
+  float nw[8];
+  if (g.norm_w != nullptr) {
+    const float4 *np = (const float4 *) (g.norm_w + c);
+    float4 a = __ldg (np), b = __ldg (np + 1);
+    nw[0] = a.x; nw[1] = a.y; nw[2] = a.z; nw[3] = a.w;
+    nw[4] = b.x; nw[5] = b.y; nw[6] = b.z; nw[7] = b.w;
+  }
+#pragma unroll
+  for (int t = 0; t < T; t++) {
+    const float4 *xp = (const float4 *) (g.x + (size_t) t * g.x_stride + c);
+    float4 a = __ldg (xp), b = __ldg (xp + 1);
+    xv[t][0] = a.x; xv[t][1] = a.y; xv[t][2] = a.z; xv[t][3] = a.w;
+    xv[t][4] = b.x; xv[t][5] = b.y; xv[t][6] = b.z; xv[t][7] = b.w;
+    if (g.norm_w != nullptr)
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+        xv[t][i] = nw[i] * (xv[t][i] * inv[t]);
+  }
+}
+
 /* Raw loads for NVFP4 (the common case) kept apart from their decoding, so all of a warp's
  * loads are in flight before the first is used. */
 struct RawNvfp4 {
@@ -59,7 +85,7 @@ struct RawNvfp4 {
 template <int T, int RPW, int MODE>
 __device__ __forceinline__ void
 gemv_rows_nvfp4 (const GkGemvGroup &g, int row0, int n_rows, int lane, float (*acc)[T],
-                 float (*acc2)[T], const float *lut)
+                 float (*acc2)[T], const float *lut, const float *inv)
 {
   const int cols = g.w.cols;
   for (int c0 = lane * 8; c0 < cols; c0 += GEMV_STEP * GEMV_UNROLL) {
@@ -85,13 +111,7 @@ gemv_rows_nvfp4 (const GkGemvGroup &g, int row0, int n_rows, int lane, float (*a
       if (c >= cols)
         break;
       float xv[T][8];
-#pragma unroll
-      for (int t = 0; t < T; t++) {
-        const float4 *xp = (const float4 *) (g.x + (size_t) t * g.x_stride + c);
-        float4 a = __ldg (xp), b = __ldg (xp + 1);
-        xv[t][0] = a.x; xv[t][1] = a.y; xv[t][2] = a.z; xv[t][3] = a.w;
-        xv[t][4] = b.x; xv[t][5] = b.y; xv[t][6] = b.z; xv[t][7] = b.w;
-      }
+      load_x8<T> (g, c, inv, xv);
 #pragma unroll
       for (int r = 0; r < RPW; r++) {
         if (r >= n_rows)
@@ -131,18 +151,12 @@ gemv_rows_nvfp4 (const GkGemvGroup &g, int row0, int n_rows, int lane, float (*a
 template <int T, int RPW, int MODE>
 __device__ __forceinline__ void
 gemv_rows_generic (const GkGemvGroup &g, int row0, int n_rows, int lane, float (*acc)[T],
-                   float (*acc2)[T])
+                   float (*acc2)[T], const float *inv)
 {
   const int cols = g.w.cols;
   for (int c = lane * 8; c < cols; c += GEMV_STEP) {
     float xv[T][8];
-#pragma unroll
-    for (int t = 0; t < T; t++) {
-      const float4 *xp = (const float4 *) (g.x + (size_t) t * g.x_stride + c);
-      float4 a = __ldg (xp), b = __ldg (xp + 1);
-      xv[t][0] = a.x; xv[t][1] = a.y; xv[t][2] = a.z; xv[t][3] = a.w;
-      xv[t][4] = b.x; xv[t][5] = b.y; xv[t][6] = b.z; xv[t][7] = b.w;
-    }
+    load_x8<T> (g, c, inv, xv);
 #pragma unroll
     for (int r = 0; r < RPW; r++) {
       if (r >= n_rows)
@@ -176,14 +190,42 @@ gemv_warp_rows_kernel (const GkGemvGroup *groups, int t_override)
   /* E2M1 values by code: a shared table is conflict-free (16 entries in 16 banks) and costs
    * one load per weight instead of a dozen integer instructions */
   __shared__ float lut[16];
+  __shared__ float red[GEMV_WARPS][T];
+  __shared__ float inv[T];
   if (threadIdx.x < 16)
     lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
-  __syncthreads ();
   const GkGemvGroup &g = groups[blockIdx.y];
   int n_tok = t_override > 0 ? t_override : g.T;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (n_tok == T && g.norm_w != nullptr) {
+    /* each block normalises x itself: sum of squares per token over all columns */
+    float ss[T];
+#pragma unroll
+    for (int t = 0; t < T; t++)
+      ss[t] = 0.0f;
+    for (int c = threadIdx.x; c < g.w.cols; c += blockDim.x)
+#pragma unroll
+      for (int t = 0; t < T; t++) {
+        float v = g.x[(size_t) t * g.x_stride + c];
+        ss[t] += v * v;
+      }
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+      float v = gk_warp_sum (ss[t]);
+      if (lane == 0)
+        red[warp][t] = v;
+    }
+    __syncthreads ();
+    if (threadIdx.x < T) {
+      float v = 0.0f;
+      for (int w = 0; w < GEMV_WARPS; w++)
+        v += red[w][threadIdx.x];
+      inv[threadIdx.x] = rsqrtf (v / (float) g.w.cols + g.norm_eps);
+    }
+  }
+  __syncthreads ();
   if (n_tok != T)
     return;                       /* the launcher runs one instance per distinct T */
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int row0 = (blockIdx.x * GEMV_WARPS + warp) * RPW;
   if (row0 >= g.w.rows)
     return;
@@ -195,9 +237,9 @@ gemv_warp_rows_kernel (const GkGemvGroup *groups, int t_override)
     for (int t = 0; t < T; t++)
       acc[r][t] = acc2[r][t] = 0.0f;
   if (g.w.format == GK_WEIGHT_NVFP4 && (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4))
-    gemv_rows_nvfp4<T, RPW, MODE> (g, row0, n_rows, lane, acc, acc2, lut);
+    gemv_rows_nvfp4<T, RPW, MODE> (g, row0, n_rows, lane, acc, acc2, lut, inv);
   else
-    gemv_rows_generic<T, RPW, MODE> (g, row0, n_rows, lane, acc, acc2);
+    gemv_rows_generic<T, RPW, MODE> (g, row0, n_rows, lane, acc, acc2, inv);
   float s2 = g.w.format == GK_WEIGHT_NVFP4 ? g.w.scale2 : 1.0f;
   float s2b = g.w2.format == GK_WEIGHT_NVFP4 ? g.w2.scale2 : 1.0f;
   if (g.w.format != GK_WEIGHT_NVFP4 || (MODE == GK_GEMV_SWIGLU && g.w2.format != GK_WEIGHT_NVFP4)) {
@@ -214,8 +256,10 @@ gemv_warp_rows_kernel (const GkGemvGroup *groups, int t_override)
         float u = gk_warp_sum (acc2[r][t]) * s2b;
         v = v / (1.0f + expf (-v)) * u;
       }
-      if (lane == 0 && r < n_rows)
-        g.y[(size_t) t * g.y_stride + row0 + r] = g.alpha * v;
+      if (lane == 0 && r < n_rows) {
+        float *y = g.y + (size_t) t * g.y_stride + row0 + r;
+        *y = g.accumulate ? *y + g.alpha * v : g.alpha * v;
+      }
     }
 }
 

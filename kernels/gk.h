@@ -30,16 +30,21 @@ typedef struct {
   int            cols;      /* multiple of 16 */
 } GkMatrix;
 
-/* One product of a grouped GEMV: y[t, r] = alpha * sum_c W[r, c] x[t, c] for t < T, r < rows.
- * mode GK_GEMV_SWIGLU also reads W2 (same shape) and writes silu(W.x) * (W2.x). */
+/* One product of a grouped GEMV: y[t, r] = alpha * sum_c W[r, c] x'[t, c] for t < T, r < rows,
+ * where x' = x, or RMSNorm(x) * norm_w when norm_w is set (the norm is computed by each block, so
+ * no separate norm launch is needed). mode GK_GEMV_SWIGLU also reads W2 (same shape) and writes
+ * silu(W.x') * (W2.x'). accumulate adds into y instead (the residual stream). */
 typedef struct {
   GkMatrix     w;
   GkMatrix     w2;          /* SWIGLU only */
   const float *x;           /* [T, x_stride] */
   float       *y;           /* [T, y_stride] */
+  const float *norm_w;      /* optional [cols]: RMSNorm weights applied to x first */
+  float        norm_eps;
   int          T;           /* 1..GK_GEMV_MAX_T; 0 = skip this group */
   int          x_stride;
   int          y_stride;
+  int          accumulate;  /* 1: y += result */
   float        alpha;
 } GkGemvGroup;
 
@@ -133,6 +138,8 @@ typedef struct {
   float          *act;        /* [T, K + 1, F_max] scratch */
   float          *slots;      /* [T, K + 1, D] scratch */
   GkGemvGroup    *groups;     /* device scratch [T * (K + 1)] */
+  const float    *norm_w;     /* optional: x is the residual stream, normalised on the fly */
+  float           norm_eps;
   int             T, K, E, D, F_max;
 } GkMoeArgs;
 
@@ -140,9 +147,9 @@ typedef struct {
  * captured in a graph): gate/up SWIGLU groups into act, then down groups into slots. */
 cudaError_t gk_moe_groups_gate_up (const GkMoeArgs *args, cudaStream_t stream);
 cudaError_t gk_moe_groups_down (const GkMoeArgs *args, cudaStream_t stream);
-/* out[t, :] = sum_{k < n_used} slots[t, k, :] in order; slots is [T, n_slots, D]. */
+/* out[t, :] (+)= sum_{k < n_used} slots[t, k, :] in order; slots is [T, n_slots, D]. */
 cudaError_t gk_moe_combine (float *out, const float *slots, int T, int n_slots, int n_used, int D,
-                            cudaStream_t stream);
+                            int accumulate, cudaStream_t stream);
 
 /* ---- output ---- */
 

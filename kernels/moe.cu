@@ -112,6 +112,8 @@ moe_groups_kernel (GkMoeArgs a, int down)
     g.w2 = a.up[e];
     g.x = a.x + (size_t) t * a.D;
     g.y = a.act + (size_t) p * a.F_max;
+    g.norm_w = a.norm_w;
+    g.norm_eps = a.norm_eps;
     g.alpha = 1.0f;
   } else {
     g.w = a.down[e];
@@ -125,7 +127,7 @@ moe_groups_kernel (GkMoeArgs a, int down)
 }
 
 __global__ void
-moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int D)
+moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int D, int accumulate)
 {
   int t = blockIdx.y;
   int d = blockIdx.x * blockDim.x + threadIdx.x;
@@ -134,7 +136,10 @@ moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int
   float acc = 0.0f;
   for (int k = 0; k < n_used; k++)
     acc += slots[((size_t) t * n_slots + k) * D + d];
-  out[(size_t) t * D + d] = acc;
+  if (accumulate)
+    out[(size_t) t * D + d] += acc;
+  else
+    out[(size_t) t * D + d] = acc;
 }
 
 /* ---- launchers ---- */
@@ -169,11 +174,11 @@ gk_moe_groups_down (const GkMoeArgs *args, cudaStream_t stream)
 
 extern "C" cudaError_t
 gk_moe_combine (float *out, const float *slots, int T, int n_slots, int n_used, int D,
-                cudaStream_t stream)
+                int accumulate, cudaStream_t stream)
 {
   if (T <= 0)
     return cudaSuccess;
   moe_combine_kernel<<<dim3 (GK_CEIL_DIV (D, 256), T), 256, 0, stream>>> (out, slots, n_slots,
-                                                                          n_used, D);
+                                                                          n_used, D, accumulate);
   return gk_check_launch ();
 }

@@ -165,6 +165,22 @@ add_desc (GlimCudaForward *fw, const GkMatrix *w, const GkMatrix *w2, const floa
   return (int) fw->host_desc->len - 1;
 }
 
+/* The descriptor normalises its input x (the residual stream) with these RMSNorm weights. */
+static void
+desc_set_norm (GlimCudaForward *fw, int desc, const float *norm_w, float eps)
+{
+  GkGemvGroup *g = &g_array_index (fw->host_desc, GkGemvGroup, desc);
+  g->norm_w = norm_w;
+  g->norm_eps = eps;
+}
+
+/* The descriptor adds its result to y (the residual stream) instead of storing it. */
+static void
+desc_set_accumulate (GlimCudaForward *fw, int desc)
+{
+  g_array_index (fw->host_desc, GkGemvGroup, desc).accumulate = 1;
+}
+
 /* ---- construction ---- */
 
 static gboolean
@@ -177,8 +193,6 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
   int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
   struct { void **p; size_t bytes; } bufs[] = {
     { (void **) &fw->x, (size_t) TMAX * D * 4 },
-    { (void **) &fw->h, (size_t) TMAX * D * 4 },
-    { (void **) &fw->out, (size_t) TMAX * D * 4 },
     { (void **) &fw->qa, (size_t) TMAX * MAX (c->q_lora_rank, 16) * 4 },
     { (void **) &fw->q, (size_t) TMAX * H * Dqk * 4 },
     { (void **) &fw->kva, (size_t) TMAX * C * 4 },
@@ -230,22 +244,30 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
       !upload_vector (fw, pr, L->kv_a_norm, Lkv, &cl->kv_a_norm, error))
     return FALSE;
   GkMatrix m, m2;
+  float eps = (float) c->rms_norm_eps, latent_eps = (float) c->latent_norm_eps;
+  /* q_a (or q) and kv_a read the same normalised input: adjacent descriptors, one launch */
   if (c->q_lora_rank > 0) {
     if (!upload_vector (fw, pr, L->q_a_norm, c->q_lora_rank, &cl->q_a_norm, error) ||
         !upload_weight (fw, pr, &L->q_a, &m, error))
       return FALSE;
-    cl->desc[D_QA] = add_desc (fw, &m, NULL, fw->h, D, fw->qa, c->q_lora_rank);
-    if (!upload_weight (fw, pr, &L->q_b, &m, error))
-      return FALSE;
-    cl->desc[D_QB] = add_desc (fw, &m, NULL, fw->qa, c->q_lora_rank, fw->q, H * Dqk);
+    cl->desc[D_QA] = add_desc (fw, &m, NULL, fw->x, D, fw->qa, c->q_lora_rank);
+    desc_set_norm (fw, cl->desc[D_QA], cl->input_norm, eps);
   } else {
     if (!upload_weight (fw, pr, &L->q, &m, error))
       return FALSE;
-    cl->desc[D_Q] = add_desc (fw, &m, NULL, fw->h, D, fw->q, H * Dqk);
+    cl->desc[D_Q] = add_desc (fw, &m, NULL, fw->x, D, fw->q, H * Dqk);
+    desc_set_norm (fw, cl->desc[D_Q], cl->input_norm, eps);
   }
   if (!upload_weight (fw, pr, &L->kv_a, &m, error))
     return FALSE;
-  cl->desc[D_KVA] = add_desc (fw, &m, NULL, fw->h, D, fw->kva, C);
+  cl->desc[D_KVA] = add_desc (fw, &m, NULL, fw->x, D, fw->kva, C);
+  desc_set_norm (fw, cl->desc[D_KVA], cl->input_norm, eps);
+  if (c->q_lora_rank > 0) {
+    if (!upload_weight (fw, pr, &L->q_b, &m, error))
+      return FALSE;
+    cl->desc[D_QB] = add_desc (fw, &m, NULL, fw->qa, c->q_lora_rank, fw->q, H * Dqk);
+    desc_set_norm (fw, cl->desc[D_QB], cl->q_a_norm, latent_eps);
+  }
   if (!upload_weight (fw, pr, &L->kv_b, &cl->kv_b, error))
     return FALSE;
   /* W_UV: per head, rows h*(Dn+Dv)+Dn .. +Dv of kv_b, applied to that head's latent output. */
@@ -264,7 +286,8 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
   }
   if (!upload_weight (fw, pr, &L->o, &m, error))
     return FALSE;
-  cl->desc[D_O] = add_desc (fw, &m, NULL, fw->o, H * Dv, fw->out, D);
+  cl->desc[D_O] = add_desc (fw, &m, NULL, fw->o, H * Dv, fw->x, D);
+  desc_set_accumulate (fw, cl->desc[D_O]);
 
   cl->is_moe = L->is_moe;
   if (!L->is_moe) {
@@ -272,16 +295,19 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
         !upload_weight (fw, pr, &L->dense.up, &m2, error))
       return FALSE;
     int I = c->intermediate_size;
-    cl->desc[D_DENSE_GU] = add_desc (fw, &m, &m2, fw->h, D, fw->act, I);
+    cl->desc[D_DENSE_GU] = add_desc (fw, &m, &m2, fw->x, D, fw->act, I);
+    desc_set_norm (fw, cl->desc[D_DENSE_GU], cl->post_norm, eps);
     if (!upload_weight (fw, pr, &L->dense.down, &m, error))
       return FALSE;
-    cl->desc[D_DENSE_DOWN] = add_desc (fw, &m, NULL, fw->act, I, fw->out, D);
+    cl->desc[D_DENSE_DOWN] = add_desc (fw, &m, NULL, fw->act, I, fw->x, D);
+    desc_set_accumulate (fw, cl->desc[D_DENSE_DOWN]);
     return TRUE;
   }
   if (!upload_weight (fw, pr, &L->router, &m, error) ||
       !upload_vector (fw, pr, L->router_bias, E, &cl->router_bias, error))
     return FALSE;
-  cl->desc[D_ROUTER] = add_desc (fw, &m, NULL, fw->h, D, fw->rlogits, E);
+  cl->desc[D_ROUTER] = add_desc (fw, &m, NULL, fw->x, D, fw->rlogits, E);
+  desc_set_norm (fw, cl->desc[D_ROUTER], cl->post_norm, eps);
   GkMatrix *gate = cl->h_gate = g_new0 (GkMatrix, E + 1);
   GkMatrix *up = cl->h_up = g_new0 (GkMatrix, E + 1);
   GkMatrix *down = cl->h_down = g_new0 (GkMatrix, E + 1);
@@ -403,8 +429,9 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
   for (int l = 0; l < c->n_layers; l++)
     if (!upload_layer (fw, &pr, l, error))
       return NULL;
-  fw->desc_lm_head = add_desc (fw, &fw->lm_head, NULL, fw->h, c->hidden_size, fw->logits,
+  fw->desc_lm_head = add_desc (fw, &fw->lm_head, NULL, fw->x, c->hidden_size, fw->logits,
                                c->vocab_size);
+  desc_set_norm (fw, fw->desc_lm_head, fw->final_norm, (float) c->rms_norm_eps);
   size_t db = fw->host_desc->len * sizeof (GkGemvGroup);
   TRY_NULL (cudaMalloc ((void **) &fw->desc, db), error);
   TRY_NULL (cudaMemcpy (fw->desc, fw->host_desc->data, db, cudaMemcpyHostToDevice), error);
@@ -434,7 +461,7 @@ desc_rows (GlimCudaForward *fw, int desc)
 }
 
 /* Enqueue the forward of T tokens whose ids are in fw->ids, at position *fw->n_past.
- * Leaves the final-normed hidden states in fw->h and, if want_logits, logits in fw->logits. */
+ * Leaves the residual stream in fw->x and, if want_logits, logits in fw->logits. */
 static gboolean
 enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **error)
 {
@@ -448,19 +475,13 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
   TRY_K (gk_embed (fw->x, fw->embed.data, fw->embed.format, fw->ids, T, D, s));
   for (int l = 0; l < c->n_layers; l++) {
     CudaLayer *cl = &fw->layers[l];
-    /* attention block; the previous block's output is added to the residual stream here */
-    TRY_K (gk_rmsnorm (fw->h, fw->x, l == 0 ? NULL : fw->out, cl->input_norm, T, D, D, D, eps, s));
-    if (cl->desc[D_QA] >= 0) {
-      if (!gemv (fw, cl->desc[D_QA], 1, c->q_lora_rank, GK_GEMV_PLAIN, T, error))
-        return FALSE;
-      TRY_K (gk_rmsnorm (fw->qa, fw->qa, NULL, cl->q_a_norm, T, c->q_lora_rank, c->q_lora_rank,
-                         c->q_lora_rank, (float) c->latent_norm_eps, s));
-      if (!gemv (fw, cl->desc[D_QB], 1, H * Dqk, GK_GEMV_PLAIN, T, error))
-        return FALSE;
-    } else if (!gemv (fw, cl->desc[D_Q], 1, H * Dqk, GK_GEMV_PLAIN, T, error)) {
+    /* attention block: every GEMV that reads the residual stream normalises it itself, and the
+     * block's last GEMV adds its output to it */
+    int first = cl->desc[D_QA] >= 0 ? cl->desc[D_QA] : cl->desc[D_Q];
+    int q_rows = cl->desc[D_QA] >= 0 ? c->q_lora_rank : H * Dqk;
+    if (!gemv (fw, first, 2, MAX (q_rows, C), GK_GEMV_PLAIN, T, error))
       return FALSE;
-    }
-    if (!gemv (fw, cl->desc[D_KVA], 1, C, GK_GEMV_PLAIN, T, error))
+    if (cl->desc[D_QB] >= 0 && !gemv (fw, cl->desc[D_QB], 1, H * Dqk, GK_GEMV_PLAIN, T, error))
       return FALSE;
     GkMlaCacheArgs ca = {
       .kva = fw->kva, .kv_norm = cl->kv_a_norm, .q = fw->q,
@@ -471,8 +492,8 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     TRY_K (gk_mla_rope_cache (&ca, s));
     TRY_K (gk_mla_absorb_q (fw->q_lat, fw->q, &cl->kv_b, T, H, Dn, Dv, H * Dqk, s));
     GkMlaDecodeArgs da = {
-      .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache, .n_past = fw->n_past,
-      .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
+      .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache,
+      .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .scale = 1.0f / sqrtf ((float) Dqk),
     };
@@ -482,7 +503,6 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       return FALSE;
 
     /* FFN block */
-    TRY_K (gk_rmsnorm (fw->h, fw->x, fw->out, cl->post_norm, T, D, D, D, eps, s));
     if (!cl->is_moe) {
       if (!gemv (fw, cl->desc[D_DENSE_GU], 1, desc_rows (fw, cl->desc[D_DENSE_GU]), GK_GEMV_SWIGLU,
                  T, error) ||
@@ -501,8 +521,9 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
     GkMoeArgs ma = {
       .idx = fw->idx, .weight = fw->rweight, .gate = cl->experts_gate, .up = cl->experts_up,
-      .down = cl->experts_down, .x = fw->h, .act = fw->act, .slots = fw->slots,
+      .down = cl->experts_down, .x = fw->x, .act = fw->act, .slots = fw->slots,
       .groups = fw->moe_groups, .T = T, .K = K, .E = E, .D = D, .F_max = F_max,
+      .norm_w = cl->post_norm, .norm_eps = eps,
     };
     int n_groups = T * (K + 1);
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
@@ -510,9 +531,9 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, GK_GEMV_SWIGLU, 0, s));
     TRY_K (gk_moe_groups_down (&ma, s));
     TRY_K (gk_gemv (fw->moe_groups, n_groups, D, GK_GEMV_PLAIN, 0, s));
-    TRY_K (gk_moe_combine (fw->out, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D, s));
+    TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D, 1,
+                           s));
   }
-  TRY_K (gk_rmsnorm (fw->h, fw->x, fw->out, fw->final_norm, T, D, D, D, eps, s));
   if (want_logits && !gemv (fw, fw->desc_lm_head, 1, c->vocab_size, GK_GEMV_PLAIN, T, error))
     return FALSE;
   return TRUE;

@@ -345,7 +345,7 @@ moe (GlimCudaForward *fw, int l, int T, GError **error)
     TRY (gk_scatter_slots (p->slots, p->ye, p->iota, p->kslot, p->ones, T, K + 1, D, s));
     used = K + 1;
   }
-  TRY (gk_moe_combine (p->out, p->slots, T, K + 1, used, D, s));
+  TRY (gk_moe_combine (p->out, p->slots, T, K + 1, used, D, 0, s));
   /* the host arrays above must stay alive until the copies ran */
   TRY (cudaStreamSynchronize (s));
   return TRUE;
@@ -383,8 +383,8 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
     }
   }
   TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
-  /* the last token's state goes to the decode buffers (for lm_head GEMV / argmax) */
-  TRY (cudaMemcpyAsync (fw->h, p->h + (size_t) (T - 1) * D, (size_t) D * 4,
+  /* the last token's residual stream goes to the decode buffers: the lm_head GEMV normalises it */
+  TRY (cudaMemcpyAsync (fw->x, p->x + (size_t) (T - 1) * D, (size_t) D * 4,
                         cudaMemcpyDeviceToDevice, s));
   if (logits != NULL && all_logits) {
     const GkMatrix *head = layer_matrix (fw, fw->desc_lm_head);

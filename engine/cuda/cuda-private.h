@@ -47,7 +47,7 @@ struct _GlimCudaForward {
   int           desc_lm_head;
 
   /* activations, [TMAX, ...] */
-  float   *x, *h, *out, *qa, *q, *kva, *q_lat, *o_lat, *o, *partial, *act, *slots, *rlogits,
+  float   *x, *qa, *q, *kva, *q_lat, *o_lat, *o, *partial, *act, *slots, *rlogits,
           *rweight, *logits;
   int32_t *ids, *n_past, *idx, *next;
   GkGemvGroup *moe_groups;
@@ -69,12 +69,12 @@ struct _GlimCudaForward {
 /* Chunks of more tokens than GK_GEMV_MAX_T go through tensor-core GEMMs (cuda-prefill.c). */
 
 /* Run T tokens at positions n_past.. through GEMMs, writing their latents to the cache. On
- * return the final-normed hidden state of the last token is row 0 of fw->h; logits (host) as
+ * return the residual stream of the last token is row 0 of fw->x; logits (host) as
  * glim_cuda_forward_eval. Synchronous. */
 gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
                                  float *logits, gboolean all_logits, GError **error);
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
-/* The static GEMV descriptor of lm_head over row 0 of fw->h (for argmax after a prefill). */
+/* Enqueue lm_head (with the final norm) over row 0 of fw->x and argmax into fw->next. */
 gboolean glim_cuda_head_argmax  (GlimCudaForward *fw, GError **error);
 
 
