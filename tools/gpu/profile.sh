@@ -13,7 +13,7 @@ n=$(GLIMMER_NO_GRAPH=1 ncu --print-summary none --metrics gpu__time_duration.sum
     | grep -c '"gpu__time_duration.sum"')
 per=$(( n / 4 ))     # warm-up 3 steps + 1 timed step
 echo "kernels per decode step: $per"
-ncu --csv --print-units base --metrics gpu__time_duration.sum --launch-skip $(( per * 2 )) --launch-count $per \
+ncu --csv --print-units base --clock-control none --cache-control none --metrics gpu__time_duration.sum --launch-skip $(( per * 2 )) --launch-count $per \
   .gpu/bin/glimmer-cli bench --model "$model" --context "$ctx" --prompt 0 --decode-tokens 1 \
   > "$OUT/profile.csv" 2>/dev/null
 python3 - "$OUT/profile.csv" <<'PY'
@@ -30,4 +30,8 @@ print(f"{'kernel':40} {'launches':>8} {'us':>10} {'share':>6}")
 for k, v in tot.most_common():
     print(f"{k[:40]:40} {cnt[k]:8d} {v/1e3:10.1f} {100*v/s:5.1f}%")
 print(f"{'total':40} {sum(cnt.values()):8d} {s/1e3:10.1f}")
+# the first layers' kernels in order, to see one layer's chain
+gi = hdr.index("Grid Size")
+for r in rows[:40]:
+    print(f"  {float(r[vi].replace(',', ''))/1e3:7.1f} us  {r[ki].split('(')[0][:44]:44} {r[gi]}")
 PY
