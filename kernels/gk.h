@@ -52,12 +52,13 @@ typedef struct {
 
 enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
 
-/* groups: device array [n_groups]; max_rows bounds the rows of every group (grid size).
+/* groups: device array [n_groups]; max_rows bounds the rows of every group (grid size) and
+ * max_cols their columns (picks how many warps share a row).
  * T > 0 overrides every group's T (static descriptors reused for any chunk size);
  * T == 0 uses each group's own T (0 skips the group).
  * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU). */
-cudaError_t gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int mode, int T,
-                     cudaStream_t stream);
+cudaError_t gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode,
+                     int T, cudaStream_t stream);
 
 /* y[n, d] = (res ? (x[n, d] += res[n, d]) : x[n, d]) * rsqrt(mean(x^2) + eps) * w[d];
  * x is updated in place when res != NULL (the residual stream). y may be NULL (update only).

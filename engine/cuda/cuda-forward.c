@@ -447,10 +447,14 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
       return glim_cuda_set_error (error, e_, #expr, G_STRFUNC, __FILE__, __LINE__); \
   } G_STMT_END
 
+/* n adjacent static descriptors starting at desc, rows and columns bounded over all of them */
 static gboolean
 gemv (GlimCudaForward *fw, int desc, int n, int rows, int mode, int T, GError **error)
 {
-  TRY_K (gk_gemv (fw->desc + desc, n, rows, mode, T, fw->stream));
+  int cols = 0;
+  for (int i = 0; i < n; i++)
+    cols = MAX (cols, g_array_index (fw->host_desc, GkGemvGroup, desc + i).w.cols);
+  TRY_K (gk_gemv (fw->desc + desc, n, rows, cols, mode, T, fw->stream));
   return TRUE;
 }
 
@@ -528,9 +532,9 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     int n_groups = T * (K + 1);
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
     TRY_K (gk_moe_groups_gate_up (&ma, s));
-    TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, GK_GEMV_SWIGLU, 0, s));
+    TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
     TRY_K (gk_moe_groups_down (&ma, s));
-    TRY_K (gk_gemv (fw->moe_groups, n_groups, D, GK_GEMV_PLAIN, 0, s));
+    TRY_K (gk_gemv (fw->moe_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0, s));
     TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D, 1,
                            s));
   }

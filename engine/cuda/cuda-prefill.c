@@ -397,7 +397,7 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
                             cudaMemcpyDeviceToHost, s));
     }
   } else if (logits != NULL) {
-    TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, GK_GEMV_PLAIN, 1, s));
+    TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, c->hidden_size, GK_GEMV_PLAIN, 1, s));
     TRY (cudaMemcpyAsync (logits, fw->logits, (size_t) V * 4, cudaMemcpyDeviceToHost, s));
   }
   TRY (cudaStreamSynchronize (s));
@@ -430,7 +430,8 @@ gboolean
 glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
 {
   int V = fw->model->config->vocab_size;
-  TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, GK_GEMV_PLAIN, 1, fw->stream));
+  TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, fw->model->config->hidden_size, GK_GEMV_PLAIN,
+                1, fw->stream));
   TRY (gk_argmax (fw->next, fw->logits, 1, V, fw->stream));
   return TRUE;
 }
