@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 int cli_generate (int argc, char **argv);
 int cli_info     (int argc, char **argv);
 int cli_logits   (int argc, char **argv);
+int cli_tokenize (int argc, char **argv);
 
 /* Parse "5,17,99" into token ids. */
 GArray  *cli_parse_ids     (const char *text, GError **error);

@@ -16,6 +16,7 @@ static const Command commands[] = {
   { "generate", cli_generate, "continue token ids (greedy or sampled), print the new ids" },
   { "info",     cli_info,     "describe a model folder: architecture, sizes, formats" },
   { "logits",   cli_logits,   "write the logits of every input position (float32)" },
+  { "tokenize", cli_tokenize, "encode text into token ids with a tokenizer.json (or decode)" },
 };
 
 static int
