@@ -607,35 +607,9 @@ finish_entries (GlimTokenizer *tok, const Loader *ld)
 
 /* ---- public API ---- */
 
-static JsonParser *
-parse_file (const char *path, GError **error)
+static GlimTokenizer *
+load_parsed (JsonParser *parser, const char *path, GError **error)
 {
-  g_autoptr (GError) local = NULL;
-  g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, &local);
-  if (map == NULL) {
-    int code = g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                 ? GLIM_TOKENIZER_ERROR_NOT_FOUND : GLIM_TOKENIZER_ERROR_IO;
-    g_set_error (error, GLIM_TOKENIZER_ERROR, code, "%s", local->message);
-    return NULL;
-  }
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  gsize len = g_mapped_file_get_length (map);
-  const char *data = len ? g_mapped_file_get_contents (map) : "";
-  if (!json_parser_load_from_data (parser, data, (gssize) len, &local)) {
-    g_set_error (error, GLIM_TOKENIZER_ERROR, GLIM_TOKENIZER_ERROR_CORRUPT,
-                 "%s: invalid JSON: %s", path, local->message);
-    return NULL;
-  }
-  return g_steal_pointer (&parser);
-}
-
-GlimTokenizer *
-glim_tokenizer_load (const char *path, GError **error)
-{
-  g_return_val_if_fail (path != NULL, NULL);
-  g_autoptr (JsonParser) parser = parse_file (path, error);
-  if (parser == NULL)
-    return NULL;
   g_autoptr (GString) scratch = g_string_new (NULL);
   Loader ld = { .path = path, .scratch = scratch };
   JsonNode *root = json_parser_get_root (parser);
@@ -664,6 +638,38 @@ glim_tokenizer_load (const char *path, GError **error)
   g_debug ("%s: %u vocabulary entries, %u added tokens, %d ids", path,
            json_object_get_size (ld.vocab), tok->n_added, tok->n_vocab);
   return g_steal_pointer (&tok);
+}
+
+GlimTokenizer *
+glim_tokenizer_load_from_data (const char *data, gsize len, const char *name, GError **error)
+{
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) local = NULL;
+  if (len > G_MAXSSIZE ||
+      !json_parser_load_from_data (parser, len ? data : "", (gssize) len, &local)) {
+    g_set_error (error, GLIM_TOKENIZER_ERROR, GLIM_TOKENIZER_ERROR_CORRUPT,
+                 "%s: invalid JSON: %s", name, local ? local->message : "too large");
+    return NULL;
+  }
+  return load_parsed (parser, name, error);
+}
+
+GlimTokenizer *
+glim_tokenizer_load (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, &local);
+  if (map == NULL) {
+    int code = g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                 ? GLIM_TOKENIZER_ERROR_NOT_FOUND : GLIM_TOKENIZER_ERROR_IO;
+    g_set_error (error, GLIM_TOKENIZER_ERROR, code, "%s", local->message);
+    return NULL;
+  }
+  return glim_tokenizer_load_from_data (g_mapped_file_get_contents (map),
+                                        g_mapped_file_get_length (map), path, error);
 }
 
 void

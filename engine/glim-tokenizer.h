@@ -30,6 +30,9 @@ GQuark glim_tokenizer_error_quark (void);
 typedef struct _GlimTokenizer GlimTokenizer;
 
 GlimTokenizer *glim_tokenizer_load     (const char *path, GError **error);
+/* The same from tokenizer.json contents in memory; `name` stands for the file in messages. */
+GlimTokenizer *glim_tokenizer_load_from_data (const char *data, gsize len, const char *name,
+                                              GError **error);
 void           glim_tokenizer_free     (GlimTokenizer *tok);
 /* One past the highest id (base vocabulary and added tokens). */
 int            glim_tokenizer_n_vocab  (GlimTokenizer *tok);
