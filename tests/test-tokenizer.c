@@ -22,7 +22,8 @@ hex_bytes (const char *hex)
   gsize n = strlen (hex) / 2;
   guint8 *out = g_malloc (n + 1);
   for (gsize i = 0; i < n; i++)
-    out[i] = (guint8) (g_ascii_xdigit_value (hex[2 * i]) << 4 | g_ascii_xdigit_value (hex[2 * i + 1]));
+    out[i] = (guint8) (g_ascii_xdigit_value (hex[2 * i]) << 4 |
+                       g_ascii_xdigit_value (hex[2 * i + 1]));
   out[n] = 0;
   return g_bytes_new_take (out, n);
 }
@@ -380,6 +381,31 @@ test_token_queries (void)
   g_assert_cmpint (g_array_index (ids, int32_t, 0), ==, glim_tokenizer_lookup (tok, "\xc4\xa0the"));
 }
 
+/* variant.json: a vocabulary string outside the byte alphabet decodes as its UTF-8; an added
+ * token that is a vocabulary entry keeps the vocabulary's id; byte 0x01 has no token. */
+static void
+test_variant_queries (void)
+{
+  g_autoptr (GlimTokenizer) tok = load_tokenizer ("variant");
+  int32_t euro = glim_tokenizer_lookup (tok, "\xe2\x82\xac" "uro");
+  g_assert_cmpint (euro, ==, 1199);
+  gsize len;
+  const char *b = glim_tokenizer_token_bytes (tok, euro, &len);
+  g_assert_cmpmem (b, len, "\xe2\x82\xac" "uro", 6);
+  g_autofree char *text = glim_tokenizer_decode (tok, &euro, 1, FALSE);
+  g_assert_cmpstr (text, ==, "\xe2\x82\xac" "uro");
+  int32_t ent = glim_tokenizer_lookup (tok, "ent");
+  g_assert_cmpint (ent, >=, 0);
+  g_assert_cmpint (ent, <, 1199);
+  g_assert_cmpint (glim_tokenizer_lookup (tok, "\xc4\x81"), ==, -1);   /* byte 0x01 */
+  g_autoptr (GArray) ids = glim_tokenizer_encode (tok, "\x01\x01", -1);
+  g_assert_cmpuint (ids->len, ==, 0);
+  /* overlapping added tokens: the longest at the leftmost position wins */
+  g_autoptr (GArray) xy = glim_tokenizer_encode (tok, "<x><y>", -1);
+  g_assert_cmpuint (xy->len, ==, 1);
+  g_assert_cmpint (g_array_index (xy, int32_t, 0), ==, glim_tokenizer_lookup (tok, "<x><y>"));
+}
+
 /* skip_special drops exactly the 18 special tokens; the tags stay. */
 static void
 test_skip_special (void)
@@ -638,6 +664,7 @@ main (int argc, char **argv)
   g_test_add_func ("/glimmer/tokenizer/decoder-splits", test_decoder_splits);
   g_test_add_func ("/glimmer/tokenizer/decoder-streams", test_decoder_streams);
   g_test_add_func ("/glimmer/tokenizer/token-queries", test_token_queries);
+  g_test_add_func ("/glimmer/tokenizer/variant-queries", test_variant_queries);
   g_test_add_func ("/glimmer/tokenizer/skip-special", test_skip_special);
   g_test_add_func ("/glimmer/tokenizer/regex-vs-gregex", test_regex_vs_gregex);
   g_test_add_func ("/glimmer/tokenizer/load-errors", test_load_errors);

@@ -15,9 +15,10 @@
 # Outputs:
 #   glm-mini-pairs.json    vocab 4000, merges as ["a", "b"] pairs (new format), pretty-printed
 #   glm-mini-strings.json  vocab 2500, merges as "a b" strings (legacy format), compact
-#   variant.json           vocab 1200, ignore_merges false, one byte missing from the vocab,
-#                          extra overlapping added tokens, some normalized=true (exercises what
-#                          GLM's file does not: HF's second added-token pass, dropped chars)
+#   variant.json           vocab 1200, ignore_merges false, one byte missing from the vocab, a
+#                          token outside the byte alphabet, extra overlapping added tokens, some
+#                          normalized=true (exercises what GLM's file does not: HF's second
+#                          added-token pass, dropped bytes)
 #   encodings.json         for each tokenizer: the ids HF gives for every corpus text, and
 #                          decode results for id lists (skip_special_tokens false and true)
 # Every ids list is produced by tokenizers.Tokenizer.encode(text, add_special_tokens=False);
@@ -84,7 +85,9 @@ CODE = [
 ]
 
 SCRIPTS = {
-    "cjk": "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家十用发天如然作方成者多日都三小军二无同么经法当起与好看学进种将还分此心前面又定见只主没公从",
+    "cjk": ("的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自"
+            "会那后能对着事其里所去行过家十用发天如然作方成者多日都三小军二无同么经法当起与好看"
+            "学进种将还分此心前面又定见只主没公从"),
     "kana": "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをんアイウエオカキクケコ",
     "hangul": "가나다라마바사아자차카타파하한국어입니다습니까",
     "arabic": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
@@ -243,14 +246,16 @@ def variant_tokenizer(seed):
     merges = [(a, b) for a, b in merges if gone not in a and gone not in b]
     kept = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1]) if gone not in t]
     vocab = {t: i for i, t in enumerate(kept)}
+    # A vocabulary string outside the byte-level alphabet: HF's decoder emits its UTF-8 as it is.
+    vocab["\u20acuro"] = len(vocab)
     n = len(vocab)
     in_vocab = next(t for t in kept if t.isascii() and t.isalpha() and len(t) >= 3)
     extra = [("<x>", False, False), ("<x><y>", False, False), ("x><", False, True),
              ("<|user|>", True, False), ("think", False, True), ("<think>", False, False),
              (in_vocab, False, False), ("  ", False, True)]
     added = [added_entry(n + i, s, sp, norm) for i, (s, sp, norm) in enumerate(extra)]
-    # `in_vocab` is in the vocabulary already: HF gives it the vocabulary id, and the next added token
-    # takes the id after the highest one so far.
+    # `in_vocab` is in the vocabulary already: HF gives it the vocabulary id, and the next added
+    # token takes the id after the highest one so far.
     out = glm_pipeline(vocab, merges, added, ignore_merges=False)
     hf = Tokenizer.from_str(json.dumps(out))
     for a in added:
@@ -285,7 +290,8 @@ def corpus():
     add("emoji-zwj", "family: 👨‍👩‍👧‍👦 coder: 👩🏾‍💻 rainbow: 🏳️‍🌈")
     add("emoji-flags", "🇫🇷🇩🇪🇯🇵🇺🇸 flags and keycaps 1️⃣#️⃣ and 👍🏽👍🏿")
     add("emoji-run", "🙂" * 40)
-    add("combining", "e\u0301 a\u0308\u0301 n\u0303o Zalgo: Z\u0351\u0352\u0353a\u0354l\u0355g\u0356o")
+    add("combining", "e\u0301 a\u0308\u0301 n\u0303o Zalgo: "
+        "Z\u0351\u0352\u0353a\u0354l\u0355g\u0356o")
     add("devanagari", "नमस्ते दुनिया, यह हिंदी है।")
     add("thai", "สวัสดีชาวโลก ภาษาไทย")
     add("digits", "1234567890 12 123 1234 12345 3.14159 1,000,000 0x1F 1e-9")
