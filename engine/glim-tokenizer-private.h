@@ -13,8 +13,8 @@ G_BEGIN_DECLS
 /* The Split pre-tokenizer regex of GLM-4 tokenizers (tokenizer.json spells it with JSON escapes).
  * glim_tokenizer_piece_end() implements exactly this pattern under Oniguruma semantics. */
 #define GLIM_TOKENIZER_GLM_REGEX                                                                   \
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*" \
-  "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"                        \
+  "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 /* ---- character classes (glim-tokenizer-unicode.c, generated from HF tokenizers) ---- */
 

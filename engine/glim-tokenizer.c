@@ -428,6 +428,7 @@ load_merges (GlimTokenizer *tok, const Loader *ld, GError **error)
   tok->merges_mask = cap - 1;
 
   gboolean legacy = len > 0 && !JSON_NODE_HOLDS_ARRAY (json_array_get_element (arr, 0));
+  g_autoptr (GString) ab = g_string_new (NULL);
   guint32 rank = 0;
   for (guint i = 0; i < len; i++) {
     JsonNode *m = json_array_get_element (arr, i);
@@ -442,15 +443,16 @@ load_merges (GlimTokenizer *tok, const Loader *ld, GError **error)
     g_autofree char *owned = NULL;
     if (!merge_parts (ld, m, i, &a, &b, &owned, error))
       return FALSE;
-    g_autofree char *ab = g_strconcat (a, b, NULL);
+    g_string_assign (ab, a);
+    g_string_append (ab, b);
     const char *missing = NULL;
-    int32_t ia = vocab_id (ld, a), ib = vocab_id (ld, b), iab = vocab_id (ld, ab);
+    int32_t ia = vocab_id (ld, a), ib = vocab_id (ld, b), iab = vocab_id (ld, ab->str);
     if (ia < 0)
       missing = a;
     else if (ib < 0)
       missing = b;
     else if (iab < 0)
-      missing = ab;
+      missing = ab->str;
     if (missing != NULL) {
       corrupt (ld, "model.merges[%u] (\"%s\" \"%s\"): token \"%s\" is not in model.vocab", i, a,
                b, missing);

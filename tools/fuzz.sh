@@ -13,12 +13,14 @@ target=${1:?usage: tools/fuzz.sh TARGET [SECONDS] [libFuzzer options...]}
 seconds=${2:-60}
 shift $(( $# >= 2 ? 2 : 1 ))
 
-if ! command -v clang >/dev/null || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
+libfuzzer="/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a"
+if ! command -v clang >/dev/null || ! compgen -G "$libfuzzer" >/dev/null; then
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo="sudo"
   echo "tools/fuzz.sh: installing clang and libFuzzer"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    clang libclang-rt-14-dev
 fi
 
 build=build-fuzz

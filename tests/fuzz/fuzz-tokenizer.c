@@ -108,7 +108,8 @@ fuzz_decode (GlimTokenizer *tok, const uint8_t *data, size_t size)
     guint32 v = (guint32) data[4 * i] | (guint32) data[4 * i + 1] << 8 |
                 (guint32) data[4 * i + 2] << 16 | (guint32) data[4 * i + 3] << 24;
     /* mostly small ids, so that real tokens dominate; the top bit keeps wild ones */
-    ids[i] = (v & 0x80000000u) ? (int32_t) v : (int32_t) (v % (guint32) (glim_tokenizer_n_vocab (tok) + 8));
+    guint32 range = (guint32) glim_tokenizer_n_vocab (tok) + 8;
+    ids[i] = (v & 0x80000000u) ? (int32_t) v : (int32_t) (v % range);
   }
   g_autoptr (GString) text = g_string_new (NULL);
   check_decoded (tok, ids, n, FALSE, text);
