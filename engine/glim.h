@@ -16,3 +16,4 @@
 #include "glim-quantize.h"
 #include "glim-synth.h"
 #include "glim-chat.h"
+#include "glim-tokenizer.h"

@@ -18,6 +18,7 @@ int cli_logits   (int argc, char **argv);
 int cli_quantize (int argc, char **argv);
 int cli_synth    (int argc, char **argv);
 int cli_render   (int argc, char **argv);
+int cli_tokenize (int argc, char **argv);
 
 /* Parse "5,17,99" into token ids. */
 GArray  *cli_parse_ids     (const char *text, GError **error);

@@ -20,6 +20,7 @@ static const Command commands[] = {
   { "quantize", cli_quantize, "convert a BF16 checkpoint to ModelOpt NVFP4" },
   { "synth",    cli_synth,    "write a random-weight NVFP4 model (for tests and benchmarks)" },
   { "render",   cli_render,   "print the prompt text for an OpenAI chat request (JSON)" },
+  { "tokenize", cli_tokenize, "encode text into token ids with a tokenizer.json (or decode)" },
 };
 
 static int
