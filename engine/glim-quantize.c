@@ -132,7 +132,8 @@ declare (GPtrArray *out, const char *name, GlimDtype dtype, int n_dims, const in
   o->name = g_strdup (name);
   o->dtype = dtype;
   o->n_dims = n_dims;
-  memcpy (o->shape, shape, sizeof (int64_t) * n_dims);
+  if (n_dims > 0)
+    memcpy (o->shape, shape, sizeof (int64_t) * n_dims);
   g_ptr_array_add (out, o);
 }
 
