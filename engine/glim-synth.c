@@ -48,7 +48,7 @@ static const char glm_4_7_flash_config[] =
   " \"qk_nope_head_dim\": 192, \"qk_rope_head_dim\": 64, \"v_head_dim\": 256,"
   " \"vocab_size\": 154880}";
 
-/* The same architecture in miniature (about 2 MB): one dense layer then one MoE layer. */
+/* The same architecture in miniature (about 1.3 MB): one dense layer then one MoE layer. */
 static const char *const tiny_overrides[] = {
   "hidden_size=128", "intermediate_size=256", "moe_intermediate_size=64",
   "num_attention_heads=4", "num_key_value_heads=4", "n_routed_experts=8",
