@@ -75,8 +75,9 @@ assert_same_tensors (const char *expected_dir, const char *got_dir)
       gsize k = 0;
       while (((const uint8_t *) a->data)[k] == ((const uint8_t *) b->data)[k])
         k++;
-      g_error ("%s: tensor \"%s\" differs first at byte %" G_GSIZE_FORMAT ": 0x%02x, expected 0x%02x",
-               got_dir, name, k, ((const uint8_t *) b->data)[k], ((const uint8_t *) a->data)[k]);
+      g_error ("%s: tensor \"%s\" differs first at byte %" G_GSIZE_FORMAT
+               ": 0x%02x, expected 0x%02x", got_dir, name, k, ((const uint8_t *) b->data)[k],
+               ((const uint8_t *) a->data)[k]);
     }
   }
   g_assert_cmpuint (glim_tensor_store_names (got)->len, ==, n_expected);
