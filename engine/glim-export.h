@@ -24,7 +24,8 @@ typedef enum {
 
 typedef struct {
   char          *module;   /* "model.layers.3.self_attn.q_b_proj" */
-  char          *tensor;   /* the wide tensor: "<module>.weight" or "<module>.e_score_correction_bias" */
+  char          *tensor;   /* the wide tensor: "<module>.weight" (or, for the router bias,
+                            * "<module>.e_score_correction_bias") */
   GlimExportKind kind;
   int            rows;
   int            cols;

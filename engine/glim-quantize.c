@@ -132,7 +132,8 @@ declare (GPtrArray *out, const char *name, GlimDtype dtype, int n_dims, const in
   o->name = g_strdup (name);
   o->dtype = dtype;
   o->n_dims = n_dims;
-  memcpy (o->shape, shape, sizeof (int64_t) * n_dims);
+  if (n_dims > 0)
+    memcpy (o->shape, shape, sizeof (int64_t) * n_dims);
   g_ptr_array_add (out, o);
 }
 
@@ -392,13 +393,13 @@ quantize_into (const GlimQuantizeOptions *opt, Quant *q, const char *stage, GErr
     if (!e->nvfp4)
       continue;
     g_hash_table_insert (quantized, e->tensor, (gpointer) e);
-    GPtrArray *members = e->group >= 0 ? g_hash_table_lookup (group_of, GINT_TO_POINTER (e->group + 1))
-                                       : NULL;
+    gpointer key = GINT_TO_POINTER (e->group + 1);     /* + 1: a key may not be NULL */
+    GPtrArray *members = e->group >= 0 ? g_hash_table_lookup (group_of, key) : NULL;
     if (members == NULL) {
       members = g_ptr_array_new ();
       g_ptr_array_add (q->groups, members);
       if (e->group >= 0)
-        g_hash_table_insert (group_of, GINT_TO_POINTER (e->group + 1), members);
+        g_hash_table_insert (group_of, key, members);
       Job job = { JOB_GROUP, q->groups->len - 1, NULL, 0, 0 };
       g_array_append_val (q->jobs, job);
     }

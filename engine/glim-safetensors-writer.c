@@ -264,7 +264,8 @@ glim_safetensors_writer_begin (GlimSafetensorsWriter *w, GError **error)
   w->begun = TRUE;
 
   /* Shards, by transformers' split_torch_state_dict_into_shards rule. */
-  g_autoptr (GPtrArray) shards = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GPtrArray) shards =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
   GPtrArray *cur = NULL;
   guint64 cur_bytes = 0;
   for (guint i = 0; i < w->tensors->len; i++) {

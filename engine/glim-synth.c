@@ -27,6 +27,7 @@
 #define CHUNK_BYTES (4u << 20)                 /* bytes generated per job */
 #define SCALE_CODE_MIN 0x68                    /* 64.0 */
 #define SCALE_CODE_MAX 0x7e                    /* 448.0 */
+#define N_SCALE_CODES (SCALE_CODE_MAX - SCALE_CODE_MIN + 1)
 #define E2M1_MEAN_SQUARE 8.5625                /* mean of the 16 codes' squared values */
 
 /* ---- presets ---- */
@@ -48,7 +49,7 @@ static const char glm_4_7_flash_config[] =
   " \"qk_nope_head_dim\": 192, \"qk_rope_head_dim\": 64, \"v_head_dim\": 256,"
   " \"vocab_size\": 154880}";
 
-/* The same architecture in miniature (about 2 MB): one dense layer then one MoE layer. */
+/* The same architecture in miniature (about 1.3 MB): one dense layer then one MoE layer. */
 static const char *const tiny_overrides[] = {
   "hidden_size=128", "intermediate_size=256", "moe_intermediate_size=64",
   "num_attention_heads=4", "num_key_value_heads=4", "n_routed_experts=8",
@@ -258,7 +259,7 @@ synth_scale_2 (int cols)
     double v = glim_fp8_e4m3_to_f32 ((uint8_t) c);
     ms += v * v;
   }
-  ms /= SCALE_CODE_MAX - SCALE_CODE_MIN + 1;
+  ms /= N_SCALE_CODES;
   return (float) (1.0 / sqrt ((double) cols * E2M1_MEAN_SQUARE * ms));
 }
 
@@ -268,7 +269,8 @@ declare_entry (Synth *s, const GlimExportEntry *e, GError **error)
   switch (e->kind) {
   case GLIM_EXPORT_VECTOR:
     if (e->dtype == GLIM_DTYPE_F32)
-      return add_tensor (s, e->tensor, GLIM_DTYPE_F32, 1, e->rows, 0, FILL_NORMAL_F32, 0.01f, error);
+      return add_tensor (s, e->tensor, GLIM_DTYPE_F32, 1, e->rows, 0, FILL_NORMAL_F32, 0.01f,
+                         error);
     return add_tensor (s, e->tensor, GLIM_DTYPE_BF16, 1, e->rows, 0, FILL_NORM_BF16, 0, error);
   case GLIM_EXPORT_EMBED:
     return add_tensor (s, e->tensor, GLIM_DTYPE_BF16, 2, e->rows, e->cols, FILL_NORMAL_BF16, 1.0f,
@@ -308,9 +310,10 @@ run_job (gpointer data, guint index, GError **error)
   case FILL_SCALE_CODES:
     for (gsize i = 0; i < n; i += 8) {
       guint64 r = splitmix64 (&state);
-      for (gsize j = 0; j < 8 && i + j < n; j++)   /* one random byte -> one of the 23 codes */
-        buf[i + j] = (uint8_t) (SCALE_CODE_MIN +
-                                (((r >> (8 * j)) & 0xff) * (SCALE_CODE_MAX - SCALE_CODE_MIN + 1) >> 8));
+      for (gsize j = 0; j < 8 && i + j < n; j++) {  /* one random byte -> one of the 23 codes */
+        guint byte = (guint) (r >> (8 * j)) & 0xff;
+        buf[i + j] = (uint8_t) (SCALE_CODE_MIN + (byte * N_SCALE_CODES >> 8));
+      }
     }
     break;
   case FILL_SCALAR:

@@ -38,7 +38,8 @@ cli_quantize (int argc, char **argv)
     return 2;
   g_autoptr (GError) error = NULL;
   if (in_dir == NULL || out_dir == NULL) {
-    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--in DIR and --out DIR are required");
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 "--in DIR and --out DIR are required");
     return cli_fail ("quantize", error);
   }
   guint64 shard = 10000000000ull;

@@ -7,12 +7,12 @@
 static const char summary[] =
   "Write a random-weight GLM-4.7-Flash-family model in the exact ModelOpt NVFP4 layout:\n"
   "config.json (every key of the real model), hf_quant_config.json and safetensors files.\n"
-  "Presets: glm-4.7-flash (the real shapes, ~18 GB in 5 GB shards) and tiny (~2 MB, one file).\n"
+  "Presets: glm-4.7-flash (the real shapes, ~18 GB in 5 GB shards) and tiny (~1.3 MB, one file).\n"
   "The same seed and options give the same bytes, whatever the thread count.\n"
   "\n"
   "--set KEY=VALUE overrides a config.json key (VALUE is JSON, else a string), e.g.\n"
   "  --set num_hidden_layers=4 --set n_routed_experts=16\n"
-  "token ids the vocabulary cannot hold are moved inside it unless set explicitly.\n"
+  "Token ids the vocabulary cannot hold are moved inside it unless set explicitly.\n"
   "The output folder must not exist (or be empty); it appears only once complete.";
 
 int

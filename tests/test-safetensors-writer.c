@@ -138,10 +138,12 @@ test_sharded (void)
   g_autoptr (GlimTensorStore) store = glim_tensor_store_open (dir, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (glim_tensor_store_names (store)->len, ==, G_N_ELEMENTS (specs));
-  const char *expect_file[] = { "model-00001-of-00004.safetensors", "model-00001-of-00004.safetensors",
-                                "model-00002-of-00004.safetensors", "model-00002-of-00004.safetensors",
-                                "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
-                                "model-00004-of-00004.safetensors" };
+  const char *expect_file[] = {
+    "model-00001-of-00004.safetensors", "model-00001-of-00004.safetensors",
+    "model-00002-of-00004.safetensors", "model-00002-of-00004.safetensors",
+    "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
+    "model-00004-of-00004.safetensors",
+  };
   for (guint i = 0; i < G_N_ELEMENTS (specs); i++) {
     const GlimTensor *t = glim_tensor_store_lookup (store, specs[i].name);
     check_tensor (t, i);
