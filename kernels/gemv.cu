@@ -93,34 +93,37 @@ dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
   }
 }
 
-/* One warp's share of a row: steps first, first + WPR, ... */
-template <int T, int MODE>
+/* One warp's share of RPW rows: steps first, first + WPR, ...; x is loaded once per step and
+ * used for all RPW rows (x is fp32, 8x the bytes of the NVFP4 weights it meets, so reusing it
+ * across rows is what keeps L1 from becoming the limit). */
+template <int T, int MODE, int RPW>
 __device__ __forceinline__ void
-gemv_warp_share (const GkGemvGroup &g, int row, int first, int wpr, int lane, const float *lut,
-                 float *acc, float *acc2, float *ss)
+gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr, int lane,
+                 const float *lut, float (*acc)[T], float (*acc2)[T], float *ss)
 {
   const int cols = g.w.cols;
-  const size_t row_off = (size_t) row * cols;
   const bool fp4 = g.w.format == GK_WEIGHT_NVFP4 &&
                    (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4);
   const int stride = GEMV_STEP * wpr;
   for (int c0 = first * GEMV_STEP + lane * 8; c0 < cols; c0 += stride * GEMV_UNROLL) {
     if (fp4) {
-      uint32_t q[GEMV_UNROLL], q2[GEMV_UNROLL];
-      uint8_t s[GEMV_UNROLL], s2[GEMV_UNROLL];
+      uint32_t q[RPW][GEMV_UNROLL], q2[RPW][GEMV_UNROLL];
+      uint8_t s[RPW][GEMV_UNROLL], s2[RPW][GEMV_UNROLL];
 #pragma unroll
-      for (int u = 0; u < GEMV_UNROLL; u++) {
-        int c = c0 + u * stride;
-        if (c < cols) {
-          size_t off = row_off + c;
-          q[u] = __ldg ((const uint32_t *) ((const uint8_t *) g.w.data + off / 2));
-          s[u] = __ldg (g.w.scales + off / 16);
-          if (MODE == GK_GEMV_SWIGLU) {
-            q2[u] = __ldg ((const uint32_t *) ((const uint8_t *) g.w2.data + off / 2));
-            s2[u] = __ldg (g.w2.scales + off / 16);
+      for (int r = 0; r < RPW; r++)
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) {
+          int c = c0 + u * stride;
+          if (r < n_rows && c < cols) {
+            size_t off = (size_t) (row0 + r) * cols + c;
+            q[r][u] = __ldg ((const uint32_t *) ((const uint8_t *) g.w.data + off / 2));
+            s[r][u] = __ldg (g.w.scales + off / 16);
+            if (MODE == GK_GEMV_SWIGLU) {
+              q2[r][u] = __ldg ((const uint32_t *) ((const uint8_t *) g.w2.data + off / 2));
+              s2[r][u] = __ldg (g.w2.scales + off / 16);
+            }
           }
         }
-      }
 #pragma unroll
       for (int u = 0; u < GEMV_UNROLL; u++) {
         int c = c0 + u * stride;
@@ -129,27 +132,22 @@ gemv_warp_share (const GkGemvGroup &g, int row, int first, int wpr, int lane, co
         float xv[T][8], wv[8];
         load_x8<T> (g, c, xv, ss);
 #pragma unroll
-        for (int i = 0; i < 8; i++)
-          wv[i] = lut[(q[u] >> (4 * i)) & 0xf];
-        dot8<T> (wv, xv, gk_fp8_e4m3 (s[u]), acc);
-        if (MODE == GK_GEMV_SWIGLU) {
+        for (int r = 0; r < RPW; r++) {
+          if (r >= n_rows)
+            break;
 #pragma unroll
           for (int i = 0; i < 8; i++)
-            wv[i] = lut[(q2[u] >> (4 * i)) & 0xf];
-          dot8<T> (wv, xv, gk_fp8_e4m3 (s2[u]), acc2);
+            wv[i] = lut[(q[r][u] >> (4 * i)) & 0xf];
+          dot8<T> (wv, xv, gk_fp8_e4m3 (s[r][u]), acc[r]);
+          if (MODE == GK_GEMV_SWIGLU) {
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+              wv[i] = lut[(q2[r][u] >> (4 * i)) & 0xf];
+            dot8<T> (wv, xv, gk_fp8_e4m3 (s2[r][u]), acc2[r]);
+          }
         }
       }
     } else {
-      float wv[GEMV_UNROLL][8], wv2[GEMV_UNROLL][8];
-#pragma unroll
-      for (int u = 0; u < GEMV_UNROLL; u++) {
-        int c = c0 + u * stride;
-        if (c < cols) {
-          load_w8 (g.w, row_off, c, wv[u], lut);
-          if (MODE == GK_GEMV_SWIGLU)
-            load_w8 (g.w2, row_off, c, wv2[u], lut);
-        }
-      }
 #pragma unroll
       for (int u = 0; u < GEMV_UNROLL; u++) {
         int c = c0 + u * stride;
@@ -157,9 +155,19 @@ gemv_warp_share (const GkGemvGroup &g, int row, int first, int wpr, int lane, co
           break;
         float xv[T][8];
         load_x8<T> (g, c, xv, ss);
-        dot8<T> (wv[u], xv, 1.0f, acc);
-        if (MODE == GK_GEMV_SWIGLU)
-          dot8<T> (wv2[u], xv, 1.0f, acc2);
+#pragma unroll
+        for (int r = 0; r < RPW; r++) {
+          if (r >= n_rows)
+            break;
+          size_t row_off = (size_t) (row0 + r) * cols;
+          float wv[8];
+          load_w8 (g.w, row_off, c, wv, lut);
+          dot8<T> (wv, xv, 1.0f, acc[r]);
+          if (MODE == GK_GEMV_SWIGLU) {
+            load_w8 (g.w2, row_off, c, wv, lut);
+            dot8<T> (wv, xv, 1.0f, acc2[r]);
+          }
+        }
       }
     }
   }
@@ -167,13 +175,14 @@ gemv_warp_share (const GkGemvGroup &g, int row, int first, int wpr, int lane, co
 
 /* ---- kernels ---- */
 
-/* Block: GEMV_WARPS warps = GEMV_WARPS / WPR rows; grid (row blocks, groups). */
-template <int T, int MODE, int WPR>
+/* Block: GEMV_WARPS warps; WPR warps share RPW rows, so a block covers
+ * (GEMV_WARPS / WPR) * RPW rows; grid (row blocks, groups). */
+template <int T, int MODE, int RPW, int WPR>
 __global__ void __launch_bounds__ (GEMV_WARPS * 32)
 gemv_split_row_kernel (const GkGemvGroup *groups, int t_override)
 {
   __shared__ float lut[16];
-  __shared__ float part[GEMV_WARPS][3][T];      /* per warp: dot, dot2, sum of squares */
+  __shared__ float part[GEMV_WARPS][2 * RPW + 1][T];   /* per warp: dots, dots2, sum of squares */
   if (threadIdx.x < 16)
     lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
   __syncthreads ();
@@ -181,36 +190,49 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override)
   int n_tok = t_override > 0 ? t_override : g.T;
   if (n_tok != T)
     return;                       /* the launcher runs one instance per distinct T */
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  int row = blockIdx.x * (GEMV_WARPS / WPR) + warp / WPR;
-  if (blockIdx.x * (GEMV_WARPS / WPR) >= g.w.rows)
+  const int rows_per_block = (GEMV_WARPS / WPR) * RPW;
+  if (blockIdx.x * rows_per_block >= g.w.rows)
     return;                       /* whole block idle: no barrier below is reached */
-  float acc[T], acc2[T], ss[T];
-#pragma unroll
-  for (int t = 0; t < T; t++)
-    acc[t] = acc2[t] = ss[t] = 0.0f;
-  if (row < g.w.rows)
-    gemv_warp_share<T, MODE> (g, row, warp % WPR, WPR, lane, lut, acc, acc2, ss);
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int row0 = blockIdx.x * rows_per_block + (warp / WPR) * RPW;
+  int n_rows = min (RPW, g.w.rows - row0);
+  float acc[RPW][T], acc2[RPW][T], ss[T];
 #pragma unroll
   for (int t = 0; t < T; t++) {
-    float a = gk_warp_sum (acc[t]);
-    float b = MODE == GK_GEMV_SWIGLU ? gk_warp_sum (acc2[t]) : 0.0f;
-    float q = g.norm_w != nullptr ? gk_warp_sum (ss[t]) : 0.0f;
-    if (lane == 0) {
-      part[warp][0][t] = a;
-      part[warp][1][t] = b;
-      part[warp][2][t] = q;
+    ss[t] = 0.0f;
+#pragma unroll
+    for (int r = 0; r < RPW; r++)
+      acc[r][t] = acc2[r][t] = 0.0f;
+  }
+  if (n_rows > 0)
+    gemv_warp_share<T, MODE, RPW> (g, row0, n_rows, warp % WPR, WPR, lane, lut, acc, acc2, ss);
+#pragma unroll
+  for (int t = 0; t < T; t++) {
+#pragma unroll
+    for (int r = 0; r < RPW; r++) {
+      float a = gk_warp_sum (acc[r][t]);
+      float b = MODE == GK_GEMV_SWIGLU ? gk_warp_sum (acc2[r][t]) : 0.0f;
+      if (lane == 0) {
+        part[warp][r][t] = a;
+        part[warp][RPW + r][t] = b;
+      }
     }
+    float q = g.norm_w != nullptr ? gk_warp_sum (ss[t]) : 0.0f;
+    if (lane == 0)
+      part[warp][2 * RPW][t] = q;
   }
   __syncthreads ();
-  if (warp % WPR != 0 || row >= g.w.rows || lane >= T)
+  /* the first warp of each row group writes: lane = (row r, token t) */
+  if (warp % WPR != 0 || lane >= RPW * T)
     return;
-  int t = lane;
+  int r = lane / T, t = lane % T;
+  if (r >= n_rows)
+    return;
   float a = 0.0f, b = 0.0f, q = 0.0f;
   for (int w = warp; w < warp + WPR; w++) {
-    a += part[w][0][t];
-    b += part[w][1][t];
-    q += part[w][2][t];
+    a += part[w][r][t];
+    b += part[w][RPW + r][t];
+    q += part[w][2 * RPW][t];
   }
   float inv = g.norm_w != nullptr ? rsqrtf (q / (float) g.w.cols + g.norm_eps) : 1.0f;
   float s1 = g.w.format == GK_WEIGHT_NVFP4 ? g.w.scale2 : 1.0f;     /* both paths leave scale2 */
@@ -220,32 +242,50 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override)
     float u = b * s2 * inv;
     v = v / (1.0f + expf (-v)) * u;
   }
-  float *y = g.y + (size_t) t * g.y_stride + row;
+  float *y = g.y + (size_t) t * g.y_stride + row0 + r;
   *y = g.accumulate ? *y + g.alpha * v : g.alpha * v;
 }
 
 /* ---- launchers ---- */
+
+template <int T, int MODE, int RPW, int WPR>
+static void
+launch_shape (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override,
+              cudaStream_t stream)
+{
+  dim3 grid (GK_CEIL_DIV (max_rows, (GEMV_WARPS / WPR) * RPW), n_groups);
+  gemv_split_row_kernel<T, MODE, RPW, WPR><<<grid, GEMV_WARPS * 32, 0, stream>>> (groups,
+                                                                                t_override);
+}
 
 template <int T, int MODE>
 static void
 launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int t_override,
           cudaStream_t stream)
 {
-  /* Warps per row: enough that each warp has about UNROLL steps of its own. */
+  /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows so that about
+   * 16 warps per SM stream weights. Tuned on the H200 for the GLM-4.7-Flash shapes. */
+  const int rpw = T == 1 ? 4 : 1;
+  long warps_wanted = 132L * 16;
   int steps = GK_CEIL_DIV (max_cols, GEMV_STEP);
-  dim3 block (GEMV_WARPS * 32);
-  if (steps >= 8 * GEMV_UNROLL / 2) {
-    dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS / 8), n_groups);
-    gemv_split_row_kernel<T, MODE, 8><<<grid, block, 0, stream>>> (groups, t_override);
-  } else if (steps >= 4) {
-    dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS / 4), n_groups);
-    gemv_split_row_kernel<T, MODE, 4><<<grid, block, 0, stream>>> (groups, t_override);
-  } else if (steps >= 2) {
-    dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS / 2), n_groups);
-    gemv_split_row_kernel<T, MODE, 2><<<grid, block, 0, stream>>> (groups, t_override);
+  long row_warps = (long) GK_CEIL_DIV (max_rows, rpw) * n_groups;
+  int wpr = 1;
+  while (wpr < 8 && row_warps * wpr < warps_wanted && steps / (2 * wpr) >= 2)
+    wpr *= 2;
+  if (T == 1) {
+    switch (wpr) {
+    case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, stream); break;
+    case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, stream); break;
+    case 4: launch_shape<T, MODE, 4, 4> (groups, n_groups, max_rows, t_override, stream); break;
+    default: launch_shape<T, MODE, 4, 8> (groups, n_groups, max_rows, t_override, stream); break;
+    }
   } else {
-    dim3 grid (GK_CEIL_DIV (max_rows, GEMV_WARPS), n_groups);
-    gemv_split_row_kernel<T, MODE, 1><<<grid, block, 0, stream>>> (groups, t_override);
+    switch (wpr) {
+    case 1: launch_shape<T, MODE, 1, 1> (groups, n_groups, max_rows, t_override, stream); break;
+    case 2: launch_shape<T, MODE, 1, 2> (groups, n_groups, max_rows, t_override, stream); break;
+    case 4: launch_shape<T, MODE, 1, 4> (groups, n_groups, max_rows, t_override, stream); break;
+    default: launch_shape<T, MODE, 1, 8> (groups, n_groups, max_rows, t_override, stream); break;
+    }
   }
 }
 

@@ -12,7 +12,7 @@ ninja -C "$build"
 rm -rf .gpu
 mkdir -p .gpu/bin .gpu/lib
 cp "$build"/src/glimmer-cli .gpu/bin/
-find "$build"/tests -maxdepth 1 -type f -name "test-*" -executable -exec cp {} .gpu/bin/ \;
+cp "$build"/tests/test-cuda .gpu/bin/
 for exe in .gpu/bin/*; do
   ldd "$exe" | awk '/=> \// { print $3 }'
 done | sort -u | while read -r lib; do
