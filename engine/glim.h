@@ -12,3 +12,4 @@
 #include "glim-model.h"
 #include "glim-context.h"
 #include "glim-sampler.h"
+#include "glim-parser.h"
