@@ -36,7 +36,7 @@ typedef enum {
 /* The tool call being read. */
 typedef struct {
   GString   *raw;              /* its original text from <tool_call> on */
-  GString   *buf;              /* the name, key, text after the key, or a non-string value */
+  GString   *buf;              /* the name, the key, or a non-string value */
   GString   *args;             /* arguments JSON emitted so far */
   GPtrArray *keys;             /* GString*: keys so far; the last is the current one */
   char      *name;
@@ -44,6 +44,10 @@ typedef struct {
   gboolean   begun;            /* TOOL_CALL_BEGIN was emitted */
   gboolean   from_reasoning;   /* <tool_call> came inside reasoning (implicit end) */
   gboolean   value_is_string;  /* the current parameter's schema type is "string" */
+  gboolean   name_seen;        /* the name has a non-space character, at name_first in buf */
+  gboolean   name_space_after; /* ... and whitespace after it */
+  gsize      name_first;
+  gboolean   gap_backslash;    /* the text after </arg_key> ends in a backslash */
 } Call;
 
 struct _GlimParser {
@@ -169,42 +173,53 @@ param_is_string (GlimParser *p, const char *name, const char *key)
          g_strcmp0 (json_node_get_string (type), "string") == 0;
 }
 
-/* A tool name: non-empty after strip, at most NAME_BYTES_MAX bytes, no whitespace, control
- * characters or JSON/markup punctuation. With final FALSE, only what more text cannot fix. */
+/* New name text s[0..len), already appended to c->buf. FALSE once no more text can make the
+ * name valid: whitespace inside it, a control character or JSON/markup punctuation, or more
+ * than NAME_BYTES_MAX bytes. Incremental, so a flood of whitespace stays linear. */
 static gboolean
-name_ok (const char *s, gsize len, gboolean final)
+name_feed (Call *c, const char *s, gsize len)
 {
-  gsize a, b;
-  glim_parser_py_strip (s, len, &a, &b);
-  if (b - a > NAME_BYTES_MAX || (final && a == b))
-    return FALSE;
-  for (gsize i = a; i < b;) {
-    gunichar c = g_utf8_get_char (s + i);
-    if (glim_parser_py_isspace (c) || c < 0x20 || c == 0x7f ||
-        (c < 0x80 && strchr ("\"'(),;<>[\\]{}", (int) c) != NULL))
-      return FALSE;
-    i = (gsize) (g_utf8_next_char (s + i) - s);
+  gsize off = c->buf->len - len;
+  for (gsize i = 0; i < len;) {
+    gunichar ch = g_utf8_get_char (s + i);
+    gsize next = (gsize) (g_utf8_next_char (s + i) - s);
+    if (glim_parser_py_isspace (ch)) {
+      c->name_space_after = c->name_seen;
+    } else {
+      if (ch < 0x20 || ch == 0x7f || (ch < 0x80 && strchr ("\"'(),;<>[\\]{}", (int) ch) != NULL) ||
+          c->name_space_after)
+        return FALSE;
+      if (!c->name_seen) {
+        c->name_seen = TRUE;
+        c->name_first = off + i;
+      }
+      if (off + next - c->name_first > NAME_BYTES_MAX)
+        return FALSE;
+    }
+    i = next;
   }
   return TRUE;
 }
 
-/* Between </arg_key> and <arg_value>: Python whitespace or the two characters "\n" (vLLM's
- * (?:\\n|\s)*). With final FALSE a trailing lone backslash may still become "\n". */
+/* New text between </arg_key> and <arg_value>: Python whitespace or the two characters "\n"
+ * (vLLM's (?:\\n|\s)*). FALSE once it cannot match; a trailing backslash waits for its "n". */
 static gboolean
-gap_ok (const char *s, gsize len, gboolean final)
+gap_feed (Call *c, const char *s, gsize len)
 {
   for (gsize i = 0; i < len;) {
-    if (s[i] == '\\') {
-      if (i + 1 == len)
-        return !final;
-      if (s[i + 1] != 'n')
+    if (c->gap_backslash) {
+      if (s[i] != 'n')
         return FALSE;
-      i += 2;
-      continue;
-    }
-    if (!glim_parser_py_isspace (g_utf8_get_char (s + i)))
+      c->gap_backslash = FALSE;
+      i++;
+    } else if (s[i] == '\\') {
+      c->gap_backslash = TRUE;
+      i++;
+    } else if (glim_parser_py_isspace (g_utf8_get_char (s + i))) {
+      i = (gsize) (g_utf8_next_char (s + i) - s);
+    } else {
       return FALSE;
-    i = (gsize) (g_utf8_next_char (s + i) - s);
+    }
   }
   return TRUE;
 }
@@ -221,6 +236,8 @@ call_reset (Call *c)
   g_clear_pointer (&c->name, g_free);
   c->id[0] = '\0';
   c->begun = c->from_reasoning = c->value_is_string = FALSE;
+  c->name_seen = c->name_space_after = c->gap_backslash = FALSE;
+  c->name_first = 0;
 }
 
 static void
@@ -265,7 +282,7 @@ static gboolean
 call_begin (GlimParser *p)
 {
   Call *c = &p->call;
-  if (!name_ok (c->buf->str, c->buf->len, TRUE))
+  if (!c->name_seen)
     return FALSE;
   gsize a, b;
   glim_parser_py_strip (c->buf->str, c->buf->len, &a, &b);
@@ -364,7 +381,7 @@ call_tag (GlimParser *p, GlimParserTag tag)
       call_invalidate_tag (p, tag);
       break;
     }
-    if (!gap_ok (c->buf->str, c->buf->len, TRUE)) {
+    if (c->gap_backslash) {
       call_invalidate (p, "text between </arg_key> and <arg_value>", tag);
       break;
     }
@@ -444,12 +461,14 @@ on_text (GlimParser *p, const char *s, gsize len)
     break;
   case STATE_CALL_NAME:
   case STATE_CALL_KEY:
-  case STATE_CALL_AFTER_KEY:
     g_string_append_len (c->raw, s, (gssize) len);
     g_string_append_len (c->buf, s, (gssize) len);
-    if (p->state == STATE_CALL_NAME && !name_ok (c->buf->str, c->buf->len, FALSE))
+    if (p->state == STATE_CALL_NAME && !name_feed (c, s, len))
       call_invalidate (p, "missing or invalid tool name", -1);
-    else if (p->state == STATE_CALL_AFTER_KEY && !gap_ok (c->buf->str, c->buf->len, FALSE))
+    break;
+  case STATE_CALL_AFTER_KEY:
+    g_string_append_len (c->raw, s, (gssize) len);
+    if (!gap_feed (c, s, len))
       call_invalidate (p, "text between </arg_key> and <arg_value>", -1);
     break;
   case STATE_CALL_NEXT:

@@ -24,8 +24,11 @@
  * - a malformed call (unterminated, missing or non-identifier name, `<arg_value>` without key,
  *   empty or duplicate key, text other than whitespace between tags, a misplaced tag,
  *   `</tool_call>` inside a value) is retracted (TOOL_CALL_INVALID) and its original text is
- *   delivered as content (or reasoning, see above) with a WARNING. Tool names must be non-empty,
- *   at most 256 bytes and contain no whitespace.
+ *   delivered as content (or reasoning, see above) with a WARNING. A tool name must be non-empty,
+ *   at most 256 bytes, without whitespace, control characters or any of "'(),;<>[\]{} (so a
+ *   Hermes-style JSON call or prose after a spelled-out tag is text). Inside a value every tag
+ *   but </arg_value> and </tool_call> is value text, as in vLLM.
+ * - stop tokens are recognised by id only (as in vLLM); their text is never shown.
  * - tool-call ids are "chatcmpl-tool-" + 32 lowercase hex digits (vLLM's form), derived from
  *   GlimParserOptions.id_seed and the call's ordinal.
  * - argument values: a parameter whose schema type is exactly "string" keeps its text verbatim;

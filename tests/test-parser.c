@@ -795,6 +795,35 @@ test_invalid_utf8 (void)
   g_assert_nonnull (strstr (json, "\\u0000d"));
 }
 
+/* A model stuck emitting newlines inside a call must not make the parser quadratic. */
+static void
+test_whitespace_flood (void)
+{
+  GlimParserTags tags;
+  glim_parser_tags_init_default (&tags);
+  GlimParserOptions opts;
+  glim_parser_options_init (&opts);
+  opts.thinking = FALSE;
+  for (int where = 0; where < 3; where++) {
+    g_autoptr (GlimParserMessage) msg = glim_parser_message_new (FALSE);
+    g_autoptr (GlimParser) p = glim_parser_new (&tags, &opts, glim_parser_message_collect, msg);
+    glim_parser_feed_token (p, tags.ids[GLIM_PARSER_TAG_TOOL_CALL], NULL, 0);
+    if (where > 0) {
+      glim_parser_feed_text (p, "f", -1);
+      glim_parser_feed_token (p, tags.ids[GLIM_PARSER_TAG_ARG_KEY], NULL, 0);
+      glim_parser_feed_text (p, "k", -1);
+      glim_parser_feed_token (p, tags.ids[GLIM_PARSER_TAG_ARG_KEY_END], NULL, 0);
+    }
+    if (where > 1)
+      glim_parser_feed_token (p, tags.ids[GLIM_PARSER_TAG_ARG_VALUE], NULL, 0);
+    for (int i = 0; i < 200000; i++)
+      glim_parser_feed_text (p, "\n", 1);
+    glim_parser_finish (p, GLIM_PARSER_FINISH_LENGTH);
+    g_assert_cmpuint (msg->warnings->len, ==, 1);
+    g_assert_cmpuint (msg->content->len, >, 200000);
+  }
+}
+
 /* ---- values, escaping, numbers (Python's outputs, checked with CPython 3.11) ---- */
 
 static void
@@ -881,6 +910,7 @@ main (int argc, char **argv)
   g_test_add_func ("/glimmer/parser/json-shape", test_json_shape);
   g_test_add_func ("/glimmer/parser/ids", test_ids);
   g_test_add_func ("/glimmer/parser/invalid-utf8", test_invalid_utf8);
+  g_test_add_func ("/glimmer/parser/whitespace-flood", test_whitespace_flood);
   g_test_add_func ("/glimmer/parser/values", test_values);
   g_test_add_func ("/glimmer/parser/escape-and-strip", test_escape_and_strip);
   return g_test_run ();
