@@ -88,8 +88,11 @@ typedef enum {
   GLIM_PARSER_EVENT_TOOL_CALL_ARGS,   /* index; text: the next fragment of the arguments JSON */
   GLIM_PARSER_EVENT_TOOL_CALL_END,    /* index, id, name; text: the whole arguments JSON (equal
                                        * to the fragments joined); raw: the call's original text */
-  GLIM_PARSER_EVENT_TOOL_CALL_INVALID,/* index: forget this begun call; its text follows as
-                                       * CONTENT (or REASONING) after a WARNING */
+  GLIM_PARSER_EVENT_TOOL_CALL_INVALID,/* index: forget this begun call (the next call gets
+                                       * the same index); its text follows as CONTENT (or
+                                       * REASONING) after a WARNING. A consumer that cannot take
+                                       * back what it sent (an OpenAI stream) holds a call until
+                                       * TOOL_CALL_END. */
   GLIM_PARSER_EVENT_WARNING,          /* text: what was malformed (markup delivered as text) */
   GLIM_PARSER_EVENT_FINISH,           /* finish: the finish reason; the last event */
 } GlimParserEventType;
@@ -100,7 +103,11 @@ typedef enum {
   GLIM_PARSER_FINISH_TOOL_CALLS,      /* at least one valid tool call */
 } GlimParserFinish;
 
-/* Every pointer is valid during the callback only. */
+/* Every pointer is valid during the callback only; the callback must not call the parser.
+ * Order: REASONING deltas, at most one REASONING_END, then CONTENT deltas and tool calls in
+ * output order, FINISH last. A call is TOOL_CALL_BEGIN, TOOL_CALL_ARGS*, then TOOL_CALL_END or
+ * TOOL_CALL_INVALID. A call begun inside reasoning sits among the REASONING deltas: if it is
+ * retracted reasoning goes on; if it completes, REASONING_END ("") comes just before its END. */
 typedef struct {
   GlimParserEventType type;
   const char         *text;     /* see the event types; NULL where unused */
