@@ -56,7 +56,7 @@ cli_parse (int argc, char **argv)
     { "request", 0, 0, G_OPTION_ARG_FILENAME, &request_path,
       "Chat-completion request (JSON): tools, tool_choice, chat_template_kwargs", "FILE" },
     { "ids", 0, 0, G_OPTION_ARG_STRING, &ids_text, "Generated token ids", "1,2,3" },
-    { NULL }
+    G_OPTION_ENTRY_NULL
   };
   if (!cli_parse_options ("parse", "Split generated token ids into reasoning, content and tool "
                           "calls; print the assistant message as JSON.", entries, &argc, &argv))
