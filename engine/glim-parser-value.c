@@ -5,7 +5,7 @@
  * stays the raw string, and is printed with json.dumps(ensure_ascii=False) (docs/chat-format.md
  * §3.4). This file re-implements exactly that much Python in C: a JSON reader with json.loads'
  * rules (NaN/Infinity accepted, duplicate keys: last value at the first key's place, surrogate
- * pairs joined), a reader for the literal_eval subset we accept (True/False/None; int in
+ * pairs joined, lone surrogates printed as \udxxx), a reader for the literal_eval subset we accept (True/False/None; int in
  * decimal/hex/octal/binary with underscores; float; single/double/triple-quoted strings with u/r
  * prefixes and implicit concatenation; lists, tuples (bare ones too), dicts with string keys; one
  * unary sign on a number; comments), printed back as json.dumps does (escaping and float repr are
@@ -24,10 +24,22 @@
 
 /* ---- values ---- */
 
-/* Append code point cp as UTF-8; surrogates as WTF-8 (3 bytes ED A0..BF xx). */
+/* Append code point cp as UTF-8; surrogates as WTF-8 (3 bytes ED A0..BF xx). A low surrogate
+ * right after a high one joins it into one character: json.loads does so for "\ud83d\ude00";
+ * Python keeps the two code points of a literal '\ud83d\ude00' apart, but no UTF-8 response
+ * could carry them, and printed as JSON they would read back as the joined character anyway. */
 static void
 append_cp (GString *out, gunichar cp)
 {
+  if (cp >= 0xdc00 && cp <= 0xdfff && out->len >= 3) {
+    const guchar *e = (const guchar *) out->str + out->len - 3;
+    if (e[0] == 0xed && e[1] >= 0xa0 && e[1] <= 0xaf) {
+      gunichar hi = 0xd000 | ((gunichar) (e[1] & 0x3f) << 6) | (e[2] & 0x3f);
+      g_string_truncate (out, out->len - 3);
+      g_string_append_unichar (out, 0x10000 + ((hi - 0xd800) << 10) + (cp - 0xdc00));
+      return;
+    }
+  }
   if (cp >= 0xd800 && cp <= 0xdfff) {
     char b[3] = { (char) (0xe0 | (cp >> 12)), (char) (0x80 | ((cp >> 6) & 0x3f)),
                   (char) (0x80 | (cp & 0x3f)) };

@@ -1,7 +1,8 @@
 /* fuzz-parser.c: libFuzzer target for the streaming output parser (engine/glim-parser.c).
  * SPDX-License-Identifier: MIT
  *
- * Input: byte 0 holds flags (bit 0 thinking, bit 1 tools enabled, bit 2 schemas given); then
+ * Input: byte 0 holds flags (bit 0 thinking, bit 1 tools enabled, bit 2 schemas given, bit 7
+ * value mode: the rest is one argument value, whose JSON must read back to itself); then
  * bytes F8..FF are the eight tag tokens, F5 the <|user|> stop token, F6 a token boundary inside
  * text, F7 an empty token, and any other byte is text (each token's text is made valid UTF-8
  * first, as the decoder's would be). Checked: no crash; all text and tags before the stop token
@@ -171,6 +172,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (size == 0)
     return 0;
   guint8 flags = data[0];
+  if (flags & 0x80) {                 /* the value reader alone */
+    g_autoptr (GString) value = g_string_new (NULL);
+    glim_parser_utf8_append_valid (value, (const char *) data + 1, size - 1);
+    g_autoptr (GString) json = g_string_new (NULL);
+    glim_parser_value_to_json (json, value->str, value->len);
+    g_autoptr (GString) again = g_string_new (NULL);
+    glim_parser_value_to_json (again, json->str, json->len);
+    CHECK (json->len == again->len && memcmp (json->str, again->str, json->len) == 0);
+    return 0;
+  }
   GlimParserTags tags;
   glim_parser_tags_init_default (&tags);
 
