@@ -17,3 +17,4 @@
 #include "glim-synth.h"
 #include "glim-chat.h"
 #include "glim-tokenizer.h"
+#include "glim-parser.h"

@@ -15,6 +15,7 @@ int cli_bench    (int argc, char **argv);
 int cli_generate (int argc, char **argv);
 int cli_info     (int argc, char **argv);
 int cli_logits   (int argc, char **argv);
+int cli_parse    (int argc, char **argv);
 int cli_quantize (int argc, char **argv);
 int cli_synth    (int argc, char **argv);
 int cli_render   (int argc, char **argv);

@@ -16,6 +16,7 @@ static const Command commands[] = {
   { "bench",    cli_bench,    "measure decode/prefill speed against the memory roofline" },
   { "generate", cli_generate, "continue token ids (greedy or sampled), print the new ids" },
   { "info",     cli_info,     "describe a model folder: architecture, sizes, formats" },
+  { "parse",    cli_parse,    "split generated ids into reasoning, content, tool calls (JSON)" },
   { "logits",   cli_logits,   "write the logits of every input position (float32)" },
   { "quantize", cli_quantize, "convert a BF16 checkpoint to ModelOpt NVFP4" },
   { "synth",    cli_synth,    "write a random-weight NVFP4 model (for tests and benchmarks)" },
