@@ -154,8 +154,11 @@ cudaError_t gk_moe_combine (float *out, const float *slots, int T, int n_slots, 
 
 /* ---- output ---- */
 
-/* out[t] = argmax_v logits[t, v] (lowest index on ties). */
-cudaError_t gk_argmax (int32_t *out, const float *logits, int T, int V, cudaStream_t stream);
+/* out[t] = argmax_v logits[t, v] (lowest index on ties), in two passes over device scratch of
+ * gk_argmax_scratch_bytes(T) bytes. */
+size_t      gk_argmax_scratch_bytes (int T);
+cudaError_t gk_argmax (int32_t *out, const float *logits, int T, int V, void *scratch,
+                       cudaStream_t stream);
 
 /* ---- prefill helpers ---- */
 

@@ -4,6 +4,7 @@
  * Architectures: sm_80, 86, 89, 90. CPU references: engine/cpu/cpu-ops.c glim_cpu_rmsnorm,
  * glim_weight_row_to_f32 (embedding), glim_argmax (engine/glim-sampler.c). */
 #include <float.h>
+#include <limits.h>
 
 #include "common.cuh"
 
@@ -58,19 +59,12 @@ add_kernel (float *x, const float *y, size_t n)
     x[i] += y[i];
 }
 
-__global__ void __launch_bounds__ (1024)
-argmax_kernel (int32_t *out, const float *logits, int V)
+#define ARGMAX_BLOCKS 128
+
+/* (value, index) reduction with ties to the lowest index, over a warp */
+__device__ __forceinline__ void
+argmax_warp (float &bv, int &bi)
 {
-  __shared__ float best_v[32];
-  __shared__ int best_i[32];
-  const float *l = logits + (size_t) blockIdx.x * V;
-  float bv = -FLT_MAX;
-  int bi = V;
-  for (int i = threadIdx.x; i < V; i += blockDim.x)
-    if (l[i] > bv) {            /* strictly greater: the lowest index of each thread wins ties */
-      bv = l[i];
-      bi = i;
-    }
   for (int o = 16; o > 0; o >>= 1) {
     float ov = __shfl_xor_sync (0xffffffffu, bv, o);
     int oi = __shfl_xor_sync (0xffffffffu, bi, o);
@@ -79,27 +73,59 @@ argmax_kernel (int32_t *out, const float *logits, int V)
       bi = oi;
     }
   }
+}
+
+/* ... and over a block (blockDim.x a multiple of 32); thread 0 gets the result */
+__device__ __forceinline__ void
+argmax_block (float &bv, int &bi)
+{
+  __shared__ float sv[32];
+  __shared__ int si[32];
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  argmax_warp (bv, bi);
   if (lane == 0) {
-    best_v[warp] = bv;
-    best_i[warp] = bi;
+    sv[warp] = bv;
+    si[warp] = bi;
   }
   __syncthreads ();
   if (warp == 0) {
     int n = blockDim.x >> 5;
-    bv = lane < n ? best_v[lane] : -FLT_MAX;
-    bi = lane < n ? best_i[lane] : V;
-    for (int o = 16; o > 0; o >>= 1) {
-      float ov = __shfl_xor_sync (0xffffffffu, bv, o);
-      int oi = __shfl_xor_sync (0xffffffffu, bi, o);
-      if (ov > bv || (ov == bv && oi < bi)) {
-        bv = ov;
-        bi = oi;
-      }
-    }
-    if (lane == 0)
-      out[blockIdx.x] = bi < V ? bi : 0;
+    bv = lane < n ? sv[lane] : -FLT_MAX;
+    bi = lane < n ? si[lane] : INT_MAX;
+    argmax_warp (bv, bi);
   }
+}
+
+/* grid (ARGMAX_BLOCKS, T): each block the best of its slice of the vocabulary */
+__global__ void __launch_bounds__ (256)
+argmax_partial_kernel (float *pv, int *pi, const float *logits, int V)
+{
+  const float *l = logits + (size_t) blockIdx.y * V;
+  int per = (V + gridDim.x - 1) / gridDim.x;
+  int begin = blockIdx.x * per, end = min (V, begin + per);
+  float bv = -FLT_MAX;
+  int bi = INT_MAX;
+  for (int i = begin + threadIdx.x; i < end; i += blockDim.x)
+    if (l[i] > bv) {            /* strictly greater: the lowest index of each thread wins ties */
+      bv = l[i];
+      bi = i;
+    }
+  argmax_block (bv, bi);
+  if (threadIdx.x == 0) {
+    pv[blockIdx.y * gridDim.x + blockIdx.x] = bv;
+    pi[blockIdx.y * gridDim.x + blockIdx.x] = bi;
+  }
+}
+
+/* grid (T), ARGMAX_BLOCKS threads: the best of the partials */
+__global__ void
+argmax_final_kernel (int32_t *out, const float *pv, const int *pi)
+{
+  float bv = pv[blockIdx.x * blockDim.x + threadIdx.x];
+  int bi = pi[blockIdx.x * blockDim.x + threadIdx.x];
+  argmax_block (bv, bi);
+  if (threadIdx.x == 0)
+    out[blockIdx.x] = bi == INT_MAX ? 0 : bi;
 }
 
 __global__ void
@@ -162,12 +188,24 @@ gk_add (float *x, const float *y, size_t n, cudaStream_t stream)
   return gk_check_launch ();
 }
 
+extern "C" size_t
+gk_argmax_scratch_bytes (int T)
+{
+  return (size_t) T * ARGMAX_BLOCKS * (sizeof (float) + sizeof (int));
+}
+
 extern "C" cudaError_t
-gk_argmax (int32_t *out, const float *logits, int T, int V, cudaStream_t stream)
+gk_argmax (int32_t *out, const float *logits, int T, int V, void *scratch, cudaStream_t stream)
 {
   if (T <= 0)
     return cudaSuccess;
-  argmax_kernel<<<T, 1024, 0, stream>>> (out, logits, V);
+  float *pv = (float *) scratch;
+  int *pi = (int *) (pv + (size_t) T * ARGMAX_BLOCKS);
+  argmax_partial_kernel<<<dim3 (ARGMAX_BLOCKS, T), 256, 0, stream>>> (pv, pi, logits, V);
+  cudaError_t err = gk_check_launch ();
+  if (err != cudaSuccess)
+    return err;
+  argmax_final_kernel<<<T, ARGMAX_BLOCKS, 0, stream>>> (out, pv, pi);
   return gk_check_launch ();
 }
 

@@ -210,6 +210,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->idx, (size_t) TMAX * K * 4 },
     { (void **) &fw->next, (size_t) TMAX * 4 },
     { (void **) &fw->moe_groups, (size_t) TMAX * (K + 1) * sizeof (GkGemvGroup) },
+    { (void **) &fw->argmax_scratch, gk_argmax_scratch_bytes (TMAX) },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++)
@@ -599,7 +600,8 @@ decode_step (GlimCudaForward *fw, GError **error)
   if (fw->graph_exec == NULL && fw->decode_calls >= 2 && g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
     GLIM_CUDA_TRY (cudaStreamBeginCapture (fw->stream, cudaStreamCaptureModeThreadLocal), error);
     gboolean ok = enqueue_forward (fw, 1, TRUE, error);
-    cudaError_t ae = ok ? gk_argmax (fw->next, fw->logits, 1, V, fw->stream) : cudaSuccess;
+    cudaError_t ae = ok ? gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream)
+                        : cudaSuccess;
     cudaGraph_t graph = NULL;
     cudaError_t ee = cudaStreamEndCapture (fw->stream, &graph);
     if (!ok)
@@ -616,7 +618,7 @@ decode_step (GlimCudaForward *fw, GError **error)
   }
   if (!enqueue_forward (fw, 1, TRUE, error))
     return FALSE;
-  TRY_K (gk_argmax (fw->next, fw->logits, 1, V, fw->stream));
+  TRY_K (gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream));
   return TRUE;
 }
 
@@ -644,7 +646,8 @@ glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int
       if (!enqueue_forward (fw, n, last, error))
         return FALSE;
       if (last)
-        TRY_K (gk_argmax (fw->next, fw->logits + (size_t) (n - 1) * V, 1, V, fw->stream));
+        TRY_K (gk_argmax (fw->next, fw->logits + (size_t) (n - 1) * V, 1, V, fw->argmax_scratch,
+                          fw->stream));
     }
   }
   GLIM_CUDA_TRY (cudaMemcpyAsync (fw->pinned_next, fw->next, 4, cudaMemcpyDeviceToHost, fw->stream),

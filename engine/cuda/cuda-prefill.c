@@ -432,6 +432,6 @@ glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
   int V = fw->model->config->vocab_size;
   TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, fw->model->config->hidden_size, GK_GEMV_PLAIN,
                 1, fw->stream));
-  TRY (gk_argmax (fw->next, fw->logits, 1, V, fw->stream));
+  TRY (gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream));
   return TRUE;
 }

@@ -51,6 +51,7 @@ struct _GlimCudaForward {
           *rweight, *logits;
   int32_t *ids, *n_past, *idx, *next;
   GkGemvGroup *moe_groups;
+  void        *argmax_scratch;
 
   int32_t *pinned;           /* host: [TMAX + 1] ids then n_past */
   int32_t *pinned_next;      /* host: [TMAX] */
