@@ -117,6 +117,8 @@ cudaError_t gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream);
 
 /* ---- MoE ---- */
 
+typedef struct GkMoeArgs GkMoeArgs;
+
 typedef struct {
   const float *logits;       /* [T, E] router logits (fp32) */
   const float *bias;         /* [E] selection bias */
@@ -125,29 +127,29 @@ typedef struct {
   int          T, E, K, n_group, topk_group;
   int          norm_topk_prob;
   float        scaling;      /* routed_scaling_factor */
+  const GkMoeArgs *moe;      /* optional, device memory: also write each token's expert GEMV
+                              * descriptors (see GkMoeArgs) */
 } GkRouteArgs;
 
 /* Sigmoid + bias grouped top-k. CPU reference: engine/cpu/cpu-route.c glim_cpu_route. */
 cudaError_t gk_route (const GkRouteArgs *args, cudaStream_t stream);
 
-typedef struct {
+struct GkMoeArgs {
   const int32_t  *idx;        /* [T, K] */
   const float    *weight;     /* [T, K] */
   const GkMatrix *gate, *up, *down;  /* device arrays [E + 1]: routed experts, then the shared one
                                       * (rows 0 = none) */
-  const float    *x;          /* [T, D] normalised input */
+  const float    *x;          /* [T, D] input (the residual stream when norm_w is set) */
   float          *act;        /* [T, K + 1, F_max] scratch */
   float          *slots;      /* [T, K + 1, D] scratch */
-  GkGemvGroup    *groups;     /* device scratch [T * (K + 1)] */
+  GkGemvGroup    *groups;     /* device scratch [2 * T * (K + 1)] */
   const float    *norm_w;     /* optional: x is the residual stream, normalised on the fly */
   float           norm_eps;
   int             T, K, E, D, F_max;
-} GkMoeArgs;
-
-/* Build the grouped-GEMV descriptors of a decode-sized MoE step (on the device, so it can be
- * captured in a graph): gate/up SWIGLU groups into act, then down groups into slots. */
-cudaError_t gk_moe_groups_gate_up (const GkMoeArgs *args, cudaStream_t stream);
-cudaError_t gk_moe_groups_down (const GkMoeArgs *args, cudaStream_t stream);
+};
+/* With GkRouteArgs.moe set, gk_route also builds the grouped-GEMV descriptors of a decode-sized
+ * MoE step on the device (so the step stays in a graph): groups[0 .. T*(K+1)) are the gate/up
+ * SWIGLU products into act, groups[T*(K+1) ..) the down products (weighted) into slots. */
 /* out[t, :] (+)= sum_{k < n_used} slots[t, k, :] in order; slots is [T, n_slots, D]. */
 cudaError_t gk_moe_combine (float *out, const float *slots, int T, int n_slots, int n_used, int D,
                             int accumulate, cudaStream_t stream);

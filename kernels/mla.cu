@@ -91,23 +91,45 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
 #pragma unroll
   for (int t = 0; t < T; t++)
     acc0[t] = acc1[t] = 0.0f;
-  for (int d = 0; d < nd; d++) {
-    size_t off = (size_t) (h * (Dn + Dv) + d0 + d) * (size_t) Lkv + c;
-    float w0, w1;
-    if (kv_b.format == GK_WEIGHT_NVFP4) {
-      uint8_t byte = __ldg ((const uint8_t *) kv_b.data + off / 2);
-      float s = gk_fp8_e4m3 (__ldg (kv_b.scales + off / 16));   /* scale2 applied at the end */
-      w0 = lut[byte & 0xf] * s;
-      w1 = lut[byte >> 4] * s;
-    } else {
-      w0 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c);
-      w1 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c + 1);
+  if (kv_b.format == GK_WEIGHT_NVFP4 && nd == ABSORB_ROWS) {
+    /* all rows' bytes and scales in flight before any is used */
+    uint8_t bytes[ABSORB_ROWS], sc[ABSORB_ROWS];
+#pragma unroll
+    for (int d = 0; d < ABSORB_ROWS; d++) {
+      size_t off = (size_t) (h * (Dn + Dv) + d0 + d) * (size_t) Lkv + c;
+      bytes[d] = __ldg ((const uint8_t *) kv_b.data + off / 2);
+      sc[d] = __ldg (kv_b.scales + off / 16);
     }
 #pragma unroll
-    for (int t = 0; t < T; t++) {
-      float qd = qn[t * rows_per_part + d];
-      acc0[t] += w0 * qd;
-      acc1[t] += w1 * qd;
+    for (int d = 0; d < ABSORB_ROWS; d++) {
+      float s = gk_fp8_e4m3 (sc[d]);       /* scale2 applied at the end */
+      float w0 = lut[bytes[d] & 0xf] * s, w1 = lut[bytes[d] >> 4] * s;
+#pragma unroll
+      for (int t = 0; t < T; t++) {
+        float qd = qn[t * rows_per_part + d];
+        acc0[t] += w0 * qd;
+        acc1[t] += w1 * qd;
+      }
+    }
+  } else {
+    for (int d = 0; d < nd; d++) {
+      float w0, w1;
+      if (kv_b.format == GK_WEIGHT_NVFP4) {
+        size_t off = (size_t) (h * (Dn + Dv) + d0 + d) * (size_t) Lkv + c;
+        uint8_t byte = __ldg ((const uint8_t *) kv_b.data + off / 2);
+        float s = gk_fp8_e4m3 (__ldg (kv_b.scales + off / 16));   /* scale2 applied at the end */
+        w0 = lut[byte & 0xf] * s;
+        w1 = lut[byte >> 4] * s;
+      } else {
+        w0 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c);
+        w1 = gk_matrix_at (kv_b, h * (Dn + Dv) + d0 + d, c + 1);
+      }
+#pragma unroll
+      for (int t = 0; t < T; t++) {
+        float qd = qn[t * rows_per_part + d];
+        acc0[t] += w0 * qd;
+        acc1[t] += w1 * qd;
+      }
     }
   }
   float s2 = kv_b.format == GK_WEIGHT_NVFP4 ? kv_b.scale2 : 1.0f;

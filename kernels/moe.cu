@@ -12,6 +12,33 @@
 
 /* ---- kernels ---- */
 
+/* The gate/up (SWIGLU) and down descriptors of token t's slot k (slot K: the shared expert, table
+ * entry E). Gate/up groups live at groups[p], down groups at groups[n_pairs + p]. */
+__device__ void
+moe_write_groups (const GkMoeArgs &a, int t, int k)
+{
+  int n_slots = a.K + 1, p = t * n_slots + k, n_pairs = a.T * n_slots;
+  int e = k < a.K ? a.idx[t * a.K + k] : a.E;
+  GkGemvGroup g;
+  memset (&g, 0, sizeof g);
+  g.T = a.gate[e].rows > 0 ? 1 : 0;
+  g.w = a.gate[e];
+  g.w2 = a.up[e];
+  g.x = a.x + (size_t) t * a.D;
+  g.y = a.act + (size_t) p * a.F_max;
+  g.norm_w = a.norm_w;
+  g.norm_eps = a.norm_eps;
+  g.alpha = 1.0f;
+  a.groups[p] = g;
+  memset (&g, 0, sizeof g);
+  g.T = a.gate[e].rows > 0 ? 1 : 0;
+  g.w = a.down[e];
+  g.x = a.act + (size_t) p * a.F_max;
+  g.y = a.slots + (size_t) p * a.D;
+  g.alpha = k < a.K ? a.weight[t * a.K + k] : 1.0f;
+  a.groups[n_pairs + p] = g;
+}
+
 /* Warp-wide argmax of v[i] over i = lane, lane + 32, ... < n not yet taken; ties go to the
  * lowest index (as the CPU reference). Returns -1 if nothing is left. */
 __device__ int
@@ -92,38 +119,13 @@ route_kernel (GkRouteArgs a)
     a.idx[t * a.K + lane] = mine;
     a.weight[t * a.K + lane] = w * a.scaling;
   }
-}
-
-/* One thread per (token, slot); slot K is the shared expert (table entry E). */
-__global__ void
-moe_groups_kernel (GkMoeArgs a, int down)
-{
-  int p = blockIdx.x * blockDim.x + threadIdx.x;
-  int n_slots = a.K + 1;
-  if (p >= a.T * n_slots)
-    return;
-  int t = p / n_slots, k = p % n_slots;
-  int e = k < a.K ? a.idx[t * a.K + k] : a.E;
-  GkGemvGroup g;
-  memset (&g, 0, sizeof g);
-  g.T = a.gate[e].rows > 0 ? 1 : 0;
-  if (!down) {
-    g.w = a.gate[e];
-    g.w2 = a.up[e];
-    g.x = a.x + (size_t) t * a.D;
-    g.y = a.act + (size_t) p * a.F_max;
-    g.norm_w = a.norm_w;
-    g.norm_eps = a.norm_eps;
-    g.alpha = 1.0f;
-  } else {
-    g.w = a.down[e];
-    g.x = a.act + (size_t) p * a.F_max;
-    g.y = a.slots + (size_t) p * a.D;
-    g.alpha = k < a.K ? a.weight[t * a.K + k] : 1.0f;
+  if (a.moe != nullptr) {
+    /* build this token's expert descriptors right here: one launch less per layer */
+    __syncwarp ();
+    const GkMoeArgs &m = *a.moe;
+    for (int k = lane; k <= m.K; k += 32)
+      moe_write_groups (m, t, k);
   }
-  g.x_stride = 0;
-  g.y_stride = 0;
-  a.groups[p] = g;
 }
 
 __global__ void
@@ -153,22 +155,6 @@ gk_route (const GkRouteArgs *args, cudaStream_t stream)
   if (args->T <= 0)
     return cudaSuccess;
   route_kernel<<<args->T, 32, 0, stream>>> (*args);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
-gk_moe_groups_gate_up (const GkMoeArgs *args, cudaStream_t stream)
-{
-  int n = args->T * (args->K + 1);
-  moe_groups_kernel<<<GK_CEIL_DIV (n, 64), 64, 0, stream>>> (*args, 0);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
-gk_moe_groups_down (const GkMoeArgs *args, cudaStream_t stream)
-{
-  int n = args->T * (args->K + 1);
-  moe_groups_kernel<<<GK_CEIL_DIV (n, 64), 64, 0, stream>>> (*args, 1);
   return gk_check_launch ();
 }
 

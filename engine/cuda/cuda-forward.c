@@ -209,7 +209,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->n_past, 4 },
     { (void **) &fw->idx, (size_t) TMAX * K * 4 },
     { (void **) &fw->next, (size_t) TMAX * 4 },
-    { (void **) &fw->moe_groups, (size_t) TMAX * (K + 1) * sizeof (GkGemvGroup) },
+    { (void **) &fw->moe_groups, (size_t) 2 * TMAX * (K + 1) * sizeof (GkGemvGroup) },
     { (void **) &fw->argmax_scratch, gk_argmax_scratch_bytes (TMAX) },
   };
   size_t total = 0;
@@ -343,10 +343,17 @@ glim_cuda_forward_free (GlimCudaForward *fw)
   cudaFree (fw->cache);
   cudaFree (fw->scratch);
   cudaFree (fw->desc);
+  cudaFree (fw->dev_moe);
   cudaFreeHost (fw->pinned);
   cudaFreeHost (fw->pinned_next);
   if (fw->stream)
     cudaStreamDestroy (fw->stream);
+  if (fw->side)
+    cudaStreamDestroy (fw->side);
+  if (fw->fork)
+    cudaEventDestroy (fw->fork);
+  if (fw->join)
+    cudaEventDestroy (fw->join);
   glim_cuda_prefill_free (fw);
   for (int l = 0; fw->layers != NULL && l < fw->model->config->n_layers; l++) {
     g_free (fw->layers[l].h_gate);
@@ -393,6 +400,9 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
     return NULL;
   }
   TRY_NULL (cudaStreamCreateWithFlags (&fw->stream, cudaStreamNonBlocking), error);
+  TRY_NULL (cudaStreamCreateWithFlags (&fw->side, cudaStreamNonBlocking), error);
+  TRY_NULL (cudaEventCreateWithFlags (&fw->fork, cudaEventDisableTiming), error);
+  TRY_NULL (cudaEventCreateWithFlags (&fw->join, cudaEventDisableTiming), error);
 
   /* Memory plan first: weights + cache + scratch must fit, or say what does not. */
   int C = glim_config_cache_width (c);
@@ -433,6 +443,26 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
   fw->desc_lm_head = add_desc (fw, &fw->lm_head, NULL, fw->x, c->hidden_size, fw->logits,
                                c->vocab_size);
   desc_set_norm (fw, fw->desc_lm_head, fw->final_norm, (float) c->rms_norm_eps);
+  /* MoE arguments the routing kernel reads on the device, one per chunk size and layer */
+  size_t n_moe = (size_t) TMAX * c->n_layers;
+  g_autofree GkMoeArgs *moe = g_new0 (GkMoeArgs, n_moe);
+  int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  for (int T = 1; T <= TMAX; T++)
+    for (int l = 0; l < c->n_layers; l++) {
+      const CudaLayer *cl = &fw->layers[l];
+      if (!cl->is_moe)
+        continue;
+      moe[(size_t) (T - 1) * c->n_layers + l] = (GkMoeArgs) {
+        .idx = fw->idx, .weight = fw->rweight, .gate = cl->experts_gate, .up = cl->experts_up,
+        .down = cl->experts_down, .x = fw->x, .act = fw->act, .slots = fw->slots,
+        .groups = fw->moe_groups, .norm_w = cl->post_norm, .norm_eps = (float) c->rms_norm_eps,
+        .T = T, .K = c->n_experts_per_tok, .E = c->n_routed_experts, .D = c->hidden_size,
+        .F_max = F_max,
+      };
+    }
+  TRY_NULL (cudaMalloc ((void **) &fw->dev_moe, n_moe * sizeof (GkMoeArgs)), error);
+  TRY_NULL (cudaMemcpy (fw->dev_moe, moe, n_moe * sizeof (GkMoeArgs), cudaMemcpyHostToDevice), error);
+
   size_t db = fw->host_desc->len * sizeof (GkGemvGroup);
   TRY_NULL (cudaMalloc ((void **) &fw->desc, db), error);
   TRY_NULL (cudaMemcpy (fw->desc, fw->host_desc->data, db, cudaMemcpyHostToDevice), error);
@@ -474,7 +504,6 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
   int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, C = glim_config_cache_width (c);
   int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = glim_config_qk_head_dim (c);
   int E = c->n_routed_experts, K = c->n_experts_per_tok;
-  float eps = (float) c->rms_norm_eps;
   cudaStream_t s = fw->stream;
 
   TRY_K (gk_embed (fw->x, fw->embed.data, fw->embed.format, fw->ids, T, D, s));
@@ -494,8 +523,14 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = c->qk_rope_head_dim, .Lkv = Lkv,
       .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
     };
-    TRY_K (gk_mla_rope_cache (&ca, s));
+    /* RoPE + cache write (q_pe, kv) and W_UK absorption (q_nope) touch disjoint data: run them
+     * as two branches */
+    TRY_K (cudaEventRecord (fw->fork, s));
+    TRY_K (cudaStreamWaitEvent (fw->side, fw->fork, 0));
+    TRY_K (gk_mla_rope_cache (&ca, fw->side));
+    TRY_K (cudaEventRecord (fw->join, fw->side));
     TRY_K (gk_mla_absorb_q (fw->q_lat, fw->q, &cl->kv_b, T, H, Dn, Dv, H * Dqk, s));
+    TRY_K (cudaStreamWaitEvent (s, fw->join, 0));
     GkMlaDecodeArgs da = {
       .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache,
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
@@ -521,21 +556,13 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .logits = fw->rlogits, .bias = cl->router_bias, .idx = fw->idx, .weight = fw->rweight,
       .T = T, .E = E, .K = K, .n_group = c->n_group, .topk_group = c->topk_group,
       .norm_topk_prob = c->norm_topk_prob, .scaling = (float) c->routed_scaling_factor,
+      .moe = fw->dev_moe + (size_t) (T - 1) * c->n_layers + l,
     };
     TRY_K (gk_route (&ra, s));
-    int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
-    GkMoeArgs ma = {
-      .idx = fw->idx, .weight = fw->rweight, .gate = cl->experts_gate, .up = cl->experts_up,
-      .down = cl->experts_down, .x = fw->x, .act = fw->act, .slots = fw->slots,
-      .groups = fw->moe_groups, .T = T, .K = K, .E = E, .D = D, .F_max = F_max,
-      .norm_w = cl->post_norm, .norm_eps = eps,
-    };
     int n_groups = T * (K + 1);
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
-    TRY_K (gk_moe_groups_gate_up (&ma, s));
     TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
-    TRY_K (gk_moe_groups_down (&ma, s));
-    TRY_K (gk_gemv (fw->moe_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0, s));
+    TRY_K (gk_gemv (fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0, s));
     TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D, 1,
                            s));
   }

@@ -31,6 +31,8 @@ struct _GlimCudaForward {
   int           n_ctx;
   int           max_splits;
   cudaStream_t  stream;
+  cudaStream_t  side;        /* a second stream for independent kernels (a graph branch) */
+  cudaEvent_t   fork, join;
 
   char         *arena;       /* device: weights */
   size_t        arena_size, arena_used;
@@ -44,6 +46,7 @@ struct _GlimCudaForward {
 
   GArray       *host_desc;   /* GkGemvGroup, uploaded to desc */
   GkGemvGroup  *desc;
+  GkMoeArgs    *dev_moe;     /* device: [TMAX, n_layers] routing -> expert descriptor arguments */
   int           desc_lm_head;
 
   /* activations, [TMAX, ...] */
