@@ -172,6 +172,13 @@ cudaError_t gk_linear_f32 (float *y, const float *x, const GkMatrix *w, int T,
 /* dst [rows, cols] bf16 = W for tensor-core GEMMs. NVFP4 without its global scale2 (apply it as
  * the GEMM's alpha): e2m1 x fp8 products are exact in bf16. */
 cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
+/* dst [rows, cols] float32 = W, NVFP4 without scale2 (as gk_dequant_bf16), for TF32 GEMMs. */
+cudaError_t gk_dequant_f32 (float *dst, const GkMatrix *w, cudaStream_t stream);
+/* dst[i, :] = src[rows[i], :] for float32 rows of width d. */
+cudaError_t gk_gather_f32 (float *dst, const float *src, const int32_t *rows, int n, int d,
+                           cudaStream_t stream);
+/* g[i] = silu(g[i]) * u[i] */
+cudaError_t gk_silu_mul_f32 (float *g, const float *u, size_t n, cudaStream_t stream);
 /* dst[i, :] = src[rows[i], :] for bf16 rows of width d. */
 cudaError_t gk_gather_bf16 (uint16_t *dst, const uint16_t *src, const int32_t *rows, int n, int d,
                             cudaStream_t stream);

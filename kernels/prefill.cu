@@ -157,3 +157,64 @@ gk_linear_f32 (float *y, const float *x, const GkMatrix *w, int T, cudaStream_t 
   linear_f32_warp_per_output_kernel<<<(unsigned) GK_CEIL_DIV (n, 8), 256, 0, stream>>> (y, x, *w, T);
   return gk_check_launch ();
 }
+
+/* ---- float32 variants (TF32 GEMM path) ---- */
+
+__global__ void
+dequant_f32_kernel (float *dst, GkMatrix w)
+{
+  size_t n = (size_t) w.rows * (size_t) w.cols;
+  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (size_t) gridDim.x * blockDim.x) {
+    if (w.format == GK_WEIGHT_NVFP4) {
+      uint8_t byte = ((const uint8_t *) w.data)[i / 2];
+      dst[i] = gk_e2m1 ((i & 1) ? (byte >> 4) : (byte & 0xf)) * gk_fp8_e4m3 (w.scales[i / 16]);
+    } else {
+      dst[i] = gk_matrix_at (w, (int) (i / w.cols), (int) (i % w.cols));
+    }
+  }
+}
+
+__global__ void
+gather_f32_kernel (float *dst, const float *src, const int32_t *rows, int d)
+{
+  const float *s = src + (size_t) rows[blockIdx.x] * d;
+  float *o = dst + (size_t) blockIdx.x * d;
+  for (int i = threadIdx.x; i < d; i += blockDim.x)
+    o[i] = s[i];
+}
+
+__global__ void
+silu_mul_f32_kernel (float *g, const float *u, size_t n)
+{
+  size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) {
+    float v = g[i];
+    g[i] = v / (1.0f + expf (-v)) * u[i];
+  }
+}
+
+extern "C" cudaError_t
+gk_dequant_f32 (float *dst, const GkMatrix *w, cudaStream_t stream)
+{
+  dequant_f32_kernel<<<2048, 256, 0, stream>>> (dst, *w);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_gather_f32 (float *dst, const float *src, const int32_t *rows, int n, int d, cudaStream_t stream)
+{
+  if (n <= 0)
+    return cudaSuccess;
+  gather_f32_kernel<<<n, 256, 0, stream>>> (dst, src, rows, d);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_silu_mul_f32 (float *g, const float *u, size_t n, cudaStream_t stream)
+{
+  if (n == 0)
+    return cudaSuccess;
+  silu_mul_f32_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (g, u, n);
+  return gk_check_launch ();
+}

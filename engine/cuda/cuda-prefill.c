@@ -1,10 +1,11 @@
-/* cuda-prefill.c: long inputs on the GPU through tensor-core GEMMs (cuBLAS, bf16 operands,
- * float32 accumulation).
+/* cuda-prefill.c: long inputs on the GPU through tensor-core GEMMs (cuBLAS, float32 accumulation;
+ * TF32 operands for the weight GEMMs, bf16 for attention over the bf16 cache).
  * SPDX-License-Identifier: MIT
  *
- * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to bf16 scratch
- * without their global scale (e2m1 x fp8 is exact in bf16; scale2 becomes the GEMM's alpha),
- * activations are rounded to bf16, products accumulate in float32. Attention is the absorbed
+ * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to float32 scratch
+ * without their global scale (scale2 becomes the GEMM's alpha) and multiplied with float32
+ * activations on TF32 tensor cores (10-bit mantissas: bf16's 7 bits flipped random routers' near
+ * ties too often against the float32 decode path); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the absorbed
  * form over the bf16 latent cache with scores materialised per query block (S = Q.cache^T,
  * causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
  * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c. */
@@ -23,7 +24,8 @@ typedef struct {
   int       T;          /* tokens per chunk */
   int       Tq;         /* queries per attention block */
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *ye, *logits;
-  uint16_t *hb, *qab, *qb, *ob, *act, *xe, *qfull, *p, *olat, *wbuf, *kvb;
+  uint16_t *xb, *qb, *qfull, *p, *olat, *kvb;
+  float    *wbuf, *xe;
   float    *s;
   int32_t  *ids, *idx, *tok, *slot, *iota, *kslot;
   float    *lw, *ones;
@@ -86,6 +88,19 @@ max_weight_elems (GlimCudaForward *fw)
   return best;
 }
 
+static int
+max_weight_cols (GlimCudaForward *fw)
+{
+  int best = 16;
+  for (guint i = 0; i < fw->host_desc->len; i++)
+    best = MAX (best, g_array_index (fw->host_desc, GkGemvGroup, i).w.cols);
+  for (int l = 0; l < fw->model->config->n_layers; l++)
+    if (fw->layers[l].h_down != NULL)
+      for (int e = 0; e <= fw->model->config->n_routed_experts; e++)
+        best = MAX (best, MAX (fw->layers[l].h_gate[e].cols, fw->layers[l].h_down[e].cols));
+  return best;
+}
+
 static gboolean
 pre_alloc (GlimCudaForward *fw, GError **error)
 {
@@ -113,12 +128,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->rlogits, T * E * 4 }, { (void **) &p->rweight, T * K * 4 },
     { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * D * 4 },
     { (void **) &p->logits, LT * c->vocab_size * 4 },
-    { (void **) &p->hb, T * D * 2 }, { (void **) &p->qab, T * MAX (c->q_lora_rank, 16) * 2 },
-    { (void **) &p->qb, T * H * Dqk * 2 }, { (void **) &p->ob, T * H * Dv * 2 },
-    { (void **) &p->act, T * F_max * 2 }, { (void **) &p->xe, T * D * 2 },
+    { (void **) &p->xb, T * max_weight_cols (fw) * 2 },
+    { (void **) &p->qb, T * H * Dqk * 2 }, { (void **) &p->xe, T * D * 4 },
     { (void **) &p->qfull, T * H * C * 2 }, { (void **) &p->p, Tq * H * fw->n_ctx * 2 },
     { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, T * H * Lkv * 2 },
-    { (void **) &p->wbuf, p->wbuf_elems * 2 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 2 },
+    { (void **) &p->wbuf, p->wbuf_elems * 4 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 2 },
     { (void **) &p->ids, T * 4 }, { (void **) &p->idx, T * K * 4 }, { (void **) &p->tok, T * K * 4 },
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
@@ -153,23 +167,32 @@ pre_alloc (GlimCudaForward *fw, GError **error)
 
 /* ---- GEMM helpers ---- */
 
-/* Y[T, rows] (row stride ldy, fp32) = X[T, cols] (bf16, stride ldx) . W^T */
+/* Y[T, rows] (row stride ldy, fp32) = X[T, cols] (fp32, stride ldx) . W^T */
 static gboolean
-linear (GlimCudaForward *fw, const GkMatrix *w, const uint16_t *X, int ldx, int T, float *Y,
-        int ldy, GError **error)
+linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, float *Y, int ldy,
+        GError **error)
 {
   Pre *p = pre_of (fw);
-  const void *A = w->data;
   float alpha = 1.0f, beta = 0.0f;
-  if (w->format != GK_WEIGHT_BF16) {
-    TRY (gk_dequant_bf16 (p->wbuf, w, fw->stream));
-    A = p->wbuf;
-    if (w->format == GK_WEIGHT_NVFP4)
-      alpha = w->scale2;
+  if (w->format == GK_WEIGHT_BF16) {
+    /* lm_head-sized BF16 weights stay as they are: the activations go to bf16 instead */
+    if (ldx == w->cols)
+      TRY (gk_f32_to_bf16 (p->xb, X, (size_t) T * w->cols, fw->stream));
+    else
+      for (int t = 0; t < T; t++)
+        TRY (gk_f32_to_bf16 (p->xb + (size_t) t * w->cols, X + (size_t) t * ldx,
+                             (size_t) w->cols, fw->stream));
+    TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
+                            w->data, CUDA_R_16BF, w->cols, p->xb, CUDA_R_16BF, w->cols, &beta, Y,
+                            CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return TRUE;
   }
-  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha, A,
-                          CUDA_R_16BF, w->cols, X, CUDA_R_16BF, ldx, &beta, Y, CUDA_R_32F, ldy,
-                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  TRY (gk_dequant_f32 (p->wbuf, w, fw->stream));
+  if (w->format == GK_WEIGHT_NVFP4)
+    alpha = w->scale2;
+  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
+                          p->wbuf, CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F,
+                          ldy, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
   return TRUE;
 }
 
@@ -185,18 +208,18 @@ layer_matrix2 (GlimCudaForward *fw, int desc)
   return &g_array_index (fw->host_desc, GkGemvGroup, desc).w2;
 }
 
-/* out[T, D] = down(silu(gate.X) * up.X) for bf16 X */
+/* out[T, D] = down(silu(gate.X) * up.X) */
 static gboolean
 mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatrix *down,
-     const uint16_t *X, int T, float *out, GError **error)
+     const float *X, int T, float *out, GError **error)
 {
   Pre *p = pre_of (fw);
   int F = gate->rows;
   if (!linear (fw, gate, X, gate->cols, T, p->g, F, error) ||
       !linear (fw, up, X, up->cols, T, p->u, F, error))
     return FALSE;
-  TRY (gk_silu_mul_bf16 (p->act, p->g, p->u, (size_t) T * F, fw->stream));
-  return linear (fw, down, p->act, F, T, out, down->rows, error);
+  TRY (gk_silu_mul_f32 (p->g, p->u, (size_t) T * F, fw->stream));
+  return linear (fw, down, p->g, F, T, out, down->rows, error);
 }
 
 /* ---- blocks ---- */
@@ -212,19 +235,17 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   cudaStream_t s = fw->stream;
   float scale = 1.0f / sqrtf ((float) Dqk);
 
-  TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
   if (cl->desc[D_QA] >= 0) {
     int Nq = c->q_lora_rank;
-    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->hb, D, T, p->qa, Nq, error))
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->h, D, T, p->qa, Nq, error))
       return FALSE;
     TRY (gk_rmsnorm (p->qa, p->qa, NULL, cl->q_a_norm, T, Nq, Nq, Nq, (float) c->latent_norm_eps, s));
-    TRY (gk_f32_to_bf16 (p->qab, p->qa, (size_t) T * Nq, s));
-    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qab, Nq, T, p->q, H * Dqk, error))
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qa, Nq, T, p->q, H * Dqk, error))
       return FALSE;
-  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->hb, D, T, p->q, H * Dqk, error)) {
+  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->h, D, T, p->q, H * Dqk, error)) {
     return FALSE;
   }
-  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->hb, D, T, p->kva, C, error))
+  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->h, D, T, p->kva, C, error))
     return FALSE;
   uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
   GkMlaCacheArgs ca = {
@@ -282,8 +303,7 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
                                           p->o + (size_t) q0 * H * Dv, CUDA_R_32F, H * Dv, Dv, H,
                                           CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
-  TRY (gk_f32_to_bf16 (p->ob, p->o, (size_t) T * H * Dv, s));
-  return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->ob, H * Dv, T, p->out, D, error);
+  return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, H * Dv, T, p->out, D, error);
 }
 
 static gboolean
@@ -333,14 +353,14 @@ moe (GlimCudaForward *fw, int l, int T, GError **error)
     int n = count[e + 1] - count[e], off = count[e];
     if (n == 0)
       continue;
-    TRY (gk_gather_bf16 (p->xe, p->hb, p->tok + off, n, D, s));
+    TRY (gk_gather_f32 (p->xe, p->h, p->tok + off, n, D, s));
     if (!mlp (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], p->xe, n, p->ye, error))
       return FALSE;
     TRY (gk_scatter_slots (p->slots, p->ye, p->tok + off, p->slot + off, p->lw + off, n, K + 1, D, s));
   }
   int used = K;
   if (cl->h_gate[E].rows > 0) {
-    if (!mlp (fw, &cl->h_gate[E], &cl->h_up[E], &cl->h_down[E], p->hb, T, p->ye, error))
+    if (!mlp (fw, &cl->h_gate[E], &cl->h_up[E], &cl->h_down[E], p->h, T, p->ye, error))
       return FALSE;
     TRY (gk_scatter_slots (p->slots, p->ye, p->iota, p->kslot, p->ones, T, K + 1, D, s));
     used = K + 1;
@@ -372,14 +392,12 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
       return FALSE;
     TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
     if (cl->is_moe) {
-      TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
       if (!moe (fw, l, T, error))
         return FALSE;
-    } else {
-      TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
-      if (!mlp (fw, layer_matrix (fw, cl->desc[D_DENSE_GU]), layer_matrix2 (fw, cl->desc[D_DENSE_GU]),
-                layer_matrix (fw, cl->desc[D_DENSE_DOWN]), p->hb, T, p->out, error))
-        return FALSE;
+    } else if (!mlp (fw, layer_matrix (fw, cl->desc[D_DENSE_GU]),
+                     layer_matrix2 (fw, cl->desc[D_DENSE_GU]),
+                     layer_matrix (fw, cl->desc[D_DENSE_DOWN]), p->h, T, p->out, error)) {
+      return FALSE;
     }
   }
   TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
@@ -388,10 +406,9 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
                         cudaMemcpyDeviceToDevice, s));
   if (logits != NULL && all_logits) {
     const GkMatrix *head = layer_matrix (fw, fw->desc_lm_head);
-    TRY (gk_f32_to_bf16 (p->hb, p->h, (size_t) T * D, s));
     for (int r0 = 0; r0 < T; r0 += 256) {
       int n = MIN (256, T - r0);
-      if (!linear (fw, head, p->hb + (size_t) r0 * D, D, n, p->logits, V, error))
+      if (!linear (fw, head, p->h + (size_t) r0 * D, D, n, p->logits, V, error))
         return FALSE;
       TRY (cudaMemcpyAsync (logits + (size_t) r0 * V, p->logits, (size_t) n * V * 4,
                             cudaMemcpyDeviceToHost, s));
