@@ -105,6 +105,9 @@ test_logits (gconstpointer data)
   g_assert_cmpfloat (agree, >=, 0.97 * counted);
 }
 
+/* 32 greedy tokens on the GPU equal the CPU's. A divergence is accepted only where the CPU
+ * reference itself is tied: the GPU's token within 0.05 of the CPU's best logit (random tiny
+ * models have such steps; comparing past one would compare different continuations). */
 static void
 test_greedy (gconstpointer data)
 {
@@ -112,21 +115,29 @@ test_greedy (gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (GlimModel) m = glim_model_load (dir, NULL, &error);
   g_assert_no_error (error);
-  int V = m->config->vocab_size;
+  int V = m->config->vocab_size, n = 32;
   g_autofree int32_t *prompt = make_prompt (12, V, 5);
-  int32_t out[2][32];
-  for (int b = 0; b < 2; b++) {
-    g_autoptr (GlimContext) ctx = open_ctx (m, b ? GLIM_BACKEND_CUDA : GLIM_BACKEND_CPU, 128);
-    const int32_t *in = prompt;
-    int n = 12;
-    for (int i = 0; i < 32; i++) {
-      g_assert_true (glim_context_eval_argmax (ctx, in, n, &out[b][i], &error));
-      g_assert_no_error (error);
-      in = &out[b][i];
-      n = 1;
+  g_autofree float *logits = g_new (float, V);
+  g_autoptr (GlimContext) cpu = open_ctx (m, GLIM_BACKEND_CPU, 128);
+  g_autoptr (GlimContext) gpu = open_ctx (m, GLIM_BACKEND_CUDA, 128);
+  const int32_t *in = prompt;
+  int n_in = 12;
+  int32_t tok_cpu = 0, tok_gpu = 0;
+  for (int i = 0; i < n; i++) {
+    g_assert_true (glim_context_eval (cpu, in, n_in, logits, FALSE, &error));
+    g_assert_true (glim_context_eval_argmax (gpu, in, n_in, &tok_gpu, &error));
+    g_assert_no_error (error);
+    tok_cpu = glim_argmax (logits, V);
+    if (tok_cpu != tok_gpu) {
+      float gap = logits[tok_cpu] - logits[tok_gpu];
+      g_test_message ("%s: step %d: cpu %d, gpu %d, reference gap %.4f", dir, i, tok_cpu, tok_gpu,
+                      gap);
+      g_assert_cmpfloat (gap, <, 0.05f);
+      return;
     }
+    in = &tok_cpu;
+    n_in = 1;
   }
-  g_assert_cmpmem (out[0], sizeof out[0], out[1], sizeof out[1]);
 }
 
 /* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
