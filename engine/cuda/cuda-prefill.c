@@ -1,11 +1,10 @@
-/* cuda-prefill.c: long inputs on the GPU through tensor-core GEMMs (cuBLAS, float32 accumulation;
- * TF32 operands for the weight GEMMs, bf16 for attention over the bf16 cache).
+/* cuda-prefill.c: long inputs on the GPU through cuBLAS GEMMs (float32 weight GEMMs, bf16
+ * tensor-core GEMMs for attention over the bf16 cache).
  * SPDX-License-Identifier: MIT
  *
  * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to float32 scratch
  * without their global scale (scale2 becomes the GEMM's alpha) and multiplied with float32
- * activations on TF32 tensor cores (10-bit mantissas: bf16's 7 bits flipped random routers' near
- * ties too often against the float32 decode path); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the absorbed
+ * activations (float32 math, see compute_type()); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the absorbed
  * form over the bf16 latent cache with scores materialised per query block (S = Q.cache^T,
  * causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
  * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c. */
@@ -167,6 +166,17 @@ pre_alloc (GlimCudaForward *fw, GError **error)
 
 /* ---- GEMM helpers ---- */
 
+/* Weight GEMMs in full float32 by default: random tiny routers flipped near-ties against the
+ * float32 reference with bf16 operands and still with TF32 (H200, tiny-groups and tiny-nonorm
+ * fixtures), which made prefill and decode disagree. GLIMMER_PREFILL_MATH=tf32 trades that for
+ * tensor-core speed until the NVFP4 tensor-core GEMM replaces this path. */
+static cublasComputeType_t
+compute_type (void)
+{
+  return g_strcmp0 (g_getenv ("GLIMMER_PREFILL_MATH"), "tf32") == 0 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                     : CUBLAS_COMPUTE_32F;
+}
+
 /* Y[T, rows] (row stride ldy, fp32) = X[T, cols] (fp32, stride ldx) . W^T */
 static gboolean
 linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, float *Y, int ldy,
@@ -192,7 +202,7 @@ linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, 
     alpha = w->scale2;
   TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
                           p->wbuf, CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F,
-                          ldy, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+                          ldy, compute_type (), CUBLAS_GEMM_DEFAULT));
   return TRUE;
 }
 
