@@ -182,7 +182,7 @@ render_assistant (GString *out, const GlimChatRequest *req, const GlimChatMessag
       if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
         g_string_append (out, json_node_get_string (value));
       else
-        glim_pyjson_dump (out, value);
+        glim_pyjson_dump (out, value, 0, GLIM_PYJSON_DUMP_NONE);
       g_string_append (out, "</arg_value>");
     }
     g_string_append (out, "</tool_call>");
@@ -199,7 +199,8 @@ glim_chat_render (const GlimChatRequest *req, GError **error)
   if (n_tools > 0) {
     g_string_append (out, tools_header);
     for (guint i = 0; i < n_tools; i++) {
-      glim_pyjson_dump (out, glim_chat_request_get_tool (req, i)->spec);
+      glim_pyjson_dump (out, glim_chat_request_get_tool (req, i)->spec, 0,
+                        GLIM_PYJSON_DUMP_NONE);
       g_string_append_c (out, '\n');
     }
     g_string_append (out, tools_footer);

@@ -311,6 +311,15 @@ fail (GError **error, int code, const char *path, const char *fmt, ...)
 
 #define INVALID GLIM_CHAT_ERROR_INVALID_REQUEST
 
+/* glim-pyjson's errors (not JSON, or a value Glimmer cannot hold) are INVALID_JSON here; their
+ * messages already name the text and the place in it. */
+static void
+set_json_error (GError **error, const GError *pyjson_error)
+{
+  g_set_error_literal (error, GLIM_CHAT_ERROR, GLIM_CHAT_ERROR_INVALID_JSON,
+                       pyjson_error->message);
+}
+
 static gboolean
 is_null (JsonNode *n)
 {
@@ -463,9 +472,12 @@ tool_call_arguments (JsonObject *function, const char *path, GError **error)
   const char *text = json_node_get_string (n);
   if (*text == '\0')
     return json_object_new ();
-  g_autoptr (JsonNode) parsed = glim_pyjson_loads (text, -1, path, error);
-  if (parsed == NULL)
+  g_autoptr (GError) local = NULL;
+  g_autoptr (JsonNode) parsed = glim_pyjson_loads (text, -1, path, &local);
+  if (parsed == NULL) {
+    set_json_error (error, local);
     return NULL;
+  }
   if (!JSON_NODE_HOLDS_OBJECT (parsed)) {
     fail (error, INVALID, path, "must hold a JSON object, not %s", kind (parsed));
     return NULL;
@@ -600,8 +612,11 @@ glim_chat_request_parse_node (JsonNode *root, GError **error)
     fail (error, INVALID, "request", "must be a JSON object, not %s", kind (root));
     return NULL;
   }
-  if (!glim_pyjson_check (root, NULL, error))
+  g_autoptr (GError) local = NULL;
+  if (!glim_pyjson_check (root, NULL, &local)) {
+    set_json_error (error, local);
     return NULL;
+  }
   JsonObject *obj = json_node_get_object (root);
   g_autoptr (GlimChatRequest) req = glim_chat_request_new ();
 
@@ -667,8 +682,11 @@ glim_chat_request_parse (const char *json, gssize len, GError **error)
     json += 3;
     len -= 3;
   }
-  g_autoptr (JsonNode) root = glim_pyjson_loads (json, len, NULL, error);
-  if (root == NULL)
+  g_autoptr (GError) local = NULL;
+  g_autoptr (JsonNode) root = glim_pyjson_loads (json, len, NULL, &local);
+  if (root == NULL) {
+    set_json_error (error, local);
     return NULL;
+  }
   return glim_chat_request_parse_node (root, error);
 }

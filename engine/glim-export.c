@@ -8,7 +8,7 @@
 
 #include "glim-export.h"
 
-#include "glim-json.h"
+#include "glim-pyjson.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -365,10 +365,12 @@ glim_export_write_json (const char *dir, const char *name, JsonNode *node, guint
                         gboolean sort_keys, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autofree char *text = glim_json_to_string (node, indent, sort_keys);
-  g_autofree char *line = g_strconcat (text, "\n", NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
+  glim_pyjson_dump (text, node, indent,
+                    GLIM_PYJSON_DUMP_ENSURE_ASCII | (sort_keys ? GLIM_PYJSON_DUMP_SORT_KEYS : 0));
+  g_string_append_c (text, '\n');
   g_autoptr (GError) local = NULL;
-  if (!g_file_set_contents (path, line, -1, &local)) {
+  if (!g_file_set_contents (path, text->str, (gssize) text->len, &local)) {
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_IO, "%s", local->message);
     return FALSE;
   }

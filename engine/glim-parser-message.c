@@ -7,6 +7,7 @@
 #define G_LOG_DOMAIN "glimmer-parser"
 
 #include "glim-parser-private.h"
+#include "glim-pyjson.h"
 
 #include <string.h>
 
@@ -128,9 +129,7 @@ append_string (GString *out, const char *s, gsize len)
     g_string_append (out, "null");
     return;
   }
-  g_string_append_c (out, '"');
-  glim_parser_json_escape (out, s, len);
-  g_string_append_c (out, '"');
+  glim_pyjson_dump_string (out, s, (gssize) len, GLIM_PYJSON_DUMP_NONE);
 }
 
 char *

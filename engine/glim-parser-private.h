@@ -10,15 +10,9 @@ G_BEGIN_DECLS
 gboolean glim_parser_py_isspace (gunichar c);
 /* Bounds of s[0..len) without Python whitespace at both ends (str.strip()). */
 void     glim_parser_py_strip   (const char *s, gsize len, gsize *start, gsize *end);
-/* Append s[0..len) JSON-escaped as Python's json.dumps(ensure_ascii=False) does, without the
- * quotes: \" \\ \n \r \t \b \f, other C0 controls as \u00xx; everything else verbatim. Lone
- * surrogates (3-byte ED A0..BF xx, only ever made by the value reader) become \udxxx. */
-void     glim_parser_json_escape (GString *out, const char *s, gsize len);
 /* A non-string argument value, already stripped: Python's json.loads, else ast.literal_eval
  * (subset), else the raw string; appended to out as json.dumps(ensure_ascii=False) prints it. */
 void     glim_parser_value_to_json (GString *out, const char *s, gsize len);
-/* Python repr() of a double, as json.dumps prints floats (Infinity, -Infinity, NaN included). */
-void     glim_parser_float_repr (GString *out, double x);
 /* Append text to out with every invalid UTF-8 sequence replaced by U+FFFD (NUL is kept). */
 void     glim_parser_utf8_append_valid (GString *out, const char *s, gsize len);
 

@@ -3,24 +3,22 @@
  *
  * A non-string parameter's value goes through Python's json.loads, then ast.literal_eval, then
  * stays the raw string, and is printed with json.dumps(ensure_ascii=False) (docs/chat-format.md
- * §3.4). This file re-implements exactly that much Python in C: a JSON reader with json.loads'
- * rules (NaN/Infinity accepted, duplicate keys: last value at the first key's place, surrogate
- * pairs joined, lone surrogates printed as \udxxx), a reader for the literal_eval subset we accept (True/False/None; int in
- * decimal/hex/octal/binary with underscores; float; single/double/triple-quoted strings with u/r
- * prefixes and implicit concatenation; lists, tuples (bare ones too), dicts with string keys; one
- * unary sign on a number; comments), printed back as json.dumps does (escaping and float repr are
- * in glim-parser-text.c). Outside the subset (sets, complex, bytes, non-string dict keys,
- * \N{...} escapes, integers over 4300 digits, nesting deeper than Python allows) a value stays
- * the raw string. */
+ * §3.4). json.loads and json.dumps are glim-pyjson's (lossless: big ints, NaN/Infinity,
+ * duplicate keys, surrogate pairs joined, lone surrogates printed as \udxxx); this file adds a
+ * reader for the literal_eval subset we accept (True/False/None; int in decimal/hex/octal/binary
+ * with underscores; float; single/double/triple-quoted strings with u/r prefixes and implicit
+ * concatenation; lists, tuples (bare ones too), dicts with string keys; one unary sign on a
+ * number; comments), which builds the same GlimPyjsonValue tree. Outside the subset (sets,
+ * complex, bytes, non-string dict keys, \N{...} escapes, integers over 4300 digits, nesting
+ * deeper than Python allows) a value stays the raw string. */
 #define G_LOG_DOMAIN "glimmer-parser"
 
 #include "glim-parser-private.h"
+#include "glim-pyjson.h"
 
 #include <string.h>
 
-#define JSON_DEPTH_MAX    512   /* deeper is "not JSON" here (Python: RecursionError near 1000) */
 #define LITERAL_DEPTH_MAX 200   /* Python's parser refuses deeper nesting ("too many nested") */
-#define INT_DIGITS_MAX    4300  /* Python 3.11's int/str conversion limit */
 
 /* ---- values ---- */
 
@@ -46,115 +44,6 @@ append_cp (GString *out, gunichar cp)
     g_string_append_len (out, b, 3);
   } else {
     g_string_append_unichar (out, cp);
-  }
-}
-
-typedef enum { V_NULL, V_TRUE, V_FALSE, V_NUMBER, V_STRING, V_ARRAY, V_OBJECT } ValueKind;
-
-typedef struct _Value Value;
-struct _Value {
-  ValueKind  kind;
-  GString   *text;    /* V_NUMBER: printed form; V_STRING: decoded text (WTF-8) */
-  GPtrArray *items;   /* V_ARRAY, V_OBJECT: Value* */
-  GPtrArray *keys;    /* V_OBJECT: GString* */
-};
-
-static void
-value_free (Value *v)
-{
-  if (v == NULL)
-    return;
-  if (v->text != NULL)
-    g_string_free (v->text, TRUE);
-  if (v->items != NULL)
-    g_ptr_array_free (v->items, TRUE);
-  if (v->keys != NULL)
-    g_ptr_array_free (v->keys, TRUE);
-  g_free (v);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Value, value_free)
-
-static void
-gstring_free_full (gpointer s)
-{
-  g_string_free (s, TRUE);
-}
-
-static Value *
-value_new (ValueKind kind)
-{
-  Value *v = g_new0 (Value, 1);
-  v->kind = kind;
-  if (kind == V_NUMBER || kind == V_STRING)
-    v->text = g_string_new (NULL);
-  if (kind == V_ARRAY || kind == V_OBJECT)
-    v->items = g_ptr_array_new_with_free_func ((GDestroyNotify) value_free);
-  if (kind == V_OBJECT)
-    v->keys = g_ptr_array_new_with_free_func (gstring_free_full);
-  return v;
-}
-
-/* Python dict assignment: a repeated key keeps its place and takes the new value. */
-static void
-object_set (Value *obj, GString *key, Value *val)
-{
-  for (guint i = 0; i < obj->keys->len; i++) {
-    GString *k = g_ptr_array_index (obj->keys, i);
-    if (k->len == key->len && memcmp (k->str, key->str, key->len) == 0) {
-      value_free (g_ptr_array_index (obj->items, i));
-      obj->items->pdata[i] = val;
-      g_string_free (key, TRUE);
-      return;
-    }
-  }
-  g_ptr_array_add (obj->keys, key);
-  g_ptr_array_add (obj->items, val);
-}
-
-static void
-value_dump (const Value *v, GString *out)
-{
-  switch (v->kind) {
-  case V_NULL:
-    g_string_append (out, "null");
-    break;
-  case V_TRUE:
-    g_string_append (out, "true");
-    break;
-  case V_FALSE:
-    g_string_append (out, "false");
-    break;
-  case V_NUMBER:
-    g_string_append_len (out, v->text->str, (gssize) v->text->len);
-    break;
-  case V_STRING:
-    g_string_append_c (out, '"');
-    glim_parser_json_escape (out, v->text->str, v->text->len);
-    g_string_append_c (out, '"');
-    break;
-  case V_ARRAY:
-    g_string_append_c (out, '[');
-    for (guint i = 0; i < v->items->len; i++) {
-      if (i > 0)
-        g_string_append (out, ", ");
-      value_dump (g_ptr_array_index (v->items, i), out);
-    }
-    g_string_append_c (out, ']');
-    break;
-  case V_OBJECT:
-    g_string_append_c (out, '{');
-    for (guint i = 0; i < v->items->len; i++) {
-      GString *k = g_ptr_array_index (v->keys, i);
-      if (i > 0)
-        g_string_append (out, ", ");
-      g_string_append_c (out, '"');
-      glim_parser_json_escape (out, k->str, k->len);
-      g_string_append (out, "\": ");
-      value_dump (g_ptr_array_index (v->items, i), out);
-    }
-    g_string_append_c (out, '}');
-    break;
   }
 }
 
@@ -216,7 +105,7 @@ int_to_decimal (const char *digits, gsize nd, int base, gboolean negative, GStri
     gsize a = 0;
     while (a + 1 < nd && digits[a] == '0')
       a++;
-    if (nd - a > INT_DIGITS_MAX)
+    if (nd - a > GLIM_PYJSON_INT_DIGITS_MAX)
       return FALSE;
     if (negative && !(nd - a == 1 && digits[a] == '0'))
       g_string_append_c (out, '-');
@@ -224,7 +113,7 @@ int_to_decimal (const char *digits, gsize nd, int base, gboolean negative, GStri
     return TRUE;
   }
   double bits = (double) nd * (base == 16 ? 4 : base == 8 ? 3 : 1);
-  if (bits > INT_DIGITS_MAX * 3.3219)
+  if (bits > GLIM_PYJSON_INT_DIGITS_MAX * 3.3219)
     return FALSE;
   for (gsize i = 0; i < nd; i++) {
     unsigned carry = (unsigned) hex_val ((guchar) digits[i]);
@@ -245,7 +134,7 @@ int_to_decimal (const char *digits, gsize nd, int base, gboolean negative, GStri
     g_string_append_c (out, '0');
     return TRUE;
   }
-  if (dec->len > INT_DIGITS_MAX)
+  if (dec->len > GLIM_PYJSON_INT_DIGITS_MAX)
     return FALSE;
   if (negative)
     g_string_append_c (out, '-');
@@ -254,225 +143,14 @@ int_to_decimal (const char *digits, gsize nd, int base, gboolean negative, GStri
   return TRUE;
 }
 
-static void
-float_text_to_repr (const char *text, gboolean negative, GString *out)
+/* A float from its digits (underscores removed), with the unary minus applied. */
+static GlimPyjsonValue *
+float_value (const char *text, gboolean negative)
 {
+  GlimPyjsonValue *v = glim_pyjson_value_new (GLIM_PYJSON_KIND_FLOAT);
   double x = g_ascii_strtod (text, NULL);
-  glim_parser_float_repr (out, negative ? -x : x);
-}
-
-/* ---- json.loads ---- */
-
-static void
-json_ws (Reader *r)
-{
-  while (r->i < r->n) {
-    char c = r->s[r->i];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-      break;
-    r->i++;
-  }
-}
-
-/* After the opening quote; appends the decoded text. */
-static gboolean
-json_string (Reader *r, GString *out)
-{
-  for (;;) {
-    gsize run = r->i;
-    while (r->i < r->n && r->s[r->i] != '"' && r->s[r->i] != '\\' &&
-           (guchar) r->s[r->i] >= 0x20)
-      r->i++;
-    g_string_append_len (out, r->s + run, (gssize) (r->i - run));
-    int c = peek (r);
-    if (c == '"') {
-      r->i++;
-      return TRUE;
-    }
-    if (c != '\\')
-      return FALSE;               /* end of input or a control character (strict mode) */
-    r->i++;
-    c = peek (r);
-    r->i++;
-    switch (c) {
-    case '"': g_string_append_c (out, '"'); break;
-    case '\\': g_string_append_c (out, '\\'); break;
-    case '/': g_string_append_c (out, '/'); break;
-    case 'b': g_string_append_c (out, '\b'); break;
-    case 'f': g_string_append_c (out, '\f'); break;
-    case 'n': g_string_append_c (out, '\n'); break;
-    case 'r': g_string_append_c (out, '\r'); break;
-    case 't': g_string_append_c (out, '\t'); break;
-    case 'u': {
-      gint64 cp = read_hex (r, 4);
-      if (cp < 0)
-        return FALSE;
-      if (cp >= 0xd800 && cp <= 0xdbff && looking_at (r, "\\u")) {
-        gsize save = r->i;
-        r->i += 2;
-        gint64 lo = read_hex (r, 4);
-        if (lo >= 0xdc00 && lo <= 0xdfff)
-          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        else
-          r->i = save;
-      }
-      append_cp (out, (gunichar) cp);
-      break;
-    }
-    default:
-      return FALSE;
-    }
-  }
-}
-
-static Value *json_value (Reader *r);
-
-static Value *
-json_number (Reader *r)
-{
-  gsize start = r->i;
-  gboolean negative = FALSE, is_float = FALSE;
-  if (peek (r) == '-') {
-    negative = TRUE;
-    r->i++;
-  }
-  gsize int_start = r->i;
-  if (peek (r) == '0')
-    r->i++;
-  else if (peek (r) >= '1' && peek (r) <= '9')
-    while (peek (r) >= '0' && peek (r) <= '9')
-      r->i++;
-  else
-    return NULL;
-  gsize int_end = r->i;
-  if (peek (r) == '.' && r->i + 1 < r->n && g_ascii_isdigit (r->s[r->i + 1])) {
-    is_float = TRUE;
-    r->i++;
-    while (g_ascii_isdigit (peek (r)))
-      r->i++;
-  }
-  if (peek (r) == 'e' || peek (r) == 'E') {
-    gsize save = r->i++;
-    if (peek (r) == '+' || peek (r) == '-')
-      r->i++;
-    if (g_ascii_isdigit (peek (r))) {
-      is_float = TRUE;
-      while (g_ascii_isdigit (peek (r)))
-        r->i++;
-    } else {
-      r->i = save;
-    }
-  }
-  g_autoptr (Value) v = value_new (V_NUMBER);
-  if (is_float) {
-    g_autofree char *text = g_strndup (r->s + start, r->i - start);
-    float_text_to_repr (text, FALSE, v->text);
-  } else if (!int_to_decimal (r->s + int_start, int_end - int_start, 10, negative, v->text)) {
-    return NULL;
-  }
-  return g_steal_pointer (&v);
-}
-
-static Value *
-json_container (Reader *r, gboolean is_object)
-{
-  if (++r->depth > JSON_DEPTH_MAX)
-    return NULL;
-  g_autoptr (Value) v = value_new (is_object ? V_OBJECT : V_ARRAY);
-  char close = is_object ? '}' : ']';
-  json_ws (r);
-  if (peek (r) == close) {
-    r->i++;
-    r->depth--;
-    return g_steal_pointer (&v);
-  }
-  for (;;) {
-    GString *key = NULL;
-    if (is_object) {
-      json_ws (r);
-      if (peek (r) != '"')
-        return NULL;
-      r->i++;
-      key = g_string_new (NULL);
-      if (!json_string (r, key)) {
-        g_string_free (key, TRUE);
-        return NULL;
-      }
-      json_ws (r);
-      if (peek (r) != ':') {
-        g_string_free (key, TRUE);
-        return NULL;
-      }
-      r->i++;
-    }
-    Value *item = json_value (r);
-    if (item == NULL) {
-      if (key != NULL)
-        g_string_free (key, TRUE);
-      return NULL;
-    }
-    if (is_object)
-      object_set (v, key, item);
-    else
-      g_ptr_array_add (v->items, item);
-    json_ws (r);
-    int c = peek (r);
-    r->i++;
-    if (c == close)
-      break;
-    if (c != ',')
-      return NULL;
-  }
-  r->depth--;
-  return g_steal_pointer (&v);
-}
-
-static Value *
-json_value (Reader *r)
-{
-  json_ws (r);
-  int c = peek (r);
-  Value *v;
-  switch (c) {
-  case '"':
-    r->i++;
-    v = value_new (V_STRING);
-    if (!json_string (r, v->text)) {
-      value_free (v);
-      return NULL;
-    }
-    return v;
-  case '{':
-  case '[':
-    r->i++;
-    return json_container (r, c == '{');
-  default:
-    break;
-  }
-  static const struct { const char *word; ValueKind kind; } words[] = {
-    { "null", V_NULL }, { "true", V_TRUE }, { "false", V_FALSE },
-    { "NaN", V_NUMBER }, { "Infinity", V_NUMBER }, { "-Infinity", V_NUMBER },
-  };
-  for (gsize k = 0; k < G_N_ELEMENTS (words); k++)
-    if (looking_at (r, words[k].word)) {
-      r->i += strlen (words[k].word);
-      v = value_new (words[k].kind);
-      if (v->kind == V_NUMBER)
-        g_string_append (v->text, words[k].word);
-      return v;
-    }
-  return json_number (r);
-}
-
-static Value *
-json_loads (const char *s, gsize n)
-{
-  Reader r = { s, n, 0, 0 };
-  g_autoptr (Value) v = json_value (&r);
-  if (v == NULL)
-    return NULL;
-  json_ws (&r);
-  return r.i == r.n ? g_steal_pointer (&v) : NULL;
+  v->number = negative ? -x : x;
+  return v;
 }
 
 /* ---- ast.literal_eval (subset) ---- */
@@ -525,11 +203,11 @@ py_digits (Reader *r, int base, gboolean lead_underscore, GString *out)
   }
 }
 
-static Value *
+static GlimPyjsonValue *
 py_number (Reader *r, gboolean negative)
 {
   g_autoptr (GString) digits = g_string_new (NULL);
-  g_autoptr (Value) v = value_new (V_NUMBER);
+  g_autoptr (GlimPyjsonValue) v = glim_pyjson_value_new (GLIM_PYJSON_KIND_INT);
   int c0 = peek (r), c1 = r->i + 1 < r->n ? r->s[r->i + 1] : 0;
   int base = 0;
   if (c0 == '0' && (c1 == 'x' || c1 == 'X'))
@@ -569,10 +247,8 @@ py_number (Reader *r, gboolean negative)
   }
   if (is_ident_byte (peek (r)) || peek (r) == '.')
     return NULL;                   /* 1j (complex), 1abc, 1.2.3 */
-  if (is_float) {
-    float_text_to_repr (digits->str, negative, v->text);
-    return g_steal_pointer (&v);
-  }
+  if (is_float)
+    return float_value (digits->str, negative);
   /* decinteger: no leading zeros unless every digit is 0 */
   if (digits->str[0] == '0' && strspn (digits->str, "0") != int_len)
     return NULL;
@@ -677,33 +353,32 @@ at_string_start (const Reader *r)
   return FALSE;
 }
 
-static Value *py_expr (Reader *r);
+static GlimPyjsonValue *py_expr (Reader *r);
 
 /* After the opening bracket. kind: '[' list, '(' tuple or parenthesised value, '{' dict. */
-static Value *
+static GlimPyjsonValue *
 py_container (Reader *r, char open)
 {
   char close = open == '[' ? ']' : open == '(' ? ')' : '}';
   if (++r->depth > LITERAL_DEPTH_MAX)
     return NULL;
-  g_autoptr (Value) v = value_new (open == '{' ? V_OBJECT : V_ARRAY);
+  g_autoptr (GlimPyjsonValue) v = glim_pyjson_value_new (open == '{' ? GLIM_PYJSON_KIND_DICT
+                                                                     : GLIM_PYJSON_KIND_LIST);
   gboolean comma = FALSE;
   py_ws (r);
   while (peek (r) != close) {
-    g_autoptr (Value) item = py_expr (r);
+    g_autoptr (GlimPyjsonValue) item = py_expr (r);
     if (item == NULL)
       return NULL;
     py_ws (r);
     if (open == '{') {
-      if (peek (r) != ':' || item->kind != V_STRING)
+      if (peek (r) != ':' || item->kind != GLIM_PYJSON_KIND_STRING)
         return NULL;               /* a set, or a non-string key */
       r->i++;
-      Value *val = py_expr (r);
+      GlimPyjsonValue *val = py_expr (r);
       if (val == NULL)
         return NULL;
-      GString *key = item->text;
-      item->text = NULL;
-      object_set (v, key, val);
+      glim_pyjson_value_set_item (v, g_steal_pointer (&item->text), val);
       py_ws (r);
     } else {
       g_ptr_array_add (v->items, g_steal_pointer (&item));
@@ -723,7 +398,7 @@ py_container (Reader *r, char open)
   return g_steal_pointer (&v);
 }
 
-static Value *
+static GlimPyjsonValue *
 py_expr (Reader *r)
 {
   py_ws (r);
@@ -741,7 +416,7 @@ py_expr (Reader *r)
     if (!(g_ascii_isdigit (peek (r)) || (peek (r) == '.' && r->i + 1 < r->n &&
                                          g_ascii_isdigit (r->s[r->i + 1]))))
       return NULL;
-    g_autoptr (Value) num = py_number (r, c == '-');
+    g_autoptr (GlimPyjsonValue) num = py_number (r, c == '-');
     if (num == NULL)
       return NULL;
     for (; depth > 0; depth--) {
@@ -754,7 +429,7 @@ py_expr (Reader *r)
     return g_steal_pointer (&num);
   }
   if (at_string_start (r)) {
-    g_autoptr (Value) v = value_new (V_STRING);
+    g_autoptr (GlimPyjsonValue) v = glim_pyjson_value_new (GLIM_PYJSON_KIND_STRING);
     do {
       if (!py_string (r, v->text))
         return NULL;
@@ -768,39 +443,40 @@ py_expr (Reader *r)
     r->i++;
     return py_container (r, (char) c);
   }
-  static const struct { const char *word; ValueKind kind; } words[] = {
-    { "None", V_NULL }, { "True", V_TRUE }, { "False", V_FALSE },
+  static const struct { const char *word; GlimPyjsonKind kind; } words[] = {
+    { "None", GLIM_PYJSON_KIND_NULL }, { "True", GLIM_PYJSON_KIND_TRUE },
+    { "False", GLIM_PYJSON_KIND_FALSE },
   };
   for (gsize k = 0; k < G_N_ELEMENTS (words); k++) {
     gsize wl = strlen (words[k].word);
     if (looking_at (r, words[k].word) && !(r->i + wl < r->n && is_ident_byte (
           (guchar) r->s[r->i + wl]))) {
       r->i += wl;
-      return value_new (words[k].kind);
+      return glim_pyjson_value_new (words[k].kind);
     }
   }
   return NULL;
 }
 
-static Value *
+static GlimPyjsonValue *
 literal_eval (const char *s, gsize n)
 {
   if (memchr (s, '\0', n) != NULL)
     return NULL;                   /* "source code cannot contain null bytes" */
   Reader r = { s, n, 0, 0 };
-  g_autoptr (Value) v = py_expr (&r);
+  g_autoptr (GlimPyjsonValue) v = py_expr (&r);
   if (v == NULL)
     return NULL;
   py_ws (&r);
   if (peek (&r) == ',') {          /* "1, 2" is a tuple */
-    g_autoptr (Value) tuple = value_new (V_ARRAY);
+    g_autoptr (GlimPyjsonValue) tuple = glim_pyjson_value_new (GLIM_PYJSON_KIND_LIST);
     g_ptr_array_add (tuple->items, g_steal_pointer (&v));
     while (peek (&r) == ',') {
       r.i++;
       py_ws (&r);
       if (r.i == r.n)
         break;
-      Value *item = py_expr (&r);
+      GlimPyjsonValue *item = py_expr (&r);
       if (item == NULL)
         return NULL;
       g_ptr_array_add (tuple->items, item);
@@ -814,14 +490,11 @@ literal_eval (const char *s, gsize n)
 void
 glim_parser_value_to_json (GString *out, const char *s, gsize len)
 {
-  g_autoptr (Value) v = json_loads (s, len);
+  g_autoptr (GlimPyjsonValue) v = glim_pyjson_value_loads (s, (gssize) len, NULL, NULL);
   if (v == NULL)
     v = literal_eval (s, len);
-  if (v != NULL) {
-    value_dump (v, out);
-    return;
-  }
-  g_string_append_c (out, '"');
-  glim_parser_json_escape (out, s, len);
-  g_string_append_c (out, '"');
+  if (v != NULL)
+    glim_pyjson_value_dump (out, v, 0, GLIM_PYJSON_DUMP_NONE);
+  else
+    glim_pyjson_dump_string (out, s, (gssize) len, GLIM_PYJSON_DUMP_NONE);
 }

@@ -12,6 +12,7 @@
 #define G_LOG_DOMAIN "glimmer-parser"
 
 #include "glim-parser-private.h"
+#include "glim-pyjson.h"
 
 #include <string.h>
 
@@ -326,7 +327,7 @@ call_value_text (GlimParser *p, const char *s, gsize len)
     return;
   }
   g_autoptr (GString) frag = g_string_new (NULL);
-  glim_parser_json_escape (frag, s, len);
+  glim_pyjson_escape (frag, s, (gssize) len, GLIM_PYJSON_DUMP_NONE);
   emit_args (p, frag->str, frag->len);
 }
 
@@ -389,7 +390,7 @@ call_tag (GlimParser *p, GlimParserTag tag)
     c->value_is_string = memchr (key->str, '\0', key->len) == NULL &&
                          param_is_string (p, c->name, key->str);
     g_autoptr (GString) frag = g_string_new (c->keys->len == 1 ? "{\"" : ", \"");
-    glim_parser_json_escape (frag, key->str, key->len);
+    glim_pyjson_escape (frag, key->str, (gssize) key->len, GLIM_PYJSON_DUMP_NONE);
     g_string_append (frag, c->value_is_string ? "\": \"" : "\": ");
     emit_args (p, frag->str, frag->len);
     g_string_append (c->raw, lit);

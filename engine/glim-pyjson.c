@@ -1,47 +1,210 @@
-/* glim-pyjson.c: Python's json.loads / json.dumps(ensure_ascii=False), byte for byte.
+/* glim-pyjson.c: Python's json.loads, into a lossless value tree or a JsonNode.
  * SPDX-License-Identifier: MIT
  * The prompt embeds tool schemas and tool-call arguments as transformers' `tojson` filter
- * prints them (json.dumps), so number types, float repr and string escapes must be Python's.
- * Untrusted input: the parser bounds nesting and refuses what a C string cannot hold. */
-#define G_LOG_DOMAIN "glimmer-chat"
+ * prints them, and the output parser re-prints tool-call values as vLLM does, so number types,
+ * duplicate keys and string escapes must read as Python reads them.
+ * Untrusted input: the parser bounds nesting and the size of integers. */
+#define G_LOG_DOMAIN "glimmer-pyjson"
 
 #include "glim-pyjson.h"
-#include "glim-chat.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
+
+#define DICT_INDEX_MIN 8   /* dicts this large look keys up in a hash table */
+
+G_DEFINE_QUARK (glim-pyjson-error-quark, glim_pyjson_error)
+
+/* ---- values ---- */
+
+static void
+gstring_free_full (gpointer s)
+{
+  g_string_free (s, TRUE);
+}
+
+GlimPyjsonValue *
+glim_pyjson_value_new (GlimPyjsonKind kind)
+{
+  GlimPyjsonValue *v = g_new0 (GlimPyjsonValue, 1);
+  v->kind = kind;
+  if (kind == GLIM_PYJSON_KIND_INT || kind == GLIM_PYJSON_KIND_STRING)
+    v->text = g_string_new (NULL);
+  if (kind == GLIM_PYJSON_KIND_LIST || kind == GLIM_PYJSON_KIND_DICT)
+    v->items = g_ptr_array_new_with_free_func ((GDestroyNotify) glim_pyjson_value_free);
+  if (kind == GLIM_PYJSON_KIND_DICT)
+    v->keys = g_ptr_array_new_with_free_func (gstring_free_full);
+  return v;
+}
+
+void
+glim_pyjson_value_free (GlimPyjsonValue *value)
+{
+  if (value == NULL)
+    return;
+  if (value->text != NULL)
+    g_string_free (value->text, TRUE);
+  if (value->index != NULL)
+    g_hash_table_unref (value->index);
+  if (value->items != NULL)
+    g_ptr_array_free (value->items, TRUE);
+  if (value->keys != NULL)
+    g_ptr_array_free (value->keys, TRUE);
+  g_free (value);
+}
+
+/* Position of `key` in a dict, or -1. */
+static gssize
+dict_find (GlimPyjsonValue *dict, const GString *key)
+{
+  if (dict->index != NULL)
+    return GPOINTER_TO_SIZE (g_hash_table_lookup (dict->index, key)) - 1;
+  for (guint i = 0; i < dict->keys->len; i++)
+    if (g_string_equal (g_ptr_array_index (dict->keys, i), key))
+      return i;
+  return -1;
+}
+
+void
+glim_pyjson_value_set_item (GlimPyjsonValue *dict, GString *key, GlimPyjsonValue *item)
+{
+  g_return_if_fail (dict != NULL && dict->kind == GLIM_PYJSON_KIND_DICT);
+  gssize at = dict_find (dict, key);
+  if (at >= 0) {
+    glim_pyjson_value_free (g_ptr_array_index (dict->items, at));
+    dict->items->pdata[at] = item;
+    g_string_free (key, TRUE);
+    return;
+  }
+  g_ptr_array_add (dict->keys, key);
+  g_ptr_array_add (dict->items, item);
+  if (dict->index == NULL && dict->keys->len >= DICT_INDEX_MIN) {
+    dict->index = g_hash_table_new ((GHashFunc) g_string_hash, (GEqualFunc) g_string_equal);
+    for (guint i = 0; i < dict->keys->len; i++)
+      g_hash_table_insert (dict->index, g_ptr_array_index (dict->keys, i),
+                           GSIZE_TO_POINTER (i + 1));
+  } else if (dict->index != NULL) {
+    g_hash_table_insert (dict->index, key, GSIZE_TO_POINTER (dict->keys->len));
+  }
+}
+
+GlimPyjsonValue *
+glim_pyjson_value_from_node (JsonNode *node)
+{
+  g_return_val_if_fail (node != NULL, NULL);
+  GlimPyjsonValue *v;
+  switch (JSON_NODE_TYPE (node)) {
+  case JSON_NODE_OBJECT: {
+    v = glim_pyjson_value_new (GLIM_PYJSON_KIND_DICT);
+    JsonObjectIter it;
+    const char *key;
+    JsonNode *member;
+    json_object_iter_init_ordered (&it, json_node_get_object (node));
+    while (json_object_iter_next_ordered (&it, &key, &member)) {
+      g_ptr_array_add (v->keys, g_string_new (key));     /* member names are unique */
+      g_ptr_array_add (v->items, glim_pyjson_value_from_node (member));
+    }
+    return v;
+  }
+  case JSON_NODE_ARRAY: {
+    JsonArray *array = json_node_get_array (node);
+    v = glim_pyjson_value_new (GLIM_PYJSON_KIND_LIST);
+    for (guint i = 0; i < json_array_get_length (array); i++)
+      g_ptr_array_add (v->items, glim_pyjson_value_from_node (json_array_get_element (array, i)));
+    return v;
+  }
+  case JSON_NODE_NULL:
+    return glim_pyjson_value_new (GLIM_PYJSON_KIND_NULL);
+  case JSON_NODE_VALUE:
+  default:
+    break;
+  }
+  GType type = json_node_get_value_type (node);
+  if (type == G_TYPE_STRING) {
+    v = glim_pyjson_value_new (GLIM_PYJSON_KIND_STRING);
+    g_string_append (v->text, json_node_get_string (node));
+  } else if (type == G_TYPE_BOOLEAN) {
+    v = glim_pyjson_value_new (json_node_get_boolean (node) ? GLIM_PYJSON_KIND_TRUE
+                                                            : GLIM_PYJSON_KIND_FALSE);
+  } else if (type == G_TYPE_DOUBLE) {
+    v = glim_pyjson_value_new (GLIM_PYJSON_KIND_FLOAT);
+    v->number = json_node_get_double (node);
+  } else {
+    v = glim_pyjson_value_new (GLIM_PYJSON_KIND_INT);
+    g_string_append_printf (v->text, "%" G_GINT64_FORMAT, json_node_get_int (node));
+  }
+  return v;
+}
+
+/* The JsonNode of a value read for a JsonNode: its ints fit in 64 bits, its strings and keys
+ * hold neither NUL nor lone surrogates. */
+static JsonNode *
+value_to_node (const GlimPyjsonValue *v)
+{
+  JsonNode *node = json_node_alloc ();
+  switch (v->kind) {
+  case GLIM_PYJSON_KIND_NULL:
+    return json_node_init_null (node);
+  case GLIM_PYJSON_KIND_TRUE:
+  case GLIM_PYJSON_KIND_FALSE:
+    return json_node_init_boolean (node, v->kind == GLIM_PYJSON_KIND_TRUE);
+  case GLIM_PYJSON_KIND_INT:
+    return json_node_init_int (node, g_ascii_strtoll (v->text->str, NULL, 10));
+  case GLIM_PYJSON_KIND_FLOAT:
+    return json_node_init_double (node, v->number);
+  case GLIM_PYJSON_KIND_STRING:
+    return json_node_init_string (node, v->text->str);
+  case GLIM_PYJSON_KIND_LIST: {
+    JsonArray *array = json_array_sized_new (v->items->len);
+    for (guint i = 0; i < v->items->len; i++)
+      json_array_add_element (array, value_to_node (g_ptr_array_index (v->items, i)));
+    json_node_init_array (node, array);
+    json_array_unref (array);
+    return node;
+  }
+  case GLIM_PYJSON_KIND_DICT:
+  default: {
+    JsonObject *object = json_object_new ();
+    for (guint i = 0; i < v->items->len; i++)
+      json_object_set_member (object, ((GString *) g_ptr_array_index (v->keys, i))->str,
+                              value_to_node (g_ptr_array_index (v->items, i)));
+    json_node_init_object (node, object);
+    json_object_unref (object);
+    return node;
+  }
+  }
+}
 
 /* ---- parser ---- */
 
 typedef struct {
-  const char *start;   /* the whole text (after a BOM) */
+  const char *start;     /* the whole text */
   const char *end;
-  const char *p;       /* next byte to read */
-  const char *what;    /* name of the text for messages; NULL for a request body */
-  GString    *path;    /* path of the value being read: ".key[3]" */
+  const char *p;         /* next byte to read */
+  const char *what;      /* name of the text for messages; NULL for a request body */
+  GString    *path;      /* path of the value being read: ".key[3]" */
   int         depth;
+  gboolean    for_node;  /* refuse what a JsonNode cannot hold */
   GError    **error;
 } Parser;
 
-static JsonNode *parse_value (Parser *ps);
+static GlimPyjsonValue *parse_value (Parser *ps);
 
 /* "NAME: " for messages about a value: the text's name followed by the path inside it. */
 static char *
-value_name (const Parser *ps)
+value_name (const char *what, const GString *path)
 {
-  const char *path = ps->path->str;
-  if (ps->what == NULL || *ps->what == '\0') {
-    if (*path == '\0')
+  if (what == NULL || *what == '\0') {
+    if (path->len == 0)
       return g_strdup ("request");
-    return g_strdup (*path == '.' ? path + 1 : path);
+    return g_strdup (*path->str == '.' ? path->str + 1 : path->str);
   }
-  return g_strconcat (ps->what, path, NULL);
+  return g_strconcat (what, path->str, NULL);
 }
 
 /* A syntax error at byte `at`, with Python's line/column (in characters) and char offset. */
-static JsonNode *
+static GlimPyjsonValue *
 syntax_error (Parser *ps, const char *at, const char *msg)
 {
   int line = 1;
@@ -57,24 +220,24 @@ syntax_error (Parser *ps, const char *at, const char *msg)
     }
   }
   const char *name = ps->what != NULL && *ps->what != '\0' ? ps->what : "request";
-  g_set_error (ps->error, GLIM_CHAT_ERROR, GLIM_CHAT_ERROR_INVALID_JSON,
+  g_set_error (ps->error, GLIM_PYJSON_ERROR, GLIM_PYJSON_ERROR_INVALID,
                "%s: not valid JSON: %s: line %d column %ld (char %ld)", name, msg, line, col,
                chars);
   return NULL;
 }
 
-static JsonNode *
+static GlimPyjsonValue *
 value_error (Parser *ps, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
 
-static JsonNode *
+static GlimPyjsonValue *
 value_error (Parser *ps, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
   g_autofree char *msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  g_autofree char *name = value_name (ps);
-  g_set_error (ps->error, GLIM_CHAT_ERROR, GLIM_CHAT_ERROR_INVALID_JSON, "%s: %s", name, msg);
+  g_autofree char *name = value_name (ps->what, ps->path);
+  g_set_error (ps->error, GLIM_PYJSON_ERROR, GLIM_PYJSON_ERROR_INVALID, "%s: %s", name, msg);
   return NULL;
 }
 
@@ -108,8 +271,8 @@ hex4 (const char *p, const char *end)
   return v;
 }
 
-/* Read a string literal; ps->p is at the opening quote. Returns the decoded UTF-8 text. */
-static char *
+/* Read a string literal; ps->p is at the opening quote. Returns the decoded text. */
+static GString *
 parse_string (Parser *ps)
 {
   const char *open = ps->p++;
@@ -126,7 +289,7 @@ parse_string (Parser *ps)
     char c = *ps->p;
     if (c == '"') {
       ps->p++;
-      return g_string_free (g_steal_pointer (&s), FALSE);
+      return g_steal_pointer (&s);
     }
     if (c != '\\') {
       syntax_error (ps, ps->p, "Invalid control character at");
@@ -163,15 +326,15 @@ parse_string (Parser *ps)
           ps->p += 6;
         }
       }
-      if (ch >= 0xd800 && ch <= 0xdfff) {
+      if (ps->for_node && ch >= 0xd800 && ch <= 0xdfff) {
         value_error (ps, "string holds a lone UTF-16 surrogate \\u%04x, which is not text", u);
         return NULL;
       }
-      if (ch == 0) {
+      if (ps->for_node && ch == 0) {
         value_error (ps, "string holds \\u0000, which Glimmer does not support in text");
         return NULL;
       }
-      char buf[6];
+      char buf[6];                                /* a lone surrogate becomes WTF-8 */
       g_string_append_len (s, buf, g_unichar_to_utf8 (ch, buf));
       break;
     }
@@ -184,7 +347,7 @@ parse_string (Parser *ps)
 
 /* Python's number grammar: -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?, int when there is neither
  * a fraction nor an exponent. ps->p is at '-' or a digit. */
-static JsonNode *
+static GlimPyjsonValue *
 parse_number (Parser *ps)
 {
   const char *begin = ps->p, *q = ps->p;
@@ -192,11 +355,13 @@ parse_number (Parser *ps)
     q++;
   if (q >= ps->end || !g_ascii_isdigit (*q))
     return syntax_error (ps, begin, "Expecting value");
+  const char *digits = q;
   if (*q == '0')
     q++;
   else
     while (q < ps->end && g_ascii_isdigit (*q))
       q++;
+  gsize n_digits = q - digits;
   gboolean is_float = FALSE;
   if (q + 1 < ps->end && *q == '.' && g_ascii_isdigit (q[1])) {
     is_float = TRUE;
@@ -217,19 +382,26 @@ parse_number (Parser *ps)
   }
   ps->p = q;
   g_autofree char *lit = g_strndup (begin, q - begin);
-  JsonNode *node = json_node_alloc ();
   if (is_float) {
-    json_node_init_double (node, g_ascii_strtod (lit, NULL));   /* overflow gives +-inf */
-    return node;
+    GlimPyjsonValue *v = glim_pyjson_value_new (GLIM_PYJSON_KIND_FLOAT);
+    v->number = g_ascii_strtod (lit, NULL);       /* overflow gives +-inf */
+    return v;
   }
-  errno = 0;
-  gint64 v = g_ascii_strtoll (lit, NULL, 10);
-  if (errno == ERANGE) {
-    json_node_unref (node);
-    return value_error (ps, "integer %s does not fit in 64 bits", lit);
+  if (ps->for_node) {
+    errno = 0;
+    g_ascii_strtoll (lit, NULL, 10);
+    if (errno == ERANGE)
+      return value_error (ps, "integer %s does not fit in 64 bits", lit);
   }
-  json_node_init_int (node, v);
-  return node;
+  if (n_digits > GLIM_PYJSON_INT_DIGITS_MAX)
+    return value_error (ps, "integer has %zu digits, more than Python's limit of %d", n_digits,
+                        GLIM_PYJSON_INT_DIGITS_MAX);
+  GlimPyjsonValue *v = glim_pyjson_value_new (GLIM_PYJSON_KIND_INT);
+  if (strcmp (lit, "-0") == 0)
+    g_string_append_c (v->text, '0');             /* int("-0") is 0 */
+  else
+    g_string_append (v->text, lit);
+  return v;
 }
 
 static gboolean
@@ -242,13 +414,13 @@ enter (Parser *ps)
   return TRUE;
 }
 
-static JsonNode *
+static GlimPyjsonValue *
 parse_array (Parser *ps)
 {
   if (!enter (ps))
     return NULL;
   ps->p++;                                        /* '[' */
-  g_autoptr (JsonArray) array = json_array_new ();
+  g_autoptr (GlimPyjsonValue) array = glim_pyjson_value_new (GLIM_PYJSON_KIND_LIST);
   gsize path_len = ps->path->len;
   skip_ws (ps);
   if (ps->p < ps->end && *ps->p == ']') {
@@ -256,11 +428,11 @@ parse_array (Parser *ps)
   } else {
     for (guint i = 0;; i++) {
       g_string_append_printf (ps->path, "[%u]", i);
-      JsonNode *item = parse_value (ps);
+      GlimPyjsonValue *item = parse_value (ps);
       g_string_truncate (ps->path, path_len);
       if (item == NULL)
         return NULL;
-      json_array_add_element (array, item);
+      g_ptr_array_add (array->items, item);
       skip_ws (ps);
       if (ps->p < ps->end && *ps->p == ']') {
         ps->p++;
@@ -272,18 +444,16 @@ parse_array (Parser *ps)
     }
   }
   ps->depth--;
-  JsonNode *node = json_node_alloc ();
-  json_node_init_array (node, array);
-  return node;
+  return g_steal_pointer (&array);
 }
 
-static JsonNode *
+static GlimPyjsonValue *
 parse_object (Parser *ps)
 {
   if (!enter (ps))
     return NULL;
   ps->p++;                                        /* '{' */
-  g_autoptr (JsonObject) object = json_object_new ();
+  g_autoptr (GlimPyjsonValue) dict = glim_pyjson_value_new (GLIM_PYJSON_KIND_DICT);
   gsize path_len = ps->path->len;
   skip_ws (ps);
   if (ps->p < ps->end && *ps->p == '}') {
@@ -292,20 +462,19 @@ parse_object (Parser *ps)
     for (;;) {
       if (ps->p >= ps->end || *ps->p != '"')
         return syntax_error (ps, ps->p, "Expecting property name enclosed in double quotes");
-      g_autofree char *key = parse_string (ps);
+      g_autoptr (GString) key = parse_string (ps);
       if (key == NULL)
         return NULL;
       skip_ws (ps);
       if (ps->p >= ps->end || *ps->p != ':')
         return syntax_error (ps, ps->p, "Expecting ':' delimiter");
       ps->p++;
-      g_string_append_printf (ps->path, ".%s", key);
-      JsonNode *value = parse_value (ps);
+      g_string_append_printf (ps->path, ".%s", key->str);
+      GlimPyjsonValue *item = parse_value (ps);
       g_string_truncate (ps->path, path_len);
-      if (value == NULL)
+      if (item == NULL)
         return NULL;
-      /* A repeated key keeps its first position and takes the new value, as a dict does. */
-      json_object_set_member (object, key, value);
+      glim_pyjson_value_set_item (dict, g_steal_pointer (&key), item);
       skip_ws (ps);
       if (ps->p < ps->end && *ps->p == '}') {
         ps->p++;
@@ -318,26 +487,25 @@ parse_object (Parser *ps)
     }
   }
   ps->depth--;
-  JsonNode *node = json_node_alloc ();
-  json_node_init_object (node, object);
-  return node;
+  return g_steal_pointer (&dict);
 }
 
-static JsonNode *
+static GlimPyjsonValue *
 parse_value (Parser *ps)
 {
   skip_ws (ps);
   if (ps->p >= ps->end)
     return syntax_error (ps, ps->p, "Expecting value");
-  JsonNode *node;
+  GlimPyjsonValue *v;
   switch (*ps->p) {
   case '"': {
-    g_autofree char *s = parse_string (ps);
+    GString *s = parse_string (ps);
     if (s == NULL)
       return NULL;
-    node = json_node_alloc ();
-    json_node_init_string (node, s);
-    return node;
+    v = glim_pyjson_value_new (GLIM_PYJSON_KIND_STRING);
+    g_string_free (v->text, TRUE);
+    v->text = s;
+    return v;
   }
   case '{':
     return parse_object (ps);
@@ -347,47 +515,44 @@ parse_value (Parser *ps)
     break;
   }
   static const struct {
-    const char *word;
-    int         kind;                             /* 0 null, 1 true, 2 false, 3 float */
-    double      value;
+    const char    *word;
+    GlimPyjsonKind kind;
+    double         number;
   } words[] = {
-    { "null", 0, 0 }, { "true", 1, 0 }, { "false", 2, 0 },
-    { "NaN", 3, NAN }, { "Infinity", 3, INFINITY }, { "-Infinity", 3, -INFINITY },
+    { "null", GLIM_PYJSON_KIND_NULL, 0 }, { "true", GLIM_PYJSON_KIND_TRUE, 0 },
+    { "false", GLIM_PYJSON_KIND_FALSE, 0 }, { "NaN", GLIM_PYJSON_KIND_FLOAT, NAN },
+    { "Infinity", GLIM_PYJSON_KIND_FLOAT, INFINITY },
+    { "-Infinity", GLIM_PYJSON_KIND_FLOAT, -INFINITY },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (words); i++) {
     if (!looking_at (ps, words[i].word))
       continue;
     ps->p += strlen (words[i].word);
-    node = json_node_alloc ();
-    switch (words[i].kind) {
-    case 0: json_node_init_null (node); break;
-    case 1: json_node_init_boolean (node, TRUE); break;
-    case 2: json_node_init_boolean (node, FALSE); break;
-    default: json_node_init_double (node, words[i].value); break;
-    }
-    return node;
+    v = glim_pyjson_value_new (words[i].kind);
+    v->number = words[i].number;
+    return v;
   }
   if (*ps->p == '-' || g_ascii_isdigit (*ps->p))
     return parse_number (ps);
   return syntax_error (ps, ps->p, "Expecting value");
 }
 
-JsonNode *
-glim_pyjson_loads (const char *text, gssize len, const char *what, GError **error)
+static GlimPyjsonValue *
+loads (const char *text, gssize len, const char *what, gboolean for_node, GError **error)
 {
   g_return_val_if_fail (text != NULL || len == 0, NULL);
   if (len < 0)
     len = strlen (text);
   const char *bad = NULL;
   if (!g_utf8_validate_len (text, len, &bad)) {
-    g_set_error (error, GLIM_CHAT_ERROR, GLIM_CHAT_ERROR_INVALID_JSON,
+    g_set_error (error, GLIM_PYJSON_ERROR, GLIM_PYJSON_ERROR_INVALID,
                  "%s: not valid UTF-8 at byte %ld", what != NULL && *what ? what : "request",
                  (long) (bad - text));
     return NULL;
   }
   g_autoptr (GString) path = g_string_new (NULL);
-  Parser ps = { text, text + len, text, what, path, 0, error };
-  g_autoptr (JsonNode) root = parse_value (&ps);
+  Parser ps = { text, text + len, text, what, path, 0, for_node, error };
+  g_autoptr (GlimPyjsonValue) root = parse_value (&ps);
   if (root == NULL)
     return NULL;
   skip_ws (&ps);
@@ -396,14 +561,26 @@ glim_pyjson_loads (const char *text, gssize len, const char *what, GError **erro
   return g_steal_pointer (&root);
 }
 
+GlimPyjsonValue *
+glim_pyjson_value_loads (const char *text, gssize len, const char *what, GError **error)
+{
+  return loads (text, len, what, FALSE, error);
+}
+
+JsonNode *
+glim_pyjson_loads (const char *text, gssize len, const char *what, GError **error)
+{
+  g_autoptr (GlimPyjsonValue) root = loads (text, len, what, TRUE, error);
+  return root != NULL ? value_to_node (root) : NULL;
+}
+
 /* ---- checks for caller-built trees ---- */
 
 static gboolean
 check_fail (GError **error, const char *what, const GString *path, const char *msg)
 {
-  Parser ps = { .what = what, .path = (GString *) path };
-  g_autofree char *name = value_name (&ps);
-  g_set_error (error, GLIM_CHAT_ERROR, GLIM_CHAT_ERROR_INVALID_JSON, "%s: %s", name, msg);
+  g_autofree char *name = value_name (what, path);
+  g_set_error (error, GLIM_PYJSON_ERROR, GLIM_PYJSON_ERROR_INVALID, "%s: %s", name, msg);
   return FALSE;
 }
 
@@ -458,196 +635,4 @@ glim_pyjson_check (JsonNode *node, const char *what, GError **error)
 {
   g_autoptr (GString) path = g_string_new (NULL);
   return check_node (node, what, path, 0, error);
-}
-
-/* ---- dumps ---- */
-
-void
-glim_pyjson_dump_string (GString *out, const char *s)
-{
-  g_string_append_c (out, '"');
-  const char *chunk = s;
-  for (const char *q = s;; q++) {
-    guchar c = (guchar) *q;
-    if (c >= 0x20 && c != '"' && c != '\\')
-      continue;
-    g_string_append_len (out, chunk, q - chunk);
-    if (c == '\0')
-      break;
-    chunk = q + 1;
-    switch (c) {
-    case '"': g_string_append (out, "\\\""); break;
-    case '\\': g_string_append (out, "\\\\"); break;
-    case '\n': g_string_append (out, "\\n"); break;
-    case '\r': g_string_append (out, "\\r"); break;
-    case '\t': g_string_append (out, "\\t"); break;
-    case '\b': g_string_append (out, "\\b"); break;
-    case '\f': g_string_append (out, "\\f"); break;
-    default: g_string_append_printf (out, "\\u%04x", c); break;
-    }
-  }
-  g_string_append_c (out, '"');
-}
-
-/* Decimal digits of `a` (> 0, finite) to `prec` significant digits, correctly rounded, and
- * the exponent of the first digit: a ~ 0.d1d2... x 10^(*decpt). Locale-independent. */
-static int
-round_digits (double a, int prec, char *digits, int *decpt)
-{
-  char buf[40];
-  snprintf (buf, sizeof buf, "%.*e", prec - 1, a);
-  int n = 0;
-  const char *q = buf;
-  for (; *q != '\0' && *q != 'e'; q++)
-    if (g_ascii_isdigit (*q))
-      digits[n++] = *q;
-  digits[n] = '\0';
-  *decpt = (int) g_ascii_strtoll (q + 1, NULL, 10) + 1;
-  return n;
-}
-
-static gboolean
-digits_round_trip (const char *digits, int decpt, double a)
-{
-  char buf[48];
-  g_snprintf (buf, sizeof buf, "0.%se%d", digits, decpt);
-  return g_ascii_strtod (buf, NULL) == a;
-}
-
-/* Add `delta` (+1 or -1) to the last digit of an n-digit string; FALSE if the result would
- * change the number of digits (then it is not a candidate of this length). */
-static gboolean
-nudge_digits (char *digits, int n, int delta)
-{
-  for (int i = n - 1; i >= 0; i--) {
-    int d = digits[i] - '0' + delta;
-    if (d >= 0 && d <= 9) {
-      digits[i] = (char) ('0' + d);
-      return i > 0 || d != 0;
-    }
-    digits[i] = delta > 0 ? '0' : '9';
-  }
-  return FALSE;
-}
-
-/* The shortest digit string that reads back as `a`, and among those the nearest to `a`:
- * what Python's repr (David Gay's mode 0) produces. The correctly rounded n-digit string is the
- * nearest one of n digits; it can fail where its neighbour works only next to a power of two,
- * where the rounding interval is narrower below the value than above it. */
-static int
-shortest_digits (double a, char *digits, int *decpt)
-{
-  for (int prec = 1; prec <= 17; prec++) {
-    int n = round_digits (a, prec, digits, decpt);
-    if (digits_round_trip (digits, *decpt, a))
-      return n;
-    for (int delta = -1; delta <= 1; delta += 2) {
-      char alt[24];
-      memcpy (alt, digits, n + 1);
-      if (nudge_digits (alt, n, delta) && digits_round_trip (alt, *decpt, a)) {
-        memcpy (digits, alt, n + 1);
-        return n;
-      }
-    }
-  }
-  return round_digits (a, 17, digits, decpt);    /* 17 digits always round-trip */
-}
-
-void
-glim_pyjson_dump_float (GString *out, double v)
-{
-  if (isnan (v)) {
-    g_string_append (out, "NaN");
-    return;
-  }
-  if (isinf (v)) {
-    g_string_append (out, v > 0 ? "Infinity" : "-Infinity");
-    return;
-  }
-  if (signbit (v))
-    g_string_append_c (out, '-');
-  double a = fabs (v);
-  if (a == 0) {
-    g_string_append (out, "0.0");
-    return;
-  }
-  char digits[24];
-  int decpt;
-  int n = shortest_digits (a, digits, &decpt);
-  while (n > 1 && digits[n - 1] == '0')           /* "%.*e" may pad with zeros */
-    digits[--n] = '\0';
-  if (decpt <= -4 || decpt > 16) {
-    /* 1e-05, 1.5e+16: one digit, the rest after a point, exponent of at least two digits. */
-    g_string_append_c (out, digits[0]);
-    if (n > 1) {
-      g_string_append_c (out, '.');
-      g_string_append (out, digits + 1);
-    }
-    int e = decpt - 1;
-    g_string_append_printf (out, "e%c%02d", e < 0 ? '-' : '+', ABS (e));
-  } else if (decpt <= 0) {
-    g_string_append (out, "0.");
-    for (int i = 0; i < -decpt; i++)
-      g_string_append_c (out, '0');
-    g_string_append (out, digits);
-  } else if (decpt >= n) {
-    g_string_append (out, digits);
-    for (int i = n; i < decpt; i++)
-      g_string_append_c (out, '0');
-    g_string_append (out, ".0");
-  } else {
-    g_string_append_len (out, digits, decpt);
-    g_string_append_c (out, '.');
-    g_string_append (out, digits + decpt);
-  }
-}
-
-void
-glim_pyjson_dump (GString *out, JsonNode *node)
-{
-  switch (JSON_NODE_TYPE (node)) {
-  case JSON_NODE_OBJECT: {
-    JsonObjectIter it;
-    const char *key;
-    JsonNode *member;
-    gboolean first = TRUE;
-    g_string_append_c (out, '{');
-    json_object_iter_init_ordered (&it, json_node_get_object (node));
-    while (json_object_iter_next_ordered (&it, &key, &member)) {
-      if (!first)
-        g_string_append (out, ", ");
-      first = FALSE;
-      glim_pyjson_dump_string (out, key);
-      g_string_append (out, ": ");
-      glim_pyjson_dump (out, member);
-    }
-    g_string_append_c (out, '}');
-    return;
-  }
-  case JSON_NODE_ARRAY: {
-    JsonArray *array = json_node_get_array (node);
-    g_string_append_c (out, '[');
-    for (guint i = 0; i < json_array_get_length (array); i++) {
-      if (i > 0)
-        g_string_append (out, ", ");
-      glim_pyjson_dump (out, json_array_get_element (array, i));
-    }
-    g_string_append_c (out, ']');
-    return;
-  }
-  case JSON_NODE_NULL:
-    g_string_append (out, "null");
-    return;
-  case JSON_NODE_VALUE:
-    break;
-  }
-  GType type = json_node_get_value_type (node);
-  if (type == G_TYPE_STRING)
-    glim_pyjson_dump_string (out, json_node_get_string (node));
-  else if (type == G_TYPE_BOOLEAN)
-    g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
-  else if (type == G_TYPE_DOUBLE)
-    glim_pyjson_dump_float (out, json_node_get_double (node));
-  else
-    g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
 }

@@ -25,7 +25,6 @@
 
 #include "glim-quantize.h"
 
-#include "glim-json.h"
 #include "glim-safetensors-writer.h"
 #include "glim-safetensors.h"
 

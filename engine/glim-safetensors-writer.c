@@ -8,7 +8,7 @@
 
 #include "glim-safetensors-writer.h"
 
-#include "glim-json.h"
+#include "glim-pyjson.h"
 #include "glim-safetensors.h"
 
 #include <errno.h>
@@ -189,9 +189,9 @@ append_metadata (gpointer key, gpointer value, gpointer data)
   GString *h = data;
   if (h->str[h->len - 1] != '{')
     g_string_append_c (h, ',');
-  glim_json_append_string (h, key, FALSE);
+  glim_pyjson_dump_string (h, key, -1, GLIM_PYJSON_DUMP_NONE);
   g_string_append_c (h, ':');
-  glim_json_append_string (h, value, FALSE);
+  glim_pyjson_dump_string (h, value, -1, GLIM_PYJSON_DUMP_NONE);
   return FALSE;
 }
 
@@ -211,7 +211,7 @@ layout_file (GlimSafetensorsWriter *w, WFile *f)
     WTensor *t = g_ptr_array_index (f->tensors, i);
     if (h->len > 1)
       g_string_append_c (h, ',');
-    glim_json_append_string (h, t->name, FALSE);
+    glim_pyjson_dump_string (h, t->name, -1, GLIM_PYJSON_DUMP_NONE);
     g_string_append_printf (h, ":{\"dtype\":\"%s\",\"shape\":[", glim_dtype_name (t->dtype));
     for (int d = 0; d < t->n_dims; d++)
       g_string_append_printf (h, "%s%" G_GINT64_FORMAT, d ? "," : "", t->shape[d]);
@@ -372,9 +372,9 @@ index_json (GlimSafetensorsWriter *w)
     const WTensor *t = g_hash_table_lookup (w->by_name, g_ptr_array_index (names, i));
     const WFile *f = g_ptr_array_index (w->files, t->file);
     g_string_append (s, i ? ",\n    " : "\n    ");
-    glim_json_append_string (s, t->name, TRUE);
+    glim_pyjson_dump_string (s, t->name, -1, GLIM_PYJSON_DUMP_ENSURE_ASCII);
     g_string_append (s, ": ");
-    glim_json_append_string (s, f->name, TRUE);
+    glim_pyjson_dump_string (s, f->name, -1, GLIM_PYJSON_DUMP_ENSURE_ASCII);
   }
   g_string_append (s, names->len ? "\n  }\n}\n" : "}\n}\n");
   return g_string_free (s, FALSE);

@@ -17,7 +17,6 @@
 
 #include "glim-synth.h"
 
-#include "glim-json.h"
 #include "glim-safetensors-writer.h"
 
 #include <json-glib/json-glib.h>

@@ -103,34 +103,6 @@ test_fixture_count (gconstpointer data)
   g_assert_cmpuint (stems->len, >=, 40);
 }
 
-/* ---- Python float repr ---- */
-
-static void
-test_float_repr (void)
-{
-  g_autofree char *path = test_data_path ("chat", "float-repr.txt", NULL);
-  gsize len;
-  g_autofree char *text = read_file (path, &len);
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
-  guint checked = 0;
-  g_autoptr (GString) out = g_string_new (NULL);
-  for (char **line = lines; *line != NULL; line++) {
-    if (**line == '#' || **line == '\0')
-      continue;
-    g_auto (GStrv) f = g_strsplit (*line, "\t", 2);
-    g_assert_nonnull (f[1]);
-    double v = g_ascii_strtod (f[0], NULL);
-    g_string_truncate (out, 0);
-    glim_pyjson_dump_float (out, v);
-    if (strcmp (out->str, f[1]) != 0) {
-      g_test_message ("%s: got %s, Python gives %s", f[0], out->str, f[1]);
-      g_test_fail ();
-    }
-    checked++;
-  }
-  g_assert_cmpuint (checked, >=, 3000);
-}
-
 /* ---- request errors ---- */
 
 typedef struct {
@@ -459,7 +431,6 @@ main (int argc, char **argv)
     g_autofree char *name = g_strconcat ("/glimmer/chat/fixture/", base, NULL);
     g_test_add_data_func (name, stem, test_fixture);
   }
-  g_test_add_func ("/glimmer/chat/float-repr", test_float_repr);
   g_test_add_func ("/glimmer/chat/errors", test_errors);
   g_test_add_func ("/glimmer/chat/nesting-limit", test_nesting_limit);
   g_test_add_func ("/glimmer/chat/parse-node", test_parse_node);

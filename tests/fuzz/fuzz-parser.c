@@ -15,7 +15,8 @@
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Iengine $(pkg-config --cflags
  *   glib-2.0 json-glib-1.0) tests/fuzz/fuzz-parser.c engine/glim-parser.c
  *   engine/glim-parser-message.c engine/glim-parser-text.c engine/glim-parser-value.c
- *   $(pkg-config --libs glib-2.0 json-glib-1.0) -lm -o fuzz-parser (or link the engine library)
+ *   engine/glim-pyjson.c engine/glim-pyjson-dump.c $(pkg-config --libs glib-2.0 json-glib-1.0)
+ *   -lm -o fuzz-parser (or link the engine library)
  * Dictionary: tests/fuzz/fuzz-parser.dict */
 #include "glim-parser-private.h"
 
