@@ -422,6 +422,10 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
     return NULL;
   TRY_NULL (cudaMalloc ((void **) &fw->arena, fw->arena_size), error);
   TRY_NULL (cudaMalloc ((void **) &fw->cache, cache_bytes), error);
+  /* Zero, not just allocated: cuBLAS tile kernels read whole tiles of the cache past the last
+   * key and mask the result, and NaN bit patterns in never-written rows survive a multiply by
+   * the masked zeros (seen on the H200: one prefill row garbage, compute-sanitizer initcheck). */
+  TRY_NULL (cudaMemset (fw->cache, 0, cache_bytes), error);
 
   Progress pr = { 0, fw->arena_size, progress, progress_data };
   if (!upload_weight (fw, &pr, &model->embed, &fw->embed, error))
