@@ -193,6 +193,14 @@ cudaError_t gk_scatter_slots (float *slots, const float *y, const int32_t *tok, 
  * s: [H, Tq, n_keys] fp32, p: same shape bf16. */
 cudaError_t gk_causal_softmax_bf16 (uint16_t *p, const float *s, int H, int Tq, int n_keys,
                                     int pos0, cudaStream_t stream);
+/* As gk_causal_softmax_bf16 with float32 probabilities. */
+cudaError_t gk_causal_softmax_f32 (float *p, const float *s, int H, int Tq, int n_keys, int pos0,
+                                   cudaStream_t stream);
+/* As gk_mla_pack_qpe into a float32 qfull. */
+cudaError_t gk_mla_pack_qpe_f32 (float *qfull, const float *q, int Tq, int H, int Dn, int R,
+                                 int Lkv, float scale, cudaStream_t stream);
+/* dst[i] = float(src[i]) for bf16 src */
+cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);
 /* qfull[h, i, Lkv + r] = bf16(scale * q[i, h, Dn + r]) (the rotated rope part of the query). */
 cudaError_t gk_mla_pack_qpe (uint16_t *qfull, const float *q, int Tq, int H, int Dn, int R,
                              int Lkv, float scale, cudaStream_t stream);

@@ -40,9 +40,10 @@ scatter_slots_kernel (float *slots, const float *y, const int32_t *tok, const in
     o[j] = wi * r[j];
 }
 
-/* grid (Tq, H), one block per row */
+/* grid (Tq, H), one block per row; P is bf16 or float32 */
+template <typename P>
 __global__ void __launch_bounds__ (256)
-causal_softmax_kernel (uint16_t *p, const float *s, int Tq, int n_keys, int pos0)
+causal_softmax_kernel (P *p, const float *s, int Tq, int n_keys, int pos0)
 {
   __shared__ float red[32];
   int i = blockIdx.x, h = blockIdx.y;
@@ -64,18 +65,37 @@ causal_softmax_kernel (uint16_t *p, const float *s, int Tq, int n_keys, int pos0
     sum += expf (s[row + j] - m);
   sum = gk_block_sum (sum, red);
   float inv = 1.0f / sum;
-  for (int j = threadIdx.x; j < n_keys; j += blockDim.x)
-    p[row + j] = j < valid ? gk_to_bf16 (expf (s[row + j] - m) * inv) : 0;
+  for (int j = threadIdx.x; j < n_keys; j += blockDim.x) {
+    float v = j < valid ? expf (s[row + j] - m) * inv : 0.0f;
+    if constexpr (sizeof (P) == 2)
+      p[row + j] = gk_to_bf16 (v);
+    else
+      p[row + j] = v;
+  }
 }
 
+template <typename Q>
 __global__ void
-pack_qpe_kernel (uint16_t *qfull, const float *q, int Tq, int H, int Dn, int R, int Lkv, float scale)
+pack_qpe_kernel (Q *qfull, const float *q, int Tq, int H, int Dn, int R, int Lkv, float scale)
 {
   int i = blockIdx.x, h = blockIdx.y;
   int Dqk = Dn + R;
-  for (int r = threadIdx.x; r < R; r += blockDim.x)
-    qfull[((size_t) h * Tq + i) * (Lkv + R) + Lkv + r] =
-      gk_to_bf16 (scale * q[((size_t) i * H + h) * Dqk + Dn + r]);
+  for (int r = threadIdx.x; r < R; r += blockDim.x) {
+    float v = scale * q[((size_t) i * H + h) * Dqk + Dn + r];
+    size_t at = ((size_t) h * Tq + i) * (Lkv + R) + Lkv + r;
+    if constexpr (sizeof (Q) == 2)
+      qfull[at] = gk_to_bf16 (v);
+    else
+      qfull[at] = v;
+  }
+}
+
+__global__ void
+bf16_to_f32_kernel (float *dst, const uint16_t *src, size_t n)
+{
+  size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    dst[i] = gk_bf16 (src[i]);
 }
 
 /* ---- launchers ---- */
@@ -115,7 +135,36 @@ gk_causal_softmax_bf16 (uint16_t *p, const float *s, int H, int Tq, int n_keys, 
 {
   if (Tq <= 0)
     return cudaSuccess;
-  causal_softmax_kernel<<<dim3 (Tq, H), 256, 0, stream>>> (p, s, Tq, n_keys, pos0);
+  causal_softmax_kernel<uint16_t><<<dim3 (Tq, H), 256, 0, stream>>> (p, s, Tq, n_keys, pos0);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_causal_softmax_f32 (float *p, const float *s, int H, int Tq, int n_keys, int pos0,
+                       cudaStream_t stream)
+{
+  if (Tq <= 0)
+    return cudaSuccess;
+  causal_softmax_kernel<float><<<dim3 (Tq, H), 256, 0, stream>>> (p, s, Tq, n_keys, pos0);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_mla_pack_qpe_f32 (float *qfull, const float *q, int Tq, int H, int Dn, int R, int Lkv,
+                     float scale, cudaStream_t stream)
+{
+  if (Tq <= 0)
+    return cudaSuccess;
+  pack_qpe_kernel<float><<<dim3 (Tq, H), 64, 0, stream>>> (qfull, q, Tq, H, Dn, R, Lkv, scale);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream)
+{
+  if (n == 0)
+    return cudaSuccess;
+  bf16_to_f32_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (dst, src, n);
   return gk_check_launch ();
 }
 
@@ -125,7 +174,7 @@ gk_mla_pack_qpe (uint16_t *qfull, const float *q, int Tq, int H, int Dn, int R, 
 {
   if (Tq <= 0)
     return cudaSuccess;
-  pack_qpe_kernel<<<dim3 (Tq, H), 64, 0, stream>>> (qfull, q, Tq, H, Dn, R, Lkv, scale);
+  pack_qpe_kernel<uint16_t><<<dim3 (Tq, H), 64, 0, stream>>> (qfull, q, Tq, H, Dn, R, Lkv, scale);
   return gk_check_launch ();
 }
 

@@ -1,12 +1,12 @@
-/* cuda-prefill.c: long inputs on the GPU through cuBLAS GEMMs (float32 weight GEMMs, bf16
- * tensor-core GEMMs for attention over the bf16 cache).
+/* cuda-prefill.c: long inputs on the GPU through cuBLAS GEMMs in float32 (the decode kernels'
+ * precision; a custom NVFP4 tensor-core path is to replace them for speed).
  * SPDX-License-Identifier: MIT
  *
  * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to float32 scratch
  * without their global scale (scale2 becomes the GEMM's alpha) and multiplied with float32
- * activations (float32 math, see compute_type()); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the absorbed
- * form over the bf16 latent cache with scores materialised per query block (S = Q.cache^T,
- * causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
+ * activations (see compute_type()); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the
+ * absorbed form over the latent cache (its rows widened to float32) with scores materialised per
+ * query block (S = Q.cache^T, causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
  * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c. */
 #define G_LOG_DOMAIN "glimmer-cuda"
 
@@ -17,14 +17,14 @@
 #include <string.h>
 
 #define PREFILL_T 2048
-#define SCORE_BUDGET ((size_t) 768 << 20)   /* bytes for S (fp32) + P (bf16) of one query block */
+#define SCORE_BUDGET ((size_t) 768 << 20)   /* bytes for S and P (float32) of one query block */
 
 typedef struct {
   int       T;          /* tokens per chunk */
   int       Tq;         /* queries per attention block */
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *ye, *logits;
-  uint16_t *xb, *qb, *qfull, *p, *olat, *kvb;
-  float    *wbuf, *xe;
+  uint16_t *xb;
+  float    *wbuf, *xe, *qfull, *p, *olat, *kvb, *cache;
   float    *s;
   int32_t  *ids, *idx, *tok, *slot, *iota, *kslot;
   float    *lw, *ones;
@@ -113,7 +113,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   Pre *p = g_new0 (Pre, 1);
   fw->pre_layout = p;
   p->T = MIN (PREFILL_T, fw->n_ctx);
-  size_t per_q = (size_t) H * fw->n_ctx * 6;
+  size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
   p->wbuf_elems = max_weight_elems (fw);
@@ -128,10 +128,10 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * D * 4 },
     { (void **) &p->logits, LT * c->vocab_size * 4 },
     { (void **) &p->xb, T * max_weight_cols (fw) * 2 },
-    { (void **) &p->qb, T * H * Dqk * 2 }, { (void **) &p->xe, T * D * 4 },
-    { (void **) &p->qfull, T * H * C * 2 }, { (void **) &p->p, Tq * H * fw->n_ctx * 2 },
-    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, T * H * Lkv * 2 },
-    { (void **) &p->wbuf, p->wbuf_elems * 4 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 2 },
+    { (void **) &p->xe, T * D * 4 }, { (void **) &p->cache, (size_t) fw->n_ctx * C * 4 },
+    { (void **) &p->qfull, T * H * C * 4 }, { (void **) &p->p, Tq * H * fw->n_ctx * 4 },
+    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, T * H * Lkv * 4 },
+    { (void **) &p->wbuf, p->wbuf_elems * 4 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 4 },
     { (void **) &p->ids, T * 4 }, { (void **) &p->idx, T * K * 4 }, { (void **) &p->tok, T * K * 4 },
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
@@ -264,18 +264,13 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
     .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
   };
   TRY (gk_mla_rope_cache (&ca, s));
-  TRY (gk_f32_to_bf16 (p->qb, p->q, (size_t) T * H * Dqk, s));
-
-  /* kv_b without its global scale: W_UK rows h*(Dn+Dv)+d, W_UV rows h*(Dn+Dv)+Dn+v */
-  const uint16_t *kvb = cl->kv_b.data;
-  float kv_alpha = 1.0f;
-  if (cl->kv_b.format != GK_WEIGHT_BF16) {
-    TRY (gk_dequant_bf16 (p->kvb, &cl->kv_b, s));
-    kvb = p->kvb;
-    if (cl->kv_b.format == GK_WEIGHT_NVFP4)
-      kv_alpha = cl->kv_b.scale2;
-  }
+  /* Attention in float32 like the decode kernels (bf16 probabilities and latents flipped random
+   * routers' near-ties against them): the cache rows this chunk reads, kv_b without scale2. */
+  TRY (gk_bf16_to_f32 (p->cache, cache, (size_t) (p0 + T) * C, s));
+  TRY (gk_dequant_f32 (p->kvb, &cl->kv_b, s));
+  float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f;
   const float zero = 0.0f, one = 1.0f;
+  cublasComputeType_t math = compute_type ();
   /* S and P hold Tq * n_ctx scores per head; with fewer keys, more queries fit per block */
   size_t cap = (size_t) p->Tq * (size_t) fw->n_ctx;
   int block = (int) MIN ((size_t) T, MAX ((size_t) 16, cap / (size_t) (p0 + T)));
@@ -287,31 +282,30 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
     float a_uk = kv_alpha * scale;
     /* Q_lat[h] (into qfull[h, :, :Lkv]) = Qn[h] . W_UK[h] */
     TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Lkv, tq, Dn, &a_uk,
-                                          kvb, CUDA_R_16BF, Lkv, (long long) (Dn + Dv) * Lkv,
-                                          p->qb + (size_t) q0 * H * Dqk, CUDA_R_16BF, H * Dqk, Dqk,
-                                          &zero, p->qfull, CUDA_R_16BF, C, (long long) tq * C, H,
-                                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    TRY (gk_mla_pack_qpe (p->qfull, p->q + (size_t) q0 * H * Dqk, tq, H, Dn, R, Lkv, scale, s));
+                                          p->kvb, CUDA_R_32F, Lkv, (long long) (Dn + Dv) * Lkv,
+                                          p->q + (size_t) q0 * H * Dqk, CUDA_R_32F, H * Dqk, Dqk,
+                                          &zero, p->qfull, CUDA_R_32F, C, (long long) tq * C, H,
+                                          math, CUBLAS_GEMM_DEFAULT));
+    TRY (gk_mla_pack_qpe_f32 (p->qfull, p->q + (size_t) q0 * H * Dqk, tq, H, Dn, R, Lkv, scale,
+                              s));
     /* S[h] = Qfull[h] . cache^T */
     TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, nk, tq, C, &one,
-                                          cache, CUDA_R_16BF, C, 0, p->qfull, CUDA_R_16BF, C,
+                                          p->cache, CUDA_R_32F, C, 0, p->qfull, CUDA_R_32F, C,
                                           (long long) tq * C, &zero, p->s, CUDA_R_32F, nk,
-                                          (long long) tq * nk, H, CUBLAS_COMPUTE_32F,
-                                          CUBLAS_GEMM_DEFAULT));
-    TRY (gk_causal_softmax_bf16 (p->p, p->s, H, tq, nk, p0 + q0, s));
+                                          (long long) tq * nk, H, math, CUBLAS_GEMM_DEFAULT));
+    TRY (gk_causal_softmax_f32 (p->p, p->s, H, tq, nk, p0 + q0, s));
     /* O_lat[h] = P[h] . cache[:, :Lkv] */
     TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_N, CUBLAS_OP_N, Lkv, tq, nk, &one,
-                                          cache, CUDA_R_16BF, C, 0, p->p, CUDA_R_16BF, nk,
-                                          (long long) tq * nk, &zero, p->olat, CUDA_R_16BF, Lkv,
-                                          (long long) tq * Lkv, H, CUBLAS_COMPUTE_32F,
-                                          CUBLAS_GEMM_DEFAULT));
+                                          p->cache, CUDA_R_32F, C, 0, p->p, CUDA_R_32F, nk,
+                                          (long long) tq * nk, &zero, p->olat, CUDA_R_32F, Lkv,
+                                          (long long) tq * Lkv, H, math, CUBLAS_GEMM_DEFAULT));
     /* O[:, h*Dv..] = O_lat[h] . W_UV[h]^T */
     TRY_BLAS (cublasGemmStridedBatchedEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Dv, tq, Lkv,
-                                          &kv_alpha, kvb + (size_t) Dn * Lkv, CUDA_R_16BF, Lkv,
-                                          (long long) (Dn + Dv) * Lkv, p->olat, CUDA_R_16BF, Lkv,
+                                          &kv_alpha, p->kvb + (size_t) Dn * Lkv, CUDA_R_32F, Lkv,
+                                          (long long) (Dn + Dv) * Lkv, p->olat, CUDA_R_32F, Lkv,
                                           (long long) tq * Lkv, &zero,
                                           p->o + (size_t) q0 * H * Dv, CUDA_R_32F, H * Dv, Dv, H,
-                                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                          math, CUBLAS_GEMM_DEFAULT));
   }
   return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, H * Dv, T, p->out, D, error);
 }
