@@ -10,16 +10,6 @@
 
 /* ---- tensor checks ---- */
 
-static char *
-shape_string (const int64_t *shape, int n_dims)
-{
-  GString *s = g_string_new ("[");
-  for (int d = 0; d < n_dims; d++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, d ? ", " : "", shape[d]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
 static const GlimTensor *
 require_tensor (GlimModel *m, const char *name, GError **error)
 {
@@ -37,8 +27,8 @@ check_shape (GlimModel *m, const GlimTensor *t, const int64_t *shape, int n_dims
   for (int d = 0; ok && d < n_dims; d++)
     ok = t->shape[d] == shape[d];
   if (!ok) {
-    g_autofree char *have = shape_string (t->shape, t->n_dims);
-    g_autofree char *want = shape_string (shape, n_dims);
+    g_autofree char *have = glim_shape_to_string (t->shape, t->n_dims);
+    g_autofree char *want = glim_shape_to_string (shape, n_dims);
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_TENSOR_SHAPE,
                  "%s/%s: tensor \"%s\" has shape %s, expected %s", m->dir, t->file, t->name, have,
                  want);
@@ -68,7 +58,7 @@ read_scalar (GlimModel *m, const GlimTensor *t, float *out, GError **error)
   if (t->dtype != GLIM_DTYPE_F32)
     return dtype_error (m, t, "F32", error);
   if (t->n_elements != 1 || t->n_dims > 1) {
-    g_autofree char *have = shape_string (t->shape, t->n_dims);
+    g_autofree char *have = glim_shape_to_string (t->shape, t->n_dims);
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_TENSOR_SHAPE,
                  "%s/%s: tensor \"%s\" has shape %s, expected a scalar", m->dir, t->file, t->name,
                  have);

@@ -13,6 +13,7 @@
 
 #include "glim-parser-private.h"
 #include "glim-pyjson.h"
+#include "glim-sampler.h"
 
 #include <string.h>
 
@@ -118,15 +119,6 @@ glim_parser_options_init (GlimParserOptions *options)
   memset (options, 0, sizeof *options);
   options->thinking = TRUE;
   options->tools_enabled = TRUE;
-}
-
-static guint64
-splitmix64 (guint64 *x)
-{
-  guint64 z = (*x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
 }
 
 static void
@@ -289,7 +281,7 @@ call_begin (GlimParser *p)
   glim_parser_py_strip (c->buf->str, c->buf->len, &a, &b);
   c->name = g_strndup (c->buf->str + a, b - a);
   guint64 x = p->id_seed + p->n_started++ * 0xd1b54a32d192ed03ull;
-  guint64 h1 = splitmix64 (&x), h2 = splitmix64 (&x);
+  guint64 h1 = glim_splitmix64 (&x), h2 = glim_splitmix64 (&x);
   g_snprintf (c->id, sizeof c->id, TOOL_ID_PREFIX "%016" G_GINT64_MODIFIER "x%016"
               G_GINT64_MODIFIER "x", h1, h2);
   c->begun = TRUE;

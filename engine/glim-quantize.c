@@ -142,16 +142,6 @@ compare_out (gconstpointer a, gconstpointer b)
   return strcmp ((*(OutTensor *const *) a)->name, (*(OutTensor *const *) b)->name);
 }
 
-static char *
-shape_string (const int64_t *shape, int n_dims)
-{
-  GString *s = g_string_new ("[");
-  for (int d = 0; d < n_dims; d++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, d ? ", " : "", shape[d]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
 static gboolean
 is_float (GlimDtype d)
 {
@@ -181,8 +171,8 @@ check_entry (const char *dir, GlimTensorStore *store, const GlimExportEntry *e, 
   for (int d = 0; ok && d < n_dims; d++)
     ok = t->shape[d] == want[d];
   if (!ok) {
-    g_autofree char *have = shape_string (t->shape, t->n_dims);
-    g_autofree char *expect = shape_string (want, n_dims);
+    g_autofree char *have = glim_shape_to_string (t->shape, t->n_dims);
+    g_autofree char *expect = glim_shape_to_string (want, n_dims);
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_TENSOR_SHAPE,
                  "%s/%s: tensor \"%s\" has shape %s, but config.json implies %s", dir, t->file,
                  t->name, have, expect);

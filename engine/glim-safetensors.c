@@ -23,6 +23,16 @@ struct _GlimSafetensors {
   GPtrArray   *copies;     /* aligned copies of tensors whose data was misaligned in the file */
 };
 
+char *
+glim_shape_to_string (const int64_t *shape, int n_dims)
+{
+  GString *s = g_string_new ("[");
+  for (int d = 0; d < n_dims; d++)
+    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, d ? ", " : "", shape[d]);
+  g_string_append_c (s, ']');
+  return g_string_free (s, FALSE);
+}
+
 static void
 tensor_free (gpointer p)
 {

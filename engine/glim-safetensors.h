@@ -24,6 +24,9 @@ typedef struct {
   const void *data;                        /* inside the mapping, aligned to the element size */
 } GlimTensor;
 
+/* "[2048, 768]" for messages; free with g_free. */
+char             *glim_shape_to_string        (const int64_t *shape, int n_dims);
+
 typedef struct _GlimSafetensors GlimSafetensors;
 
 /* Map `path` and validate its header: length in range, JSON well formed, every dtype known,

@@ -17,15 +17,6 @@ struct _GlimSampler {
 };
 
 static guint64
-splitmix64 (guint64 *x)
-{
-  guint64 z = (*x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-static guint64
 rotl (guint64 x, int k)
 {
   return (x << k) | (x >> (64 - k));
@@ -69,7 +60,7 @@ glim_sampler_new (const GlimSamplerParams *params)
   s->params = *params;
   guint64 x = params->seed;
   for (int i = 0; i < 4; i++)
-    s->s[i] = splitmix64 (&x);
+    s->s[i] = glim_splitmix64 (&x);
   return s;
 }
 

@@ -16,6 +16,16 @@ typedef struct {
   guint64 seed;
 } GlimSamplerParams;
 
+/* SplitMix64: advances *state and returns 64 well-mixed bits (seeds the samplers, makes ids). */
+static inline guint64
+glim_splitmix64 (guint64 *state)
+{
+  guint64 z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 typedef struct _GlimSampler GlimSampler;
 
 void         glim_sampler_params_init (GlimSamplerParams *params);   /* greedy, filters off */
