@@ -110,6 +110,7 @@ bind_weight (GlimModel *m, const char *module, int rows, int cols, GlimWeight *w
   w->name = g_string_chunk_insert_const (m->strings, module);
   w->rows = rows;
   w->cols = cols;
+  w->row_stride = cols;
   const GlimTensor *s = glim_tensor_store_lookup (m->store, sname);
 
   if (t->dtype == GLIM_DTYPE_U8 && s != NULL) {
@@ -345,7 +346,8 @@ glim_weight_n_bytes (const GlimWeight *w)
 void
 glim_weight_row_to_f32 (const GlimWeight *w, int row, float *out)
 {
-  gsize off = (gsize) row * (gsize) w->cols;   /* size_t: rows*cols overflows int for lm_head */
+  /* size_t: rows*cols overflows int for lm_head */
+  gsize off = (gsize) row * glim_weight_row_stride (w);
   switch (w->format) {
   case GLIM_WEIGHT_F32:
     memcpy (out, (const float *) w->data + off, (gsize) w->cols * sizeof (float));
