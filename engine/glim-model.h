@@ -82,7 +82,7 @@ typedef struct _GlimModel GlimModel;
 struct _GlimModel {
   char            *dir;
   GlimConfig      *config;
-  GlimTensorStore *store;
+  GlimTensorStore *store;      /* NULL for a skeleton (glim_model_new_skeleton) */
 
   GlimWeight       embed;      /* [V, D] token embeddings (BF16/F32; rows are read, never multiplied) */
   GlimLayer       *layers;     /* [n_layers] */
@@ -102,6 +102,11 @@ typedef struct {
 GlimModel  *glim_model_load      (const char *dir, const GlimModelLoadOptions *options,
                                   GError **error);
 void        glim_model_free      (GlimModel *model);
+/* A model with every module's shape bound from `config` (taken over) but no tensors: the
+ * format of each module is predicted from the quantization config (NVFP4 unless excluded;
+ * embeddings and routers wide), data and norms are NULL. For planning (glim_shard_plan,
+ * parameter and byte counts) before a checkpoint is at hand; it cannot be evaluated. */
+GlimModel  *glim_model_new_skeleton (GlimConfig *config);
 
 /* A multi-line human-readable description: architecture, sizes, parameter counts,
  * which modules are NVFP4, bytes. */
