@@ -33,7 +33,8 @@ typedef struct {
                                   * NVFP4: a multiple of 16 (bytes cols/2, scales cols/16) */
   const void      *data;         /* F32/F16/BF16: [rows, row_stride]; NVFP4: uint8
                                   * [rows, row_stride/2], element 2j in the low nibble of byte j */
-  const uint8_t   *scales;       /* NVFP4: fp8 e4m3 [rows, row_stride/16], row-major, not swizzled */
+  const uint8_t   *scales;       /* NVFP4: fp8 e4m3 [rows, row_stride/16], row-major, not
+                                  * swizzled */
   float            scale2;       /* NVFP4: weight_scale_2 (global factor) */
   float            input_scale;  /* NVFP4: input_scale if present, else 0 (unused by W4A16) */
 } GlimWeight;
