@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "glim-sampler.h"
+#include "glim-shard.h"
 
 #include "cpu/cpu.h"
 #ifdef GLIM_HAVE_CUDA
@@ -51,12 +52,14 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
   const GlimConfig *c = model->config;
   int n_ctx = options->n_ctx > 0 ? options->n_ctx : MIN (c->max_position_embeddings, 4096);
 
-  if (options->tp > 1 && c->n_heads % options->tp != 0) {
+  if (model->store == NULL) {
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
-                 "tensor parallel size %d does not divide the %d attention heads", options->tp,
-                 c->n_heads);
+                 "%s: the model has shapes but no weights, it can only be planned", model->dir);
     return NULL;
   }
+  int tp = options->tp == 0 ? 1 : options->tp;
+  if (!glim_shard_check (model, tp, error))
+    return NULL;
   g_autoptr (GlimContext) ctx = g_new0 (GlimContext, 1);
   ctx->model = model;
   ctx->backend = options->backend;
@@ -64,21 +67,15 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
   ctx->device = options->device;
   switch (options->backend) {
   case GLIM_BACKEND_CPU:
-    if (options->tp > 1) {
-      g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,
-                   "the CPU backend runs tensor parallel size 1 only (asked for %d)", options->tp);
-      return NULL;
-    }
-    ctx->cpu = glim_cpu_forward_new (model, n_ctx, options->n_threads, error);
+    ctx->cpu = glim_cpu_forward_new (model, n_ctx, options->n_threads, tp, error);
     if (ctx->cpu == NULL)
       return NULL;
     break;
   case GLIM_BACKEND_CUDA:
 #ifdef GLIM_HAVE_CUDA
-    if (options->tp > 1) {
+    if (tp > 1) {
       g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,
-                   "tensor parallel size %d: this build runs the CUDA backend on one GPU",
-                   options->tp);
+                   "tensor parallel size %d: this build runs the CUDA backend on one GPU", tp);
       return NULL;
     }
     ctx->cuda = glim_cuda_forward_new (model, options->device, n_ctx, options->progress,

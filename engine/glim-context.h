@@ -22,7 +22,9 @@ typedef struct {
   GlimBackend      backend;
   int              n_ctx;       /* tokens the cache holds; 0: min(max_position_embeddings, 4096) */
   int              n_threads;   /* CPU threads; 0: one per core */
-  int              tp;          /* tensor-parallel ranks; 0 or 1: one */
+  int              tp;          /* tensor-parallel ranks; 0 or 1: one. Must cut the model
+                                 * exactly (glim_shard_check). The CPU backend simulates the
+                                 * ranks one after the other (engine/cpu/cpu-forward.c). */
   int              device;      /* first CUDA device */
   GlimProgressFunc progress;    /* optional */
   gpointer         progress_data;

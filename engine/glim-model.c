@@ -73,6 +73,10 @@ read_scalar (GlimModel *m, const GlimTensor *t, float *out, GError **error)
 static gboolean
 bind_vector (GlimModel *m, const char *name, int n, float **out, GError **error)
 {
+  if (m->store == NULL) {       /* a skeleton: shapes only */
+    *out = NULL;
+    return TRUE;
+  }
   const GlimTensor *t = require_tensor (m, name, error);
   if (t == NULL)
     return FALSE;
@@ -88,9 +92,32 @@ bind_vector (GlimModel *m, const char *name, int n, float **out, GError **error)
   return TRUE;
 }
 
+/* A skeleton's weight: the shape, and the format ModelOpt's export would give the module:
+ * NVFP4 when the config quantises it, except the embedding and the router, which the default
+ * recipe never quantises (docs/model.md §4.2); no data. */
+static void
+bind_skeleton_weight (GlimModel *m, const char *module, int rows, int cols, GlimWeight *w)
+{
+  const GlimQuantConfig *q = &m->config->quant;
+  gboolean wide = strcmp (module, "model.embed_tokens") == 0 ||
+                  g_str_has_suffix (module, ".mlp.gate") || cols % 16 != 0 || !q->nvfp4 ||
+                  glim_quant_config_excludes (q, module);
+  memset (w, 0, sizeof *w);
+  w->name = g_string_chunk_insert_const (m->strings, module);
+  w->rows = rows;
+  w->cols = cols;
+  w->row_stride = cols;
+  w->format = wide ? GLIM_WEIGHT_BF16 : GLIM_WEIGHT_NVFP4;
+  w->scale2 = wide ? 0.0f : 1.0f;
+}
+
 static gboolean
 bind_weight (GlimModel *m, const char *module, int rows, int cols, GlimWeight *w, GError **error)
 {
+  if (m->store == NULL) {
+    bind_skeleton_weight (m, module, rows, cols, w);
+    return TRUE;
+  }
   g_autofree char *wname = g_strconcat (module, ".weight", NULL);
   g_autofree char *sname = g_strconcat (module, ".weight_scale", NULL);
   const GlimTensor *t = require_tensor (m, wname, error);
@@ -100,6 +127,7 @@ bind_weight (GlimModel *m, const char *module, int rows, int cols, GlimWeight *w
   w->name = g_string_chunk_insert_const (m->strings, module);
   w->rows = rows;
   w->cols = cols;
+  w->row_stride = cols;
   const GlimTensor *s = glim_tensor_store_lookup (m->store, sname);
 
   if (t->dtype == GLIM_DTYPE_U8 && s != NULL) {
@@ -311,6 +339,29 @@ glim_model_load (const char *dir, const GlimModelLoadOptions *options, GError **
   return g_steal_pointer (&m);
 }
 
+GlimModel *
+glim_model_new_skeleton (GlimConfig *config)
+{
+  g_return_val_if_fail (config != NULL, NULL);
+  g_autoptr (GlimModel) m = g_new0 (GlimModel, 1);
+  m->dir = g_strdup ("(shapes only)");
+  m->strings = g_string_chunk_new (4096);
+  m->owned = g_ptr_array_new_with_free_func (g_free);
+  m->config = config;
+  const GlimConfig *c = config;
+  /* with no store nothing can fail: every bind_* below only records shapes */
+  bind_weight (m, "model.embed_tokens", c->vocab_size, c->hidden_size, &m->embed, NULL);
+  m->layers = g_new0 (GlimLayer, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    bind_layer (m, l, c->layer_is_moe[l], &m->layers[l], NULL);
+  bind_vector (m, "model.norm.weight", c->hidden_size, &m->final_norm, NULL);
+  if (c->tie_word_embeddings)
+    m->lm_head = m->embed;
+  else
+    bind_weight (m, "lm_head", c->vocab_size, c->hidden_size, &m->lm_head, NULL);
+  return g_steal_pointer (&m);
+}
+
 /* ---- weights ---- */
 
 gsize
@@ -335,7 +386,8 @@ glim_weight_n_bytes (const GlimWeight *w)
 void
 glim_weight_row_to_f32 (const GlimWeight *w, int row, float *out)
 {
-  gsize off = (gsize) row * (gsize) w->cols;   /* size_t: rows*cols overflows int for lm_head */
+  /* size_t: rows*cols overflows int for lm_head */
+  gsize off = (gsize) row * glim_weight_row_stride (w);
   switch (w->format) {
   case GLIM_WEIGHT_F32:
     memcpy (out, (const float *) w->data + off, (gsize) w->cols * sizeof (float));
@@ -481,8 +533,9 @@ glim_model_describe (GlimModel *m)
                           (layers.bytes + other.bytes) / (1024.0 * 1024 * 1024),
                           layers.nvfp4_modules + other.nvfp4_modules,
                           layers.wide_modules + other.wide_modules);
-  g_string_append_printf (s, "files:        %.2f GiB of tensors\n",
-                          glim_tensor_store_n_bytes (m->store) / (1024.0 * 1024 * 1024));
+  if (m->store != NULL)
+    g_string_append_printf (s, "files:        %.2f GiB of tensors\n",
+                            glim_tensor_store_n_bytes (m->store) / (1024.0 * 1024 * 1024));
 
   const GlimLayer *L = &m->layers[c->n_layers - 1];
   const GlimLayer *L0 = &m->layers[0];

@@ -20,15 +20,21 @@ typedef enum {
   GLIM_WEIGHT_NVFP4,     /* ModelOpt: weight u8 [rows, cols/2], weight_scale fp8 [rows, cols/16] */
 } GlimWeightFormat;
 
-/* A linear layer's weight, W stored [out = rows, in = cols]; y = W.x */
+/* A linear layer's weight, W stored [out = rows, in = cols]; y = W.x.
+ * It may be a view of part of a larger tensor (engine/glim-shard.h cuts them): rows follow
+ * each other every row_stride elements, of which the view uses the first cols. */
 typedef struct {
   const char      *name;         /* module name, "model.layers.3.self_attn.q_b_proj" (owned by model) */
   GlimWeightFormat format;
   int              rows;         /* out features */
   int              cols;         /* in features */
-  const void      *data;         /* F32/F16/BF16: [rows, cols]; NVFP4: uint8 [rows, cols/2],
-                                  * element 2j in the low nibble of byte j */
-  const uint8_t   *scales;       /* NVFP4: fp8 e4m3 [rows, cols/16], row-major, not swizzled */
+  int              row_stride;   /* elements from one row's start to the next's: cols for a whole
+                                  * tensor, the tensor's cols for a column view; 0 means cols.
+                                  * NVFP4: a multiple of 16 (bytes cols/2, scales cols/16) */
+  const void      *data;         /* F32/F16/BF16: [rows, row_stride]; NVFP4: uint8
+                                  * [rows, row_stride/2], element 2j in the low nibble of byte j */
+  const uint8_t   *scales;       /* NVFP4: fp8 e4m3 [rows, row_stride/16], row-major, not
+                                  * swizzled */
   float            scale2;       /* NVFP4: weight_scale_2 (global factor) */
   float            input_scale;  /* NVFP4: input_scale if present, else 0 (unused by W4A16) */
 } GlimWeight;
@@ -77,7 +83,7 @@ typedef struct _GlimModel GlimModel;
 struct _GlimModel {
   char            *dir;
   GlimConfig      *config;
-  GlimTensorStore *store;
+  GlimTensorStore *store;      /* NULL for a skeleton (glim_model_new_skeleton) */
 
   GlimWeight       embed;      /* [V, D] token embeddings (BF16/F32; rows are read, never multiplied) */
   GlimLayer       *layers;     /* [n_layers] */
@@ -97,6 +103,11 @@ typedef struct {
 GlimModel  *glim_model_load      (const char *dir, const GlimModelLoadOptions *options,
                                   GError **error);
 void        glim_model_free      (GlimModel *model);
+/* A model with every module's shape bound from `config` (taken over) but no tensors: the
+ * format of each module is predicted from the quantization config (NVFP4 unless excluded;
+ * embeddings and routers wide), data and norms are NULL. For planning (glim_shard_plan,
+ * parameter and byte counts) before a checkpoint is at hand; it cannot be evaluated. */
+GlimModel  *glim_model_new_skeleton (GlimConfig *config);
 
 /* A multi-line human-readable description: architecture, sizes, parameter counts,
  * which modules are NVFP4, bytes. */
@@ -112,6 +123,13 @@ gsize       glim_weight_n_bytes  (const GlimWeight *w);
 
 /* Dequantise/convert row `row` (cols floats) of `w` into `out`. */
 void        glim_weight_row_to_f32 (const GlimWeight *w, int row, float *out);
+
+/* Elements between the starts of two rows of `w` (see GlimWeight.row_stride). */
+static inline gsize
+glim_weight_row_stride (const GlimWeight *w)
+{
+  return (gsize) (w->row_stride > 0 ? w->row_stride : w->cols);
+}
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimModel, glim_model_free)
 

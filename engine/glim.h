@@ -13,6 +13,7 @@
 #include "glim-model.h"
 #include "glim-context.h"
 #include "glim-sampler.h"
+#include "glim-shard.h"
 #include "glim-quantize.h"
 #include "glim-synth.h"
 #include "glim-chat.h"

@@ -10,7 +10,10 @@
  *   o[h]       = W_UV[h] o_lat[h]               [Dv]    (W_UV: kv_b rows h*(Dn+Dv) + Dn + 0..Dv)
  *   out        = o_proj(o)
  * This equals transformers' non-absorbed form (k_nope = W_UK c, v = W_UV c) up to float32
- * rounding; scale = 1/sqrt(Dn + R). */
+ * rounding; scale = 1/sqrt(Dn + R).
+ * Under tensor parallelism (glim-shard.h) q_a, its norm and the cache are replicated
+ * (glim_cpu_attention_latent, computed once: every rank would compute the same bits), and each
+ * rank runs glim_cpu_attention_rank over its Hl heads, ending in its partial o_proj output. */
 #define G_LOG_DOMAIN "glimmer-cpu"
 
 #include "cpu-private.h"
@@ -20,7 +23,8 @@
 
 typedef struct {
   GlimCpuForward   *fw;
-  const GlimWeight *kv_b;
+  const GlimWeight *kv_b;          /* the rank's heads: [H * (Dn + Dv), Lkv] */
+  int               H;             /* heads of the rank (all heads at tp 1) */
   int               T;
   int               n_past;
   const float      *layer_cache;   /* [n_ctx, C] */
@@ -33,7 +37,7 @@ absorb_q_task (gpointer data, int h, int thread)
 {
   AttnJob *j = data;
   const GlimConfig *c = j->fw->model->config;
-  int H = c->n_heads, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Lkv = c->kv_lora_rank;
+  int H = j->H, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Lkv = c->kv_lora_rank;
   int Dqk = glim_config_qk_head_dim (c);
   float *row = j->rows + (gsize) thread * Lkv;
   for (int t = 0; t < j->T; t++)
@@ -56,7 +60,7 @@ attend_task (gpointer data, int task, int thread)
   AttnJob *j = data;
   GlimCpuForward *fw = j->fw;
   const GlimConfig *c = fw->model->config;
-  int H = c->n_heads, Dn = c->qk_nope_head_dim, R = c->qk_rope_head_dim, Lkv = c->kv_lora_rank;
+  int H = j->H, Dn = c->qk_nope_head_dim, R = c->qk_rope_head_dim, Lkv = c->kv_lora_rank;
   int Dqk = glim_config_qk_head_dim (c), C = glim_config_cache_width (c);
   int t = task / H, h = task % H;
   int n_keys = j->n_past + t + 1;                       /* causal: positions 0..pos */
@@ -92,7 +96,7 @@ unabsorb_o_task (gpointer data, int h, int thread)
 {
   AttnJob *j = data;
   const GlimConfig *c = j->fw->model->config;
-  int H = c->n_heads, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Lkv = c->kv_lora_rank;
+  int H = j->H, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Lkv = c->kv_lora_rank;
   float *row = j->rows + (gsize) thread * Lkv;
   for (int v = 0; v < Dv; v++) {
     glim_weight_row_to_f32 (j->kv_b, h * (Dn + Dv) + Dn + v, row);
@@ -103,24 +107,20 @@ unabsorb_o_task (gpointer data, int h, int thread)
 }
 
 void
-glim_cpu_attention (GlimCpuForward *fw, const GlimLayer *L, int l, int T, int n_past,
-                    const float *h, float *out)
+glim_cpu_attention_latent (GlimCpuForward *fw, const GlimLayer *L, int l, int T, int n_past,
+                           const float *h)
 {
   const GlimConfig *c = fw->model->config;
-  int H = c->n_heads, Dn = c->qk_nope_head_dim, R = c->qk_rope_head_dim, Lkv = c->kv_lora_rank;
-  int Dqk = glim_config_qk_head_dim (c), C = glim_config_cache_width (c);
+  int R = c->qk_rope_head_dim, Lkv = c->kv_lora_rank, C = glim_config_cache_width (c);
   float *layer_cache = fw->cache + (gsize) l * (gsize) fw->n_ctx * (gsize) C;
 
-  /* Queries. */
+  /* Query latent. */
   if (c->q_lora_rank > 0) {
     int Nq = c->q_lora_rank;
     glim_cpu_linear (fw->pool, &L->q_a, h, T, fw->qa);
     for (int t = 0; t < T; t++)
       glim_cpu_rmsnorm (fw->qa + (gsize) t * Nq, fw->qa + (gsize) t * Nq, L->q_a_norm, Nq,
                         (float) c->latent_norm_eps);
-    glim_cpu_linear (fw->pool, &L->q_b, fw->qa, T, fw->q);
-  } else {
-    glim_cpu_linear (fw->pool, &L->q, h, T, fw->q);
   }
 
   /* Latent and shared rope key, into the cache. */
@@ -132,13 +132,30 @@ glim_cpu_attention (GlimCpuForward *fw, const GlimLayer *L, int l, int T, int n_
     glim_cpu_rmsnorm (e, kv, L->kv_a_norm, Lkv, (float) c->latent_norm_eps);
     memcpy (e + Lkv, kv + Lkv, sizeof (float) * R);
     glim_cpu_rope (e + Lkv, R, pos, fw->inv_freq, c->rope_interleave);
-    for (int hh = 0; hh < H; hh++)
-      glim_cpu_rope (fw->q + ((gsize) t * H + hh) * Dqk + Dn, R, pos, fw->inv_freq,
-                     c->rope_interleave);
   }
+}
+
+void
+glim_cpu_attention_rank (GlimCpuForward *fw, const GlimLayer *L, int H, int l, int T, int n_past,
+                         const float *h, float *out)
+{
+  const GlimConfig *c = fw->model->config;
+  int Dn = c->qk_nope_head_dim, R = c->qk_rope_head_dim, Lkv = c->kv_lora_rank;
+  int Dqk = glim_config_qk_head_dim (c), C = glim_config_cache_width (c);
+  float *layer_cache = fw->cache + (gsize) l * (gsize) fw->n_ctx * (gsize) C;
+
+  /* Queries of this rank's heads, q_pe rotated. */
+  if (c->q_lora_rank > 0)
+    glim_cpu_linear (fw->pool, &L->q_b, fw->qa, T, fw->q);
+  else
+    glim_cpu_linear (fw->pool, &L->q, h, T, fw->q);
+  for (int t = 0; t < T; t++)
+    for (int hh = 0; hh < H; hh++)
+      glim_cpu_rope (fw->q + ((gsize) t * H + hh) * Dqk + Dn, R, n_past + t, fw->inv_freq,
+                     c->rope_interleave);
 
   g_autofree float *rows = g_new (float, (gsize) glim_cpu_pool_n_threads (fw->pool) * Lkv);
-  AttnJob j = { fw, &L->kv_b, T, n_past, layer_cache, rows };
+  AttnJob j = { fw, &L->kv_b, H, T, n_past, layer_cache, rows };
   glim_cpu_pool_run (fw->pool, H, absorb_q_task, &j);
   glim_cpu_pool_run (fw->pool, T * H, attend_task, &j);
   glim_cpu_pool_run (fw->pool, H, unabsorb_o_task, &j);

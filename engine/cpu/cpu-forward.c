@@ -8,7 +8,15 @@
  * - attention is always the absorbed (latent) form, so prefill and decode run the same code and
  *   agree by construction; the cache holds C = Lkv + R floats per token per layer
  *   ([normalised latent | rotated k_pe]).
- * Tokens are processed in chunks of at most CHUNK so scratch memory stays bounded. */
+ * Tokens are processed in chunks of at most CHUNK so scratch memory stays bounded.
+ *
+ * Tensor parallelism is simulated: with tp ranks, every split computation runs once per rank
+ * on that rank's views of the weights (glim-shard.h says which), one rank after the other, and
+ * the two all-reduces of each layer sum the ranks' partial outputs in rank order (rank 0 +
+ * rank 1 + ...), a fixed order that NCCL's ring does not promise. Replicated work (embedding,
+ * q_a/kv_a, the cache, the router) runs once, since every rank would compute the same bits;
+ * lm_head runs per rank over its vocabulary rows and the logits are gathered. At tp 1 the one
+ * rank holds the whole model and the all-reduces do nothing: the plain single-device pass. */
 #define G_LOG_DOMAIN "glimmer-cpu"
 
 #include "cpu.h"
@@ -25,6 +33,11 @@ glim_cpu_forward_free (GlimCpuForward *fw)
   if (fw == NULL)
     return;
   g_clear_pointer (&fw->pool, glim_cpu_pool_free);
+  for (int r = 0; fw->ranks != NULL && r < fw->tp; r++)
+    glim_shard_free (fw->ranks[r]);
+  g_free (fw->ranks);
+  g_free (fw->partials);
+  g_free (fw->rank_logits);
   g_free (fw->cache);
   g_free (fw->inv_freq);
   g_free (fw->x);
@@ -48,7 +61,7 @@ glim_cpu_forward_free (GlimCpuForward *fw)
 }
 
 GlimCpuForward *
-glim_cpu_forward_new (GlimModel *model, int n_ctx, int n_threads, GError **error)
+glim_cpu_forward_new (GlimModel *model, int n_ctx, int n_threads, int tp, GError **error)
 {
   const GlimConfig *c = model->config;
   if (n_ctx <= 0 || n_ctx > c->max_position_embeddings) {
@@ -61,6 +74,14 @@ glim_cpu_forward_new (GlimModel *model, int n_ctx, int n_threads, GError **error
   g_autoptr (GlimCpuForward) fw = g_new0 (GlimCpuForward, 1);
   fw->model = model;
   fw->n_ctx = n_ctx;
+  tp = MAX (tp, 1);
+  fw->ranks = g_new0 (GlimShard *, tp);
+  for (int r = 0; r < tp; r++) {
+    fw->ranks[r] = glim_shard_new (model, tp, r, error);
+    if (fw->ranks[r] == NULL)
+      return NULL;
+    fw->tp = r + 1;                       /* ranks made so far, for glim_cpu_forward_free */
+  }
   fw->cache = g_try_new0 (float, cache_floats);
   if (fw->cache == NULL) {
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
@@ -94,6 +115,10 @@ glim_cpu_forward_new (GlimModel *model, int n_ctx, int n_threads, GError **error
   fw->moe_w = g_new (float, T * K);
   fw->moe_x = g_new (float, T * D);
   fw->moe_tok = g_new (int, T * 2);
+  if (fw->tp > 1) {
+    fw->partials = g_new (float, (gsize) (fw->tp - 1) * T * D);
+    fw->rank_logits = g_new (float, T * (gsize) fw->ranks[0]->n_vocab);   /* rank 0: the most */
+  }
   return g_steal_pointer (&fw);
 }
 
@@ -110,18 +135,26 @@ mlp_forward (GlimCpuForward *fw, const GlimMlp *mlp, const float *x, int T, floa
   glim_cpu_linear (fw->pool, &mlp->down, fw->ffn_a, T, out);
 }
 
+/* Router (fp32) and grouped top-k of every token into moe_idx/moe_w: replicated, so once. */
 static void
-moe_forward (GlimCpuForward *fw, const GlimLayer *L, const float *h, int T, float *out)
+moe_route (GlimCpuForward *fw, const GlimLayer *L, const float *h, int T)
 {
   const GlimConfig *c = fw->model->config;
-  int D = c->hidden_size, E = c->n_routed_experts, K = c->n_experts_per_tok;
-
-  /* Router (fp32) and grouped top-k, one token at a time. */
+  int E = c->n_routed_experts, K = c->n_experts_per_tok;
   g_autofree float *logits = g_new (float, (gsize) T * E);
   glim_cpu_linear (fw->pool, &L->router, h, T, logits);
   for (int t = 0; t < T; t++)
     glim_cpu_route (c, logits + (gsize) t * E, L->router_bias, fw->moe_idx + t * K,
                     fw->moe_w + t * K);
+}
+
+/* One rank's MoE output after moe_route: its slices of the routed experts and of the shared
+ * expert (L is the rank's view of the layer), routed + shared, before the all-reduce. */
+static void
+moe_forward (GlimCpuForward *fw, const GlimLayer *L, const float *h, int T, float *out)
+{
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, E = c->n_routed_experts, K = c->n_experts_per_tok;
 
   /* Each expert runs once over the tokens that chose it; its weighted output goes to that
    * token's slot k, and slots are summed in order afterwards (deterministic). */
@@ -164,6 +197,28 @@ moe_forward (GlimCpuForward *fw, const GlimLayer *L, const float *h, int T, floa
   }
 }
 
+/* ---- tensor parallelism ---- */
+
+/* Where rank r leaves its partial [T, D] result: rank 0 in the result buffer itself. */
+static float *
+rank_out (GlimCpuForward *fw, int r, float *out)
+{
+  int D = fw->model->config->hidden_size;
+  return r == 0 ? out : fw->partials + (gsize) (r - 1) * CHUNK * (gsize) D;
+}
+
+/* The all-reduce: out (rank 0's partial) += rank 1's, then rank 2's, ... in rank order. */
+static void
+all_reduce (GlimCpuForward *fw, float *out, int T)
+{
+  gsize n = (gsize) T * (gsize) fw->model->config->hidden_size;
+  for (int r = 1; r < fw->tp; r++) {
+    const float *p = rank_out (fw, r, out);
+    for (gsize i = 0; i < n; i++)
+      out[i] += p[i];
+  }
+}
+
 /* ---- the model ---- */
 
 static void
@@ -176,7 +231,11 @@ layer_forward (GlimCpuForward *fw, int l, int T, int n_past)
 
   for (int t = 0; t < T; t++)
     glim_cpu_rmsnorm (fw->h + (gsize) t * D, fw->x + (gsize) t * D, L->input_norm, D, eps);
-  glim_cpu_attention (fw, L, l, T, n_past, fw->h, fw->ffn_out);
+  glim_cpu_attention_latent (fw, L, l, T, n_past, fw->h);
+  for (int r = 0; r < fw->tp; r++)
+    glim_cpu_attention_rank (fw, &fw->ranks[r]->layers[l], fw->ranks[r]->n_heads, l, T, n_past,
+                             fw->h, rank_out (fw, r, fw->ffn_out));
+  all_reduce (fw, fw->ffn_out, T);                               /* all-reduce #1 */
   for (gsize i = 0; i < (gsize) T * D; i++)
     fw->x[i] += fw->ffn_out[i];
 
@@ -184,9 +243,15 @@ layer_forward (GlimCpuForward *fw, int l, int T, int n_past)
     glim_cpu_rmsnorm (fw->h + (gsize) t * D, fw->x + (gsize) t * D, L->post_attn_norm, D, eps);
   g_autofree float *m = g_new (float, (gsize) T * D);
   if (L->is_moe)
-    moe_forward (fw, L, fw->h, T, m);
-  else
-    mlp_forward (fw, &L->dense, fw->h, T, m);
+    moe_route (fw, L, fw->h, T);
+  for (int r = 0; r < fw->tp; r++) {
+    const GlimLayer *Lr = &fw->ranks[r]->layers[l];
+    if (L->is_moe)
+      moe_forward (fw, Lr, fw->h, T, rank_out (fw, r, m));
+    else
+      mlp_forward (fw, &Lr->dense, fw->h, T, rank_out (fw, r, m));
+  }
+  all_reduce (fw, m, T);                                         /* all-reduce #2 */
   for (gsize i = 0; i < (gsize) T * D; i++)
     fw->x[i] += m[i];
 }
@@ -211,8 +276,18 @@ chunk_forward (GlimCpuForward *fw, const int32_t *tokens, int T, int n_past, flo
   for (int t = first; t < T; t++)
     glim_cpu_rmsnorm (fw->h + (gsize) (t - first) * D, fw->x + (gsize) t * D, model->final_norm, D,
                       (float) c->rms_norm_eps);
-  glim_cpu_linear (fw->pool, &model->lm_head, fw->h, n, logits);
-  (void) V;
+  /* lm_head by vocabulary rows, gathered: each logit is one rank's dot product, unsummed */
+  for (int r = 0; r < fw->tp; r++) {
+    const GlimShard *s = fw->ranks[r];
+    if (s->n_vocab == V) {
+      glim_cpu_linear (fw->pool, &s->lm_head, fw->h, n, logits);
+      continue;
+    }
+    glim_cpu_linear (fw->pool, &s->lm_head, fw->h, n, fw->rank_logits);
+    for (int t = 0; t < n; t++)
+      memcpy (logits + (gsize) t * V + s->vocab0, fw->rank_logits + (gsize) t * s->n_vocab,
+              sizeof (float) * (gsize) s->n_vocab);
+  }
 }
 
 void

@@ -53,7 +53,7 @@ linear_task (gpointer data, int task, int thread)
   for (int r = task * ROWS_PER_TASK; r < r_end; r++) {
     const float *wr;
     if (j->w->format == GLIM_WEIGHT_F32) {
-      wr = (const float *) j->w->data + (gsize) (j->row0 + r) * (gsize) cols;
+      wr = (const float *) j->w->data + (gsize) (j->row0 + r) * glim_weight_row_stride (j->w);
     } else {
       glim_weight_row_to_f32 (j->w, j->row0 + r, row);
       wr = row;

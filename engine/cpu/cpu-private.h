@@ -4,10 +4,16 @@
 
 #include "cpu.h"
 
+#include "../glim-shard.h"
+
 struct _GlimCpuForward {
   GlimModel   *model;
   GlimCpuPool *pool;
   int          n_ctx;
+  int          tp;           /* simulated tensor-parallel ranks, run one after the other */
+  GlimShard  **ranks;        /* [tp]: each rank's views of the weights (rank 0 of 1: the whole) */
+  float       *partials;     /* [tp - 1, CHUNK, D] ranks 1.. partial sums before the all-reduce */
+  float       *rank_logits;  /* [CHUNK, Vr] one rank's lm_head rows before the gather (tp > 1) */
   float       *cache;        /* [n_layers, n_ctx, C]: [latent Lkv | rotated k_pe R] per token */
   float       *inv_freq;     /* [R/2] */
 
@@ -15,11 +21,11 @@ struct _GlimCpuForward {
   float *x;                  /* [T, D] residual stream */
   float *h;                  /* [T, D] normalised input of a block */
   float *qa;                 /* [T, Nq] */
-  float *q;                  /* [T, H, Dqk]: per head [nope Dn | rope R] */
+  float *q;                  /* [T, Hl, Dqk]: per head [nope Dn | rope R]; Hl heads of a rank */
   float *kva;                /* [T, C] */
-  float *q_lat;              /* [T, H, Lkv] q_nope absorbed through W_UK */
-  float *o_lat;              /* [T, H, Lkv] attention output in latent space */
-  float *o;                  /* [T, H * Dv] */
+  float *q_lat;              /* [T, Hl, Lkv] q_nope absorbed through W_UK */
+  float *o_lat;              /* [T, Hl, Lkv] attention output in latent space */
+  float *o;                  /* [T, Hl * Dv] */
   float *attn_scores;        /* [n_threads, n_ctx] */
   float *ffn_a, *ffn_b;      /* [T, max FFN width] */
   float *ffn_out;            /* [T, D] */
@@ -30,10 +36,15 @@ struct _GlimCpuForward {
   int   *moe_tok;            /* [T, 2] (token, slot) of each gathered row */
 };
 
-/* out[T, D] = o_proj(MLA(h)) for tokens at positions n_past.., writing their latents to the
- * cache of layer l first. */
-void glim_cpu_attention (GlimCpuForward *fw, const GlimLayer *L, int l, int T, int n_past,
-                         const float *h, float *out);
+/* The replicated part of MLA for T tokens at positions n_past..: qa = norm(q_a(h)) (when
+ * q_lora_rank > 0) and their latents [c | rotated k_pe] written to the cache of layer l. */
+void glim_cpu_attention_latent (GlimCpuForward *fw, const GlimLayer *L, int l, int T, int n_past,
+                                const float *h);
+/* One rank's part, after glim_cpu_attention_latent: the queries of its H heads (L is the rank's
+ * view of layer l: q_b/q, kv_b and o cut to those heads), attention over the cache, and its
+ * partial out[T, D] = o_proj_rank(o_rank). At tp 1, L is the whole layer and out the result. */
+void glim_cpu_attention_rank   (GlimCpuForward *fw, const GlimLayer *L, int H, int l, int T,
+                                int n_past, const float *h, float *out);
 
 /* Sigmoid + bias grouped top-k routing of one token (transformers Glm4MoeLiteTopkRouter):
  * idx[K] the chosen experts, w[K] their unbiased scores, renormalised if norm_topk_prob,

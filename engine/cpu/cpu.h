@@ -54,7 +54,9 @@ void  glim_cpu_silu_mul  (float *g, const float *u, int n);
 
 typedef struct _GlimCpuForward GlimCpuForward;
 
-GlimCpuForward *glim_cpu_forward_new  (GlimModel *model, int n_ctx, int n_threads, GError **error);
+/* tp: simulated tensor-parallel ranks (0 or 1: one); the model must pass glim_shard_check. */
+GlimCpuForward *glim_cpu_forward_new  (GlimModel *model, int n_ctx, int n_threads, int tp,
+                                       GError **error);
 void            glim_cpu_forward_free (GlimCpuForward *fw);
 /* Run T tokens at positions n_past..n_past+T-1, appending their latents to the cache.
  * logits: NULL, or [T, V] when all_logits, or [V] (last position) otherwise. */

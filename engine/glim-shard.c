@@ -1,0 +1,406 @@
+/* glim-shard.c: cut a loaded model into per-rank views for tensor parallelism, check that a tp
+ * cuts it exactly, and plan each rank's memory.
+ * SPDX-License-Identifier: MIT
+ * Nothing is copied: a shard's weights point into the model's (mmapped) tensors, with a row
+ * stride for column views. What goes where is documented once, in glim-shard.h. */
+#define G_LOG_DOMAIN "glimmer-shard"
+
+#include "glim-shard.h"
+
+#include <string.h>
+
+G_DEFINE_QUARK (glim-shard-error-quark, glim_shard_error)
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+/* ---- views ---- */
+
+/* Bytes per element of a wide format; NVFP4 is handled by the callers. */
+static gsize
+wide_element_size (GlimWeightFormat f)
+{
+  switch (f) {
+  case GLIM_WEIGHT_F32:  return 4;
+  case GLIM_WEIGHT_F16:
+  case GLIM_WEIGHT_BF16: return 2;
+  default:               g_assert_not_reached ();
+  }
+}
+
+/* w's data and scales moved on by `elements` (a multiple of 16 for NVFP4). A weight without
+ * data (a planning skeleton, glim_model_new_skeleton) stays without. */
+static void
+advance (const GlimWeight *w, gsize elements, GlimWeight *out)
+{
+  if (w->data == NULL)
+    return;
+  if (w->format == GLIM_WEIGHT_NVFP4) {
+    out->data = (const uint8_t *) w->data + elements / 2;
+    out->scales = w->scales + elements / 16;
+  } else {
+    out->data = (const uint8_t *) w->data + elements * wide_element_size (w->format);
+  }
+}
+
+gboolean
+glim_weight_slice_rows (const GlimWeight *w, int row0, int n_rows, GlimWeight *out, GError **error)
+{
+  g_return_val_if_fail (w != NULL && out != NULL, FALSE);
+  if (w->format == GLIM_WEIGHT_NONE || row0 < 0 || n_rows < 0 || row0 > w->rows - n_rows) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE,
+                 "%s: rows %d..%d are outside its %d rows", w->name ? w->name : "weight", row0,
+                 row0 + n_rows, w->format == GLIM_WEIGHT_NONE ? 0 : w->rows);
+    return FALSE;
+  }
+  GlimWeight v = *w;
+  v.row_stride = (int) glim_weight_row_stride (w);
+  v.rows = n_rows;
+  advance (w, (gsize) row0 * glim_weight_row_stride (w), &v);
+  *out = v;
+  return TRUE;
+}
+
+gboolean
+glim_weight_slice_cols (const GlimWeight *w, int col0, int n_cols, GlimWeight *out, GError **error)
+{
+  g_return_val_if_fail (w != NULL && out != NULL, FALSE);
+  const char *name = w->name ? w->name : "weight";
+  if (w->format == GLIM_WEIGHT_NONE || col0 < 0 || n_cols < 0 || col0 > w->cols - n_cols) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE,
+                 "%s: columns %d..%d are outside its %d columns", name, col0, col0 + n_cols,
+                 w->format == GLIM_WEIGHT_NONE ? 0 : w->cols);
+    return FALSE;
+  }
+  if (w->format == GLIM_WEIGHT_NVFP4 && (col0 % 16 != 0 || n_cols % 16 != 0)) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE,
+                 "%s: a cut at columns %d..%d splits its NVFP4 scale blocks (16 columns each)",
+                 name, col0, col0 + n_cols);
+    return FALSE;
+  }
+  GlimWeight v = *w;
+  v.row_stride = (int) glim_weight_row_stride (w);
+  v.cols = n_cols;
+  advance (w, (gsize) col0, &v);
+  *out = v;
+  return TRUE;
+}
+
+/* ---- the cut of every tensor ---- */
+
+void
+glim_shard_vocab_range (int vocab_size, int tp, int rank, int *row0, int *n_rows)
+{
+  g_return_if_fail (tp >= 1 && rank >= 0 && rank < tp);
+  gint64 padded = ((gint64) vocab_size + GLIM_SHARD_VOCAB_ALIGN - 1) / GLIM_SHARD_VOCAB_ALIGN *
+                  GLIM_SHARD_VOCAB_ALIGN;
+  gint64 per = (padded + tp - 1) / tp;
+  gint64 start = MIN ((gint64) rank * per, (gint64) vocab_size);
+  gint64 end = MIN (start + per, (gint64) vocab_size);
+  *row0 = (int) start;
+  *n_rows = (int) (end - start);
+}
+
+/* One FFN-like split (a dimension cut into tp equal parts, read as input columns by `down`). */
+static gboolean
+check_split (const GlimWeight *down, const char *setting, int n, int tp, GError **error)
+{
+  if (n % tp != 0) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
+                 "tensor parallel size %d does not divide %s (%d)", tp, setting, n);
+    return FALSE;
+  }
+  if (down->format == GLIM_WEIGHT_NVFP4 && (n / tp) % 16 != 0) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
+                 "tensor parallel size %d: %s is NVFP4 and %s (%d) / %d = %d input columns per "
+                 "rank is not a multiple of 16 (its scale blocks)", tp, down->name, setting, n,
+                 tp, n / tp);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_layer (const GlimConfig *c, const GlimLayer *L, int tp, GError **error)
+{
+  if (!check_split (&L->o, "num_attention_heads x v_head_dim",
+                    c->n_heads * c->v_head_dim, tp, error))
+    return FALSE;
+  if (!L->is_moe)
+    return check_split (&L->dense.down, "intermediate_size", c->intermediate_size, tp, error);
+  for (int e = 0; e < c->n_routed_experts; e++)
+    if (!check_split (&L->experts[e].down, "moe_intermediate_size", c->moe_intermediate_size, tp,
+                      error))
+      return FALSE;
+  if (L->shared.gate.format != GLIM_WEIGHT_NONE)
+    return check_split (&L->shared.down,
+                        "moe_intermediate_size x n_shared_experts",
+                        c->moe_intermediate_size * c->n_shared_experts, tp, error);
+  return TRUE;
+}
+
+static gboolean
+check_quietly (GlimModel *model, int tp, GError **error)
+{
+  const GlimConfig *c = model->config;
+  if (tp < 1 || tp > GLIM_SHARD_TP_MAX) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
+                 "tensor parallel size %d is outside 1..%d", tp, GLIM_SHARD_TP_MAX);
+    return FALSE;
+  }
+  if (c->n_heads % tp != 0) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
+                 "tensor parallel size %d does not divide num_attention_heads (%d)", tp,
+                 c->n_heads);
+    return FALSE;
+  }
+  for (int l = 0; l < c->n_layers; l++)
+    if (!check_layer (c, &model->layers[l], tp, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* "1, 2 or 4": the sizes check_quietly accepts. */
+static char *
+valid_tps (GlimModel *model)
+{
+  GString *s = g_string_new (NULL);
+  int found[GLIM_SHARD_TP_MAX], n = 0;
+  for (int tp = 1; tp <= GLIM_SHARD_TP_MAX; tp++)
+    if (check_quietly (model, tp, NULL))
+      found[n++] = tp;
+  for (int i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%d", i == 0 ? "" : i == n - 1 ? " or " : ", ", found[i]);
+  return g_string_free (s, FALSE);
+}
+
+gboolean
+glim_shard_check (GlimModel *model, int tp, GError **error)
+{
+  g_return_val_if_fail (model != NULL, FALSE);
+  g_autoptr (GError) local = NULL;
+  if (check_quietly (model, tp, error != NULL ? &local : NULL))
+    return TRUE;
+  if (error == NULL)
+    return FALSE;
+  g_autofree char *ok = valid_tps (model);
+  g_set_error (error, local->domain, local->code, "%s; this model runs with tensor parallel "
+               "size %s", local->message, ok);
+  return FALSE;
+}
+
+/* gate/up: output rows [f0, f0 + n); down: input columns [f0, f0 + n) */
+static gboolean
+slice_mlp (const GlimMlp *m, int tp, int rank, GlimMlp *out, GError **error)
+{
+  int n = m->gate.rows / tp, f0 = rank * n;
+  return glim_weight_slice_rows (&m->gate, f0, n, &out->gate, error) &&
+         glim_weight_slice_rows (&m->up, f0, n, &out->up, error) &&
+         glim_weight_slice_cols (&m->down, f0, n, &out->down, error);
+}
+
+static gboolean
+slice_layer (const GlimConfig *c, const GlimLayer *L, const GlimShard *s, GlimLayer *out,
+             GError **error)
+{
+  int Dqk = glim_config_qk_head_dim (c), Dkv = c->qk_nope_head_dim + c->v_head_dim;
+  int Dv = c->v_head_dim, h0 = s->head0, Hl = s->n_heads;
+  *out = *L;                       /* norms, q_a, kv_a, router: replicated, the model's own */
+  out->experts = NULL;
+  if (c->q_lora_rank > 0) {
+    if (!glim_weight_slice_rows (&L->q_b, h0 * Dqk, Hl * Dqk, &out->q_b, error))
+      return FALSE;
+  } else if (!glim_weight_slice_rows (&L->q, h0 * Dqk, Hl * Dqk, &out->q, error)) {
+    return FALSE;
+  }
+  if (!glim_weight_slice_rows (&L->kv_b, h0 * Dkv, Hl * Dkv, &out->kv_b, error) ||
+      !glim_weight_slice_cols (&L->o, h0 * Dv, Hl * Dv, &out->o, error))
+    return FALSE;
+  if (!L->is_moe)
+    return slice_mlp (&L->dense, s->tp, s->rank, &out->dense, error);
+  out->experts = g_new0 (GlimMlp, c->n_routed_experts);
+  for (int e = 0; e < c->n_routed_experts; e++)
+    if (!slice_mlp (&L->experts[e], s->tp, s->rank, &out->experts[e], error))
+      return FALSE;
+  if (L->shared.gate.format != GLIM_WEIGHT_NONE &&
+      !slice_mlp (&L->shared, s->tp, s->rank, &out->shared, error))
+    return FALSE;
+  return TRUE;
+}
+
+GlimShard *
+glim_shard_new (GlimModel *model, int tp, int rank, GError **error)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  if (!glim_shard_check (model, tp, error))
+    return NULL;
+  g_return_val_if_fail (rank >= 0 && rank < tp, NULL);
+  const GlimConfig *c = model->config;
+  g_autoptr (GlimShard) s = g_new0 (GlimShard, 1);
+  s->tp = tp;
+  s->rank = rank;
+  s->n_heads = c->n_heads / tp;
+  s->head0 = rank * s->n_heads;
+  glim_shard_vocab_range (c->vocab_size, tp, rank, &s->vocab0, &s->n_vocab);
+  s->n_layers = c->n_layers;
+  s->layers = g_new0 (GlimLayer, c->n_layers);
+  for (int l = 0; l < c->n_layers; l++)
+    if (!slice_layer (c, &model->layers[l], s, &s->layers[l], error))
+      return NULL;
+  if (!glim_weight_slice_rows (&model->lm_head, s->vocab0, s->n_vocab, &s->lm_head, error))
+    return NULL;
+  return g_steal_pointer (&s);
+}
+
+void
+glim_shard_free (GlimShard *shard)
+{
+  if (shard == NULL)
+    return;
+  for (int l = 0; shard->layers != NULL && l < shard->n_layers; l++)
+    g_free (shard->layers[l].experts);     /* the shard's own; NULL for dense layers */
+  g_free (shard->layers);
+  g_free (shard);
+}
+
+/* ---- memory plan ---- */
+
+static guint64
+mlp_bytes (const GlimMlp *m)
+{
+  return glim_weight_n_bytes (&m->gate) + glim_weight_n_bytes (&m->up) +
+         glim_weight_n_bytes (&m->down);
+}
+
+/* The split members of one layer of a shard. */
+static guint64
+sharded_layer_bytes (const GlimConfig *c, const GlimLayer *L)
+{
+  guint64 n = glim_weight_n_bytes (&L->q_b) + glim_weight_n_bytes (&L->q) +
+              glim_weight_n_bytes (&L->kv_b) + glim_weight_n_bytes (&L->o);
+  if (!L->is_moe)
+    return n + mlp_bytes (&L->dense);
+  n += mlp_bytes (&L->shared);
+  for (int e = 0; e < c->n_routed_experts; e++)
+    n += mlp_bytes (&L->experts[e]);
+  return n;
+}
+
+/* Everything every rank holds whole. */
+static guint64
+replicated_bytes (GlimModel *model)
+{
+  const GlimConfig *c = model->config;
+  guint64 floats = (guint64) c->hidden_size;                      /* final norm */
+  guint64 n = glim_weight_n_bytes (&model->embed);
+  for (int l = 0; l < c->n_layers; l++) {
+    const GlimLayer *L = &model->layers[l];
+    n += glim_weight_n_bytes (&L->q_a) + glim_weight_n_bytes (&L->kv_a);
+    floats += 2 * (guint64) c->hidden_size + (guint64) c->kv_lora_rank;
+    if (c->q_lora_rank > 0)
+      floats += (guint64) c->q_lora_rank;
+    if (L->is_moe) {
+      n += glim_weight_n_bytes (&L->router);
+      floats += (guint64) c->n_routed_experts;                    /* e_score_correction_bias */
+    }
+  }
+  return n + floats * 4;
+}
+
+/* float32 activations of one chunk of T tokens on one rank of tp. */
+static guint64
+workspace_estimate (const GlimConfig *c, int tp, int T)
+{
+  guint64 D = (guint64) c->hidden_size, Hl = (guint64) (c->n_heads / tp);
+  guint64 Lkv = (guint64) c->kv_lora_rank, K = (guint64) c->n_experts_per_tok;
+  guint64 F = (guint64) MAX (c->intermediate_size,
+                             c->moe_intermediate_size * MAX (c->n_shared_experts, 1)) / tp;
+  guint64 floats = 5 * D                                      /* x, h, out, partial, reduce */
+                   + (guint64) MAX (c->q_lora_rank, 1)
+                   + Hl * (guint64) glim_config_qk_head_dim (c)
+                   + (guint64) glim_config_cache_width (c)
+                   + 2 * Hl * Lkv                              /* q_lat, o_lat */
+                   + Hl * (guint64) c->v_head_dim
+                   + 2 * (K + 1) * F                           /* gate, up of K experts + shared */
+                   + K * D                                     /* MoE slots */
+                   + (guint64) c->n_routed_experts             /* router logits */
+                   + (guint64) c->vocab_size;                  /* gathered logits */
+  return floats * 4 * (guint64) T;
+}
+
+static gboolean
+compute_plan (GlimModel *model, int tp, const GlimShardPlanOptions *o, GlimShardPlan *plan,
+              GError **error)
+{
+  const GlimConfig *c = model->config;
+  memset (plan, 0, sizeof *plan);
+  plan->tp = tp;
+  if (!glim_shard_check (model, tp, error))
+    return FALSE;
+  plan->replicated_bytes = replicated_bytes (model);
+  for (int r = 0; r < tp; r++) {
+    g_autoptr (GlimShard) s = glim_shard_new (model, tp, r, error);
+    if (s == NULL)
+      return FALSE;
+    guint64 n = c->tie_word_embeddings ? 0 : glim_weight_n_bytes (&s->lm_head);
+    for (int l = 0; l < c->n_layers; l++)
+      n += sharded_layer_bytes (c, &s->layers[l]);
+    plan->sharded_bytes[r] = n;
+    if (n > plan->sharded_bytes[plan->largest_rank])
+      plan->largest_rank = r;
+  }
+  int value_bytes = o->cache_value_bytes > 0 ? o->cache_value_bytes : 2;
+  int T = o->chunk_tokens > 0 ? o->chunk_tokens : 64;
+  plan->weight_bytes = plan->replicated_bytes + plan->sharded_bytes[plan->largest_rank];
+  plan->kv_cache_bytes = (guint64) c->n_layers * (guint64) MAX (o->n_ctx, 0) *
+                         (guint64) glim_config_cache_width (c) * (guint64) value_bytes;
+  plan->workspace_bytes = o->workspace_bytes > 0 ? o->workspace_bytes
+                                                 : workspace_estimate (c, tp, T);
+  plan->total_bytes = plan->weight_bytes + plan->kv_cache_bytes + plan->workspace_bytes;
+  return TRUE;
+}
+
+/* What would fit instead of `plan` on devices of o->device_bytes. */
+static char *
+fit_advice (GlimModel *model, const GlimShardPlan *plan, const GlimShardPlanOptions *o)
+{
+  const GlimConfig *c = model->config;
+  GlimShardPlan last = *plan, p;
+  for (int tp = plan->tp + 1; tp <= GLIM_SHARD_TP_MAX; tp++) {
+    if (!compute_plan (model, tp, o, &p, NULL))
+      continue;
+    if (p.total_bytes <= o->device_bytes)
+      return g_strdup_printf ("tensor parallel size %d would fit (%.2f GiB per rank)", tp,
+                              p.total_bytes / GIB);
+    last = p;
+  }
+  guint64 fixed = last.weight_bytes + last.workspace_bytes;
+  int value_bytes = o->cache_value_bytes > 0 ? o->cache_value_bytes : 2;
+  guint64 per_token = (guint64) c->n_layers * (guint64) glim_config_cache_width (c) *
+                      (guint64) value_bytes;
+  if (fixed >= o->device_bytes)
+    return g_strdup_printf ("even at tensor parallel size %d a rank needs %.2f GiB before its "
+                            "KV cache", last.tp, fixed / GIB);
+  guint64 n_ctx = (o->device_bytes - fixed) / per_token;
+  return g_strdup_printf ("no tensor parallel size up to %d fits this context; at size %d a "
+                          "context of %" G_GUINT64_FORMAT " tokens would", GLIM_SHARD_TP_MAX,
+                          last.tp, n_ctx);
+}
+
+gboolean
+glim_shard_plan (GlimModel *model, int tp, const GlimShardPlanOptions *options,
+                 GlimShardPlan *plan, GError **error)
+{
+  g_return_val_if_fail (model != NULL && options != NULL && plan != NULL, FALSE);
+  if (!compute_plan (model, tp, options, plan, error))
+    return FALSE;
+  if (options->device_bytes == 0 || plan->total_bytes <= options->device_bytes)
+    return TRUE;
+  g_autofree char *advice = fit_advice (model, plan, options);
+  g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT,
+               "tensor parallel size %d: rank %d needs %.2f GiB (weights %.2f GiB, KV cache "
+               "%.2f GiB for %d tokens, workspace %.2f GiB) but a device has %.2f GiB; %s", tp,
+               plan->largest_rank, plan->total_bytes / GIB, plan->weight_bytes / GIB,
+               plan->kv_cache_bytes / GIB, options->n_ctx, plan->workspace_bytes / GIB,
+               options->device_bytes / GIB, advice);
+  return FALSE;
+}

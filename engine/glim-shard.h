@@ -1,0 +1,117 @@
+/* glim-shard.h: tensor parallelism: how every tensor is cut across tp ranks (as views of the
+ * loaded weights), which tp a model allows, and how much memory each rank needs.
+ * SPDX-License-Identifier: MIT
+ *
+ * The one place that knows how to cut each tensor (DESIGN.md "Tensor parallelism", model.md §5).
+ * Rank r of tp holds (Hl = H/tp heads, legend in glim-config.h):
+ *   replicated  embed_tokens, q_a_proj, kv_a_proj_with_mqa, q_a/kv_a norms, every RMSNorm, the
+ *               router and its bias, and the latent KV cache: every rank computes them whole
+ *   by head     q_b_proj (q_proj when q_lora_rank is 0) and kv_b_proj (so W_UK and W_UV): the
+ *               output rows of heads [r*Hl, (r+1)*Hl), Dqk resp. Dn + Dv rows per head
+ *   by input    o_proj: the input columns of the same heads, [r*Hl*Dv, (r+1)*Hl*Dv); the ranks'
+ *               partial outputs [T, D] are summed (all-reduce #1)
+ *   by ffn      the dense MLP (I), the shared expert (F * n_shared_experts) and every routed
+ *               expert (F): gate/up output rows and down input columns [r*n/tp, (r+1)*n/tp);
+ *               per MoE layer each rank adds its routed and shared partials, then the ranks'
+ *               sums are summed once (all-reduce #2); the dense layer's partials likewise
+ *   by vocab    lm_head: rows [r*Vr, min(V, (r+1)*Vr)) with Vr = ceil(round_up(V, 64) / tp)
+ *               (vLLM's padded vocabulary split; the last ranks may hold fewer rows, or none);
+ *               the logits are gathered, never summed
+ * Cuts are exact: H, I, F and F * n_shared_experts must divide by tp, and an NVFP4 column cut
+ * must fall on its 16-wide scale blocks, so every NVFP4 view is again a valid NVFP4 weight. */
+#pragma once
+
+#include <glib.h>
+
+#include "glim-model.h"
+
+G_BEGIN_DECLS
+
+#define GLIM_SHARD_ERROR (glim_shard_error_quark ())
+
+typedef enum {
+  GLIM_SHARD_ERROR_TP,       /* a tensor-parallel size the model's shapes cannot be cut by */
+  GLIM_SHARD_ERROR_SLICE,    /* a view outside its tensor, or one that cuts NVFP4 scale blocks */
+  GLIM_SHARD_ERROR_NO_FIT,   /* a rank's weights + KV cache + workspace exceed its device */
+} GlimShardError;
+
+GQuark glim_shard_error_quark (void);
+
+#define GLIM_SHARD_TP_MAX 8         /* ranks on one host */
+#define GLIM_SHARD_VOCAB_ALIGN 64   /* the vocabulary is padded to this before it is split */
+
+/* ---- views ---- */
+
+/* out = rows [row0, row0 + n_rows) of w, pointing into w's data (nothing is copied; out lives
+ * as long as w's data). n_rows may be 0. Errors (GLIM_SHARD_ERROR_SLICE): outside w. */
+gboolean glim_weight_slice_rows (const GlimWeight *w, int row0, int n_rows, GlimWeight *out,
+                                 GError **error);
+/* out = input columns [col0, col0 + n_cols) of w, a strided view into w's data. Errors
+ * (GLIM_SHARD_ERROR_SLICE): outside w; for NVFP4, col0 or n_cols not a multiple of 16 (the
+ * cut would split a scale block). */
+gboolean glim_weight_slice_cols (const GlimWeight *w, int col0, int n_cols, GlimWeight *out,
+                                 GError **error);
+
+/* ---- ranks ---- */
+
+/* What rank `rank` of `tp` holds. Its layers are whole GlimLayers, so code written for one
+ * device runs on a rank unchanged, with H replaced by n_heads: replicated members are the
+ * model's own (same pointers), split members are views into the model's data. */
+typedef struct {
+  int         tp;
+  int         rank;
+  int         head0;        /* first attention head of this rank */
+  int         n_heads;      /* Hl = H / tp */
+  int         vocab0;       /* first lm_head row (vocabulary id) of this rank */
+  int         n_vocab;      /* lm_head rows of this rank (may be 0) */
+  int         n_layers;
+  GlimLayer  *layers;       /* [n_layers]; experts arrays owned, the rest borrowed */
+  GlimWeight  lm_head;      /* [n_vocab, D] rows vocab0.. of the model's lm_head */
+} GlimShard;
+
+/* Check that `tp` cuts every tensor of `model` exactly (see the header comment). The error
+ * (GLIM_SHARD_ERROR_TP) names the config setting that does not divide, or the NVFP4 module
+ * whose per-rank input size is not a multiple of 16, and lists the sizes that would work. */
+gboolean    glim_shard_check       (GlimModel *model, int tp, GError **error);
+/* The views of rank `rank` (0 <= rank < tp) of a model checked as above; NULL with the
+ * check's error otherwise. The model must outlive the shard. */
+GlimShard  *glim_shard_new         (GlimModel *model, int tp, int rank, GError **error);
+void        glim_shard_free        (GlimShard *shard);
+/* lm_head rows [*row0, *row0 + *n_rows) of rank `rank`. */
+void        glim_shard_vocab_range (int vocab_size, int tp, int rank, int *row0, int *n_rows);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimShard, glim_shard_free)
+
+/* ---- memory plan ---- */
+
+typedef struct {
+  int     n_ctx;               /* tokens each rank's (replicated) KV cache holds */
+  int     cache_value_bytes;   /* bytes per cached value: 2 (bf16, CUDA), 4 (CPU); 0: 2 */
+  int     chunk_tokens;        /* tokens per forward chunk, which sizes the workspace; 0: 64 */
+  guint64 workspace_bytes;     /* the backend's exact workspace per rank; 0: estimate it */
+  guint64 device_bytes;        /* memory one rank may use; 0: do not check */
+} GlimShardPlanOptions;
+
+typedef struct {
+  int     tp;
+  int     largest_rank;                       /* the rank that needs the most */
+  guint64 replicated_bytes;                   /* weights every rank holds whole, norms included */
+  guint64 sharded_bytes[GLIM_SHARD_TP_MAX];   /* [tp]: each rank's part of the split weights */
+  guint64 weight_bytes;                       /* replicated + the largest rank's part */
+  guint64 kv_cache_bytes;                     /* n_layers x n_ctx x C x cache_value_bytes */
+  guint64 workspace_bytes;                    /* activations and partial sums of one chunk */
+  guint64 total_bytes;                        /* weight + cache + workspace of the largest rank */
+} GlimShardPlan;
+
+/* Bytes each rank of `tp` needs for `model` (weights as stored: NVFP4 packed + fp8 scales +
+ * scale_2, wide weights at their width, norms and biases as float32). The workspace estimate
+ * covers the float32 activations of one chunk on a rank (residual, q, latent q and output,
+ * FFN, MoE slots, the all-reduce buffers, router logits, the gathered logits); a backend that
+ * knows its own figure passes it. With options->device_bytes set, a plan that does not fit
+ * fails with GLIM_SHARD_ERROR_NO_FIT, naming the rank, what it needs (weights, cache,
+ * workspace) and the smallest tp that would fit (or the context that would); *plan is filled
+ * in that case too. Other errors: glim_shard_check's. */
+gboolean    glim_shard_plan        (GlimModel *model, int tp, const GlimShardPlanOptions *options,
+                                    GlimShardPlan *plan, GError **error);
+
+G_END_DECLS

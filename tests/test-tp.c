@@ -1,0 +1,686 @@
+/* test-tp.c: tensor parallelism on the CPU: tp 2 and 4 compute what tp 1 computes, the shard
+ * views cut tensors where glim-shard.h says, bad cuts are refused by name, and the per-rank
+ * memory plan adds up for GLM-4.7-Flash.
+ * SPDX-License-Identifier: MIT
+ * Models: every fixture under tests/data/ with a reference.json (as test-forward.c finds them),
+ * its bf16/ twin (the same model unquantised, free of the 16-column constraint that keeps the
+ * NVFP4 fixtures off tp 4, and some off tp 2), and two random NVFP4 models from glim_synth whose
+ * shapes tp 2 and 4 both cut. A model a tp cannot cut exactly must be refused with the setting
+ * named; that is checked against an independent prediction, and the twins and synthetic models
+ * must be cut, so every tp runs on some model of each format. */
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "glim.h"
+#include "testutil.h"
+
+#define REL_TOL 1e-5
+
+typedef struct {
+  char   *name;       /* "tiny-base", "tiny-base/bf16", "synth-nvfp4" */
+  char   *dir;
+  GArray *prompt;     /* int32 */
+  GArray *greedy;     /* int32: the reference continuation, or NULL (synthetic models) */
+  int     n_greedy;   /* tokens to generate */
+  GArray *sequence;   /* int32: prompt + the first n_greedy - 1 generated tokens (all-logits run) */
+} Case;
+
+static void
+case_free (gpointer p)
+{
+  Case *c = p;
+  g_free (c->name);
+  g_free (c->dir);
+  g_array_unref (c->prompt);
+  if (c->greedy != NULL)
+    g_array_unref (c->greedy);
+  g_array_unref (c->sequence);
+  g_free (c);
+}
+
+static GArray *
+int_array (JsonObject *o, const char *key)
+{
+  GArray *a = g_array_new (FALSE, FALSE, sizeof (int32_t));
+  JsonArray *ja = json_object_get_array_member (o, key);
+  for (guint i = 0; i < json_array_get_length (ja); i++) {
+    int32_t v = (int32_t) json_array_get_int_element (ja, i);
+    g_array_append_val (a, v);
+  }
+  return a;
+}
+
+static Case *
+case_new (const char *name, const char *dir, GArray *prompt, GArray *greedy, int n_greedy)
+{
+  Case *c = g_new0 (Case, 1);
+  c->name = g_strdup (name);
+  c->dir = g_strdup (dir);
+  c->prompt = prompt;
+  c->greedy = greedy;
+  c->n_greedy = n_greedy;
+  c->sequence = g_array_new (FALSE, FALSE, sizeof (int32_t));
+  g_array_append_vals (c->sequence, prompt->data, prompt->len);
+  if (greedy != NULL)
+    g_array_append_vals (c->sequence, greedy->data, greedy->len - 1);
+  else
+    for (int i = 0; i + 1 < n_greedy; i++) {
+      int32_t t = (int32_t) (37 * i + 11) % 500;
+      g_array_append_val (c->sequence, t);
+    }
+  return c;
+}
+
+/* Every fixture with a reference.json, then its bf16/ twin with the same tokens. */
+static void
+add_fixtures (GPtrArray *cases)
+{
+  g_autofree char *data = test_data_path (".", NULL);
+  g_autoptr (GDir) d = g_dir_open (data, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree char *ref = test_data_path (name, "reference.json", NULL);
+    if (g_file_test (ref, G_FILE_TEST_EXISTS))
+      g_ptr_array_add (names, g_strdup (name));
+  }
+  for (guint i = 0; i < names->len; i++) {
+    const char *n = g_ptr_array_index (names, i);
+    g_autofree char *dir = test_data_path (n, NULL);
+    g_autofree char *json = test_data_path (n, "reference.json", NULL);
+    g_autoptr (JsonParser) p = json_parser_new ();
+    g_autoptr (GError) error = NULL;
+    json_parser_load_from_file (p, json, &error);
+    g_assert_no_error (error);
+    JsonObject *o = json_node_get_object (json_parser_get_root (p));
+    GArray *greedy = int_array (o, "greedy");
+    g_ptr_array_add (cases, case_new (n, dir, int_array (o, "prompt"), greedy, (int) greedy->len));
+    g_autofree char *twin = g_build_filename (dir, "bf16", NULL);
+    g_autofree char *twin_config = g_build_filename (twin, "config.json", NULL);
+    if (g_file_test (twin_config, G_FILE_TEST_EXISTS)) {
+      g_autofree char *tn = g_strconcat (n, "/bf16", NULL);
+      g_ptr_array_add (cases,
+                       case_new (tn, twin, int_array (o, "prompt"), NULL, (int) greedy->len));
+    }
+  }
+}
+
+/* A random NVFP4 model (glim_synth "tiny" preset plus overrides) in `tmp`. */
+static Case *
+synth_case (const char *tmp, const char *name, guint64 seed, const char *const *overrides)
+{
+  g_autofree char *dir = g_build_filename (tmp, name, NULL);
+  GlimSynthOptions o = { .preset = "tiny", .seed = seed, .out_dir = dir, .overrides = overrides };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (glim_synth (&o, &error));
+  g_assert_no_error (error);
+  GArray *prompt = g_array_new (FALSE, FALSE, sizeof (int32_t));
+  for (int i = 0; i < 11; i++) {
+    int32_t t = (int32_t) (97 * i + 5) % 900;
+    g_array_append_val (prompt, t);
+  }
+  return case_new (name, dir, prompt, NULL, 8);
+}
+
+static GlimModel *
+load_model (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  GlimModel *m = glim_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+static GlimContext *
+open_tp (GlimModel *m, int tp, int n_threads, GError **error)
+{
+  GlimContextOptions o = { .backend = GLIM_BACKEND_CPU, .n_ctx = 128, .n_threads = n_threads,
+                           .tp = tp };
+  return glim_context_new (m, &o, error);
+}
+
+/* ---- the prediction: does tp cut this model exactly? ---- */
+
+/* Column-split weights need cols % tp == 0, and for NVFP4 (cols / tp) % 16 == 0. */
+static gboolean
+column_cut_ok (const GlimWeight *w, int tp)
+{
+  if (w->format == GLIM_WEIGHT_NONE)
+    return TRUE;
+  if (w->cols % tp != 0)
+    return FALSE;
+  return w->format != GLIM_WEIGHT_NVFP4 || (w->cols / tp) % 16 == 0;
+}
+
+static gboolean
+expect_cut (GlimModel *m, int tp)
+{
+  const GlimConfig *c = m->config;
+  if (c->n_heads % tp != 0)
+    return FALSE;
+  for (int l = 0; l < c->n_layers; l++) {
+    const GlimLayer *L = &m->layers[l];
+    if (!column_cut_ok (&L->o, tp) || !column_cut_ok (&L->dense.down, tp) ||
+        !column_cut_ok (&L->shared.down, tp))
+      return FALSE;
+    for (int e = 0; L->is_moe && e < c->n_routed_experts; e++)
+      if (!column_cut_ok (&L->experts[e].down, tp))
+        return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- tp N against tp 1 ---- */
+
+static float *
+all_logits (GlimModel *m, int tp, const GArray *seq, gboolean in_two_parts)
+{
+  gsize V = (gsize) m->config->vocab_size, T = seq->len;
+  float *logits = g_new (float, T * V);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimContext) ctx = open_tp (m, tp, 2, &error);
+  g_assert_no_error (error);
+  const int32_t *ids = (const int32_t *) seq->data;
+  gsize first = in_two_parts ? T / 2 : T;
+  g_assert_true (glim_context_eval (ctx, ids, (int) first, logits, TRUE, &error));
+  if (first < T)
+    g_assert_true (glim_context_eval (ctx, ids + first, (int) (T - first), logits + first * V,
+                                      TRUE, &error));
+  g_assert_no_error (error);
+  return logits;
+}
+
+static GArray *
+greedy (GlimModel *m, int tp, const Case *c)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimContext) ctx = open_tp (m, tp, 0, &error);
+  g_assert_no_error (error);
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (int32_t));
+  const int32_t *in = (const int32_t *) c->prompt->data;
+  int n_in = (int) c->prompt->len;
+  for (int i = 0; i < c->n_greedy; i++) {
+    int32_t next;
+    g_assert_true (glim_context_eval_argmax (ctx, in, n_in, &next, &error));
+    g_assert_no_error (error);
+    g_array_append_val (out, next);
+    in = &g_array_index (out, int32_t, out->len - 1);
+    n_in = 1;
+  }
+  return out;
+}
+
+static void
+assert_same_ids (const GArray *a, const GArray *b)
+{
+  g_assert_cmpuint (a->len, ==, b->len);
+  for (guint i = 0; i < a->len; i++)
+    g_assert_cmpint (g_array_index (a, int32_t, i), ==, g_array_index (b, int32_t, i));
+}
+
+static void
+check_tp (const Case *c, int tp)
+{
+  g_autoptr (GlimModel) m = load_model (c->dir);
+  g_autoptr (GError) error = NULL;
+  if (g_str_has_suffix (c->name, "/bf16") || g_str_has_prefix (c->name, "synth-"))
+    g_assert_true (expect_cut (m, tp));
+  if (!expect_cut (m, tp)) {
+    /* refused, by name, both by the check and by the context */
+    g_assert_false (glim_shard_check (m, tp, &error));
+    g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+    g_autofree char *want = g_strdup_printf ("tensor parallel size %d", tp);
+    g_assert_nonnull (strstr (error->message, want));
+    g_assert_true (strstr (error->message, "multiple of 16") != NULL ||
+                   strstr (error->message, "does not divide") != NULL);
+    g_test_message ("%s: tp %d refused as predicted: %s", c->name, tp, error->message);
+    g_clear_error (&error);
+    g_assert_null (open_tp (m, tp, 1, &error));
+    g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+    return;
+  }
+  g_assert_true (glim_shard_check (m, tp, &error));
+  g_assert_no_error (error);
+
+  gsize V = (gsize) m->config->vocab_size, T = c->sequence->len;
+  g_autofree float *one = all_logits (m, 1, c->sequence, FALSE);
+  double worst = 0;
+  for (int parts = 0; parts < 2; parts++) {
+    g_autofree float *split = all_logits (m, tp, c->sequence, parts == 1);
+    for (gsize t = 0; t < T; t++) {
+      double rel = test_rel_l2 (split + t * V, one + t * V, V);
+      worst = MAX (worst, rel);
+      g_assert_cmpfloat (rel, <, REL_TOL);
+      g_assert_cmpint (glim_argmax (split + t * V, (int) V), ==,
+                       glim_argmax (one + t * V, (int) V));
+    }
+  }
+  g_autoptr (GArray) g1 = greedy (m, 1, c);
+  g_autoptr (GArray) gn = greedy (m, tp, c);
+  assert_same_ids (gn, g1);
+  if (c->greedy != NULL)
+    assert_same_ids (gn, c->greedy);
+  g_test_message ("%s: tp %d, %zu positions, worst rel L2 against tp 1 %.3g", c->name, tp, T,
+                  worst);
+}
+
+static void
+test_tp2 (gconstpointer data)
+{
+  check_tp (data, 2);
+}
+
+static void
+test_tp4 (gconstpointer data)
+{
+  check_tp (data, 4);
+}
+
+/* ---- the views ---- */
+
+static void
+assert_row_equals (const GlimWeight *view, int row, const GlimWeight *whole, int whole_row,
+                   int col0)
+{
+  g_autofree float *a = g_new (float, view->cols);
+  g_autofree float *b = g_new (float, whole->cols);
+  glim_weight_row_to_f32 (view, row, a);
+  glim_weight_row_to_f32 (whole, whole_row, b);
+  g_assert_cmpmem (a, sizeof (float) * (gsize) view->cols, b + col0,
+                   sizeof (float) * (gsize) view->cols);
+}
+
+static void
+test_slice (void)
+{
+  g_autofree char *dir = test_data_path ("tiny-base", NULL);
+  g_autoptr (GlimModel) m = load_model (dir);
+  const GlimWeight *o = &m->layers[0].o;            /* NVFP4 [D, H * Dv] = [64, 128] */
+  g_assert_cmpint (o->format, ==, GLIM_WEIGHT_NVFP4);
+  g_autoptr (GError) error = NULL;
+  GlimWeight v;
+
+  /* a cut inside a scale block, at either end */
+  g_assert_false (glim_weight_slice_cols (o, 8, 32, &v, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE);
+  g_assert_nonnull (strstr (error->message, "model.layers.0.self_attn.o_proj"));
+  g_assert_nonnull (strstr (error->message, "scale blocks"));
+  g_clear_error (&error);
+  g_assert_false (glim_weight_slice_cols (o, 16, 24, &v, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE);
+  g_clear_error (&error);
+  /* outside the tensor */
+  g_assert_false (glim_weight_slice_cols (o, 112, 32, &v, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE);
+  g_clear_error (&error);
+  g_assert_false (glim_weight_slice_rows (o, 60, 8, &v, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_SLICE);
+  g_assert_nonnull (strstr (error->message, "outside"));
+  g_clear_error (&error);
+
+  /* block-aligned column view: the same bits as the middle of every row, no copy */
+  g_assert_true (glim_weight_slice_cols (o, 32, 48, &v, &error));
+  g_assert_cmpint (v.cols, ==, 48);
+  g_assert_cmpint (v.row_stride, ==, o->cols);
+  g_assert_true ((const uint8_t *) v.data == (const uint8_t *) o->data + 16);
+  g_assert_true (v.scales == o->scales + 2);
+  g_assert_cmpfloat (v.scale2, ==, o->scale2);
+  for (int r = 0; r < o->rows; r++)
+    assert_row_equals (&v, r, o, r, 32);
+  /* a row view of the column view */
+  GlimWeight vv;
+  g_assert_true (glim_weight_slice_rows (&v, 10, 20, &vv, &error));
+  for (int r = 0; r < 20; r++)
+    assert_row_equals (&vv, r, o, 10 + r, 32);
+  /* rows of an NVFP4 tensor */
+  g_assert_true (glim_weight_slice_rows (o, 7, 9, &v, &error));
+  for (int r = 0; r < 9; r++)
+    assert_row_equals (&v, r, o, 7 + r, 0);
+  /* a wide (BF16) weight may be cut at any column */
+  const GlimWeight *head = &m->lm_head;
+  g_assert_cmpint (head->format, ==, GLIM_WEIGHT_BF16);
+  g_assert_true (glim_weight_slice_cols (head, 3, 5, &v, &error));
+  g_assert_true (glim_weight_slice_rows (&v, 100, 50, &vv, &error));
+  for (int r = 0; r < 50; r++)
+    assert_row_equals (&vv, r, head, 100 + r, 3);
+  g_assert_no_error (error);
+}
+
+/* What glim_shard_new hands a rank: views where glim-shard.h says, the model's own elsewhere. */
+static void
+test_shard_layout (gconstpointer data)
+{
+  const Case *c = data;
+  g_autoptr (GlimModel) m = load_model (c->dir);
+  const GlimConfig *cf = m->config;
+  int tp = 2, H = cf->n_heads, Hl = H / tp, Dv = cf->v_head_dim;
+  int Dqk = cf->qk_nope_head_dim + cf->qk_rope_head_dim, Dkv = cf->qk_nope_head_dim + Dv;
+  g_autoptr (GError) error = NULL;
+  for (int r = 0; r < tp; r++) {
+    g_autoptr (GlimShard) s = glim_shard_new (m, tp, r, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (s->head0, ==, r * Hl);
+    g_assert_cmpint (s->n_heads, ==, Hl);
+    for (int l = 0; l < cf->n_layers; l++) {
+      const GlimLayer *L = &m->layers[l], *S = &s->layers[l];
+      const GlimWeight *q = cf->q_lora_rank > 0 ? &L->q_b : &L->q;
+      const GlimWeight *sq = cf->q_lora_rank > 0 ? &S->q_b : &S->q;
+      g_assert_cmpint (sq->rows, ==, Hl * Dqk);
+      assert_row_equals (sq, 0, q, r * Hl * Dqk, 0);
+      g_assert_cmpint (S->kv_b.rows, ==, Hl * Dkv);
+      assert_row_equals (&S->kv_b, Dkv - 1, &L->kv_b, r * Hl * Dkv + Dkv - 1, 0);
+      g_assert_cmpint (S->o.cols, ==, Hl * Dv);
+      assert_row_equals (&S->o, 5, &L->o, 5, r * Hl * Dv);
+      /* replicated: the very same data */
+      g_assert_true (S->kv_a.data == L->kv_a.data && S->input_norm == L->input_norm);
+      g_assert_true (S->q_a.data == L->q_a.data && S->router.data == L->router.data);
+      const GlimMlp *mlp = L->is_moe ? &L->experts[cf->n_routed_experts - 1] : &L->dense;
+      const GlimMlp *smlp = L->is_moe ? &S->experts[cf->n_routed_experts - 1] : &S->dense;
+      int n = mlp->gate.rows / tp;
+      g_assert_cmpint (smlp->gate.rows, ==, n);
+      g_assert_cmpint (smlp->down.cols, ==, n);
+      assert_row_equals (&smlp->up, 1, &mlp->up, r * n + 1, 0);
+      assert_row_equals (&smlp->down, 2, &mlp->down, 2, r * n);
+    }
+    int row0, n_rows;
+    glim_shard_vocab_range (cf->vocab_size, tp, r, &row0, &n_rows);
+    g_assert_cmpint (s->vocab0, ==, row0);
+    g_assert_cmpint (s->lm_head.rows, ==, n_rows);
+    assert_row_equals (&s->lm_head, n_rows - 1, &m->lm_head, row0 + n_rows - 1, 0);
+  }
+}
+
+static void
+test_vocab_ranges (void)
+{
+  const int vocabs[] = { 10, 512, 640, 1000, 1001, 2048, 154880 };
+  for (gsize i = 0; i < G_N_ELEMENTS (vocabs); i++)
+    for (int tp = 1; tp <= GLIM_SHARD_TP_MAX; tp++) {
+      int next = 0, first = 0;
+      for (int r = 0; r < tp; r++) {
+        int row0, n;
+        glim_shard_vocab_range (vocabs[i], tp, r, &row0, &n);
+        g_assert_cmpint (row0, ==, next);            /* contiguous, in rank order */
+        g_assert_cmpint (n, >=, 0);
+        if (r == 0)
+          first = n;
+        g_assert_cmpint (n, <=, first);              /* rank 0 holds the most */
+        next = row0 + n;
+      }
+      g_assert_cmpint (next, ==, vocabs[i]);         /* and all of it */
+    }
+  int row0, n;
+  glim_shard_vocab_range (154880, 4, 3, &row0, &n);  /* GLM-4.7-Flash: 38720 rows each */
+  g_assert_cmpint (row0, ==, 3 * 38720);
+  g_assert_cmpint (n, ==, 38720);
+}
+
+static void
+test_check_errors (void)
+{
+  g_autofree char *dir = test_data_path ("tiny-base", NULL);
+  g_autoptr (GlimModel) m = load_model (dir);     /* 4 heads, intermediate_size 96, NVFP4 */
+  g_autoptr (GError) error = NULL;
+  g_assert_false (glim_shard_check (m, 3, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+  g_assert_nonnull (strstr (error->message, "num_attention_heads (4)"));
+  g_assert_nonnull (strstr (error->message, "size 1 or 2"));
+  g_clear_error (&error);
+  g_assert_false (glim_shard_check (m, 4, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+  g_assert_nonnull (strstr (error->message, "intermediate_size (96) / 4 = 24"));
+  g_assert_nonnull (strstr (error->message, "model.layers.0.mlp.down_proj"));
+  g_clear_error (&error);
+  g_assert_false (glim_shard_check (m, 9, &error));
+  g_assert_nonnull (strstr (error->message, "outside 1..8"));
+  g_clear_error (&error);
+  g_assert_false (glim_shard_check (m, -1, &error));
+  g_clear_error (&error);
+  g_assert_null (glim_shard_new (m, 3, 0, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+  g_clear_error (&error);
+  g_assert_null (open_tp (m, 3, 1, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+  g_clear_error (&error);
+  /* tp 0 means one rank */
+  g_autoptr (GlimContext) ctx = open_tp (m, 0, 1, &error);
+  g_assert_no_error (error);
+}
+
+/* ---- memory plan for GLM-4.7-Flash ---- */
+
+/* docs/model.md §1, verbatim. */
+static const char glm_config[] =
+  "{\"architectures\": [\"Glm4MoeLiteForCausalLM\"], \"attention_bias\": false,"
+  " \"attention_dropout\": 0.0, \"pad_token_id\": 154820,"
+  " \"eos_token_id\": [154820, 154827, 154829], \"hidden_act\": \"silu\", \"hidden_size\": 2048,"
+  " \"intermediate_size\": 10240, \"max_position_embeddings\": 202752,"
+  " \"model_type\": \"glm4_moe_lite\", \"moe_intermediate_size\": 1536,"
+  " \"topk_method\": \"noaux_tc\", \"norm_topk_prob\": true, \"num_attention_heads\": 20,"
+  " \"n_group\": 1, \"topk_group\": 1, \"n_routed_experts\": 64, \"n_shared_experts\": 1,"
+  " \"routed_scaling_factor\": 1.8, \"num_experts_per_tok\": 4, \"first_k_dense_replace\": 1,"
+  " \"num_hidden_layers\": 47, \"num_key_value_heads\": 20, \"num_nextn_predict_layers\": 1,"
+  " \"partial_rotary_factor\": 1.0, \"rms_norm_eps\": 1e-05, \"rope_scaling\": null,"
+  " \"rope_theta\": 1000000, \"tie_word_embeddings\": false, \"dtype\": \"bfloat16\","
+  " \"transformers_version\": \"5.0.0rc0\", \"q_lora_rank\": 768, \"kv_lora_rank\": 512,"
+  " \"qk_nope_head_dim\": 192, \"qk_rope_head_dim\": 64, \"v_head_dim\": 256,"
+  " \"vocab_size\": 154880}";
+
+/* The default ModelOpt recipe: every Linear NVFP4 but lm_head, the routers and MTP. */
+static const char glm_quant[] =
+  "{\"producer\": {\"name\": \"modelopt\", \"version\": \"0.47.0\"},"
+  " \"quantization\": {\"quant_algo\": \"NVFP4\", \"kv_cache_quant_algo\": null,"
+  " \"group_size\": 16, \"exclude_modules\": [\"lm_head\", \"model.embed_tokens\","
+  " \"model.layers.*.mlp.gate\", \"model.layers.47*\"]}}";
+
+static GlimModel *
+glm_skeleton (void)
+{
+  g_autofree char *tmp = test_make_tmpdir ();
+  g_autofree char *cfg = g_build_filename (tmp, "config.json", NULL);
+  g_autofree char *qc = g_build_filename (tmp, "hf_quant_config.json", NULL);
+  g_assert_true (g_file_set_contents (cfg, glm_config, -1, NULL));
+  g_assert_true (g_file_set_contents (qc, glm_quant, -1, NULL));
+  g_autoptr (GError) error = NULL;
+  GlimConfig *config = glim_config_load (tmp, &error);
+  g_assert_no_error (error);
+  test_rmtree (tmp);
+  return glim_model_new_skeleton (config);
+}
+
+static void
+test_plan_glm (void)
+{
+  g_autoptr (GlimModel) m = glm_skeleton ();
+  const GlimLayer *L = &m->layers[1];
+  g_assert_cmpint (L->experts[0].down.format, ==, GLIM_WEIGHT_NVFP4);
+  g_assert_cmpint (L->o.format, ==, GLIM_WEIGHT_NVFP4);
+  g_assert_cmpint (L->router.format, ==, GLIM_WEIGHT_BF16);
+  g_assert_cmpint (m->lm_head.format, ==, GLIM_WEIGHT_BF16);
+  g_assert_cmpint (m->embed.format, ==, GLIM_WEIGHT_BF16);
+
+  GlimShardPlanOptions o = { .n_ctx = 32768 };
+  GlimShardPlan p[5];
+  g_autoptr (GError) error = NULL;
+  for (int tp = 1; tp <= 4; tp *= 2) {
+    g_assert_true (glim_shard_plan (m, tp, &o, &p[tp], &error));
+    g_assert_no_error (error);
+    g_test_message ("GLM-4.7-Flash tp %d: per rank %.2f GiB = replicated %.2f + sharded %.2f "
+                    "+ KV %.2f + workspace %.3f", tp, p[tp].total_bytes / 1073741824.0,
+                    p[tp].replicated_bytes / 1073741824.0,
+                    p[tp].sharded_bytes[p[tp].largest_rank] / 1073741824.0,
+                    p[tp].kv_cache_bytes / 1073741824.0, p[tp].workspace_bytes / 1073741824.0);
+  }
+  /* model.md: ~17.8 GB of weights with every Linear NVFP4 and embed/lm_head BF16 */
+  g_assert_cmpfloat (p[1].weight_bytes, >, 17.0e9);
+  g_assert_cmpfloat (p[1].weight_bytes, <, 18.5e9);
+  /* replicated: embedding 154880 x 2048 BF16 plus q_a/kv_a, routers, norms (< 1 GB) */
+  g_assert_cmpfloat (p[1].replicated_bytes, >, 154880.0 * 2048 * 2);
+  g_assert_cmpfloat (p[1].replicated_bytes, <, 1.0e9);
+  /* the KV cache is replicated: 47 layers x 576 values x 2 bytes = 54,144 bytes per token */
+  for (int tp = 1; tp <= 4; tp *= 2) {
+    g_assert_cmpuint (p[tp].kv_cache_bytes, ==, 54144ull * 32768);
+    g_assert_cmpuint (p[tp].replicated_bytes, ==, p[1].replicated_bytes);
+    double total = 0;
+    for (int r = 0; r < tp; r++) {
+      double share = (double) p[tp].sharded_bytes[r] * tp / (double) p[1].sharded_bytes[0];
+      g_assert_cmpfloat (fabs (share - 1.0), <, 1e-4);     /* about 1/tp each */
+      total += (double) p[tp].sharded_bytes[r];
+    }
+    /* only the 4-byte weight_scale_2 of each split NVFP4 module is held by every rank */
+    g_assert_cmpfloat (total, >=, (double) p[1].sharded_bytes[0]);
+    g_assert_cmpfloat (total / (double) p[1].sharded_bytes[0] - 1.0, <, 1e-4);
+    g_assert_cmpuint (p[tp].weight_bytes, ==,
+                      p[tp].replicated_bytes + p[tp].sharded_bytes[p[tp].largest_rank]);
+    g_assert_cmpuint (p[tp].total_bytes, ==,
+                      p[tp].weight_bytes + p[tp].kv_cache_bytes + p[tp].workspace_bytes);
+  }
+  g_assert_cmpuint (p[4].workspace_bytes, <, p[1].workspace_bytes);
+
+  /* 12 GiB per GPU: tp 1 does not fit, tp 2 does */
+  o.device_bytes = 12ull << 30;
+  GlimShardPlan q;
+  g_assert_false (glim_shard_plan (m, 1, &o, &q, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "tensor parallel size 1: rank 0 needs"));
+  g_assert_nonnull (strstr (error->message, "KV cache"));
+  g_assert_nonnull (strstr (error->message, "32768 tokens"));
+  g_assert_nonnull (strstr (error->message, "tensor parallel size 2 would fit"));
+  g_assert_cmpuint (q.total_bytes, ==, p[1].total_bytes);    /* filled all the same */
+  g_clear_error (&error);
+  g_assert_true (glim_shard_plan (m, 2, &o, &q, &error));
+  g_assert_no_error (error);
+
+  /* 4 GiB: nothing fits, not even the weights at tp 4 */
+  o.device_bytes = 4ull << 30;
+  g_assert_false (glim_shard_plan (m, 1, &o, &q, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "even at tensor parallel size 4"));
+  g_clear_error (&error);
+
+  /* 8 GiB and the full context: the weights fit at tp 4, the context that fits is named */
+  o.device_bytes = 8ull << 30;
+  o.n_ctx = 202752;
+  g_assert_false (glim_shard_plan (m, 2, &o, &q, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "at size 4 a context of"));
+  g_clear_error (&error);
+
+  /* sizes that do not cut GLM-4.7-Flash */
+  g_assert_false (glim_shard_plan (m, 3, &o, &q, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+  g_assert_nonnull (strstr (error->message, "num_attention_heads (20)"));
+  g_assert_nonnull (strstr (error->message, "size 1, 2 or 4"));
+  g_clear_error (&error);
+  g_assert_false (glim_shard_check (m, 5, &error));
+  g_assert_nonnull (strstr (error->message, "moe_intermediate_size (1536)"));
+  g_clear_error (&error);
+  /* a skeleton cannot be run */
+  GlimContextOptions co = { .backend = GLIM_BACKEND_CPU, .n_ctx = 16 };
+  g_assert_null (glim_context_new (m, &co, &error));
+  g_assert_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT);
+}
+
+/* ---- glimmer-cli ---- */
+
+static char *
+ids_string (const GArray *ids)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < ids->len; i++)
+    g_string_append_printf (s, "%s%d", i ? "," : "", g_array_index (ids, int32_t, i));
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_cli (gconstpointer data)
+{
+  const Case *c = data;
+  g_autofree char *tmp = test_make_tmpdir ();
+  g_autofree char *tokens = ids_string (c->sequence);
+  g_autofree char *prompt = ids_string (c->prompt);
+  g_autofree char *n_gen = g_strdup_printf ("%d", c->n_greedy);
+  g_autoptr (GlimModel) m = load_model (c->dir);
+  gsize V = (gsize) m->config->vocab_size;
+  g_autofree float *ref = NULL;
+  g_autofree char *ref_ids = NULL;
+  for (int tp = 1; tp <= 4; tp *= 2) {
+    if (!expect_cut (m, tp))
+      continue;
+    g_autofree char *tps = g_strdup_printf ("%d", tp);
+    g_autofree char *path = g_strdup_printf ("%s/logits-%d.f32", tmp, tp);
+    g_autofree char *out = NULL, *err = NULL;
+    const char *args[] = { "logits", "--model", c->dir, "--tokens", tokens, "--out", path,
+                           "--backend", "cpu", "--tp", tps, NULL };
+    g_assert_cmpint (test_run_cli (args, &out, &err), ==, 0);
+    gsize n;
+    g_autofree float *logits = test_read_f32 (path, &n);
+    g_assert_cmpuint (n, ==, c->sequence->len * V);
+    g_autofree char *gout = NULL, *gerr = NULL;
+    const char *gargs[] = { "generate", "--model", c->dir, "--tokens", prompt, "--max-tokens",
+                            n_gen, "--temperature", "0", "--ignore-eos", "--backend", "cpu",
+                            "--tp", tps, NULL };
+    g_assert_cmpint (test_run_cli (gargs, &gout, &gerr), ==, 0);
+    g_strstrip (gout);
+    if (tp == 1) {
+      ref = g_steal_pointer (&logits);
+      ref_ids = g_steal_pointer (&gout);
+      continue;
+    }
+    for (gsize t = 0; t < c->sequence->len; t++)
+      g_assert_cmpfloat (test_rel_l2 (logits + t * V, ref + t * V, V), <, REL_TOL);
+    g_assert_cmpstr (gout, ==, ref_ids);
+  }
+  /* a size that does not divide the heads: a clear error naming the setting */
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *path = g_build_filename (tmp, "bad.f32", NULL);
+  const char *bad[] = { "logits", "--model", c->dir, "--tokens", tokens, "--out", path,
+                        "--backend", "cpu", "--tp", "3", NULL };
+  g_assert_cmpint (test_run_cli (bad, &out, &err), !=, 0);
+  g_assert_nonnull (strstr (err, "num_attention_heads"));
+  test_rmtree (tmp);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_autoptr (GPtrArray) cases = g_ptr_array_new_with_free_func (case_free);
+  add_fixtures (cases);
+  g_assert_cmpuint (cases->len, >, 0);
+  /* NVFP4 models that tp 2 and 4 both cut: the tiny preset (o_proj 128, dense 256, experts
+   * and shared 64 wide), and one with q_proj instead of q_a/q_b, a tied lm_head, two shared
+   * experts and a vocabulary tp 4 does not divide evenly. */
+  g_autofree char *tmp = test_make_tmpdir ();
+  g_ptr_array_add (cases, synth_case (tmp, "synth-nvfp4", 7, NULL));
+  const char *const variant[] = { "q_lora_rank=null", "tie_word_embeddings=true",
+                                  "n_shared_experts=2", "vocab_size=1000", NULL };
+  g_ptr_array_add (cases, synth_case (tmp, "synth-nvfp4-variant", 11, variant));
+
+  for (guint i = 0; i < cases->len; i++) {
+    Case *c = g_ptr_array_index (cases, i);
+    g_autofree char *p2 = g_strdup_printf ("/glimmer/tp/%s/tp2", c->name);
+    g_autofree char *p4 = g_strdup_printf ("/glimmer/tp/%s/tp4", c->name);
+    g_test_add_data_func (p2, c, test_tp2);
+    g_test_add_data_func (p4, c, test_tp4);
+    if (g_str_has_prefix (c->name, "synth-")) {
+      g_autofree char *pl = g_strdup_printf ("/glimmer/tp/%s/shard-layout", c->name);
+      g_test_add_data_func (pl, c, test_shard_layout);
+    }
+    if (strcmp (c->name, "tiny-base") == 0 || strcmp (c->name, "synth-nvfp4") == 0) {
+      g_autofree char *pc = g_strdup_printf ("/glimmer/tp/%s/cli", c->name);
+      g_test_add_data_func (pc, c, test_cli);
+    }
+  }
+  g_test_add_func ("/glimmer/tp/slice", test_slice);
+  g_test_add_func ("/glimmer/tp/vocab-ranges", test_vocab_ranges);
+  g_test_add_func ("/glimmer/tp/check-errors", test_check_errors);
+  g_test_add_func ("/glimmer/tp/plan-glm-4.7-flash", test_plan_glm);
+  int status = g_test_run ();
+  test_rmtree (tmp);
+  return status;
+}
