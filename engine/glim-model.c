@@ -378,7 +378,7 @@ glim_weight_n_bytes (const GlimWeight *w)
   case GLIM_WEIGHT_F32:   return n * 4;
   case GLIM_WEIGHT_F16:
   case GLIM_WEIGHT_BF16:  return n * 2;
-  case GLIM_WEIGHT_NVFP4: return n / 2 + n / 16 + 4;
+  case GLIM_WEIGHT_NVFP4: return n == 0 ? 0 : n / 2 + n / 16 + 4;   /* an empty view: none */
   default:                return 0;
   }
 }

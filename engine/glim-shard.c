@@ -100,41 +100,30 @@ glim_shard_vocab_range (int vocab_size, int tp, int rank, int *row0, int *n_rows
   *n_rows = (int) (end - start);
 }
 
-/* One FFN-like split (a dimension cut into tp equal parts, read as input columns by `down`). */
-static gboolean
-check_split (const GlimWeight *down, const char *setting, int n, int tp, GError **error)
+void
+glim_shard_ffn_range (int n, int tp, int rank, int *col0, int *n_cols)
 {
-  if (n % tp != 0) {
-    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
-                 "tensor parallel size %d does not divide %s (%d)", tp, setting, n);
-    return FALSE;
-  }
-  if (down->format == GLIM_WEIGHT_NVFP4 && (n / tp) % 16 != 0) {
-    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
-                 "tensor parallel size %d: %s is NVFP4 and %s (%d) / %d = %d input columns per "
-                 "rank is not a multiple of 16 (its scale blocks)", tp, down->name, setting, n,
-                 tp, n / tp);
-    return FALSE;
-  }
-  return TRUE;
+  g_return_if_fail (n >= 0 && tp >= 1 && rank >= 0 && rank < tp);
+  int n_blocks = (n + GLIM_SHARD_BLOCK - 1) / GLIM_SHARD_BLOCK;
+  int per = n_blocks / tp, extra = n_blocks % tp;
+  int block0 = rank * per + MIN (rank, extra);
+  int end = MIN ((block0 + per + (rank < extra)) * GLIM_SHARD_BLOCK, n);
+  *col0 = MIN (block0 * GLIM_SHARD_BLOCK, n);
+  *n_cols = end - *col0;
 }
 
+/* o_proj's input columns: H * Dv cut by head, tp ranks of Hl heads. */
 static gboolean
-check_layer (const GlimConfig *c, const GlimLayer *L, int tp, GError **error)
+check_o (const GlimConfig *c, const GlimWeight *o, int tp, GError **error)
 {
-  if (!check_split (&L->o, "num_attention_heads x v_head_dim",
-                    c->n_heads * c->v_head_dim, tp, error))
+  int per_rank = c->n_heads / tp * c->v_head_dim;
+  if (o->format == GLIM_WEIGHT_NVFP4 && per_rank % GLIM_SHARD_BLOCK != 0) {
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
+                 "tensor parallel size %d: %s is NVFP4 and num_attention_heads x v_head_dim "
+                 "(%d) / %d = %d input columns per rank is not a multiple of 16 (its scale "
+                 "blocks)", tp, o->name, c->n_heads * c->v_head_dim, tp, per_rank);
     return FALSE;
-  if (!L->is_moe)
-    return check_split (&L->dense.down, "intermediate_size", c->intermediate_size, tp, error);
-  for (int e = 0; e < c->n_routed_experts; e++)
-    if (!check_split (&L->experts[e].down, "moe_intermediate_size", c->moe_intermediate_size, tp,
-                      error))
-      return FALSE;
-  if (L->shared.gate.format != GLIM_WEIGHT_NONE)
-    return check_split (&L->shared.down,
-                        "moe_intermediate_size x n_shared_experts",
-                        c->moe_intermediate_size * c->n_shared_experts, tp, error);
+  }
   return TRUE;
 }
 
@@ -154,7 +143,7 @@ check_quietly (GlimModel *model, int tp, GError **error)
     return FALSE;
   }
   for (int l = 0; l < c->n_layers; l++)
-    if (!check_layer (c, &model->layers[l], tp, error))
+    if (!check_o (c, &model->layers[l].o, tp, error))
       return FALSE;
   return TRUE;
 }
@@ -192,7 +181,8 @@ glim_shard_check (GlimModel *model, int tp, GError **error)
 static gboolean
 slice_mlp (const GlimMlp *m, int tp, int rank, GlimMlp *out, GError **error)
 {
-  int n = m->gate.rows / tp, f0 = rank * n;
+  int f0, n;
+  glim_shard_ffn_range (m->gate.rows, tp, rank, &f0, &n);
   return glim_weight_slice_rows (&m->gate, f0, n, &out->gate, error) &&
          glim_weight_slice_rows (&m->up, f0, n, &out->up, error) &&
          glim_weight_slice_cols (&m->down, f0, n, &out->down, error);
@@ -312,8 +302,11 @@ workspace_estimate (const GlimConfig *c, int tp, int T)
 {
   guint64 D = (guint64) c->hidden_size, Hl = (guint64) (c->n_heads / tp);
   guint64 Lkv = (guint64) c->kv_lora_rank, K = (guint64) c->n_experts_per_tok;
-  guint64 F = (guint64) MAX (c->intermediate_size,
-                             c->moe_intermediate_size * MAX (c->n_shared_experts, 1)) / tp;
+  int f0, widest;                                             /* rank 0's part is the widest */
+  glim_shard_ffn_range (MAX (c->intermediate_size,
+                             c->moe_intermediate_size * MAX (c->n_shared_experts, 1)), tp, 0,
+                        &f0, &widest);
+  guint64 F = (guint64) widest;
   guint64 floats = 5 * D                                      /* x, h, out, partial, reduce */
                    + (guint64) MAX (c->q_lora_rank, 1)
                    + Hl * (guint64) glim_config_qk_head_dim (c)

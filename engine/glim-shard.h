@@ -11,14 +11,17 @@
  *   by input    o_proj: the input columns of the same heads, [r*Hl*Dv, (r+1)*Hl*Dv); the ranks'
  *               partial outputs [T, D] are summed (all-reduce #1)
  *   by ffn      the dense MLP (I), the shared expert (F * n_shared_experts) and every routed
- *               expert (F): gate/up output rows and down input columns [r*n/tp, (r+1)*n/tp);
- *               per MoE layer each rank adds its routed and shared partials, then the ranks'
- *               sums are summed once (all-reduce #2); the dense layer's partials likewise
+ *               expert (F): gate/up output rows and down input columns of the rank's part of
+ *               the width (glim_shard_ffn_range: whole 16-column blocks, as evenly as they
+ *               go, so a rank may hold one block more than another, or none); per MoE layer
+ *               each rank adds its routed and shared partials, then the ranks' sums are summed
+ *               once (all-reduce #2); the dense layer's partials likewise
  *   by vocab    lm_head: rows [r*Vr, min(V, (r+1)*Vr)) with Vr = ceil(round_up(V, 64) / tp)
  *               (vLLM's padded vocabulary split; the last ranks may hold fewer rows, or none);
  *               the logits are gathered, never summed
- * Cuts are exact: H, I, F and F * n_shared_experts must divide by tp, and an NVFP4 column cut
- * must fall on its 16-wide scale blocks, so every NVFP4 view is again a valid NVFP4 weight. */
+ * Cuts are exact: tp must divide H, and an NVFP4 column cut must fall on its 16-wide scale
+ * blocks, so every NVFP4 view is again a valid NVFP4 weight. The FFN cuts always do; o_proj's
+ * do when H * Dv / tp is a multiple of 16. */
 #pragma once
 
 #include <glib.h>
@@ -54,9 +57,13 @@ gboolean glim_weight_slice_cols (const GlimWeight *w, int col0, int n_cols, Glim
 
 /* ---- ranks ---- */
 
+#define GLIM_SHARD_BLOCK 16         /* FFN widths are cut in blocks of this many columns */
+
 /* What rank `rank` of `tp` holds. Its layers are whole GlimLayers, so code written for one
  * device runs on a rank unchanged, with H replaced by n_heads: replicated members are the
- * model's own (same pointers), split members are views into the model's data. */
+ * model's own (same pointers), split members are views into the model's data. A rank's FFN
+ * views may be empty (0 rows / 0 columns, data pointing at the tensor's end): it then adds
+ * zeros. */
 typedef struct {
   int         tp;
   int         rank;
@@ -79,6 +86,12 @@ GlimShard  *glim_shard_new         (GlimModel *model, int tp, int rank, GError *
 void        glim_shard_free        (GlimShard *shard);
 /* lm_head rows [*row0, *row0 + *n_rows) of rank `rank`. */
 void        glim_shard_vocab_range (int vocab_size, int tp, int rank, int *row0, int *n_rows);
+/* The part [*col0, *col0 + *n_cols) of an FFN width n (I, F or F * n_shared_experts) that
+ * rank `rank` of `tp` holds: n is cut into ceil(n / 16) blocks of 16 columns (the last one
+ * short when 16 does not divide n, which NVFP4 never allows), and each rank gets a contiguous
+ * run of blocks, in rank order, the first (blocks % tp) ranks one block more than the others.
+ * 96 over 4: 32, 32, 16, 16; 32 over 4: 16, 16, 0, 0 (*col0 = n for an empty part). */
+void        glim_shard_ffn_range   (int n, int tp, int rank, int *col0, int *n_cols);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimShard, glim_shard_free)
 
@@ -104,7 +117,9 @@ typedef struct {
 } GlimShardPlan;
 
 /* Bytes each rank of `tp` needs for `model` (weights as stored: NVFP4 packed + fp8 scales +
- * scale_2, wide weights at their width, norms and biases as float32). The workspace estimate
+ * scale_2, wide weights at their width, norms and biases as float32). Ranks may need different
+ * amounts (an FFN width cut unevenly, lm_head's last rows): sharded_bytes has each rank's, and
+ * the weight, total and fit figures are those of the rank that needs the most. The workspace estimate
  * covers the float32 activations of one chunk on a rank (residual, q, latent q and output,
  * FFN, MoE slots, the all-reduce buffers, router logits, the gathered logits); a backend that
  * knows its own figure passes it. With options->device_bytes set, a plan that does not fit

@@ -3,11 +3,11 @@
  * memory plan adds up for GLM-4.7-Flash.
  * SPDX-License-Identifier: MIT
  * Models: every fixture under tests/data/ with a reference.json (as test-forward.c finds them),
- * its bf16/ twin (the same model unquantised, free of the 16-column constraint that keeps the
- * NVFP4 fixtures off tp 4, and some off tp 2), and two random NVFP4 models from glim_synth whose
- * shapes tp 2 and 4 both cut. A model a tp cannot cut exactly must be refused with the setting
- * named; that is checked against an independent prediction, and the twins and synthetic models
- * must be cut, so every tp runs on some model of each format. */
+ * its bf16/ twin (the same model unquantised, free of NVFP4's 16-column scale blocks), and two
+ * random NVFP4 models from glim_synth whose shapes tp 2 and 4 both cut. A model a tp cannot cut
+ * must be refused with the setting named; that is checked against an independent prediction,
+ * and the twins and synthetic models must be cut, so every tp runs on some model of each
+ * format. */
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -142,32 +142,17 @@ open_tp (GlimModel *m, int tp, int n_threads, GError **error)
 
 /* ---- the prediction: does tp cut this model exactly? ---- */
 
-/* Column-split weights need cols % tp == 0, and for NVFP4 (cols / tp) % 16 == 0. */
-static gboolean
-column_cut_ok (const GlimWeight *w, int tp)
-{
-  if (w->format == GLIM_WEIGHT_NONE)
-    return TRUE;
-  if (w->cols % tp != 0)
-    return FALSE;
-  return w->format != GLIM_WEIGHT_NVFP4 || (w->cols / tp) % 16 == 0;
-}
-
+/* The heads must divide; FFN widths are cut in whole blocks whatever their size; o_proj's
+ * columns follow the heads, so an NVFP4 o_proj needs Hl * Dv to be a multiple of 16. */
 static gboolean
 expect_cut (GlimModel *m, int tp)
 {
   const GlimConfig *c = m->config;
   if (c->n_heads % tp != 0)
     return FALSE;
-  for (int l = 0; l < c->n_layers; l++) {
-    const GlimLayer *L = &m->layers[l];
-    if (!column_cut_ok (&L->o, tp) || !column_cut_ok (&L->dense.down, tp) ||
-        !column_cut_ok (&L->shared.down, tp))
+  for (int l = 0; l < c->n_layers; l++)
+    if (m->layers[l].o.format == GLIM_WEIGHT_NVFP4 && (c->n_heads / tp * c->v_head_dim) % 16 != 0)
       return FALSE;
-    for (int e = 0; L->is_moe && e < c->n_routed_experts; e++)
-      if (!column_cut_ok (&L->experts[e].down, tp))
-        return FALSE;
-  }
   return TRUE;
 }
 
@@ -377,11 +362,12 @@ test_shard_layout (gconstpointer data)
       g_assert_true (S->q_a.data == L->q_a.data && S->router.data == L->router.data);
       const GlimMlp *mlp = L->is_moe ? &L->experts[cf->n_routed_experts - 1] : &L->dense;
       const GlimMlp *smlp = L->is_moe ? &S->experts[cf->n_routed_experts - 1] : &S->dense;
-      int n = mlp->gate.rows / tp;
+      int f0, n;
+      glim_shard_ffn_range (mlp->gate.rows, tp, r, &f0, &n);
       g_assert_cmpint (smlp->gate.rows, ==, n);
       g_assert_cmpint (smlp->down.cols, ==, n);
-      assert_row_equals (&smlp->up, 1, &mlp->up, r * n + 1, 0);
-      assert_row_equals (&smlp->down, 2, &mlp->down, 2, r * n);
+      assert_row_equals (&smlp->up, 1, &mlp->up, f0 + 1, 0);
+      assert_row_equals (&smlp->down, 2, &mlp->down, 2, f0);
     }
     int row0, n_rows;
     glim_shard_vocab_range (cf->vocab_size, tp, r, &row0, &n_rows);
@@ -416,6 +402,61 @@ test_vocab_ranges (void)
   g_assert_cmpint (n, ==, 38720);
 }
 
+/* glim_shard_ffn_range against the rule written out once more: blocks of 16, a contiguous run
+ * per rank, the first (blocks % tp) ranks one block more. */
+static void
+test_ffn_ranges (void)
+{
+  static const struct {
+    int n, tp, want[GLIM_SHARD_TP_MAX];
+  } table[] = {
+    { 96, 4, { 32, 32, 16, 16 } },
+    { 32, 4, { 16, 16, 0, 0 } },
+    { 1536, 4, { 384, 384, 384, 384 } },
+    { 1536, 5, { 320, 304, 304, 304, 304 } },
+    { 10240, 8, { 1280, 1280, 1280, 1280, 1280, 1280, 1280, 1280 } },
+    { 272, 2, { 144, 128 } },                       /* 17 blocks over 2 */
+    { 260, 2, { 144, 116 } },                       /* 17 blocks, the last 4 wide (not NVFP4) */
+    { 80, 2, { 48, 32 } },
+    { 112, 4, { 32, 32, 32, 16 } },
+    { 40, 4, { 16, 16, 8, 0 } },
+    { 10, 2, { 10, 0 } },
+    { 0, 3, { 0, 0, 0 } },
+    { 64, 1, { 64 } },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (table); i++) {
+    int next = 0;
+    for (int r = 0; r < table[i].tp; r++) {
+      int col0, n;
+      glim_shard_ffn_range (table[i].n, table[i].tp, r, &col0, &n);
+      g_assert_cmpint (col0, ==, next);
+      g_assert_cmpint (n, ==, table[i].want[r]);
+      next += n;
+    }
+    g_assert_cmpint (next, ==, table[i].n);
+  }
+  /* every width up to 300 and every tp: contiguous, block-aligned, balanced to one block */
+  for (int n = 0; n <= 300; n++)
+    for (int tp = 1; tp <= GLIM_SHARD_TP_MAX; tp++) {
+      int next = 0, most = 0, least = G_MAXINT;
+      for (int r = 0; r < tp; r++) {
+        int col0, k;
+        glim_shard_ffn_range (n, tp, r, &col0, &k);
+        g_assert_cmpint (col0, ==, next);
+        g_assert_true (col0 % 16 == 0 || k == 0);
+        g_assert_true (k % 16 == 0 || col0 + k == n);   /* only the end may be short */
+        int blocks = (k + 15) / 16;
+        if (r > 0)
+          g_assert_cmpint (blocks, <=, most);          /* never more than an earlier rank */
+        most = MAX (most, blocks);
+        least = MIN (least, blocks);
+        next = col0 + k;
+      }
+      g_assert_cmpint (next, ==, n);
+      g_assert_cmpint (most - least, <=, 1);
+    }
+}
+
 static void
 test_check_errors (void)
 {
@@ -425,13 +466,10 @@ test_check_errors (void)
   g_assert_false (glim_shard_check (m, 3, &error));
   g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
   g_assert_nonnull (strstr (error->message, "num_attention_heads (4)"));
-  g_assert_nonnull (strstr (error->message, "size 1 or 2"));
+  g_assert_nonnull (strstr (error->message, "size 1, 2 or 4"));
   g_clear_error (&error);
-  g_assert_false (glim_shard_check (m, 4, &error));
-  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
-  g_assert_nonnull (strstr (error->message, "intermediate_size (96) / 4 = 24"));
-  g_assert_nonnull (strstr (error->message, "model.layers.0.mlp.down_proj"));
-  g_clear_error (&error);
+  g_assert_true (glim_shard_check (m, 4, &error));    /* intermediate_size 96: 32, 32, 16, 16 */
+  g_assert_no_error (error);
   g_assert_false (glim_shard_check (m, 9, &error));
   g_assert_nonnull (strstr (error->message, "outside 1..8"));
   g_clear_error (&error);
@@ -538,6 +576,24 @@ test_plan_glm (void)
   }
   g_assert_cmpuint (p[4].workspace_bytes, <, p[1].workspace_bytes);
 
+  /* tp 5 cuts the 96 blocks of F = 1536 as 20, 19, 19, 19, 19 (everything else evenly): rank 0
+   * holds one block more of every expert, and the plan is that of rank 0 */
+  GlimShardPlan p5;
+  g_assert_true (glim_shard_plan (m, 5, &o, &p5, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (p5.largest_rank, ==, 0);
+  guint64 block = 3 * (16 * 2048 / 2 + 2048);        /* gate, up and down: 16 NVFP4 columns */
+  guint64 extra = 46 * (64 + 1) * block;             /* 46 MoE layers, 64 experts + shared */
+  g_assert_cmpuint (p5.sharded_bytes[0], ==, p5.sharded_bytes[1] + extra);
+  double total5 = 0;
+  for (int r = 0; r < 5; r++) {
+    if (r > 1)
+      g_assert_cmpuint (p5.sharded_bytes[r], ==, p5.sharded_bytes[1]);
+    total5 += (double) p5.sharded_bytes[r];
+  }
+  g_assert_cmpfloat (total5 / (double) p[1].sharded_bytes[0] - 1.0, <, 1e-4);
+  g_assert_cmpuint (p5.weight_bytes, ==, p5.replicated_bytes + p5.sharded_bytes[0]);
+
   /* 12 GiB per GPU: tp 1 does not fit, tp 2 does */
   o.device_bytes = 12ull << 30;
   GlimShardPlan q;
@@ -553,31 +609,28 @@ test_plan_glm (void)
   g_assert_true (glim_shard_plan (m, 2, &o, &q, &error));
   g_assert_no_error (error);
 
-  /* 4 GiB: nothing fits, not even the weights at tp 4 */
+  /* 4 GiB: nothing fits, not even the weights at tp 5 (the largest size 20 heads allow) */
   o.device_bytes = 4ull << 30;
   g_assert_false (glim_shard_plan (m, 1, &o, &q, &error));
   g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
   g_test_message ("%s", error->message);
-  g_assert_nonnull (strstr (error->message, "even at tensor parallel size 4"));
+  g_assert_nonnull (strstr (error->message, "even at tensor parallel size 5"));
   g_clear_error (&error);
 
-  /* 8 GiB and the full context: the weights fit at tp 4, the context that fits is named */
+  /* 8 GiB and the full context: the weights fit at tp 5, the context that fits is named */
   o.device_bytes = 8ull << 30;
   o.n_ctx = 202752;
   g_assert_false (glim_shard_plan (m, 2, &o, &q, &error));
   g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
   g_test_message ("%s", error->message);
-  g_assert_nonnull (strstr (error->message, "at size 4 a context of"));
+  g_assert_nonnull (strstr (error->message, "at size 5 a context of"));
   g_clear_error (&error);
 
   /* sizes that do not cut GLM-4.7-Flash */
   g_assert_false (glim_shard_plan (m, 3, &o, &q, &error));
   g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
   g_assert_nonnull (strstr (error->message, "num_attention_heads (20)"));
-  g_assert_nonnull (strstr (error->message, "size 1, 2 or 4"));
-  g_clear_error (&error);
-  g_assert_false (glim_shard_check (m, 5, &error));
-  g_assert_nonnull (strstr (error->message, "moe_intermediate_size (1536)"));
+  g_assert_nonnull (strstr (error->message, "size 1, 2, 4 or 5"));
   g_clear_error (&error);
   /* a skeleton cannot be run */
   GlimContextOptions co = { .backend = GLIM_BACKEND_CPU, .n_ctx = 16 };
@@ -678,6 +731,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/glimmer/tp/slice", test_slice);
   g_test_add_func ("/glimmer/tp/vocab-ranges", test_vocab_ranges);
+  g_test_add_func ("/glimmer/tp/ffn-ranges", test_ffn_ranges);
   g_test_add_func ("/glimmer/tp/check-errors", test_check_errors);
   g_test_add_func ("/glimmer/tp/plan-glm-4.7-flash", test_plan_glm);
   int status = g_test_run ();

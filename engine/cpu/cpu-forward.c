@@ -124,11 +124,15 @@ glim_cpu_forward_new (GlimModel *model, int n_ctx, int n_threads, int tp, GError
 
 /* ---- FFN ---- */
 
-/* out[T, D] = down(silu(gate(x)) * up(x)) */
+/* out[T, D] = down(silu(gate(x)) * up(x)); zeros for a rank whose part of the width is empty */
 static void
 mlp_forward (GlimCpuForward *fw, const GlimMlp *mlp, const float *x, int T, float *out)
 {
   int F = mlp->gate.rows;
+  if (F == 0) {
+    memset (out, 0, sizeof (float) * (gsize) T * (gsize) fw->model->config->hidden_size);
+    return;
+  }
   glim_cpu_linear (fw->pool, &mlp->gate, x, T, fw->ffn_a);
   glim_cpu_linear (fw->pool, &mlp->up, x, T, fw->ffn_b);
   glim_cpu_silu_mul (fw->ffn_a, fw->ffn_b, T * F);
