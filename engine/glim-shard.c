@@ -1,5 +1,5 @@
 /* glim-shard.c: cut a loaded model into per-rank views for tensor parallelism, check that a tp
- * cuts it exactly, and plan each rank's memory.
+ * can run it, and plan each rank's memory.
  * SPDX-License-Identifier: MIT
  * Nothing is copied: a shard's weights point into the model's (mmapped) tensors, with a row
  * stride for column views. What goes where is documented once, in glim-shard.h. */
@@ -112,19 +112,18 @@ glim_shard_ffn_range (int n, int tp, int rank, int *col0, int *n_cols)
   *n_cols = end - *col0;
 }
 
-/* o_proj's input columns: H * Dv cut by head, tp ranks of Hl heads. */
-static gboolean
-check_o (const GlimConfig *c, const GlimWeight *o, int tp, GError **error)
+void
+glim_shard_o_range (int n_heads, int v_head_dim, gboolean nvfp4, int tp, int rank, int *col0,
+                    int *n_cols, int *lead)
 {
-  int per_rank = c->n_heads / tp * c->v_head_dim;
-  if (o->format == GLIM_WEIGHT_NVFP4 && per_rank % GLIM_SHARD_BLOCK != 0) {
-    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP,
-                 "tensor parallel size %d: %s is NVFP4 and num_attention_heads x v_head_dim "
-                 "(%d) / %d = %d input columns per rank is not a multiple of 16 (its scale "
-                 "blocks)", tp, o->name, c->n_heads * c->v_head_dim, tp, per_rank);
-    return FALSE;
-  }
-  return TRUE;
+  g_return_if_fail (tp >= 1 && n_heads % tp == 0 && rank >= 0 && rank < tp);
+  int per = n_heads / tp * v_head_dim, start = rank * per, end = start + per;
+  int block = nvfp4 ? GLIM_SHARD_BLOCK : 1;
+  int first = start / block * block;
+  int last = MIN ((end + block - 1) / block * block, n_heads * v_head_dim);
+  *col0 = first;
+  *n_cols = last - first;
+  *lead = start - first;
 }
 
 static gboolean
@@ -142,9 +141,6 @@ check_quietly (GlimModel *model, int tp, GError **error)
                  c->n_heads);
     return FALSE;
   }
-  for (int l = 0; l < c->n_layers; l++)
-    if (!check_o (c, &model->layers[l].o, tp, error))
-      return FALSE;
   return TRUE;
 }
 
@@ -190,10 +186,12 @@ slice_mlp (const GlimMlp *m, int tp, int rank, GlimMlp *out, GError **error)
 
 static gboolean
 slice_layer (const GlimConfig *c, const GlimLayer *L, const GlimShard *s, GlimLayer *out,
-             GError **error)
+             int *o_lead, GError **error)
 {
   int Dqk = glim_config_qk_head_dim (c), Dkv = c->qk_nope_head_dim + c->v_head_dim;
-  int Dv = c->v_head_dim, h0 = s->head0, Hl = s->n_heads;
+  int h0 = s->head0, Hl = s->n_heads, o0, n_o;
+  glim_shard_o_range (c->n_heads, c->v_head_dim, L->o.format == GLIM_WEIGHT_NVFP4, s->tp,
+                      s->rank, &o0, &n_o, o_lead);
   *out = *L;                       /* norms, q_a, kv_a, router: replicated, the model's own */
   out->experts = NULL;
   if (c->q_lora_rank > 0) {
@@ -203,7 +201,7 @@ slice_layer (const GlimConfig *c, const GlimLayer *L, const GlimShard *s, GlimLa
     return FALSE;
   }
   if (!glim_weight_slice_rows (&L->kv_b, h0 * Dkv, Hl * Dkv, &out->kv_b, error) ||
-      !glim_weight_slice_cols (&L->o, h0 * Dv, Hl * Dv, &out->o, error))
+      !glim_weight_slice_cols (&L->o, o0, n_o, &out->o, error))
     return FALSE;
   if (!L->is_moe)
     return slice_mlp (&L->dense, s->tp, s->rank, &out->dense, error);
@@ -233,8 +231,9 @@ glim_shard_new (GlimModel *model, int tp, int rank, GError **error)
   glim_shard_vocab_range (c->vocab_size, tp, rank, &s->vocab0, &s->n_vocab);
   s->n_layers = c->n_layers;
   s->layers = g_new0 (GlimLayer, c->n_layers);
+  s->o_lead = g_new0 (int, c->n_layers);
   for (int l = 0; l < c->n_layers; l++)
-    if (!slice_layer (c, &model->layers[l], s, &s->layers[l], error))
+    if (!slice_layer (c, &model->layers[l], s, &s->layers[l], &s->o_lead[l], error))
       return NULL;
   if (!glim_weight_slice_rows (&model->lm_head, s->vocab0, s->n_vocab, &s->lm_head, error))
     return NULL;
@@ -249,6 +248,7 @@ glim_shard_free (GlimShard *shard)
   for (int l = 0; shard->layers != NULL && l < shard->n_layers; l++)
     g_free (shard->layers[l].experts);     /* the shard's own; NULL for dense layers */
   g_free (shard->layers);
+  g_free (shard->o_lead);
   g_free (shard);
 }
 
@@ -296,10 +296,11 @@ replicated_bytes (GlimModel *model)
   return n + floats * 4;
 }
 
-/* float32 activations of one chunk of T tokens on one rank of tp. */
+/* float32 activations of one chunk of T tokens on the largest rank of tp. */
 static guint64
-workspace_estimate (const GlimConfig *c, int tp, int T)
+workspace_estimate (GlimModel *model, int tp, int T)
 {
+  const GlimConfig *c = model->config;
   guint64 D = (guint64) c->hidden_size, Hl = (guint64) (c->n_heads / tp);
   guint64 Lkv = (guint64) c->kv_lora_rank, K = (guint64) c->n_experts_per_tok;
   int f0, widest;                                             /* rank 0's part is the widest */
@@ -307,12 +308,20 @@ workspace_estimate (const GlimConfig *c, int tp, int T)
                              c->moe_intermediate_size * MAX (c->n_shared_experts, 1)), tp, 0,
                         &f0, &widest);
   guint64 F = (guint64) widest;
+  int o_widest = 0;                                           /* o_proj's input, maybe widened */
+  for (int l = 0; l < c->n_layers; l++)
+    for (int r = 0; r < tp; r++) {
+      int o0, n_o, lead;
+      glim_shard_o_range (c->n_heads, c->v_head_dim,
+                          model->layers[l].o.format == GLIM_WEIGHT_NVFP4, tp, r, &o0, &n_o, &lead);
+      o_widest = MAX (o_widest, n_o);
+    }
   guint64 floats = 5 * D                                      /* x, h, out, partial, reduce */
                    + (guint64) MAX (c->q_lora_rank, 1)
                    + Hl * (guint64) glim_config_qk_head_dim (c)
                    + (guint64) glim_config_cache_width (c)
                    + 2 * Hl * Lkv                              /* q_lat, o_lat */
-                   + Hl * (guint64) c->v_head_dim
+                   + (guint64) o_widest
                    + 2 * (K + 1) * F                           /* gate, up of K experts + shared */
                    + K * D                                     /* MoE slots */
                    + (guint64) c->n_routed_experts             /* router logits */
@@ -347,7 +356,7 @@ compute_plan (GlimModel *model, int tp, const GlimShardPlanOptions *o, GlimShard
   plan->kv_cache_bytes = (guint64) c->n_layers * (guint64) MAX (o->n_ctx, 0) *
                          (guint64) glim_config_cache_width (c) * (guint64) value_bytes;
   plan->workspace_bytes = o->workspace_bytes > 0 ? o->workspace_bytes
-                                                 : workspace_estimate (c, tp, T);
+                                                 : workspace_estimate (model, tp, T);
   plan->total_bytes = plan->weight_bytes + plan->kv_cache_bytes + plan->workspace_bytes;
   return TRUE;
 }

@@ -8,8 +8,9 @@
  *               router and its bias, and the latent KV cache: every rank computes them whole
  *   by head     q_b_proj (q_proj when q_lora_rank is 0) and kv_b_proj (so W_UK and W_UV): the
  *               output rows of heads [r*Hl, (r+1)*Hl), Dqk resp. Dn + Dv rows per head
- *   by input    o_proj: the input columns of the same heads, [r*Hl*Dv, (r+1)*Hl*Dv); the ranks'
- *               partial outputs [T, D] are summed (all-reduce #1)
+ *   by input    o_proj: the input columns of the same heads, [r*Hl*Dv, (r+1)*Hl*Dv) (for
+ *               NVFP4 widened to whole scale blocks, see below); the ranks' partial outputs
+ *               [T, D] are summed (all-reduce #1)
  *   by ffn      the dense MLP (I), the shared expert (F * n_shared_experts) and every routed
  *               expert (F): gate/up output rows and down input columns of the rank's part of
  *               the width (glim_shard_ffn_range: whole 16-column blocks, as evenly as they
@@ -19,9 +20,12 @@
  *   by vocab    lm_head: rows [r*Vr, min(V, (r+1)*Vr)) with Vr = ceil(round_up(V, 64) / tp)
  *               (vLLM's padded vocabulary split; the last ranks may hold fewer rows, or none);
  *               the logits are gathered, never summed
- * Cuts are exact: tp must divide H, and an NVFP4 column cut must fall on its 16-wide scale
- * blocks, so every NVFP4 view is again a valid NVFP4 weight. The FFN cuts always do; o_proj's
- * do when H * Dv / tp is a multiple of 16. */
+ * The one requirement is H % tp == 0. Every NVFP4 view is again a valid NVFP4 weight: an NVFP4
+ * column cut always falls on its 16-wide scale blocks. The FFN cuts do by construction.
+ * o_proj's cut follows the heads; where a head boundary falls inside a scale block (an NVFP4
+ * o_proj with H * Dv / tp not a multiple of 16) the rank's o_proj view is widened to the whole
+ * blocks around its heads (glim_shard_o_range). The widened columns belong to a neighbour's
+ * heads and the rank feeds them zeros, so each head is still computed by one rank alone. */
 #pragma once
 
 #include <glib.h>
@@ -73,12 +77,15 @@ typedef struct {
   int         n_vocab;      /* lm_head rows of this rank (may be 0) */
   int         n_layers;
   GlimLayer  *layers;       /* [n_layers]; experts arrays owned, the rest borrowed */
+  int        *o_lead;       /* [n_layers]: columns of layers[l].o before the first of this
+                             * rank's Hl * Dv (glim_shard_o_range); 0 unless that o_proj is
+                             * NVFP4 and widened to whole scale blocks */
   GlimWeight  lm_head;      /* [n_vocab, D] rows vocab0.. of the model's lm_head */
 } GlimShard;
 
-/* Check that `tp` cuts every tensor of `model` exactly (see the header comment). The error
- * (GLIM_SHARD_ERROR_TP) names the config setting that does not divide, or the NVFP4 module
- * whose per-rank input size is not a multiple of 16, and lists the sizes that would work. */
+/* Check that `model` runs at `tp`: 1 <= tp <= GLIM_SHARD_TP_MAX and tp divides the heads
+ * (every other dimension is cut whatever its size, see the header comment). The error
+ * (GLIM_SHARD_ERROR_TP) names the setting and lists the sizes that would work. */
 gboolean    glim_shard_check       (GlimModel *model, int tp, GError **error);
 /* The views of rank `rank` (0 <= rank < tp) of a model checked as above; NULL with the
  * check's error otherwise. The model must outlive the shard. */
@@ -92,6 +99,12 @@ void        glim_shard_vocab_range (int vocab_size, int tp, int rank, int *row0,
  * run of blocks, in rank order, the first (blocks % tp) ranks one block more than the others.
  * 96 over 4: 32, 32, 16, 16; 32 over 4: 16, 16, 0, 0 (*col0 = n for an empty part). */
 void        glim_shard_ffn_range   (int n, int tp, int rank, int *col0, int *n_cols);
+/* o_proj input columns [*col0, *col0 + *n_cols) of rank `rank` of `tp` for H heads of Dv
+ * values: those of its heads, [r*Hl*Dv, (r+1)*Hl*Dv), widened when `nvfp4` to the enclosing
+ * 16-column scale blocks (H * Dv is then a multiple of 16); *lead gets the columns before the
+ * first head's (0 <= *lead < 16; 0 when not widened). Needs H % tp == 0. */
+void        glim_shard_o_range     (int n_heads, int v_head_dim, gboolean nvfp4, int tp, int rank,
+                                    int *col0, int *n_cols, int *lead);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimShard, glim_shard_free)
 
@@ -118,14 +131,15 @@ typedef struct {
 
 /* Bytes each rank of `tp` needs for `model` (weights as stored: NVFP4 packed + fp8 scales +
  * scale_2, wide weights at their width, norms and biases as float32). Ranks may need different
- * amounts (an FFN width cut unevenly, lm_head's last rows): sharded_bytes has each rank's, and
- * the weight, total and fit figures are those of the rank that needs the most. The workspace estimate
- * covers the float32 activations of one chunk on a rank (residual, q, latent q and output,
- * FFN, MoE slots, the all-reduce buffers, router logits, the gathered logits); a backend that
- * knows its own figure passes it. With options->device_bytes set, a plan that does not fit
- * fails with GLIM_SHARD_ERROR_NO_FIT, naming the rank, what it needs (weights, cache,
- * workspace) and the smallest tp that would fit (or the context that would); *plan is filled
- * in that case too. Other errors: glim_shard_check's. */
+ * amounts (an FFN width cut unevenly, a widened o_proj, lm_head's last rows): sharded_bytes
+ * has each rank's, and the weight, total and fit figures are those of the rank that needs the
+ * most. The workspace estimate covers the float32 activations of one chunk on a rank
+ * (residual, q, latent q and output, FFN, MoE slots, the all-reduce buffers, router logits,
+ * the gathered logits); a backend that knows its own figure passes it. With
+ * options->device_bytes set, a plan that does not fit fails with GLIM_SHARD_ERROR_NO_FIT,
+ * naming the rank, what it needs (weights, cache, workspace) and the smallest tp that would fit
+ * (or the context that would); *plan is filled in that case too. Other errors:
+ * glim_shard_check's. */
 gboolean    glim_shard_plan        (GlimModel *model, int tp, const GlimShardPlanOptions *options,
                                     GlimShardPlan *plan, GError **error);
 

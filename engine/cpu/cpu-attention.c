@@ -13,7 +13,9 @@
  * rounding; scale = 1/sqrt(Dn + R).
  * Under tensor parallelism (glim-shard.h) q_a, its norm and the cache are replicated
  * (glim_cpu_attention_latent, computed once: every rank would compute the same bits), and each
- * rank runs glim_cpu_attention_rank over its Hl heads, ending in its partial o_proj output. */
+ * rank runs glim_cpu_attention_rank over its Hl heads, ending in its partial o_proj output.
+ * A rank's NVFP4 o_proj view may be widened to whole scale blocks: its o rows then hold zeros
+ * in the columns of the neighbours' heads, which add nothing. */
 #define G_LOG_DOMAIN "glimmer-cpu"
 
 #include "cpu-private.h"
@@ -25,6 +27,8 @@ typedef struct {
   GlimCpuForward   *fw;
   const GlimWeight *kv_b;          /* the rank's heads: [H * (Dn + Dv), Lkv] */
   int               H;             /* heads of the rank (all heads at tp 1) */
+  int               o_cols;        /* row length of o: L->o's input columns */
+  int               o_lead;        /* o columns before the rank's first head's */
   int               T;
   int               n_past;
   const float      *layer_cache;   /* [n_ctx, C] */
@@ -101,7 +105,7 @@ unabsorb_o_task (gpointer data, int h, int thread)
   for (int v = 0; v < Dv; v++) {
     glim_weight_row_to_f32 (j->kv_b, h * (Dn + Dv) + Dn + v, row);
     for (int t = 0; t < j->T; t++)
-      j->fw->o[(gsize) t * H * Dv + (gsize) h * Dv + v] =
+      j->fw->o[(gsize) t * j->o_cols + (gsize) j->o_lead + (gsize) h * Dv + v] =
         glim_cpu_dot (row, j->fw->o_lat + ((gsize) t * H + h) * Lkv, Lkv);
   }
 }
@@ -136,8 +140,8 @@ glim_cpu_attention_latent (GlimCpuForward *fw, const GlimLayer *L, int l, int T,
 }
 
 void
-glim_cpu_attention_rank (GlimCpuForward *fw, const GlimLayer *L, int H, int l, int T, int n_past,
-                         const float *h, float *out)
+glim_cpu_attention_rank (GlimCpuForward *fw, const GlimLayer *L, int H, int o_lead, int l, int T,
+                         int n_past, const float *h, float *out)
 {
   const GlimConfig *c = fw->model->config;
   int Dn = c->qk_nope_head_dim, R = c->qk_rope_head_dim, Lkv = c->kv_lora_rank;
@@ -155,7 +159,14 @@ glim_cpu_attention_rank (GlimCpuForward *fw, const GlimLayer *L, int H, int l, i
                      c->rope_interleave);
 
   g_autofree float *rows = g_new (float, (gsize) glim_cpu_pool_n_threads (fw->pool) * Lkv);
-  AttnJob j = { fw, &L->kv_b, H, T, n_past, layer_cache, rows };
+  AttnJob j = { fw, &L->kv_b, H, L->o.cols, o_lead, T, n_past, layer_cache, rows };
+  int o_tail = L->o.cols - o_lead - H * c->v_head_dim;   /* a widened o_proj's other heads */
+  g_assert (o_lead >= 0 && o_tail >= 0);
+  for (int t = 0; t < T && (o_lead > 0 || o_tail > 0); t++) {
+    float *o = fw->o + (gsize) t * L->o.cols;
+    memset (o, 0, sizeof (float) * (gsize) o_lead);
+    memset (o + L->o.cols - o_tail, 0, sizeof (float) * (gsize) o_tail);
+  }
   glim_cpu_pool_run (fw->pool, H, absorb_q_task, &j);
   glim_cpu_pool_run (fw->pool, T * H, attend_task, &j);
   glim_cpu_pool_run (fw->pool, H, unabsorb_o_task, &j);

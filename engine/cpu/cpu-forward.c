@@ -236,9 +236,11 @@ layer_forward (GlimCpuForward *fw, int l, int T, int n_past)
   for (int t = 0; t < T; t++)
     glim_cpu_rmsnorm (fw->h + (gsize) t * D, fw->x + (gsize) t * D, L->input_norm, D, eps);
   glim_cpu_attention_latent (fw, L, l, T, n_past, fw->h);
-  for (int r = 0; r < fw->tp; r++)
-    glim_cpu_attention_rank (fw, &fw->ranks[r]->layers[l], fw->ranks[r]->n_heads, l, T, n_past,
-                             fw->h, rank_out (fw, r, fw->ffn_out));
+  for (int r = 0; r < fw->tp; r++) {
+    const GlimShard *s = fw->ranks[r];
+    glim_cpu_attention_rank (fw, &s->layers[l], s->n_heads, s->o_lead[l], l, T, n_past, fw->h,
+                             rank_out (fw, r, fw->ffn_out));
+  }
   all_reduce (fw, fw->ffn_out, T);                               /* all-reduce #1 */
   for (gsize i = 0; i < (gsize) T * D; i++)
     fw->x[i] += fw->ffn_out[i];

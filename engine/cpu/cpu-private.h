@@ -25,7 +25,7 @@ struct _GlimCpuForward {
   float *kva;                /* [T, C] */
   float *q_lat;              /* [T, Hl, Lkv] q_nope absorbed through W_UK */
   float *o_lat;              /* [T, Hl, Lkv] attention output in latent space */
-  float *o;                  /* [T, Hl * Dv] */
+  float *o;                  /* [T, Hl * Dv], or [T, o.cols] for a widened o_proj view */
   float *attn_scores;        /* [n_threads, n_ctx] */
   float *ffn_a, *ffn_b;      /* [T, max FFN width] */
   float *ffn_out;            /* [T, D] */
@@ -42,9 +42,11 @@ void glim_cpu_attention_latent (GlimCpuForward *fw, const GlimLayer *L, int l, i
                                 const float *h);
 /* One rank's part, after glim_cpu_attention_latent: the queries of its H heads (L is the rank's
  * view of layer l: q_b/q, kv_b and o cut to those heads), attention over the cache, and its
- * partial out[T, D] = o_proj_rank(o_rank). At tp 1, L is the whole layer and out the result. */
-void glim_cpu_attention_rank   (GlimCpuForward *fw, const GlimLayer *L, int H, int l, int T,
-                                int n_past, const float *h, float *out);
+ * partial out[T, D] = o_proj_rank(o_rank). o_lead: L->o's input columns before the heads'
+ * (GlimShard.o_lead; the columns around them are fed zeros). At tp 1, L is the whole layer,
+ * o_lead 0 and out the result. */
+void glim_cpu_attention_rank   (GlimCpuForward *fw, const GlimLayer *L, int H, int o_lead, int l,
+                                int T, int n_past, const float *h, float *out);
 
 /* Sigmoid + bias grouped top-k routing of one token (transformers Glm4MoeLiteTopkRouter):
  * idx[K] the chosen experts, w[K] their unbiased scores, renormalised if norm_topk_prob,
