@@ -464,6 +464,19 @@ tally_layer (Tally *t, const GlimLayer *L, const GlimConfig *c, GHashTable *kind
   }
 }
 
+/* "29.943 B", "3.900 M", "812.0 K": a parameter count at any scale, written into buf */
+static const char *
+format_count (char buf[32], gsize n)
+{
+  if (n >= 1000000000)
+    g_snprintf (buf, 32, "%.3f B", n / 1e9);
+  else if (n >= 1000000)
+    g_snprintf (buf, 32, "%.3f M", n / 1e6);
+  else
+    g_snprintf (buf, 32, "%.1f K", n / 1e3);
+  return buf;
+}
+
 static const char *
 format_name (GlimWeightFormat f)
 {
@@ -527,8 +540,9 @@ glim_model_describe (GlimModel *m)
     }
     active += one.params;
   }
-  g_string_append_printf (s, "parameters:   %.3f B total (without MTP), %.3f B active per token\n",
-                          total / 1e9, active / 1e9);
+  char total_buf[32], active_buf[32];
+  g_string_append_printf (s, "parameters:   %s total (without MTP), %s active per token\n",
+                          format_count (total_buf, total), format_count (active_buf, active));
   g_string_append_printf (s, "weights:      %.2f GiB as stored (%zu NVFP4 modules, %zu wide)\n",
                           (layers.bytes + other.bytes) / (1024.0 * 1024 * 1024),
                           layers.nvfp4_modules + other.nvfp4_modules,
