@@ -400,7 +400,7 @@ def main():
                     help="padded tokens per step (default 32768)")
     ap.add_argument("--max-len", type=int, default=1024)
     ap.add_argument("--val", type=int, default=400, help="held-out examples for the val loss")
-    ap.add_argument("--bias-rate", type=float, default=1e-3)
+    ap.add_argument("--bias-rate", type=float, default=2e-3)
     ap.add_argument("--experts", default="auto",
                     help="transformers experts_implementation: eager, grouped_mm, or auto "
                     "(the faster one that matches eager on the first batch)")
