@@ -14,8 +14,9 @@
 # Measured:
 #   tool call   arithmetic: the first turn calls calculator with expr == the expected
 #               expression (also reported: same value); time questions: current_time, no args
-#   answer      the turn after the tool result states the result (calculator: the number
-#               string; current_time: the asked part of the timestamp) and calls nothing
+#   answer      the turn after the tool result states the result (calculator: the last
+#               number in the answer is the result string; current_time: the asked parts of
+#               the timestamp) and calls nothing
 #   chat        greetings, small talk and facts: no tool call, non-empty answer; facts: the
 #               answer equals the generator's
 #   thinking    thinking on: the output has "</think>" before any content or tool call and
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,7 @@ sys.path.insert(0, HERE)
 import make_corpus as mc  # noqa: E402
 
 MAX_TOKENS = 200
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 class Cli:
@@ -194,9 +197,12 @@ def run_case(cli, idx, category, conv):
             ids2, msg2 = cli.turn(mc.request(conv, history, True), f"{idx}-2")
             think.append(think_ok(ids2, msg2, conv.thinking, cli))
             content = msg2.get("content") or ""
-            keys = [result] if name == "calculator" else time_keys(cyc.kind, cyc.value)
-            res["answer_uses_result"] = not msg2.get("tool_calls") and \
-                all(k in content for k in keys)
+            if name == "calculator":   # the answer's last number is the result
+                nums = NUMBER.findall(content)
+                uses = bool(nums) and nums[-1] == result
+            else:
+                uses = all(k in content for k in time_keys(cyc.kind, cyc.value))
+            res["answer_uses_result"] = uses and not msg2.get("tool_calls")
             res["transcript"].append({"tool": result, "ids": len(ids2), "message": msg2})
         else:
             res["answer_uses_result"] = None

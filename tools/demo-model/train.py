@@ -407,13 +407,16 @@ def main():
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    ap.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                    help="request deterministic kernels (default on; off may be faster on CUDA)")
     args = ap.parse_args()
     if args.minutes is None and args.steps is None:
         ap.error("give --steps or --minutes")
     t_start = time.time()
 
     torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
