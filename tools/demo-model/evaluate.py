@@ -306,7 +306,7 @@ def card(args, rows, rows_bf16, lcheck, samples, cfg, tlog, n_cases, eval_s):
       f"hidden {cfg['hidden_size']} |")
     w(f"| attention | MLA, {cfg['num_attention_heads']} heads, q_lora {cfg['q_lora_rank']}, "
       f"kv_lora {cfg['kv_lora_rank']}, qk {cfg['qk_nope_head_dim']}+{cfg['qk_rope_head_dim']} "
-      f"(nope+rope), v {cfg['v_head_dim']} |")
+      f"(nope+rope), v {cfg['v_head_dim']}, RoPE theta {cfg.get('rope_theta')} |")
     w(f"| MoE | {cfg['n_routed_experts']} routed experts, top {cfg['num_experts_per_tok']}, "
       f"{cfg['n_shared_experts']} shared, expert ffn {cfg['moe_intermediate_size']}, dense ffn "
       f"{cfg['intermediate_size']}, routed scaling {cfg['routed_scaling_factor']} |")

@@ -635,11 +635,11 @@ def tools_choice(rng):
 def first_cycle(rng, has_calc, has_time):
     while True:
         r = rng.random()
-        if r < 0.10:
+        if r < 0.08:
             return greeting_cycle(rng)
-        if r < 0.17:
+        if r < 0.14:
             return smalltalk_cycle(rng)
-        if r < 0.38:
+        if r < 0.32:
             return fact_cycle(rng)
         if r < 0.72:
             if has_calc:

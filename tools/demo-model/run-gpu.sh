@@ -6,7 +6,7 @@
 # SPDX-License-Identifier: MIT
 #
 # Usage: tools/demo-model/run-gpu.sh [OUT_DIR] [MINUTES]   (defaults: $OUT, 5)
-# Environment: PYTHON (python3), CONVERSATIONS (100000), BATCH_TOKENS (65536), DEVICE (cuda),
+# Environment: PYTHON (python3), CONVERSATIONS (100000), BATCH_TOKENS (131072), DEVICE (cuda),
 #              TRAIN_ARGS (extra train.py options, e.g. "--preset tiny --steps 20")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +26,7 @@ echo "== training (${minutes} min)"
 # shellcheck disable=SC2086  # TRAIN_ARGS is a list of options
 "$py" tools/demo-model/train.py --corpus "$work/corpus.jsonl" --tokenizer "$work/tokenizer.json" \
   --out "$out" --device "${DEVICE:-cuda}" --minutes "$minutes" \
-  --batch-tokens "${BATCH_TOKENS:-65536}" ${TRAIN_ARGS:-}
+  --batch-tokens "${BATCH_TOKENS:-131072}" ${TRAIN_ARGS:-}
 
 size=$(stat -c %s "$out/model.safetensors")
 nfiles=$(find "$out" -maxdepth 1 -type f | wc -l)

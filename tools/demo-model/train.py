@@ -158,11 +158,12 @@ def collate(exs, pad_id):
 # ---- model ----
 
 def config_dict(shape, vocab, eos, args):
+    theta = int(args.rope_theta) if float(args.rope_theta).is_integer() else args.rope_theta
     fx = {"model": dict(shape, vocab_size=vocab, num_key_value_heads=shape["num_attention_heads"],
                         n_group=1, topk_group=1, first_k_dense_replace=1, norm_topk_prob=True,
                         routed_scaling_factor=args.routed_scaling_factor, rms_norm_eps=1e-5,
                         tie_word_embeddings=False, num_nextn_predict_layers=0),
-          "rope_style": "toplevel_with_null_scaling", "rope_theta": 1000000,
+          "rope_style": "toplevel_with_null_scaling", "rope_theta": theta,
           "write_mlp_layer_types": False}
     c = mf.make_config_dict(fx)   # the real config.json's keys, GLM-4.7-Flash's style
     c["eos_token_id"] = eos
@@ -391,6 +392,9 @@ def main():
         ap.add_argument("--" + k.replace("_", "-"), type=int, dest=k)
     ap.add_argument("--routed-scaling-factor", type=float, default=1.8)
     ap.add_argument("--max-position-embeddings", type=int, default=4096)
+    ap.add_argument("--rope-theta", type=float, default=10000.0,
+                    help="RoPE base (GLM-4.7-Flash: 1e6; 1e4 resolves the short demo contexts "
+                    "better)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--min-lr-frac", type=float, default=0.1)
