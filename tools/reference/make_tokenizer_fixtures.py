@@ -216,7 +216,9 @@ def added_entry(i, content, special, normalized=False):
             "normalized": normalized, "special": special}
 
 
-def train(seed, vocab_size, n_chunks):
+def train_bpe(texts, vocab_size):
+    """Byte-level BPE (vocab, merges) trained on `texts` with GLM's pre-tokenizer. Also used by
+    tools/demo-model/make_tokenizer.py."""
     tok = Tokenizer(models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(GLM_REGEX), "isolated"),
@@ -224,18 +226,28 @@ def train(seed, vocab_size, n_chunks):
     ])
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(training_text(seed, n_chunks), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
     return model["vocab"], merges
 
 
-def glm_tokenizer(seed, vocab_size, n_chunks, merges_as_strings):
-    vocab, merges = train(seed, vocab_size, n_chunks)
+def train(seed, vocab_size, n_chunks):
+    return train_bpe(training_text(seed, n_chunks), vocab_size)
+
+
+def glm_tokenizer_json(vocab, merges, merges_as_strings=False):
+    """The tokenizer.json dict of a trained BPE: GLM's pipeline and its 36 added tokens (ids right
+    after the base vocabulary). Also used by tools/demo-model/make_tokenizer.py."""
     n = len(vocab)
     assert sorted(vocab.values()) == list(range(n))
     added = [added_entry(n + i, s, i < N_SPECIAL) for i, s in enumerate(GLM_ADDED)]
     return glm_pipeline(vocab, merges, added, merges_as_strings=merges_as_strings)
+
+
+def glm_tokenizer(seed, vocab_size, n_chunks, merges_as_strings):
+    vocab, merges = train(seed, vocab_size, n_chunks)
+    return glm_tokenizer_json(vocab, merges, merges_as_strings)
 
 
 def variant_tokenizer(seed):
