@@ -33,18 +33,6 @@ reference_free (gpointer p)
   g_free (r);
 }
 
-static GArray *
-int_array (JsonObject *o, const char *key)
-{
-  GArray *a = g_array_new (FALSE, FALSE, sizeof (int32_t));
-  JsonArray *ja = json_object_get_array_member (o, key);
-  for (guint i = 0; i < json_array_get_length (ja); i++) {
-    int32_t v = (int32_t) json_array_get_int_element (ja, i);
-    g_array_append_val (a, v);
-  }
-  return a;
-}
-
 static Reference *
 reference_load (const char *name)
 {
@@ -57,8 +45,8 @@ reference_load (const char *name)
   json_parser_load_from_file (p, json, &error);
   g_assert_no_error (error);
   JsonObject *o = json_node_get_object (json_parser_get_root (p));
-  r->prompt = int_array (o, "prompt");
-  r->greedy = int_array (o, "greedy");
+  r->prompt = test_json_int_array (o, "prompt");
+  r->greedy = test_json_int_array (o, "greedy");
   r->vocab = (int) json_object_get_int_member (o, "vocab_size");
   g_autofree char *lp = g_build_filename (r->dir, json_object_get_string_member (o, "logits"), NULL);
   gsize n;

@@ -39,18 +39,6 @@ case_free (gpointer p)
   g_free (c);
 }
 
-static GArray *
-int_array (JsonObject *o, const char *key)
-{
-  GArray *a = g_array_new (FALSE, FALSE, sizeof (int32_t));
-  JsonArray *ja = json_object_get_array_member (o, key);
-  for (guint i = 0; i < json_array_get_length (ja); i++) {
-    int32_t v = (int32_t) json_array_get_int_element (ja, i);
-    g_array_append_val (a, v);
-  }
-  return a;
-}
-
 static Case *
 case_new (const char *name, const char *dir, GArray *prompt, GArray *greedy, int n_greedy)
 {
@@ -94,14 +82,14 @@ add_fixtures (GPtrArray *cases)
     json_parser_load_from_file (p, json, &error);
     g_assert_no_error (error);
     JsonObject *o = json_node_get_object (json_parser_get_root (p));
-    GArray *greedy = int_array (o, "greedy");
-    g_ptr_array_add (cases, case_new (n, dir, int_array (o, "prompt"), greedy, (int) greedy->len));
+    GArray *greedy = test_json_int_array (o, "greedy");
+    g_ptr_array_add (cases, case_new (n, dir, test_json_int_array (o, "prompt"), greedy, (int) greedy->len));
     g_autofree char *twin = g_build_filename (dir, "bf16", NULL);
     g_autofree char *twin_config = g_build_filename (twin, "config.json", NULL);
     if (g_file_test (twin_config, G_FILE_TEST_EXISTS)) {
       g_autofree char *tn = g_strconcat (n, "/bf16", NULL);
       g_ptr_array_add (cases,
-                       case_new (tn, twin, int_array (o, "prompt"), NULL, (int) greedy->len));
+                       case_new (tn, twin, test_json_int_array (o, "prompt"), NULL, (int) greedy->len));
     }
   }
 }
@@ -642,23 +630,6 @@ test_check_errors (void)
 
 /* ---- memory plan for GLM-4.7-Flash ---- */
 
-/* docs/model.md §1, verbatim. */
-static const char glm_config[] =
-  "{\"architectures\": [\"Glm4MoeLiteForCausalLM\"], \"attention_bias\": false,"
-  " \"attention_dropout\": 0.0, \"pad_token_id\": 154820,"
-  " \"eos_token_id\": [154820, 154827, 154829], \"hidden_act\": \"silu\", \"hidden_size\": 2048,"
-  " \"intermediate_size\": 10240, \"max_position_embeddings\": 202752,"
-  " \"model_type\": \"glm4_moe_lite\", \"moe_intermediate_size\": 1536,"
-  " \"topk_method\": \"noaux_tc\", \"norm_topk_prob\": true, \"num_attention_heads\": 20,"
-  " \"n_group\": 1, \"topk_group\": 1, \"n_routed_experts\": 64, \"n_shared_experts\": 1,"
-  " \"routed_scaling_factor\": 1.8, \"num_experts_per_tok\": 4, \"first_k_dense_replace\": 1,"
-  " \"num_hidden_layers\": 47, \"num_key_value_heads\": 20, \"num_nextn_predict_layers\": 1,"
-  " \"partial_rotary_factor\": 1.0, \"rms_norm_eps\": 1e-05, \"rope_scaling\": null,"
-  " \"rope_theta\": 1000000, \"tie_word_embeddings\": false, \"dtype\": \"bfloat16\","
-  " \"transformers_version\": \"5.0.0rc0\", \"q_lora_rank\": 768, \"kv_lora_rank\": 512,"
-  " \"qk_nope_head_dim\": 192, \"qk_rope_head_dim\": 64, \"v_head_dim\": 256,"
-  " \"vocab_size\": 154880}";
-
 /* The default ModelOpt recipe: every Linear NVFP4 but lm_head, the routers and MTP. */
 static const char glm_quant[] =
   "{\"producer\": {\"name\": \"modelopt\", \"version\": \"0.47.0\"},"
@@ -672,7 +643,7 @@ glm_skeleton (void)
   g_autofree char *tmp = test_make_tmpdir ();
   g_autofree char *cfg = g_build_filename (tmp, "config.json", NULL);
   g_autofree char *qc = g_build_filename (tmp, "hf_quant_config.json", NULL);
-  g_assert_true (g_file_set_contents (cfg, glm_config, -1, NULL));
+  g_assert_true (g_file_set_contents (cfg, test_glm_flash_config, -1, NULL));
   g_assert_true (g_file_set_contents (qc, glm_quant, -1, NULL));
   g_autoptr (GError) error = NULL;
   GlimConfig *config = glim_config_load (tmp, &error);

@@ -183,3 +183,32 @@ test_edit_safetensors_header (const char *path, void (*edit) (gpointer root, gpo
   g_autofree char *header = json_generator_to_data (gen, NULL);
   test_write_raw_safetensors (path, header, contents + 8 + hlen, len - 8 - hlen);
 }
+
+/* ---- shared test data ---- */
+
+const char test_glm_flash_config[] =
+  "{\"architectures\": [\"Glm4MoeLiteForCausalLM\"], \"attention_bias\": false,"
+  " \"attention_dropout\": 0.0, \"pad_token_id\": 154820, \"eos_token_id\": [154820, 154827, 154829],"
+  " \"hidden_act\": \"silu\", \"hidden_size\": 2048, \"intermediate_size\": 10240,"
+  " \"max_position_embeddings\": 202752, \"model_type\": \"glm4_moe_lite\","
+  " \"moe_intermediate_size\": 1536, \"topk_method\": \"noaux_tc\", \"norm_topk_prob\": true,"
+  " \"num_attention_heads\": 20, \"n_group\": 1, \"topk_group\": 1, \"n_routed_experts\": 64,"
+  " \"n_shared_experts\": 1, \"routed_scaling_factor\": 1.8, \"num_experts_per_tok\": 4,"
+  " \"first_k_dense_replace\": 1, \"num_hidden_layers\": 47, \"num_key_value_heads\": 20,"
+  " \"num_nextn_predict_layers\": 1, \"partial_rotary_factor\": 1.0, \"rms_norm_eps\": 1e-05,"
+  " \"rope_scaling\": null, \"rope_theta\": 1000000, \"tie_word_embeddings\": false,"
+  " \"dtype\": \"bfloat16\", \"transformers_version\": \"5.0.0rc0\", \"q_lora_rank\": 768,"
+  " \"kv_lora_rank\": 512, \"qk_nope_head_dim\": 192, \"qk_rope_head_dim\": 64,"
+  " \"v_head_dim\": 256, \"vocab_size\": 154880}";
+
+GArray *
+test_json_int_array (gpointer object, const char *key)
+{
+  GArray *a = g_array_new (FALSE, FALSE, sizeof (gint32));
+  JsonArray *ja = json_object_get_array_member (object, key);
+  for (guint i = 0; i < json_array_get_length (ja); i++) {
+    gint32 v = (gint32) json_array_get_int_element (ja, i);
+    g_array_append_val (a, v);
+  }
+  return a;
+}

@@ -20,6 +20,13 @@ int     test_run_cli     (const char *const *args, char **out, char **err);
 
 G_END_DECLS
 
+/* ---- shared test data ---- */
+
+/* GLM-4.7-Flash's config.json (docs/model.md §1), verbatim. */
+extern const char test_glm_flash_config[];
+/* The int32 array under `key` of a JSON object (a json-glib JsonObject *). */
+GArray *test_json_int_array (gpointer object, const char *key);
+
 /* ---- safetensors files for error tests ---- */
 
 typedef struct {
