@@ -70,9 +70,6 @@ cudaError_t gk_rmsnorm (float *y, float *x, const float *res, const float *w, in
 cudaError_t gk_embed (float *out, const void *table, int format, const int32_t *ids, int n, int d,
                       cudaStream_t stream);
 
-/* x[n, d] += y[n, d] */
-cudaError_t gk_add (float *x, const float *y, size_t n, cudaStream_t stream);
-
 /* ---- MLA ---- */
 
 typedef struct {
@@ -169,41 +166,25 @@ cudaError_t gk_argmax (int32_t *out, const float *logits, int T, int V, void *sc
 cudaError_t gk_linear_f32 (float *y, const float *x, const GkMatrix *w, int T,
                            cudaStream_t stream);
 
-/* dst [rows, cols] bf16 = W for tensor-core GEMMs. NVFP4 without its global scale2 (apply it as
- * the GEMM's alpha): e2m1 x fp8 products are exact in bf16. */
-cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
-/* dst [rows, cols] float32 = W, NVFP4 without scale2 (as gk_dequant_bf16), for TF32 GEMMs. */
+/* dst [rows, cols] float32 = W, NVFP4 without its scale2 (left to the GEMM's alpha). */
 cudaError_t gk_dequant_f32 (float *dst, const GkMatrix *w, cudaStream_t stream);
 /* dst[i, :] = src[rows[i], :] for float32 rows of width d. */
 cudaError_t gk_gather_f32 (float *dst, const float *src, const int32_t *rows, int n, int d,
                            cudaStream_t stream);
 /* g[i] = silu(g[i]) * u[i] */
 cudaError_t gk_silu_mul_f32 (float *g, const float *u, size_t n, cudaStream_t stream);
-/* dst[i, :] = src[rows[i], :] for bf16 rows of width d. */
-cudaError_t gk_gather_bf16 (uint16_t *dst, const uint16_t *src, const int32_t *rows, int n, int d,
-                            cudaStream_t stream);
-/* out[i] = bf16(silu(g[i]) * u[i]) */
-cudaError_t gk_silu_mul_bf16 (uint16_t *out, const float *g, const float *u, size_t n,
-                              cudaStream_t stream);
 /* slots[tok[i] * n_slots + slot[i], :] = w[i] * y[i, :] for i < n (rows of width d). */
 cudaError_t gk_scatter_slots (float *slots, const float *y, const int32_t *tok, const int32_t *slot,
                               const float *w, int n, int n_slots, int d, cudaStream_t stream);
 /* Row-wise causal softmax: for head h and query i (absolute position pos0 + i), keys
- * 0..pos0+i are kept; p[h, i, :] = bf16(softmax(s[h, i, :n_keys])), zero beyond.
- * s: [H, Tq, n_keys] fp32, p: same shape bf16. */
-cudaError_t gk_causal_softmax_bf16 (uint16_t *p, const float *s, int H, int Tq, int n_keys,
-                                    int pos0, cudaStream_t stream);
-/* As gk_causal_softmax_bf16 with float32 probabilities. */
+ * 0..pos0+i are kept; p[h, i, :] = softmax(s[h, i, :n_keys]), zero beyond. s, p: [H, Tq, n_keys]. */
 cudaError_t gk_causal_softmax_f32 (float *p, const float *s, int H, int Tq, int n_keys, int pos0,
                                    cudaStream_t stream);
-/* As gk_mla_pack_qpe into a float32 qfull. */
+/* qfull[h, i, Lkv + r] = scale * q[i, h, Dn + r] (the rotated rope part of the query). */
 cudaError_t gk_mla_pack_qpe_f32 (float *qfull, const float *q, int Tq, int H, int Dn, int R,
                                  int Lkv, float scale, cudaStream_t stream);
 /* dst[i] = float(src[i]) for bf16 src */
 cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);
-/* qfull[h, i, Lkv + r] = bf16(scale * q[i, h, Dn + r]) (the rotated rope part of the query). */
-cudaError_t gk_mla_pack_qpe (uint16_t *qfull, const float *q, int Tq, int H, int Dn, int R,
-                             int Lkv, float scale, cudaStream_t stream);
 /* dst[i] = bf16(src[i]) */
 cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
 

@@ -1,5 +1,5 @@
 /* norm.cu: row-wise small ops: RMSNorm with fused residual add, embedding lookup, add, argmax,
- * and format conversions for tensor-core paths.
+ * and the float32 -> bf16 conversion of the prefill path.
  * SPDX-License-Identifier: MIT
  * Architectures: sm_80, 86, 89, 90. CPU references: engine/cpu/cpu-ops.c glim_cpu_rmsnorm,
  * glim_weight_row_to_f32 (embedding), glim_argmax (engine/glim-sampler.c). */
@@ -49,14 +49,6 @@ embed_kernel (float *out, const void *table, int format, const int32_t *ids, int
       v = ((const float *) table)[row + i];
     out[(size_t) blockIdx.x * d + i] = v;
   }
-}
-
-__global__ void
-add_kernel (float *x, const float *y, size_t n)
-{
-  size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n)
-    x[i] += y[i];
 }
 
 #define ARGMAX_BLOCKS 128
@@ -136,27 +128,6 @@ f32_to_bf16_kernel (uint16_t *dst, const float *src, size_t n)
     dst[i] = gk_to_bf16 (src[i]);
 }
 
-__global__ void
-dequant_bf16_kernel (uint16_t *dst, GkMatrix w)
-{
-  size_t n = (size_t) w.rows * (size_t) w.cols;
-  if (w.format == GK_WEIGHT_NVFP4) {
-    /* two elements per byte, scale2 left to the GEMM */
-    for (size_t j = (size_t) blockIdx.x * blockDim.x + threadIdx.x; j < n / 2;
-         j += (size_t) gridDim.x * blockDim.x) {
-      uint8_t byte = ((const uint8_t *) w.data)[j];
-      float s = gk_fp8_e4m3 (w.scales[(2 * j) / 16]);
-      uint32_t lo = gk_to_bf16 (gk_e2m1 (byte & 0xf) * s);
-      uint32_t hi = gk_to_bf16 (gk_e2m1 (byte >> 4) * s);
-      ((uint32_t *) dst)[j] = lo | (hi << 16);
-    }
-    return;
-  }
-  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t) gridDim.x * blockDim.x)
-    dst[i] = gk_to_bf16 (gk_matrix_at (w, (int) (i / w.cols), (int) (i % w.cols)));
-}
-
 /* ---- launchers ---- */
 
 extern "C" cudaError_t
@@ -176,15 +147,6 @@ gk_embed (float *out, const void *table, int format, const int32_t *ids, int n, 
   if (n <= 0)
     return cudaSuccess;
   embed_kernel<<<n, 256, 0, stream>>> (out, table, format, ids, d);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
-gk_add (float *x, const float *y, size_t n, cudaStream_t stream)
-{
-  if (n == 0)
-    return cudaSuccess;
-  add_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (x, y, n);
   return gk_check_launch ();
 }
 
@@ -218,9 +180,3 @@ gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream)
   return gk_check_launch ();
 }
 
-extern "C" cudaError_t
-gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream)
-{
-  dequant_bf16_kernel<<<2048, 256, 0, stream>>> (dst, *w);
-  return gk_check_launch ();
-}

@@ -1,5 +1,5 @@
 /* prefill.cu: the small kernels around the tensor-core GEMMs of prefill: row gathers and
- * scatters for MoE, SwiGLU to bf16, causal softmax over materialised scores, query packing.
+ * scatters for MoE, SwiGLU, causal softmax over materialised scores, query packing.
  * SPDX-License-Identifier: MIT
  * Architectures: sm_80, 86, 89, 90. CPU reference: engine/cpu/cpu-forward.c and
  * engine/cpu/cpu-attention.c (the same math, float32). */
@@ -8,25 +8,6 @@
 #include "common.cuh"
 
 /* ---- kernels ---- */
-
-__global__ void
-gather_bf16_kernel (uint16_t *dst, const uint16_t *src, const int32_t *rows, int d)
-{
-  const uint16_t *s = src + (size_t) rows[blockIdx.x] * d;
-  uint16_t *o = dst + (size_t) blockIdx.x * d;
-  for (int i = threadIdx.x; i < d; i += blockDim.x)
-    o[i] = s[i];
-}
-
-__global__ void
-silu_mul_bf16_kernel (uint16_t *out, const float *g, const float *u, size_t n)
-{
-  size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) {
-    float v = g[i];
-    out[i] = gk_to_bf16 (v / (1.0f + expf (-v)) * u[i]);
-  }
-}
 
 __global__ void
 scatter_slots_kernel (float *slots, const float *y, const int32_t *tok, const int32_t *slot,
@@ -40,10 +21,9 @@ scatter_slots_kernel (float *slots, const float *y, const int32_t *tok, const in
     o[j] = wi * r[j];
 }
 
-/* grid (Tq, H), one block per row; P is bf16 or float32 */
-template <typename P>
+/* grid (Tq, H), one block per row */
 __global__ void __launch_bounds__ (256)
-causal_softmax_kernel (P *p, const float *s, int Tq, int n_keys, int pos0)
+causal_softmax_kernel (float *p, const float *s, int Tq, int n_keys, int pos0)
 {
   __shared__ float red[32];
   int i = blockIdx.x, h = blockIdx.y;
@@ -65,29 +45,18 @@ causal_softmax_kernel (P *p, const float *s, int Tq, int n_keys, int pos0)
     sum += expf (s[row + j] - m);
   sum = gk_block_sum (sum, red);
   float inv = 1.0f / sum;
-  for (int j = threadIdx.x; j < n_keys; j += blockDim.x) {
-    float v = j < valid ? expf (s[row + j] - m) * inv : 0.0f;
-    if constexpr (sizeof (P) == 2)
-      p[row + j] = gk_to_bf16 (v);
-    else
-      p[row + j] = v;
-  }
+  for (int j = threadIdx.x; j < n_keys; j += blockDim.x)
+    p[row + j] = j < valid ? expf (s[row + j] - m) * inv : 0.0f;
 }
 
-template <typename Q>
 __global__ void
-pack_qpe_kernel (Q *qfull, const float *q, int Tq, int H, int Dn, int R, int Lkv, float scale)
+pack_qpe_kernel (float *qfull, const float *q, int Tq, int H, int Dn, int R, int Lkv, float scale)
 {
   int i = blockIdx.x, h = blockIdx.y;
   int Dqk = Dn + R;
-  for (int r = threadIdx.x; r < R; r += blockDim.x) {
-    float v = scale * q[((size_t) i * H + h) * Dqk + Dn + r];
-    size_t at = ((size_t) h * Tq + i) * (Lkv + R) + Lkv + r;
-    if constexpr (sizeof (Q) == 2)
-      qfull[at] = gk_to_bf16 (v);
-    else
-      qfull[at] = v;
-  }
+  for (int r = threadIdx.x; r < R; r += blockDim.x)
+    qfull[((size_t) h * Tq + i) * (Lkv + R) + Lkv + r] =
+      scale * q[((size_t) i * H + h) * Dqk + Dn + r];
 }
 
 __global__ void
@@ -101,25 +70,6 @@ bf16_to_f32_kernel (float *dst, const uint16_t *src, size_t n)
 /* ---- launchers ---- */
 
 extern "C" cudaError_t
-gk_gather_bf16 (uint16_t *dst, const uint16_t *src, const int32_t *rows, int n, int d,
-                cudaStream_t stream)
-{
-  if (n <= 0)
-    return cudaSuccess;
-  gather_bf16_kernel<<<n, 256, 0, stream>>> (dst, src, rows, d);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
-gk_silu_mul_bf16 (uint16_t *out, const float *g, const float *u, size_t n, cudaStream_t stream)
-{
-  if (n == 0)
-    return cudaSuccess;
-  silu_mul_bf16_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (out, g, u, n);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
 gk_scatter_slots (float *slots, const float *y, const int32_t *tok, const int32_t *slot,
                   const float *w, int n, int n_slots, int d, cudaStream_t stream)
 {
@@ -130,22 +80,12 @@ gk_scatter_slots (float *slots, const float *y, const int32_t *tok, const int32_
 }
 
 extern "C" cudaError_t
-gk_causal_softmax_bf16 (uint16_t *p, const float *s, int H, int Tq, int n_keys, int pos0,
-                        cudaStream_t stream)
-{
-  if (Tq <= 0)
-    return cudaSuccess;
-  causal_softmax_kernel<uint16_t><<<dim3 (Tq, H), 256, 0, stream>>> (p, s, Tq, n_keys, pos0);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
 gk_causal_softmax_f32 (float *p, const float *s, int H, int Tq, int n_keys, int pos0,
                        cudaStream_t stream)
 {
   if (Tq <= 0)
     return cudaSuccess;
-  causal_softmax_kernel<float><<<dim3 (Tq, H), 256, 0, stream>>> (p, s, Tq, n_keys, pos0);
+  causal_softmax_kernel<<<dim3 (Tq, H), 256, 0, stream>>> (p, s, Tq, n_keys, pos0);
   return gk_check_launch ();
 }
 
@@ -155,7 +95,7 @@ gk_mla_pack_qpe_f32 (float *qfull, const float *q, int Tq, int H, int Dn, int R,
 {
   if (Tq <= 0)
     return cudaSuccess;
-  pack_qpe_kernel<float><<<dim3 (Tq, H), 64, 0, stream>>> (qfull, q, Tq, H, Dn, R, Lkv, scale);
+  pack_qpe_kernel<<<dim3 (Tq, H), 64, 0, stream>>> (qfull, q, Tq, H, Dn, R, Lkv, scale);
   return gk_check_launch ();
 }
 
@@ -165,16 +105,6 @@ gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream)
   if (n == 0)
     return cudaSuccess;
   bf16_to_f32_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (dst, src, n);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
-gk_mla_pack_qpe (uint16_t *qfull, const float *q, int Tq, int H, int Dn, int R, int Lkv,
-                 float scale, cudaStream_t stream)
-{
-  if (Tq <= 0)
-    return cudaSuccess;
-  pack_qpe_kernel<uint16_t><<<dim3 (Tq, H), 64, 0, stream>>> (qfull, q, Tq, H, Dn, R, Lkv, scale);
   return gk_check_launch ();
 }
 
