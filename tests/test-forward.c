@@ -84,15 +84,6 @@ find_fixtures (void)
   return refs;
 }
 
-static GlimModel *
-load_model (const char *dir)
-{
-  g_autoptr (GError) error = NULL;
-  GlimModel *m = glim_model_load (dir, NULL, &error);
-  g_assert_no_error (error);
-  return m;
-}
-
 static GlimContext *
 open_context (GlimModel *m, int n_threads)
 {
@@ -109,7 +100,7 @@ static void
 test_reference_logits (gconstpointer data)
 {
   const Reference *r = data;
-  g_autoptr (GlimModel) m = load_model (r->dir);
+  g_autoptr (GlimModel) m = test_load_model (r->dir);
   g_assert_cmpint (m->config->vocab_size, ==, r->vocab);
   g_autoptr (GlimContext) ctx = open_context (m, 0);
   g_autoptr (GArray) seq = reference_sequence (r);
@@ -133,7 +124,7 @@ static void
 test_reference_greedy (gconstpointer data)
 {
   const Reference *r = data;
-  g_autoptr (GlimModel) m = load_model (r->dir);
+  g_autoptr (GlimModel) m = test_load_model (r->dir);
   g_autoptr (GlimContext) ctx = open_context (m, 0);
   g_autofree float *logits = g_new (float, r->vocab);
   g_autoptr (GError) error = NULL;
@@ -153,7 +144,7 @@ static void
 test_incremental_equals_oneshot (gconstpointer data)
 {
   const Reference *r = data;
-  g_autoptr (GlimModel) m = load_model (r->dir);
+  g_autoptr (GlimModel) m = test_load_model (r->dir);
   g_autoptr (GArray) seq = reference_sequence (r);
   gsize V = r->vocab, T = seq->len;
   g_autofree float *one = g_new (float, T * V);
@@ -303,7 +294,7 @@ static void
 test_load_shape_errors (void)
 {
   g_autofree char *src = test_data_path ("tiny-base", NULL);
-  g_autoptr (GlimModel) m = load_model (src);
+  g_autoptr (GlimModel) m = test_load_model (src);
   const GlimWeight *w = &m->layers[0].o;     /* NVFP4: u8 [rows, cols/2] */
   HeaderEdit shape = { "model.layers.0.self_attn.o_proj.weight", "shape", NULL,
                        { w->rows * 2, w->cols / 4 }, 2 };
@@ -334,7 +325,7 @@ static void
 test_bad_tokens (void)
 {
   g_autofree char *src = test_data_path ("tiny-base", NULL);
-  g_autoptr (GlimModel) m = load_model (src);
+  g_autoptr (GlimModel) m = test_load_model (src);
   g_autoptr (GlimContext) ctx = open_context (m, 1);
   int32_t bad[2] = { 1, m->config->vocab_size };
   g_autoptr (GError) error = NULL;
@@ -356,7 +347,7 @@ test_mtp (void)
   int with_mtp = 0;
   for (guint i = 0; i < refs->len; i++) {
     const Reference *r = g_ptr_array_index (refs, i);
-    g_autoptr (GlimModel) plain = load_model (r->dir);
+    g_autoptr (GlimModel) plain = test_load_model (r->dir);
     g_assert_null (plain->mtp);
     GlimModelLoadOptions o = { .load_mtp = TRUE };
     g_autoptr (GError) error = NULL;

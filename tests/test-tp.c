@@ -176,15 +176,6 @@ bf16_case (const char *tmp, const char *name, guint64 seed, const char *const *k
   return case_new (name, dir, prompt, NULL, 8);
 }
 
-static GlimModel *
-load_model (const char *dir)
-{
-  g_autoptr (GError) error = NULL;
-  GlimModel *m = glim_model_load (dir, NULL, &error);
-  g_assert_no_error (error);
-  return m;
-}
-
 static GlimContext *
 open_tp (GlimModel *m, int tp, int n_threads, GError **error)
 {
@@ -254,7 +245,7 @@ assert_same_ids (const GArray *a, const GArray *b)
 static void
 check_tp (const Case *c, int tp)
 {
-  g_autoptr (GlimModel) m = load_model (c->dir);
+  g_autoptr (GlimModel) m = test_load_model (c->dir);
   g_autoptr (GError) error = NULL;
   if (m->config->n_heads == 4)                    /* every fixture, and most synthetic models */
     g_assert_true (expect_cut (m, tp));
@@ -326,7 +317,7 @@ static void
 test_slice (void)
 {
   g_autofree char *dir = test_data_path ("tiny-base", NULL);
-  g_autoptr (GlimModel) m = load_model (dir);
+  g_autoptr (GlimModel) m = test_load_model (dir);
   const GlimWeight *o = &m->layers[0].o;            /* NVFP4 [D, H * Dv] = [64, 128] */
   g_assert_cmpint (o->format, ==, GLIM_WEIGHT_NVFP4);
   g_autoptr (GError) error = NULL;
@@ -411,7 +402,7 @@ static void
 test_shard_layout (gconstpointer data)
 {
   const Case *c = data;
-  g_autoptr (GlimModel) m = load_model (c->dir);
+  g_autoptr (GlimModel) m = test_load_model (c->dir);
   const GlimConfig *cf = m->config;
   int H = cf->n_heads, Dv = cf->v_head_dim, E = cf->n_routed_experts;
   int Dqk = cf->qk_nope_head_dim + cf->qk_rope_head_dim, Dkv = cf->qk_nope_head_dim + Dv;
@@ -597,7 +588,7 @@ static void
 test_check_errors (void)
 {
   g_autofree char *dir = test_data_path ("tiny-base", NULL);
-  g_autoptr (GlimModel) m = load_model (dir);     /* 4 heads, intermediate_size 96, NVFP4 */
+  g_autoptr (GlimModel) m = test_load_model (dir);     /* 4 heads, intermediate_size 96, NVFP4 */
   g_autoptr (GError) error = NULL;
   g_assert_false (glim_shard_check (m, 3, &error));
   g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
@@ -608,7 +599,7 @@ test_check_errors (void)
   g_assert_no_error (error);
   /* tiny-mtp: an NVFP4 o_proj of 4 heads x 24 values, cut at columns 24, 48 and 72 at tp 4 */
   g_autofree char *mtp_dir = test_data_path ("tiny-mtp", NULL);
-  g_autoptr (GlimModel) mtp = load_model (mtp_dir);
+  g_autoptr (GlimModel) mtp = test_load_model (mtp_dir);
   g_assert_cmpint (mtp->layers[0].o.format, ==, GLIM_WEIGHT_NVFP4);
   g_assert_true (glim_shard_check (mtp, 4, &error));
   g_assert_no_error (error);
@@ -782,7 +773,7 @@ test_cli (gconstpointer data)
   g_autofree char *tokens = ids_string (c->sequence);
   g_autofree char *prompt = ids_string (c->prompt);
   g_autofree char *n_gen = g_strdup_printf ("%d", c->n_greedy);
-  g_autoptr (GlimModel) m = load_model (c->dir);
+  g_autoptr (GlimModel) m = test_load_model (c->dir);
   gsize V = (gsize) m->config->vocab_size;
   g_autofree float *ref = NULL;
   g_autofree char *ref_ids = NULL;

@@ -212,3 +212,12 @@ test_json_int_array (gpointer object, const char *key)
   }
   return a;
 }
+
+GlimModel *
+test_load_model (const char *dir)
+{
+  g_autoptr (GError) error = NULL;
+  GlimModel *m = glim_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  return m;
+}

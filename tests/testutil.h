@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "glim.h"
+
 G_BEGIN_DECLS
 
 /* Absolute path of a file under tests/data/ (joined from NULL-terminated parts). */
@@ -21,6 +23,9 @@ int     test_run_cli     (const char *const *args, char **out, char **err);
 G_END_DECLS
 
 /* ---- shared test data ---- */
+
+/* Load a model folder; the test fails on any error. */
+GlimModel *test_load_model (const char *dir);
 
 /* GLM-4.7-Flash's config.json (docs/model.md §1), verbatim. */
 extern const char test_glm_flash_config[];
