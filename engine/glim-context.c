@@ -4,6 +4,7 @@
 
 #include "glim-context.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "glim-sampler.h"
@@ -21,6 +22,7 @@ struct _GlimContext {
   int             n_past;
   int             device;
   GlimCpuForward *cpu;
+  GlimRouteTrace *trace;    /* NULL unless glim_context_trace_routes was called */
 #ifdef GLIM_HAVE_CUDA
   GlimCudaForward *cuda;
 #endif
@@ -101,6 +103,11 @@ glim_context_free (GlimContext *ctx)
 #ifdef GLIM_HAVE_CUDA
   g_clear_pointer (&ctx->cuda, glim_cuda_forward_free);
 #endif
+  if (ctx->trace != NULL) {
+    g_free (ctx->trace->experts);
+    g_free (ctx->trace->margin);
+    g_free (ctx->trace);
+  }
   g_free (ctx);
 }
 
@@ -188,6 +195,33 @@ glim_context_eval_argmax (GlimContext *ctx, const int32_t *tokens, int n_tokens,
   return TRUE;
 }
 
+gboolean
+glim_context_eval_sample (GlimContext *ctx, const int32_t *tokens, int n_tokens,
+                          const GlimSamplerParams *params, guint64 step, int32_t *next,
+                          GError **error)
+{
+  g_return_val_if_fail (ctx != NULL && n_tokens > 0 && params != NULL, FALSE);
+  if (!check_tokens (ctx, tokens, n_tokens, error))
+    return FALSE;
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL) {
+    if (!glim_cuda_forward_sample (ctx->cuda, tokens, n_tokens, ctx->n_past, params, step, next,
+                                   error))
+      return FALSE;
+    ctx->n_past += n_tokens;
+    return TRUE;
+  }
+#endif
+  int V = ctx->model->config->vocab_size;
+  g_autofree float *logits = g_new (float, V);
+  glim_cpu_forward_eval (ctx->cpu, tokens, n_tokens, ctx->n_past, logits, FALSE);
+  ctx->n_past += n_tokens;
+  g_autoptr (GlimSampler) sampler = glim_sampler_new (params);
+  glim_sampler_set_step (sampler, step);
+  *next = glim_sampler_sample (sampler, logits, V);
+  return TRUE;
+}
+
 void
 glim_context_truncate (GlimContext *ctx, int n_past)
 {
@@ -240,5 +274,62 @@ glim_context_fill_synthetic (GlimContext *ctx, int n, GError **error)
     return FALSE;
 #endif
   ctx->n_past = n;
+  return TRUE;
+}
+
+/* ---- routing trace ---- */
+
+void
+glim_route_trace_record (GlimRouteTrace *trace, int layer, int pos, const int32_t *experts,
+                         float margin)
+{
+  if (trace == NULL || layer < 0 || layer >= trace->n_layers || pos < 0 || pos >= trace->n_ctx)
+    return;
+  gsize at = (gsize) layer * trace->n_ctx + pos;
+  memcpy (trace->experts + at * trace->K, experts, sizeof (int32_t) * trace->K);
+  trace->margin[at] = margin;
+}
+
+void
+glim_context_trace_routes (GlimContext *ctx)
+{
+  g_return_if_fail (ctx != NULL);
+  if (ctx->trace != NULL)
+    return;
+  const GlimConfig *c = ctx->model->config;
+  GlimRouteTrace *t = g_new0 (GlimRouteTrace, 1);
+  t->n_layers = c->n_layers;
+  t->n_ctx = ctx->n_ctx;
+  t->K = MAX (c->n_experts_per_tok, 1);
+  gsize n = (gsize) t->n_layers * t->n_ctx;
+  t->experts = g_new (int32_t, n * t->K);
+  t->margin = g_new (float, n);
+  for (gsize i = 0; i < n * t->K; i++)
+    t->experts[i] = -1;
+  for (gsize i = 0; i < n; i++)
+    t->margin[i] = NAN;
+  ctx->trace = t;
+  if (ctx->cpu != NULL)
+    glim_cpu_forward_set_trace (ctx->cpu, t);
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda != NULL)
+    glim_cuda_forward_set_trace (ctx->cuda, t);
+#endif
+}
+
+gboolean
+glim_context_route (GlimContext *ctx, int pos, int layer, int32_t *experts, float *margin)
+{
+  g_return_val_if_fail (ctx != NULL, FALSE);
+  GlimRouteTrace *t = ctx->trace;
+  if (t == NULL || layer < 0 || layer >= t->n_layers || pos < 0 || pos >= t->n_ctx)
+    return FALSE;
+  gsize at = (gsize) layer * t->n_ctx + pos;
+  if (t->experts[at * t->K] < 0)
+    return FALSE;
+  if (experts != NULL)
+    memcpy (experts, t->experts + at * t->K, sizeof (int32_t) * t->K);
+  if (margin != NULL)
+    *margin = t->margin[at];
   return TRUE;
 }

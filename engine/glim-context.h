@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "glim-model.h"
+#include "glim-sampler.h"
 
 G_BEGIN_DECLS
 
@@ -51,6 +52,14 @@ gboolean     glim_context_eval     (GlimContext *ctx, const int32_t *tokens, int
  * on the GPU only the id crosses to the host. */
 gboolean     glim_context_eval_argmax (GlimContext *ctx, const int32_t *tokens, int n_tokens,
                                        int32_t *next, GError **error);
+/* As glim_context_eval_argmax, but the last position's token is sampled with params (greedy
+ * when temperature <= 0) using draw number step of the seed's stream (glim_sampler_set_step):
+ * pass 0, 1, 2... for successive tokens and a run repeats exactly. The CPU samples through
+ * GlimSampler; the GPU samples on the device (kernels/sample.cu, the same arithmetic and the
+ * same draw) and only the id crosses to the host. */
+gboolean     glim_context_eval_sample (GlimContext *ctx, const int32_t *tokens, int n_tokens,
+                                       const GlimSamplerParams *params, guint64 step,
+                                       int32_t *next, GError **error);
 /* Forget everything after the first n_past tokens (n_past <= current position). */
 void         glim_context_truncate (GlimContext *ctx, int n_past);
 
@@ -66,6 +75,28 @@ guint64      glim_context_device_bytes    (GlimContext *ctx);
 /* Pretend the first n positions are filled (synthetic cache contents) so decode speed at long
  * contexts can be measured without a long prefill. Sets the position to n. */
 gboolean     glim_context_fill_synthetic  (GlimContext *ctx, int n, GError **error);
+
+/* ---- routing trace (tests that compare backends) ---- */
+
+/* Which experts each position chose at each MoE layer, as the backend computed it. */
+typedef struct {
+  int      n_layers, n_ctx, K;
+  int32_t *experts;    /* [n_layers, n_ctx, K]; -1: not recorded (dense layer, or not run) */
+  float   *margin;     /* [n_layers, n_ctx]: the CPU's selection margin (glim_cpu_route);
+                        * NAN where the backend does not compute it */
+} GlimRouteTrace;
+
+/* Backends call this for each token and MoE layer; trace may be NULL (not tracing). */
+void         glim_route_trace_record (GlimRouteTrace *trace, int layer, int pos,
+                                      const int32_t *experts, float margin);
+
+/* Start recording routes; later evals fill the trace (the GPU then runs without its decode
+ * graph and copies each layer's routes to the host: slow, for diagnostics only). */
+void         glim_context_trace_routes (GlimContext *ctx);
+/* The routing recorded for position pos at layer: experts[K] (K = n_experts_per_tok) and the
+ * margin (NAN if the backend has none). FALSE if nothing was recorded there. */
+gboolean     glim_context_route        (GlimContext *ctx, int pos, int layer, int32_t *experts,
+                                        float *margin);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimContext, glim_context_free)
 

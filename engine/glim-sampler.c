@@ -1,4 +1,6 @@
-/* glim-sampler.c: token sampling (temperature, top-k, top-p, min-p) with a seeded xoshiro256**.
+/* glim-sampler.c: token sampling (temperature, top-k, top-p, min-p) with one uniform per token
+ * from the SplitMix64 stream of the seed (draw n is a pure function of seed and n, so the GPU
+ * sampler, kernels/sample.cu, draws the same number for the same step).
  * SPDX-License-Identifier: MIT
  * Filter order follows transformers' generate: temperature, top-k, top-p, min-p. */
 #define G_LOG_DOMAIN "glimmer-sampler"
@@ -10,37 +12,17 @@
 
 struct _GlimSampler {
   GlimSamplerParams params;
-  guint64           s[4];      /* xoshiro256** state */
+  guint64           state;     /* SplitMix64 state: seed + draws made * golden gamma */
   int               cap;
   int              *ids;       /* [cap] candidate ids */
   float            *p;         /* [cap] their scaled logits, then probabilities */
 };
 
-static guint64
-rotl (guint64 x, int k)
-{
-  return (x << k) | (x >> (64 - k));
-}
-
-static guint64
-next_u64 (GlimSampler *s)
-{
-  guint64 result = rotl (s->s[1] * 5, 7) * 9;
-  guint64 t = s->s[1] << 17;
-  s->s[2] ^= s->s[0];
-  s->s[3] ^= s->s[1];
-  s->s[1] ^= s->s[2];
-  s->s[0] ^= s->s[3];
-  s->s[2] ^= t;
-  s->s[3] = rotl (s->s[3], 45);
-  return result;
-}
-
 /* uniform in [0, 1) with 53 random bits */
 static double
 next_unit (GlimSampler *s)
 {
-  return (double) (next_u64 (s) >> 11) * (1.0 / 9007199254740992.0);
+  return (double) (glim_splitmix64 (&s->state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 void
@@ -58,10 +40,14 @@ glim_sampler_new (const GlimSamplerParams *params)
 {
   GlimSampler *s = g_new0 (GlimSampler, 1);
   s->params = *params;
-  guint64 x = params->seed;
-  for (int i = 0; i < 4; i++)
-    s->s[i] = glim_splitmix64 (&x);
+  s->state = params->seed;
   return s;
+}
+
+void
+glim_sampler_set_step (GlimSampler *s, guint64 step)
+{
+  s->state = s->params.seed + step * 0x9e3779b97f4a7c15ull;
 }
 
 void

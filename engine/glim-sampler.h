@@ -31,6 +31,9 @@ typedef struct _GlimSampler GlimSampler;
 void         glim_sampler_params_init (GlimSamplerParams *params);   /* greedy, filters off */
 GlimSampler *glim_sampler_new    (const GlimSamplerParams *params);
 void         glim_sampler_free   (GlimSampler *sampler);
+/* Make the next sample use draw number step of the seed's stream (a new sampler starts at 0;
+ * each sample that is not greedy takes one draw). */
+void         glim_sampler_set_step (GlimSampler *sampler, guint64 step);
 /* logits[V] are not modified. */
 int32_t      glim_sampler_sample (GlimSampler *sampler, const float *logits, int V);
 int32_t      glim_argmax         (const float *logits, int V);

@@ -106,11 +106,23 @@ typedef struct {
   int             T, H, Dn, R, Lkv;
   int             max_splits;/* splits per (t, h); keys are spread over at most this many blocks */
   float           scale;     /* softmax scale */
+  int             kernel;    /* GK_MLA_*: which split kernel */
 } GkMlaDecodeArgs;
+
+enum {
+  GK_MLA_AUTO = 0,     /* tensor cores where supported, else simple */
+  GK_MLA_SIMPLE = 1,   /* mla.cu: one block per (head, split), float32 CUDA cores */
+  GK_MLA_MMA = 2,      /* mla-mma.cu: one block per split for all heads, mma.sync */
+};
 
 /* Softmax attention over the latent cache, the keys split across blocks, then combined.
  * CPU reference: engine/cpu/cpu-attention.c attend_task. */
 cudaError_t gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream);
+/* The tensor-core split kernel (kernels/mla-mma.cu): whether it takes this shape on the current
+ * device (Lkv 512, R 64, H <= 24, enough shared memory), and its launch (partials only; the
+ * combine pass is gk_mla_decode's). */
+int         gk_mla_decode_mma_supported (const GkMlaDecodeArgs *args);
+cudaError_t gk_mla_decode_mma_splits    (const GkMlaDecodeArgs *args, cudaStream_t stream);
 
 /* ---- MoE ---- */
 
@@ -158,6 +170,28 @@ cudaError_t gk_moe_combine (float *out, const float *slots, int T, int n_slots, 
 size_t      gk_argmax_scratch_bytes (int T);
 cudaError_t gk_argmax (int32_t *out, const float *logits, int T, int V, void *scratch,
                        cudaStream_t stream);
+
+/* ---- sampling ---- */
+
+typedef struct {
+  const float *logits;       /* [V] device */
+  int32_t     *out;          /* device [1]: the token */
+  void        *scratch;      /* device, gk_sample_scratch_bytes (V) */
+  int          V;
+  float        temperature;  /* > 0 (greedy is gk_argmax) */
+  int          top_k;        /* <= 0: off */
+  float        top_p;        /* >= 1: off */
+  float        min_p;        /* <= 0: off */
+  uint64_t     seed, step;   /* the uniform is SplitMix64 output number `step` of `seed` */
+} GkSampleArgs;
+
+/* Sample one token as glim_sampler_sample does (engine/glim-sampler.c), on the stream.
+ * gk_sample_scratch_bytes needs the current device (CUB sizes its sort for it). */
+size_t      gk_sample_scratch_bytes (int V);
+cudaError_t gk_sample (const GkSampleArgs *args, cudaStream_t stream);
+/* SplitMix64 output number step (0-based) of the stream seeded with seed: glim_splitmix64
+ * called step + 1 times on seed. */
+uint64_t    gk_sample_draw (uint64_t seed, uint64_t step);
 
 /* ---- prefill helpers ---- */
 

@@ -343,13 +343,21 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
   if (args->Lkv + args->R > DECODE_MAX_C || args->Lkv > 2 * DECODE_THREADS || args->Lkv % 2 ||
       args->R % 2 || args->max_splits < 1)
     return cudaErrorInvalidValue;
-  dim3 grid (args->H, args->max_splits, args->T);
-  int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
-  if (words <= 9 * 32)
-    mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (*args);     /* C <= 576 */
-  else
-    mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (*args);
-  cudaError_t err = gk_check_launch ();
+  int mma = args->kernel != GK_MLA_SIMPLE && gk_mla_decode_mma_supported (args);
+  if (args->kernel == GK_MLA_MMA && !mma)
+    return cudaErrorInvalidValue;
+  cudaError_t err;
+  if (mma) {
+    err = gk_mla_decode_mma_splits (args, stream);
+  } else {
+    dim3 grid (args->H, args->max_splits, args->T);
+    int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
+    if (words <= 9 * 32)
+      mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (*args);     /* C <= 576 */
+    else
+      mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (*args);
+    err = gk_check_launch ();
+  }
   if (err != cudaSuccess)
     return err;
   mla_decode_combine_kernel<<<dim3 (args->H, args->T), DECODE_THREADS, 0, stream>>> (*args);

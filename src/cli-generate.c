@@ -69,18 +69,16 @@ cli_generate (int argc, char **argv)
   sp.top_p = (float) top_p;
   sp.min_p = (float) min_p;
   sp.seed = seed;
-  g_autoptr (GlimSampler) sampler = glim_sampler_new (&sp);
 
-  int V = model->config->vocab_size;
-  g_autofree float *logits = g_new (float, V);
   g_autoptr (GString) line = g_string_new (NULL);
   const int32_t *input = (const int32_t *) ids->data;
   int n_input = (int) ids->len;
   int32_t last = 0;
   for (int i = 0; i < max_tokens; i++) {
-    if (!glim_context_eval (ctx, input, n_input, logits, FALSE, &error))
+    /* draw i of the seed's stream; on the GPU the sampling runs there too */
+    int32_t next;
+    if (!glim_context_eval_sample (ctx, input, n_input, &sp, (guint64) i, &next, &error))
       return cli_fail ("generate", error);
-    int32_t next = glim_sampler_sample (sampler, logits, V);
     g_string_append_printf (line, "%s%d", i ? "," : "", next);
     if (!ignore_eos && is_eos (model->config, next))
       break;

@@ -8,6 +8,14 @@
 #include "glim.h"
 #include "testutil.h"
 
+#ifdef GLIM_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "../kernels/gk.h"
+
+#define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
+#endif
+
 /* Extra model folders (e.g. synthetic full-width models on the GPU machine) get the
  * comparisons that stay affordable for the CPU reference on a large model. */
 static GHashTable *extra_models;
@@ -60,6 +68,90 @@ make_prompt (int n, int V, guint32 seed)
   return p;
 }
 
+/* A router choice whose margin (glim_cpu_route: gap between the last chosen and the best
+ * rejected biased score) is below this is a near-tie: the GPU's rounding (bf16 latent cache,
+ * other summation orders) moves router scores by about 1e-4..1e-3, so it can resolve the tie the
+ * other way, and that row then differs completely. Random routers have such rows: on the 4-layer
+ * synthetic model (seed 2) the 40-token prompt of test_logits has margins 1.5e-4 (token 9, layer
+ * 2), 8.3e-4 (token 7, layer 2), 8.4e-4 (token 31, layer 1); the smallest others are 1.0e-3 and
+ * 1.2e-3, the median 1.6e-2. */
+#define TIE_MARGIN 2e-3f
+
+/* The experts of position pos at layer l differ between the two traced contexts. */
+static gboolean
+route_differs (GlimContext *cpu, GlimContext *gpu, int l, int pos, int K, float *margin)
+{
+  int32_t a[64], b[64];
+  g_assert_cmpint (K, <=, 64);
+  if (!glim_context_route (cpu, pos, l, a, margin) || !glim_context_route (gpu, pos, l, b, NULL))
+    return FALSE;
+  return memcmp (a, b, sizeof (int32_t) * K) != 0;
+}
+
+/* "layer 2 (cpu margin 1.5e-04): cpu {1,5,9,33} gpu {1,5,9,40}; ..." for the layers where the
+ * backends' routes of pos differ (empty when they agree everywhere). *tie: every differing
+ * layer is a near-tie of the reference. */
+static char *
+route_diff (GlimContext *cpu, GlimContext *gpu, int n_layers, int K, int pos, gboolean *tie)
+{
+  GString *s = g_string_new (NULL);
+  *tie = TRUE;
+  for (int l = 0; l < n_layers; l++) {
+    float m;
+    if (!route_differs (cpu, gpu, l, pos, K, &m))
+      continue;
+    int32_t a[64], b[64];
+    glim_context_route (cpu, pos, l, a, NULL);
+    glim_context_route (gpu, pos, l, b, NULL);
+    *tie = *tie && m < TIE_MARGIN;
+    g_string_append_printf (s, "%slayer %d (cpu margin %.2e): cpu {", s->len ? "; " : "", l, m);
+    for (int k = 0; k < K; k++)
+      g_string_append_printf (s, "%s%d", k ? "," : "", a[k]);
+    g_string_append (s, "} gpu {");
+    for (int k = 0; k < K; k++)
+      g_string_append_printf (s, "%s%d", k ? "," : "", b[k]);
+    g_string_append (s, "}");
+  }
+  return g_string_free (s, FALSE);
+}
+
+/* Rows of gpu [T, V] against cpu. A row is excused only when the GPU routed it differently at
+ * some layer and every such layer is a near-tie of the reference (margin < TIE_MARGIN); every
+ * other row must be within rel L2 2e-2. A route that differs at a clear margin is a bug even if
+ * the logits happen to agree. Each bad or rerouted row is described: rel L2, where and how the
+ * routes differ with the reference margins, and whether an earlier row was rerouted (its latent
+ * feeds this row's attention in later layers). Returns the number of failing rows. */
+static int
+check_rows (const char *what, GlimContext *cpu, GlimContext *gpu, const float *gpu_logits,
+            const float *cpu_logits, int T, int V, int n_layers, int K, double *worst_out)
+{
+  int n_fail = 0, n_excused = 0, first_flip = -1;
+  double worst = 0;
+  for (int t = 0; t < T; t++) {
+    double rel = test_rel_l2 (gpu_logits + (gsize) t * V, cpu_logits + (gsize) t * V, V);
+    gboolean tie;
+    g_autofree char *diff = route_diff (cpu, gpu, n_layers, K, t, &tie);
+    gboolean rerouted = *diff != 0, excused = rerouted && tie;
+    gboolean fail = rerouted ? !tie : rel >= 2e-2;
+    if (!excused)
+      worst = MAX (worst, rel);
+    n_excused += excused;
+    n_fail += fail;
+    if (rel >= 2e-2 || rerouted)
+      g_test_message ("%s row %d: rel L2 %.3g; %s%s%s%s", what, t, rel,
+                      rerouted ? "routes differ: " : "routes agree at every layer", diff,
+                      excused ? " = near-tie, excused" : fail ? " = FAIL" : "",
+                      first_flip >= 0 ? " (an earlier row was rerouted)" : "");
+    if (rerouted && first_flip < 0)
+      first_flip = t;
+  }
+  g_test_message ("%s: %d rows, %d rerouted at near-ties (margin < %.0e) excused, worst other "
+                  "row rel L2 %.3g, %d failing", what, T, n_excused, (double) TIE_MARGIN, worst,
+                  n_fail);
+  *worst_out = worst;
+  return n_fail;
+}
+
 static void
 test_logits (gconstpointer data)
 {
@@ -71,23 +163,16 @@ test_logits (gconstpointer data)
   g_autofree int32_t *ids = make_prompt (T, V, 11);
   g_autofree float *cpu = g_new (float, (gsize) T * V);
   g_autofree float *gpu = g_new (float, (gsize) T * V);
-  {
-    g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, 256);
-    g_assert_true (glim_context_eval (c, ids, T, cpu, TRUE, &error));
-  }
+  g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, 256);
+  glim_context_trace_routes (c);
+  g_assert_true (glim_context_eval (c, ids, T, cpu, TRUE, &error));
   g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, 256);
+  glim_context_trace_routes (g);
   g_assert_true (glim_context_eval (g, ids, T, gpu, TRUE, &error));
   g_assert_no_error (error);
-  int agree = 0, counted = 0, n_bad = 0;
-  double worst = 0;
+  int agree = 0, counted = 0;
   for (int t = 0; t < T; t++) {
     const float *a = gpu + (gsize) t * V, *b = cpu + (gsize) t * V;
-    double rel = test_rel_l2 (a, b, V);
-    worst = MAX (worst, rel);
-    /* A random tiny router can sit on a near-tie that any rounding difference flips (seen on
-     * the H200: one row of 40 at rel 0.17-0.30, moving between fixtures as the GEMM precision
-     * changed). One such row is tolerated; two are a bug. */
-    n_bad += rel >= 2e-2;
     /* argmax where the reference's top-2 margin exceeds 0.1 */
     int best = glim_argmax (b, V);
     float second = -INFINITY;
@@ -99,9 +184,12 @@ test_logits (gconstpointer data)
       agree += glim_argmax (a, V) == best;
     }
   }
-  g_test_message ("%s: worst rel L2 %.3g, %d rows over 2e-2, argmax %d/%d", dir, worst, n_bad,
-                  agree, counted);
-  g_assert_cmpint (n_bad, <=, 1);
+  g_autofree char *what = g_strdup_printf ("%s (prefill path)", dir);
+  double worst;
+  int n_fail = check_rows (what, c, g, gpu, cpu, T, V, m->config->n_layers,
+                           m->config->n_experts_per_tok, &worst);
+  g_test_message ("%s: argmax %d/%d", dir, agree, counted);
+  g_assert_cmpint (n_fail, ==, 0);
   g_assert_cmpfloat (agree, >=, 0.97 * counted);
 }
 
@@ -153,11 +241,11 @@ test_mixed_paths (gconstpointer data)
   g_autofree int32_t *ids = make_prompt (T, V, 3);
   g_autofree float *ref = g_new (float, (gsize) T * V);
   g_autofree float *inc = g_new (float, (gsize) T * V);
-  {
-    g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, 64);
-    g_assert_true (glim_context_eval (c, ids, T, ref, TRUE, &error));
-  }
+  g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, 64);
+  glim_context_trace_routes (c);
+  g_assert_true (glim_context_eval (c, ids, T, ref, TRUE, &error));
   g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, 64);
+  glim_context_trace_routes (g);
   const int steps[] = { 1, 1, 3, 1, 20, 1, 8, 1, 2, 1, 1 };
   int pos = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (steps) && pos < T; i++) {
@@ -166,13 +254,244 @@ test_mixed_paths (gconstpointer data)
     pos += n;
   }
   g_assert_cmpint (pos, ==, T);
-  int n_bad = 0;
-  for (int t = 0; t < T; t++)
-    n_bad += test_rel_l2 (inc + (gsize) t * V, ref + (gsize) t * V, V) >= 2e-2;
-  /* at most one row whose random router sits on a near-tie (see test_long_prefill) */
-  g_test_message ("%s: %d of %d rows over 2e-2", dir, n_bad, T);
-  g_assert_cmpint (n_bad, <=, 1);
+  /* rows 6..25 ran through the prefill (GEMM) path, the others through the decode kernels */
+  g_autofree char *what = g_strdup_printf ("%s (decode rows 0-5 and 26-39, prefill 6-25)", dir);
+  double worst;
+  int n_fail = check_rows (what, c, g, inc, ref, T, V, m->config->n_layers,
+                           m->config->n_experts_per_tok, &worst);
+  g_assert_cmpint (n_fail, ==, 0);
 }
+
+/* Sampling on the GPU (glim_context_eval_sample) repeats exactly for the same seed and step,
+ * is greedy at temperature 0, and picks the CPU sampler's token on the CPU's logits for most
+ * teacher-forced steps (the logits differ by rounding, so a draw near a boundary may flip;
+ * the exact comparison on identical logits is /glimmer/cuda/kernels/sample-vs-cpu). */
+static void
+test_eval_sample (gconstpointer data)
+{
+  const char *dir = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimModel) m = glim_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  int V = m->config->vocab_size, n = 16;
+  g_autofree int32_t *ids = make_prompt (n, V, 21);
+  g_autoptr (GlimContext) cpu = open_ctx (m, GLIM_BACKEND_CPU, 64);
+  g_autoptr (GlimContext) g1 = open_ctx (m, GLIM_BACKEND_CUDA, 64);
+  g_autoptr (GlimContext) g2 = open_ctx (m, GLIM_BACKEND_CUDA, 64);
+  GlimSamplerParams sp;
+  glim_sampler_params_init (&sp);
+  sp.temperature = 0.9f;
+  sp.top_p = 0.9f;
+  sp.top_k = 100;
+  sp.seed = 4242;
+  int agree = 0;
+  for (int i = 0; i < n; i++) {
+    int32_t c, a, b, greedy_gpu;
+    g_assert_true (glim_context_eval_sample (cpu, ids + i, 1, &sp, i, &c, &error));
+    g_assert_true (glim_context_eval_sample (g1, ids + i, 1, &sp, i, &a, &error));
+    g_assert_true (glim_context_eval_sample (g2, ids + i, 1, &sp, i, &b, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (a, ==, b);
+    g_assert_cmpint (a, >=, 0);
+    g_assert_cmpint (a, <, V);
+    agree += a == c;
+    /* greedy through the same entry point equals the argmax path */
+    GlimSamplerParams g0 = sp;
+    g0.temperature = 0.0f;
+    int32_t am;
+    glim_context_truncate (g2, i);
+    g_assert_true (glim_context_eval_sample (g2, ids + i, 1, &g0, 0, &greedy_gpu, &error));
+    glim_context_truncate (g2, i);
+    g_assert_true (glim_context_eval_argmax (g2, ids + i, 1, &am, &error));
+    g_assert_cmpint (greedy_gpu, ==, am);
+  }
+  g_test_message ("%s: GPU sample = CPU sample at %d of %d teacher-forced steps", dir, agree, n);
+  g_assert_cmpint (agree, >=, n * 3 / 4);
+}
+
+#ifdef GLIM_HAVE_CUDA
+
+/* ---- kernels, without a model ---- */
+
+static double
+normal (GRand *r)
+{
+  double u = g_rand_double_range (r, 1e-12, 1.0), v = g_rand_double (r);
+  return sqrt (-2.0 * log (u)) * cos (2.0 * G_PI * v);
+}
+
+/* gk_sample on the CPU's exact logits picks glim_sampler_sample's token, for every filter
+ * combination, many seeds and steps, with and without tied logits. */
+static void
+test_sample_kernel (void)
+{
+  const int Vs[] = { 1000, 154880 };
+  const struct { float temp; int top_k; float top_p, min_p; } P[] = {
+    { 1.0f, 0, 1.0f, 0.0f }, { 0.7f, 40, 1.0f, 0.0f }, { 1.0f, 0, 0.9f, 0.0f },
+    { 0.8f, 0, 1.0f, 0.05f }, { 1.2f, 50, 0.95f, 0.02f }, { 1.0f, 1, 1.0f, 0.0f },
+    { 0.6f, 0, 0.5f, 0.1f }, { 2.0f, 5000, 0.99f, 0.0f },
+  };
+  const guint64 steps[] = { 0, 1, 7, 100000 };
+  int n_cmp = 0, n_diff = 0;
+  for (gsize vi = 0; vi < G_N_ELEMENTS (Vs); vi++)
+    for (int tied = 0; tied < 2; tied++) {
+      int V = Vs[vi];
+      g_autofree float *logits = g_new (float, V);
+      GRand *r = g_rand_new_with_seed (100 + vi * 2 + tied);
+      for (int i = 0; i < V; i++) {
+        double x = 3.0 * normal (r);
+        logits[i] = tied ? (float) (round (x * 2.0) / 2.0) : (float) x;   /* ties: steps of .5 */
+      }
+      g_rand_free (r);
+      float *d_logits;
+      int32_t *d_out, got;
+      void *scratch;
+      CUDA_OK (cudaMalloc ((void **) &d_logits, (size_t) V * 4));
+      CUDA_OK (cudaMalloc ((void **) &d_out, 4));
+      CUDA_OK (cudaMalloc (&scratch, gk_sample_scratch_bytes (V)));
+      CUDA_OK (cudaMemcpy (d_logits, logits, (size_t) V * 4, cudaMemcpyHostToDevice));
+      for (gsize pi = 0; pi < G_N_ELEMENTS (P); pi++)
+        for (guint64 seed = 0; seed < 6; seed++)
+          for (gsize si = 0; si < G_N_ELEMENTS (steps); si++) {
+            GlimSamplerParams sp = { .temperature = P[pi].temp, .top_k = P[pi].top_k,
+                                     .top_p = P[pi].top_p, .min_p = P[pi].min_p,
+                                     .seed = seed * 7919 };
+            g_autoptr (GlimSampler) s = glim_sampler_new (&sp);
+            glim_sampler_set_step (s, steps[si]);
+            int32_t want = glim_sampler_sample (s, logits, V);
+            GkSampleArgs a = {
+              .logits = d_logits, .out = d_out, .scratch = scratch, .V = V,
+              .temperature = sp.temperature, .top_k = sp.top_k, .top_p = sp.top_p,
+              .min_p = sp.min_p, .seed = sp.seed, .step = steps[si],
+            };
+            CUDA_OK (gk_sample (&a, NULL));
+            CUDA_OK (cudaMemcpy (&got, d_out, 4, cudaMemcpyDeviceToHost));
+            n_cmp++;
+            if (got != want) {
+              n_diff++;
+              g_test_message ("V %d%s, temp %.2f top_k %d top_p %.2f min_p %.2f seed %" G_GUINT64_FORMAT
+                              " step %" G_GUINT64_FORMAT ": cpu %d (logit %.4f), gpu %d (logit %.4f)",
+                              V, tied ? " tied" : "", sp.temperature, sp.top_k, sp.top_p, sp.min_p,
+                              sp.seed, steps[si], want, logits[want], got,
+                              got >= 0 && got < V ? logits[got] : NAN);
+            }
+          }
+      cudaFree (d_logits);
+      cudaFree (d_out);
+      cudaFree (scratch);
+    }
+  g_test_message ("gk_sample vs glim_sampler_sample: %d of %d differ", n_diff, n_cmp);
+  g_assert_cmpint (n_diff, ==, 0);
+}
+
+/* Absorbed-MLA decode over a random latent cache of n_keys positions (GLM-4.7-Flash's shape:
+ * 20 heads, 512 + 64), against a double-precision reference on the same bf16 cache, through
+ * both split kernels. */
+static void
+test_mla_long (gconstpointer data)
+{
+  int N = GPOINTER_TO_INT (data);
+  const int H = 20, Lkv = 512, R = 64, Dn = 192, Dqk = Dn + R, C = Lkv + R;
+  float scale = 1.0f / sqrtf ((float) Dqk);
+  int max_splits = MIN (128, MAX (1, (N + 63) / 64));      /* as engine/cuda/cuda-forward.c */
+  GRand *r = g_rand_new_with_seed (N);
+  g_autofree uint16_t *cache = g_new (uint16_t, (gsize) N * C);
+  for (gsize i = 0; i < (gsize) N * C; i++) {
+    float v = (float) normal (r);
+    guint32 u;
+    memcpy (&u, &v, 4);
+    cache[i] = (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+  /* queries of std 1.5: scores of std ~2.2 after the 1/16 scale, a softmax neither flat nor
+   * one-hot */
+  g_autofree float *q_lat = g_new (float, (gsize) H * Lkv);
+  g_autofree float *q = g_new (float, (gsize) H * Dqk);
+  for (int i = 0; i < H * Lkv; i++)
+    q_lat[i] = (float) (1.5 * normal (r));
+  for (int i = 0; i < H * Dqk; i++)
+    q[i] = (float) (1.5 * normal (r));
+  g_rand_free (r);
+
+  /* reference: softmax over keys in double */
+  g_autofree double *ref_d = g_new0 (double, (gsize) H * Lkv);
+  g_autofree float *ref = g_new (float, (gsize) H * Lkv);
+  g_autofree double *sc = g_new (double, N);
+  g_autofree float *kf = g_new (float, C);
+  for (int h = 0; h < H; h++) {
+    double mx = -INFINITY;
+    for (int k = 0; k < N; k++) {
+      double d = 0;
+      for (int c = 0; c < C; c++) {
+        guint32 u = (guint32) cache[(gsize) k * C + c] << 16;
+        memcpy (&kf[c], &u, 4);
+        float qv = c < Lkv ? q_lat[h * Lkv + c] : q[h * Dqk + Dn + c - Lkv];
+        d += (double) qv * kf[c];
+      }
+      sc[k] = d * scale;
+      mx = MAX (mx, sc[k]);
+    }
+    double sum = 0;
+    for (int k = 0; k < N; k++) {
+      double p = exp (sc[k] - mx);
+      sum += p;
+      for (int c = 0; c < Lkv; c++) {
+        guint32 u = (guint32) cache[(gsize) k * C + c] << 16;
+        float v;
+        memcpy (&v, &u, 4);
+        ref_d[h * Lkv + c] += p * v;
+      }
+    }
+    for (int c = 0; c < Lkv; c++)
+      ref[h * Lkv + c] = (float) (ref_d[h * Lkv + c] / sum);
+  }
+
+  uint16_t *d_cache;
+  float *d_qlat, *d_q, *d_partial, *d_out;
+  int32_t *d_npast, npast = N - 1;
+  CUDA_OK (cudaMalloc ((void **) &d_cache, (size_t) N * C * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_qlat, (size_t) H * Lkv * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_q, (size_t) H * Dqk * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_partial, (size_t) H * max_splits * (Lkv + 2) * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_out, (size_t) H * Lkv * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_npast, 4));
+  CUDA_OK (cudaMemcpy (d_cache, cache, (size_t) N * C * 2, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_qlat, q_lat, (size_t) H * Lkv * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_q, q, (size_t) H * Dqk * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_npast, &npast, 4, cudaMemcpyHostToDevice));
+  g_autofree float *out = g_new (float, (gsize) H * Lkv);
+  const int kernels[] = { GK_MLA_SIMPLE, GK_MLA_MMA };
+  for (gsize ki = 0; ki < G_N_ELEMENTS (kernels); ki++) {
+    GkMlaDecodeArgs a = {
+      .q_lat = d_qlat, .n_qparts = 1, .q = d_q, .cache = d_cache, .n_past = d_npast,
+      .partial = d_partial, .o_lat = d_out, .T = 1, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
+      .max_splits = max_splits, .scale = scale, .kernel = kernels[ki],
+    };
+    const char *name = kernels[ki] == GK_MLA_MMA ? "mma" : "simple";
+    if (kernels[ki] == GK_MLA_MMA && !gk_mla_decode_mma_supported (&a)) {
+      g_test_message ("%d keys: the mma kernel does not run on this device", N);
+      g_test_fail ();
+      continue;
+    }
+    CUDA_OK (cudaMemset (d_out, 0xff, (size_t) H * Lkv * 4));       /* NaN if not written */
+    CUDA_OK (gk_mla_decode (&a, NULL));
+    CUDA_OK (cudaDeviceSynchronize ());
+    CUDA_OK (cudaMemcpy (out, d_out, (size_t) H * Lkv * 4, cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (int h = 0; h < H; h++)
+      worst = MAX (worst, test_rel_l2 (out + h * Lkv, ref + h * Lkv, Lkv));
+    double all = test_rel_l2 (out, ref, (gsize) H * Lkv);
+    g_test_message ("%d keys, %s kernel, %d splits: rel L2 %.3g (worst head %.3g) against float64",
+                    N, name, max_splits, all, worst);
+    g_assert_cmpfloat (worst, <, 1e-3);
+  }
+  cudaFree (d_cache);
+  cudaFree (d_qlat);
+  cudaFree (d_q);
+  cudaFree (d_partial);
+  cudaFree (d_out);
+  cudaFree (d_npast);
+}
+#endif
 
 static double
 median (double *v, int n)
@@ -255,6 +574,13 @@ main (int argc, char **argv)
       return 0;
     }
   }
+#ifdef GLIM_HAVE_CUDA
+  g_test_add_func ("/glimmer/cuda/kernels/sample-vs-cpu", test_sample_kernel);
+  g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
+                        test_mla_long);
+  g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-64k", GINT_TO_POINTER (65536),
+                        test_mla_long);
+#endif
   for (guint i = 0; i < dirs->len; i++) {
     const char *dir = g_ptr_array_index (dirs, i);
     g_autofree char *base = g_path_get_basename (dir);
@@ -265,6 +591,8 @@ main (int argc, char **argv)
     g_test_add_data_func (p1, dir, test_logits);
     g_test_add_data_func (p2, dir, test_greedy);
     g_test_add_data_func (p3, dir, test_mixed_paths);
+    g_autofree char *p5 = g_strdup_printf ("/glimmer/cuda/%s/eval-sample", base);
+    g_test_add_data_func (p5, dir, test_eval_sample);
     if (extra_models == NULL || !g_hash_table_contains (extra_models, dir))
       g_test_add_data_func (p4, dir, test_long_prefill);
   }

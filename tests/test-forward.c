@@ -180,6 +180,65 @@ test_incremental_equals_oneshot (gconstpointer data)
   g_rand_free (rng);
 }
 
+/* glim_context_eval_sample on the CPU is eval + GlimSampler at the given draw, and greedy at
+ * temperature 0; the routing trace holds distinct experts with a margin for MoE layers only. */
+static void
+test_eval_sample (gconstpointer data)
+{
+  const Reference *r = data;
+  g_autoptr (GlimModel) m = test_load_model (r->dir);
+  g_autoptr (GArray) seq = reference_sequence (r);
+  const GlimConfig *c = m->config;
+  int V = (int) r->vocab, T = MIN ((int) seq->len, 8);
+  const int32_t *ids = (const int32_t *) seq->data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimContext) a = open_context (m, 2);
+  g_autoptr (GlimContext) b = open_context (m, 2);
+  glim_context_trace_routes (a);
+  GlimSamplerParams sp;
+  glim_sampler_params_init (&sp);
+  sp.temperature = 1.5f;
+  sp.top_p = 0.95f;
+  sp.seed = 99;
+  g_autofree float *logits = g_new (float, V);
+  int differs_from_greedy = 0;
+  for (int i = 0; i < T; i++) {
+    int32_t got, greedy;
+    GlimSamplerParams g0 = sp;
+    g0.temperature = 0.0f;
+    g_assert_true (glim_context_eval_sample (a, ids + i, 1, &sp, (guint64) i + 3, &got, &error));
+    g_assert_true (glim_context_eval (b, ids + i, 1, logits, FALSE, &error));
+    g_autoptr (GlimSampler) s = glim_sampler_new (&sp);
+    glim_sampler_set_step (s, (guint64) i + 3);
+    g_assert_cmpint (got, ==, glim_sampler_sample (s, logits, V));
+    glim_context_truncate (a, i);
+    g_assert_true (glim_context_eval_sample (a, ids + i, 1, &g0, 0, &greedy, &error));
+    g_assert_cmpint (greedy, ==, glim_argmax (logits, V));
+    differs_from_greedy += got != greedy;
+  }
+  g_assert_no_error (error);
+  g_test_message ("%s: %d of %d sampled tokens differ from greedy", r->name, differs_from_greedy, T);
+
+  int K = c->n_experts_per_tok;
+  int32_t experts[64];
+  g_assert_cmpint (K, <=, 64);
+  for (int l = 0; l < c->n_layers; l++)
+    for (int pos = 0; pos < T + 1; pos++) {
+      float margin;
+      gboolean has = glim_context_route (a, pos, l, experts, &margin);
+      g_assert_cmpint (has, ==, c->layer_is_moe[l] && pos < T);
+      if (!has)
+        continue;
+      g_assert_cmpfloat (margin, >=, 0.0f);
+      for (int k = 0; k < K; k++) {
+        g_assert_cmpint (experts[k], >=, 0);
+        g_assert_cmpint (experts[k], <, c->n_routed_experts);
+        for (int k2 = 0; k2 < k; k2++)
+          g_assert_cmpint (experts[k], !=, experts[k2]);
+      }
+    }
+}
+
 static char *
 ids_string (const int32_t *ids, gsize n)
 {
@@ -382,6 +441,8 @@ main (int argc, char **argv)
     g_test_add_data_func (p2, r, test_reference_greedy);
     g_test_add_data_func (p3, r, test_incremental_equals_oneshot);
     g_test_add_data_func (p4, r, test_cli);
+    g_autofree char *p5 = g_strdup_printf ("/glimmer/forward/%s/eval-sample", r->name);
+    g_test_add_data_func (p5, r, test_eval_sample);
   }
   g_test_add_func ("/glimmer/model/load-errors", test_load_errors);
   g_test_add_func ("/glimmer/model/shape-errors", test_load_shape_errors);

@@ -109,6 +109,37 @@ test_seeded (void)
   g_assert_cmpint (differ, >, 50);
 }
 
+/* The uniform of draw n is SplitMix64 output n of the seed (the stream kernels/sample.cu draws
+ * from), and glim_sampler_set_step jumps to any draw. Two equal logits at temperature 1: token
+ * 0 (first in the sorted order) exactly when u < 0.5. */
+static void
+test_stream (void)
+{
+  float l[2] = { 0.0f, 0.0f };
+  GlimSamplerParams p;
+  glim_sampler_params_init (&p);
+  p.temperature = 1.0f;
+  p.seed = 12345;
+  g_autoptr (GlimSampler) s = glim_sampler_new (&p);
+  guint64 state = p.seed;
+  int seen[2] = { 0, 0 };
+  int32_t seq[64];
+  for (int i = 0; i < 64; i++) {
+    double u = (double) (glim_splitmix64 (&state) >> 11) * (1.0 / 9007199254740992.0);
+    seq[i] = glim_sampler_sample (s, l, 2);
+    g_assert_cmpint (seq[i], ==, u < 0.5 ? 0 : 1);
+    seen[seq[i]]++;
+  }
+  g_assert_cmpint (seen[0], >, 0);
+  g_assert_cmpint (seen[1], >, 0);
+  /* jumping to draw i gives the token of the i-th call */
+  for (int i = 63; i >= 0; i -= 7) {
+    g_autoptr (GlimSampler) j = glim_sampler_new (&p);
+    glim_sampler_set_step (j, (guint64) i);
+    g_assert_cmpint (glim_sampler_sample (j, l, 2), ==, seq[i]);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -117,5 +148,6 @@ main (int argc, char **argv)
   g_test_add_func ("/glimmer/sampler/distribution", test_distribution);
   g_test_add_func ("/glimmer/sampler/filters", test_filters);
   g_test_add_func ("/glimmer/sampler/seeded", test_seeded);
+  g_test_add_func ("/glimmer/sampler/splitmix-stream", test_stream);
   return g_test_run ();
 }

@@ -122,6 +122,12 @@ glim_cpu_forward_new (GlimModel *model, int n_ctx, int n_threads, int tp, GError
   return g_steal_pointer (&fw);
 }
 
+void
+glim_cpu_forward_set_trace (GlimCpuForward *fw, GlimRouteTrace *trace)
+{
+  fw->trace = trace;
+}
+
 /* ---- FFN ---- */
 
 /* out[T, D] = down(silu(gate(x)) * up(x)); zeros for a rank whose part of the width is empty */
@@ -141,15 +147,18 @@ mlp_forward (GlimCpuForward *fw, const GlimMlp *mlp, const float *x, int T, floa
 
 /* Router (fp32) and grouped top-k of every token into moe_idx/moe_w: replicated, so once. */
 static void
-moe_route (GlimCpuForward *fw, const GlimLayer *L, const float *h, int T)
+moe_route (GlimCpuForward *fw, const GlimLayer *L, int l, const float *h, int T, int n_past)
 {
   const GlimConfig *c = fw->model->config;
   int E = c->n_routed_experts, K = c->n_experts_per_tok;
   g_autofree float *logits = g_new (float, (gsize) T * E);
   glim_cpu_linear (fw->pool, &L->router, h, T, logits);
-  for (int t = 0; t < T; t++)
+  for (int t = 0; t < T; t++) {
+    float margin;
     glim_cpu_route (c, logits + (gsize) t * E, L->router_bias, fw->moe_idx + t * K,
-                    fw->moe_w + t * K);
+                    fw->moe_w + t * K, &margin);
+    glim_route_trace_record (fw->trace, l, n_past + t, fw->moe_idx + t * K, margin);
+  }
 }
 
 /* One rank's MoE output after moe_route: its slices of the routed experts and of the shared
@@ -249,7 +258,7 @@ layer_forward (GlimCpuForward *fw, int l, int T, int n_past)
     glim_cpu_rmsnorm (fw->h + (gsize) t * D, fw->x + (gsize) t * D, L->post_attn_norm, D, eps);
   g_autofree float *m = g_new (float, (gsize) T * D);
   if (L->is_moe)
-    moe_route (fw, L, fw->h, T);
+    moe_route (fw, L, l, fw->h, T, n_past);
   for (int r = 0; r < fw->tp; r++) {
     const GlimLayer *Lr = &fw->ranks[r]->layers[l];
     if (L->is_moe)

@@ -34,6 +34,7 @@ struct _GlimCpuForward {
   float *moe_w;              /* [T, K] their weights */
   float *moe_x;              /* [T, D] tokens gathered for one expert */
   int   *moe_tok;            /* [T, 2] (token, slot) of each gathered row */
+  GlimRouteTrace *trace;     /* optional: routes and margins recorded here (not owned) */
 };
 
 /* The replicated part of MLA for T tokens at positions n_past..: qa = norm(q_a(h)) (when
@@ -50,6 +51,8 @@ void glim_cpu_attention_rank   (GlimCpuForward *fw, const GlimLayer *L, int H, i
 
 /* Sigmoid + bias grouped top-k routing of one token (transformers Glm4MoeLiteTopkRouter):
  * idx[K] the chosen experts, w[K] their unbiased scores, renormalised if norm_topk_prob,
- * times routed_scaling_factor. */
+ * times routed_scaling_factor. margin (optional): how far the choice is from flipping, the
+ * smaller of the gaps between the last chosen and the best rejected group score and biased
+ * expert score (a gap near rounding size is a near-tie another backend may resolve otherwise). */
 void glim_cpu_route (const GlimConfig *c, const float *logits, const float *bias, int *idx,
-                     float *w);
+                     float *w, float *margin);

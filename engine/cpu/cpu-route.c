@@ -20,13 +20,24 @@ argmax_free (const float *v, const gboolean *taken, int n)
   return best;
 }
 
+/* The gap between the last value argmax_free would take after `taken` and the best one left:
+ * how far the selection is from flipping. INFINITY when nothing is left. */
+static float
+gap_to_next (const float *v, const gboolean *taken, int n, float last)
+{
+  int next = argmax_free (v, taken, n);
+  return next < 0 ? INFINITY : last - v[next];
+}
+
 void
-glim_cpu_route (const GlimConfig *c, const float *logits, const float *bias, int *idx, float *w)
+glim_cpu_route (const GlimConfig *c, const float *logits, const float *bias, int *idx, float *w,
+                float *margin)
 {
   int E = c->n_routed_experts, K = c->n_experts_per_tok;
   int G = c->n_group, per_group = E / G;
   float scores[E], choice[E];
   gboolean taken[E];
+  float group_margin = INFINITY;
   for (int e = 0; e < E; e++) {
     scores[e] = 1.0f / (1.0f + expf (-logits[e]));
     choice[e] = scores[e] + bias[e];
@@ -50,8 +61,11 @@ glim_cpu_route (const GlimConfig *c, const float *logits, const float *bias, int
       group_score[g] = a + b;
       group_taken[g] = FALSE;
     }
+    int last = -1;
     for (int k = 0; k < c->topk_group; k++)
-      group_taken[argmax_free (group_score, group_taken, G)] = TRUE;
+      group_taken[last = argmax_free (group_score, group_taken, G)] = TRUE;
+    if (last >= 0)
+      group_margin = gap_to_next (group_score, group_taken, G, group_score[last]);
     for (int g = 0; g < G; g++)
       if (!group_taken[g])
         for (int i = 0; i < per_group; i++)
@@ -66,6 +80,8 @@ glim_cpu_route (const GlimConfig *c, const float *logits, const float *bias, int
     w[k] = scores[e];
     sum += w[k];
   }
+  if (margin != NULL)
+    *margin = MIN (group_margin, gap_to_next (choice, taken, E, choice[idx[K - 1]]));
   for (int k = 0; k < K; k++) {
     if (c->norm_topk_prob)
       w[k] /= sum + 1e-20f;

@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "../glim-context.h"
 #include "../glim-model.h"
 
 G_BEGIN_DECLS
@@ -62,6 +63,9 @@ void            glim_cpu_forward_free (GlimCpuForward *fw);
  * logits: NULL, or [T, V] when all_logits, or [V] (last position) otherwise. */
 void            glim_cpu_forward_eval (GlimCpuForward *fw, const int32_t *tokens, int T, int n_past,
                                        float *logits, gboolean all_logits);
+
+/* Record every token's routing (experts and selection margin) into trace (NULL: stop). */
+void            glim_cpu_forward_set_trace (GlimCpuForward *fw, GlimRouteTrace *trace);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimCpuForward, glim_cpu_forward_free)
 

@@ -344,6 +344,7 @@ glim_cuda_forward_free (GlimCudaForward *fw)
   cudaFree (fw->scratch);
   cudaFree (fw->desc);
   cudaFree (fw->dev_moe);
+  cudaFree (fw->sample_scratch);
   cudaFreeHost (fw->pinned);
   cudaFreeHost (fw->pinned_next);
   if (fw->stream)
@@ -540,6 +541,8 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .scale = 1.0f / sqrtf ((float) Dqk),
+      /* GLIMMER_MLA=simple: the per-head CUDA-core kernel instead of the tensor-core one */
+      .kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO,
     };
     TRY_K (gk_mla_decode (&da, s));
     if (!gemv (fw, cl->desc_uv, H, Dv, GK_GEMV_PLAIN, T, error) ||
@@ -563,6 +566,8 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .moe = fw->dev_moe + (size_t) (T - 1) * c->n_layers + l,
     };
     TRY_K (gk_route (&ra, s));
+    if (fw->trace != NULL && !glim_cuda_trace_routes (fw, fw->idx, l, T, fw->pinned[TMAX], error))
+      return FALSE;
     int n_groups = T * (K + 1);
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
     TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
@@ -628,7 +633,8 @@ static gboolean
 decode_step (GlimCudaForward *fw, GError **error)
 {
   int V = fw->model->config->vocab_size;
-  if (fw->graph_exec == NULL && fw->decode_calls >= 2 && g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
+  if (fw->graph_exec == NULL && fw->decode_calls >= 2 && fw->trace == NULL &&
+      g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
     GLIM_CUDA_TRY (cudaStreamBeginCapture (fw->stream, cudaStreamCaptureModeThreadLocal), error);
     gboolean ok = enqueue_forward (fw, 1, TRUE, error);
     cudaError_t ae = ok ? gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream)
@@ -643,7 +649,7 @@ decode_step (GlimCudaForward *fw, GError **error)
     TRY_K (cudaGraphInstantiate (&fw->graph_exec, graph, 0));
   }
   fw->decode_calls++;
-  if (fw->graph_exec != NULL) {
+  if (fw->graph_exec != NULL && fw->trace == NULL) {
     TRY_K (cudaGraphLaunch (fw->graph_exec, fw->stream));
     return TRUE;
   }
@@ -653,12 +659,15 @@ decode_step (GlimCudaForward *fw, GError **error)
   return TRUE;
 }
 
-gboolean
-glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
-                          int32_t *next, GError **error)
+/* Run tokens, then pick the last position's token on the device: the argmax, or a sample when
+ * sp has a temperature (the logits stay on the GPU; only the id is copied back). */
+static gboolean
+forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+              const GlimSamplerParams *sp, guint64 step, int32_t *next, GError **error)
 {
   GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
   int V = fw->model->config->vocab_size;
+  const float *last_logits = fw->logits;     /* row 0: prefill head and graph step write it */
   if (use_gemm (T)) {
     if (!glim_cuda_prefill (fw, tokens, T, n_past, NULL, FALSE, error) ||
         !glim_cuda_head_argmax (fw, error))
@@ -676,15 +685,61 @@ glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int
     } else {
       if (!enqueue_forward (fw, n, last, error))
         return FALSE;
-      if (last)
-        TRY_K (gk_argmax (fw->next, fw->logits + (size_t) (n - 1) * V, 1, V, fw->argmax_scratch,
-                          fw->stream));
+      if (last) {
+        last_logits = fw->logits + (size_t) (n - 1) * V;
+        TRY_K (gk_argmax (fw->next, last_logits, 1, V, fw->argmax_scratch, fw->stream));
+      }
     }
+  }
+  if (sp != NULL && sp->temperature > 0.0f) {
+    if (fw->sample_scratch == NULL)
+      GLIM_CUDA_TRY (cudaMalloc (&fw->sample_scratch, gk_sample_scratch_bytes (V)), error);
+    GkSampleArgs sa = {
+      .logits = last_logits, .out = fw->next, .scratch = fw->sample_scratch, .V = V,
+      .temperature = sp->temperature, .top_k = sp->top_k, .top_p = sp->top_p,
+      .min_p = sp->min_p, .seed = sp->seed, .step = step,
+    };
+    TRY_K (gk_sample (&sa, fw->stream));
   }
   GLIM_CUDA_TRY (cudaMemcpyAsync (fw->pinned_next, fw->next, 4, cudaMemcpyDeviceToHost, fw->stream),
                  error);
   GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
   *next = fw->pinned_next[0];
+  return TRUE;
+}
+
+gboolean
+glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+                          int32_t *next, GError **error)
+{
+  return forward_pick (fw, tokens, T, n_past, NULL, 0, next, error);
+}
+
+gboolean
+glim_cuda_forward_sample (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+                          const GlimSamplerParams *params, guint64 step, int32_t *next,
+                          GError **error)
+{
+  return forward_pick (fw, tokens, T, n_past, params, step, next, error);
+}
+
+void
+glim_cuda_forward_set_trace (GlimCudaForward *fw, GlimRouteTrace *trace)
+{
+  fw->trace = trace;
+}
+
+gboolean
+glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, int pos0,
+                        GError **error)
+{
+  int K = fw->model->config->n_experts_per_tok;
+  g_autofree int32_t *h = g_new (int32_t, (gsize) T * K);
+  GLIM_CUDA_TRY (cudaMemcpyAsync (h, idx, (size_t) T * K * 4, cudaMemcpyDeviceToHost, fw->stream),
+                 error);
+  GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
+  for (int t = 0; t < T; t++)
+    glim_route_trace_record (fw->trace, l, pos0 + t, h + (gsize) t * K, NAN);
   return TRUE;
 }
 

@@ -311,7 +311,7 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
 }
 
 static gboolean
-moe (GlimCudaForward *fw, int l, int T, GError **error)
+moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
 {
   Pre *p = pre_of (fw);
   const GlimConfig *c = fw->model->config;
@@ -331,6 +331,8 @@ moe (GlimCudaForward *fw, int l, int T, GError **error)
   TRY (cudaMemcpyAsync (idx, p->idx, (size_t) T * K * 4, cudaMemcpyDeviceToHost, s));
   TRY (cudaMemcpyAsync (w, p->rweight, (size_t) T * K * 4, cudaMemcpyDeviceToHost, s));
   TRY (cudaStreamSynchronize (s));
+  if (fw->trace != NULL && !glim_cuda_trace_routes (fw, p->idx, l, T, p0, error))
+    return FALSE;
 
   /* group (token, slot) pairs by expert */
   g_autofree int *count = g_new0 (int, E + 1);
@@ -396,7 +398,7 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
       return FALSE;
     TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
     if (cl->is_moe) {
-      if (!moe (fw, l, T, error))
+      if (!moe (fw, l, T, p0, error))
         return FALSE;
     } else if (!mlp (fw, layer_matrix (fw, cl->desc[D_DENSE_GU]),
                      layer_matrix2 (fw, cl->desc[D_DENSE_GU]),

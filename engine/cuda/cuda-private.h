@@ -55,6 +55,7 @@ struct _GlimCudaForward {
   int32_t *ids, *n_past, *idx, *next;
   GkGemvGroup *moe_groups;
   void        *argmax_scratch;
+  void        *sample_scratch;   /* gk_sample's, allocated on the first sampled token */
 
   int32_t *pinned;           /* host: [TMAX + 1] ids then n_past */
   int32_t *pinned_next;      /* host: [TMAX] */
@@ -62,6 +63,7 @@ struct _GlimCudaForward {
   cudaGraph_t     graph;
   cudaGraphExec_t graph_exec;
   int             decode_calls;
+  GlimRouteTrace *trace;         /* optional diagnostics (not owned): routes copied per layer */
 
   /* prefill (cuda-prefill.c), allocated on first use */
   cublasHandle_t  cublas;
@@ -78,6 +80,10 @@ struct _GlimCudaForward {
 gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
                                  float *logits, gboolean all_logits, GError **error);
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
+/* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
+ * positions pos0.. (diagnostics; synchronises the stream). */
+gboolean glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, int pos0,
+                                 GError **error);
 /* Enqueue lm_head (with the final norm) over row 0 of fw->x and argmax into fw->next. */
 gboolean glim_cuda_head_argmax  (GlimCudaForward *fw, GError **error);
 

@@ -36,6 +36,13 @@ gboolean         glim_cuda_forward_eval  (GlimCudaForward *fw, const int32_t *to
  * A single token runs as one replay of the captured decode graph. */
 gboolean         glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T,
                                            int n_past, int32_t *next, GError **error);
+/* As glim_cuda_forward_argmax, but sampled on the GPU with params (greedy when temperature
+ * <= 0) using draw number step of the seed's SplitMix64 stream, as glim_sampler_sample. */
+gboolean         glim_cuda_forward_sample (GlimCudaForward *fw, const int32_t *tokens, int T,
+                                           int n_past, const GlimSamplerParams *params,
+                                           guint64 step, int32_t *next, GError **error);
+/* Record every token's routing into trace (NULL: stop); decode then runs without its graph. */
+void             glim_cuda_forward_set_trace (GlimCudaForward *fw, GlimRouteTrace *trace);
 /* Device memory used (weights, cache, scratch) in bytes. */
 guint64          glim_cuda_forward_device_bytes (GlimCudaForward *fw);
 /* Fill cache rows [0, n) with random values (benchmarks of long contexts). */
