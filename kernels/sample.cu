@@ -24,7 +24,7 @@
 __device__ __forceinline__ uint32_t
 desc_key (float f)
 {
-  uint32_t u = __float_as_uint (f);
+  uint32_t u = f == 0.0f ? 0u : __float_as_uint (f);      /* -0 ties with +0, as on the CPU */
   uint32_t ord = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
   return ~ord;
 }
@@ -129,7 +129,7 @@ sample_pick_kernel (int32_t *out, const uint32_t *keys, const int32_t *ids, floa
 
   double sum = 0.0;
   for (int i = b; i < e; i++) {
-    float pf = (float) exp ((double) (key_value (keys[i]) - top));
+    float pf = (float) exp ((double) key_value (keys[i]) - (double) top);   /* in double, as the CPU */
     p[i] = pf;
     sum += pf;
   }
