@@ -26,6 +26,7 @@
 #define MMA_ROW (MMA_C + 8)             /* smem row in bf16: 1168 bytes, ldmatrix conflict-free */
 #define MMA_PROW (MMA_KT + 8)           /* P row (one head) in bf16 */
 #define MMA_MIN_KEYS 64                 /* as mla.cu's decode_splits: the combine kernel agrees */
+#define MMA_MAX_QPARTS 16               /* gk_mla_absorb_parts bound (GLM: 12) */
 
 /* shared memory, in bytes, for H heads and S stages */
 #define MMA_SMEM(H, S)                                                                     \
@@ -157,23 +158,41 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
     cp_async_commit ();
   }
 
-  /* the query of every head: [q_lat summed over parts | rotated q_pe] * scale, as hi + lo */
-  int Dqk = a.Dn + a.R;
-  for (int i = tid; i < H * MMA_C; i += MMA_THREADS) {
-    int h = i / MMA_C, c = i % MMA_C;
-    float v;
-    if (c < MMA_LKV) {
-      const float *ql = a.q_lat + ((size_t) t * H + h) * a.n_qparts * MMA_LKV + c;
-      v = 0.0f;
-      for (int part = 0; part < a.n_qparts; part++)
-        v += ql[(size_t) part * MMA_LKV];
-    } else {
-      v = a.q[((size_t) t * H + h) * Dqk + a.Dn + (c - MMA_LKV)];
+  /* the query of every head: [q_lat summed over parts | rotated q_pe] * scale, as hi + lo.
+   * Every CTA reads all H x n_qparts x 512 partial sums (L2): a float4 per load, and all parts
+   * of it issued before they are added, so the loads overlap instead of queueing. */
+  for (int i = tid; i < H * (MMA_LKV / 4); i += MMA_THREADS) {
+    int h = i / (MMA_LKV / 4), c = (i % (MMA_LKV / 4)) * 4;
+    const float4 *ql = (const float4 *) (a.q_lat + ((size_t) t * H + h) * a.n_qparts * MMA_LKV + c);
+    float4 x[MMA_MAX_QPARTS];
+#pragma unroll
+    for (int part = 0; part < MMA_MAX_QPARTS; part++)
+      if (part < a.n_qparts)
+        x[part] = ql[(size_t) part * (MMA_LKV / 4)];
+    float v[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+#pragma unroll
+    for (int part = 0; part < MMA_MAX_QPARTS; part++)
+      if (part < a.n_qparts) {
+        v[0] += x[part].x;
+        v[1] += x[part].y;
+        v[2] += x[part].z;
+        v[3] += x[part].w;
+      }
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      float q = v[e] * a.scale;
+      uint16_t hi = gk_to_bf16 (q);
+      qhi[(size_t) h * MMA_ROW + c + e] = hi;
+      qlo[(size_t) h * MMA_ROW + c + e] = gk_to_bf16 (q - gk_bf16 (hi));
     }
-    v *= a.scale;
-    uint16_t hi = gk_to_bf16 (v);
-    qhi[(size_t) h * MMA_ROW + c] = hi;
-    qlo[(size_t) h * MMA_ROW + c] = gk_to_bf16 (v - gk_bf16 (hi));
+  }
+  int Dqk = a.Dn + a.R;
+  for (int i = tid; i < H * (MMA_C - MMA_LKV); i += MMA_THREADS) {
+    int h = i / (MMA_C - MMA_LKV), r = i % (MMA_C - MMA_LKV);
+    float q = a.q[((size_t) t * H + h) * Dqk + a.Dn + r] * a.scale;
+    uint16_t hi = gk_to_bf16 (q);
+    qhi[(size_t) h * MMA_ROW + MMA_LKV + r] = hi;
+    qlo[(size_t) h * MMA_ROW + MMA_LKV + r] = gk_to_bf16 (q - gk_bf16 (hi));
   }
   if (tid < MMA_HMAX) {
     m_run[tid] = -FLT_MAX;
@@ -341,7 +360,8 @@ extern "C" int
 gk_mla_decode_mma_supported (const GkMlaDecodeArgs *a)
 {
   return a->Lkv == MMA_LKV && a->R == MMA_C - MMA_LKV && a->H >= 1 && a->H <= MMA_HMAX &&
-         a->max_splits >= 1 && mma_stages (a->H) > 0;
+         a->n_qparts >= 1 && a->n_qparts <= MMA_MAX_QPARTS && a->max_splits >= 1 &&
+         ((uintptr_t) a->q_lat & 15) == 0 && mma_stages (a->H) > 0;
 }
 
 extern "C" cudaError_t
