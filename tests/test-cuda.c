@@ -384,17 +384,17 @@ test_sample_kernel (void)
   g_assert_cmpint (n_diff, ==, 0);
 }
 
-/* Absorbed-MLA decode over a random latent cache of n_keys positions (GLM-4.7-Flash's shape:
- * 20 heads, 512 + 64), against a double-precision reference on the same bf16 cache, through
- * both split kernels. */
+/* Absorbed-MLA decode of T tokens over a random latent cache of N positions (token t attends
+ * to keys 0..N-T+t; GLM-4.7-Flash's shape: 20 heads, 512 + 64, 12 query partial sums), against
+ * a double-precision reference on the same bf16 cache, through both split kernels. Fails the
+ * test when a head's rel L2 reaches 1e-3. */
 static void
-test_mla_long (gconstpointer data)
+mla_check (int N, int T)
 {
-  int N = GPOINTER_TO_INT (data);
-  const int H = 20, Lkv = 512, R = 64, Dn = 192, Dqk = Dn + R, C = Lkv + R;
+  const int H = 20, Lkv = 512, R = 64, Dn = 192, Dqk = Dn + R, C = Lkv + R, P = 12;
   float scale = 1.0f / sqrtf ((float) Dqk);
   int max_splits = MIN (128, MAX (1, (N + 63) / 64));      /* as engine/cuda/cuda-forward.c */
-  GRand *r = g_rand_new_with_seed (N);
+  GRand *r = g_rand_new_with_seed (N * 16 + T);
   g_autofree uint16_t *cache = g_new (uint16_t, (gsize) N * C);
   for (gsize i = 0; i < (gsize) N * C; i++) {
     float v = (float) normal (r);
@@ -402,68 +402,76 @@ test_mla_long (gconstpointer data)
     memcpy (&u, &v, 4);
     cache[i] = (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
-  /* queries of std 1.5: scores of std ~2.2 after the 1/16 scale, a softmax neither flat nor
-   * one-hot */
-  g_autofree float *q_lat = g_new (float, (gsize) H * Lkv);
-  g_autofree float *q = g_new (float, (gsize) H * Dqk);
-  for (int i = 0; i < H * Lkv; i++)
-    q_lat[i] = (float) (1.5 * normal (r));
-  for (int i = 0; i < H * Dqk; i++)
+  /* queries of std 1.5 (the P partial sums add up to it): scores of std ~2.2 after the 1/16
+   * scale, a softmax neither flat nor one-hot */
+  g_autofree float *q_lat = g_new (float, (gsize) T * H * P * Lkv);
+  g_autofree float *q = g_new (float, (gsize) T * H * Dqk);
+  for (gsize i = 0; i < (gsize) T * H * P * Lkv; i++)
+    q_lat[i] = (float) (1.5 / sqrt (P) * normal (r));
+  for (gsize i = 0; i < (gsize) T * H * Dqk; i++)
     q[i] = (float) (1.5 * normal (r));
   g_rand_free (r);
 
-  /* reference: softmax over keys in double */
-  g_autofree double *ref_d = g_new0 (double, (gsize) H * Lkv);
-  g_autofree float *ref = g_new (float, (gsize) H * Lkv);
+  /* reference: the summed query in float as the kernels see it, softmax over keys in double */
+  g_autofree float *ref = g_new (float, (gsize) T * H * Lkv);
+  g_autofree double *acc = g_new (double, Lkv);
   g_autofree double *sc = g_new (double, N);
-  g_autofree float *kf = g_new (float, C);
-  for (int h = 0; h < H; h++) {
-    double mx = -INFINITY;
-    for (int k = 0; k < N; k++) {
-      double d = 0;
-      for (int c = 0; c < C; c++) {
-        guint32 u = (guint32) cache[(gsize) k * C + c] << 16;
-        memcpy (&kf[c], &u, 4);
-        float qv = c < Lkv ? q_lat[h * Lkv + c] : q[h * Dqk + Dn + c - Lkv];
-        d += (double) qv * kf[c];
-      }
-      sc[k] = d * scale;
-      mx = MAX (mx, sc[k]);
-    }
-    double sum = 0;
-    for (int k = 0; k < N; k++) {
-      double p = exp (sc[k] - mx);
-      sum += p;
-      for (int c = 0; c < Lkv; c++) {
-        guint32 u = (guint32) cache[(gsize) k * C + c] << 16;
-        float v;
-        memcpy (&v, &u, 4);
-        ref_d[h * Lkv + c] += p * v;
-      }
-    }
-    for (int c = 0; c < Lkv; c++)
-      ref[h * Lkv + c] = (float) (ref_d[h * Lkv + c] / sum);
+  g_autofree float *kf = g_new (float, (gsize) N * C);
+  g_autofree float *qf = g_new (float, C);
+  for (gsize i = 0; i < (gsize) N * C; i++) {
+    guint32 u = (guint32) cache[i] << 16;
+    memcpy (&kf[i], &u, 4);
   }
+  for (int t = 0; t < T; t++)
+    for (int h = 0; h < H; h++) {
+      int nk = N - T + t + 1;
+      for (int c = 0; c < C; c++) {
+        float v = 0.0f;
+        if (c < Lkv)
+          for (int part = 0; part < P; part++)
+            v += q_lat[(((gsize) t * H + h) * P + part) * Lkv + c];
+        else
+          v = q[((gsize) t * H + h) * Dqk + Dn + c - Lkv];
+        qf[c] = v;
+      }
+      double mx = -INFINITY, sum = 0;
+      for (int k = 0; k < nk; k++) {
+        double d = 0;
+        for (int c = 0; c < C; c++)
+          d += (double) qf[c] * kf[(gsize) k * C + c];
+        sc[k] = d * scale;
+        mx = MAX (mx, sc[k]);
+      }
+      memset (acc, 0, sizeof (double) * Lkv);
+      for (int k = 0; k < nk; k++) {
+        double pk = exp (sc[k] - mx);
+        sum += pk;
+        for (int c = 0; c < Lkv; c++)
+          acc[c] += pk * kf[(gsize) k * C + c];
+      }
+      for (int c = 0; c < Lkv; c++)
+        ref[((gsize) t * H + h) * Lkv + c] = (float) (acc[c] / sum);
+    }
 
   uint16_t *d_cache;
   float *d_qlat, *d_q, *d_partial, *d_out;
-  int32_t *d_npast, npast = N - 1;
+  int32_t *d_npast, npast = N - T;
   CUDA_OK (cudaMalloc ((void **) &d_cache, (size_t) N * C * 2));
-  CUDA_OK (cudaMalloc ((void **) &d_qlat, (size_t) H * Lkv * 4));
-  CUDA_OK (cudaMalloc ((void **) &d_q, (size_t) H * Dqk * 4));
-  CUDA_OK (cudaMalloc ((void **) &d_partial, (size_t) H * max_splits * (Lkv + 2) * 4));
-  CUDA_OK (cudaMalloc ((void **) &d_out, (size_t) H * Lkv * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_qlat, (size_t) T * H * P * Lkv * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_q, (size_t) T * H * Dqk * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_partial, (size_t) T * H * max_splits * (Lkv + 2) * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_out, (size_t) T * H * Lkv * 4));
   CUDA_OK (cudaMalloc ((void **) &d_npast, 4));
   CUDA_OK (cudaMemcpy (d_cache, cache, (size_t) N * C * 2, cudaMemcpyHostToDevice));
-  CUDA_OK (cudaMemcpy (d_qlat, q_lat, (size_t) H * Lkv * 4, cudaMemcpyHostToDevice));
-  CUDA_OK (cudaMemcpy (d_q, q, (size_t) H * Dqk * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_qlat, q_lat, (size_t) T * H * P * Lkv * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_q, q, (size_t) T * H * Dqk * 4, cudaMemcpyHostToDevice));
   CUDA_OK (cudaMemcpy (d_npast, &npast, 4, cudaMemcpyHostToDevice));
-  g_autofree float *out = g_new (float, (gsize) H * Lkv);
+  g_autofree float *out = g_new (float, (gsize) T * H * Lkv);
   const int kernels[] = { GK_MLA_SIMPLE, GK_MLA_MMA };
   for (gsize ki = 0; ki < G_N_ELEMENTS (kernels); ki++) {
     GkMlaDecodeArgs a = {
-      .q_lat = d_qlat, .n_qparts = 1, .q = d_q, .cache = d_cache, .n_past = d_npast,
-      .partial = d_partial, .o_lat = d_out, .T = 1, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
+      .q_lat = d_qlat, .n_qparts = P, .q = d_q, .cache = d_cache, .n_past = d_npast,
+      .partial = d_partial, .o_lat = d_out, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
       .max_splits = max_splits, .scale = scale, .kernel = kernels[ki],
     };
     const char *name = kernels[ki] == GK_MLA_MMA ? "mma" : "simple";
@@ -472,16 +480,24 @@ test_mla_long (gconstpointer data)
       g_test_fail ();
       continue;
     }
-    CUDA_OK (cudaMemset (d_out, 0xff, (size_t) H * Lkv * 4));       /* NaN if not written */
+    CUDA_OK (cudaMemset (d_out, 0xff, (size_t) T * H * Lkv * 4));       /* NaN if not written */
     CUDA_OK (gk_mla_decode (&a, NULL));
     CUDA_OK (cudaDeviceSynchronize ());
-    CUDA_OK (cudaMemcpy (out, d_out, (size_t) H * Lkv * 4, cudaMemcpyDeviceToHost));
+    CUDA_OK (cudaMemcpy (out, d_out, (size_t) T * H * Lkv * 4, cudaMemcpyDeviceToHost));
     double worst = 0;
-    for (int h = 0; h < H; h++)
-      worst = MAX (worst, test_rel_l2 (out + h * Lkv, ref + h * Lkv, Lkv));
-    double all = test_rel_l2 (out, ref, (gsize) H * Lkv);
-    g_test_message ("%d keys, %s kernel, %d splits: rel L2 %.3g (worst head %.3g) against float64",
-                    N, name, max_splits, all, worst);
+    int worst_t = 0, worst_h = 0;
+    for (int i = 0; i < T * H; i++) {
+      double e = test_rel_l2 (out + (gsize) i * Lkv, ref + (gsize) i * Lkv, Lkv);
+      if (!(e <= worst)) {             /* NaN counts as worst */
+        worst = e;
+        worst_t = i / H;
+        worst_h = i % H;
+      }
+    }
+    double all = test_rel_l2 (out, ref, (gsize) T * H * Lkv);
+    g_test_message ("%d keys, %d tokens, %s kernel, %d max splits: rel L2 %.3g, worst %.3g "
+                    "(token %d head %d) against float64", N, T, name, max_splits, all, worst,
+                    worst_t, worst_h);
     g_assert_cmpfloat (worst, <, 1e-3);
   }
   cudaFree (d_cache);
@@ -490,6 +506,22 @@ test_mla_long (gconstpointer data)
   cudaFree (d_partial);
   cudaFree (d_out);
   cudaFree (d_npast);
+}
+
+/* the long-context check: 8k and 64k keys */
+static void
+test_mla_long (gconstpointer data)
+{
+  mla_check (GPOINTER_TO_INT (data), 1);
+}
+
+/* short contexts, partial key tiles and splits, several tokens with their causal limits */
+static void
+test_mla_short (void)
+{
+  const int cases[][2] = { { 1, 1 }, { 17, 1 }, { 100, 3 }, { 1000, 8 }, { 4099, 2 } };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    mla_check (cases[i][0], cases[i][1]);
 }
 #endif
 
@@ -576,6 +608,7 @@ main (int argc, char **argv)
   }
 #ifdef GLIM_HAVE_CUDA
   g_test_add_func ("/glimmer/cuda/kernels/sample-vs-cpu", test_sample_kernel);
+  g_test_add_func ("/glimmer/cuda/kernels/mla-decode-short", test_mla_short);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
                         test_mla_long);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-64k", GINT_TO_POINTER (65536),
