@@ -107,6 +107,10 @@ typedef struct {
   int             max_splits;/* splits per (t, h); keys are spread over at most this many blocks */
   float           scale;     /* softmax scale */
   int             kernel;    /* GK_MLA_*: which split kernel */
+  int             mma_min_keys; /* GK_MLA_AUTO with the mma kernel supported: a token with fewer
+                              * keys (n_past + t + 1) than this takes the simple kernel. Both are
+                              * launched and the one not chosen returns at once, so the choice
+                              * follows n_past inside a CUDA graph. 0: always mma */
 } GkMlaDecodeArgs;
 
 enum {

@@ -133,7 +133,7 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
   int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   int n_keys = *a.n_past + t + 1;
   int splits = min (GK_CEIL_DIV (n_keys, MMA_MIN_KEYS), a.max_splits);
-  if (s >= splits)
+  if (s >= splits || n_keys < a.mma_min_keys)   /* short: mla.cu's simple kernel has it */
     return;
   int per = GK_CEIL_DIV (n_keys, splits);
   int k_begin = s * per, k_end = min (n_keys, k_begin + per);

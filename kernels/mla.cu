@@ -167,7 +167,7 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
   int C = a.Lkv + a.R, Dqk = a.Dn + a.R;
   int n_keys = *a.n_past + t + 1;
   int splits = decode_splits (n_keys, a.max_splits);
-  if (s >= splits)
+  if (s >= splits || (a.mma_min_keys > 0 && n_keys >= a.mma_min_keys))
     return;
   int per = GK_CEIL_DIV (n_keys, splits);
   int k_begin = s * per, k_end = min (n_keys, k_begin + per);
@@ -346,16 +346,23 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
   int mma = args->kernel != GK_MLA_SIMPLE && gk_mla_decode_mma_supported (args);
   if (args->kernel == GK_MLA_MMA && !mma)
     return cudaErrorInvalidValue;
-  cudaError_t err;
+  cudaError_t err = cudaSuccess;
   if (mma) {
-    err = gk_mla_decode_mma_splits (args, stream);
-  } else {
+    GkMlaDecodeArgs m = *args;
+    if (args->kernel != GK_MLA_AUTO)
+      m.mma_min_keys = 0;   /* asked for by name: it takes every token */
+    err = gk_mla_decode_mma_splits (&m, stream);
+  }
+  if (!mma || (err == cudaSuccess && args->kernel == GK_MLA_AUTO && args->mma_min_keys > 0)) {
+    GkMlaDecodeArgs a = *args;
+    if (!mma)
+      a.mma_min_keys = 0;   /* the simple kernel takes every token */
     dim3 grid (args->H, args->max_splits, args->T);
     int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
     if (words <= 9 * 32)
-      mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (*args);     /* C <= 576 */
+      mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (a);     /* C <= 576 */
     else
-      mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (*args);
+      mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (a);
     err = gk_check_launch ();
   }
   if (err != cudaSuccess)

@@ -502,6 +502,16 @@ desc_rows (GlimCudaForward *fw, int desc)
 
 /* Enqueue the forward of T tokens whose ids are in fw->ids, at position *fw->n_past.
  * Leaves the residual stream in fw->x and, if want_logits, logits in fw->logits. */
+
+/* Below this many keys the per-head CUDA-core attention kernel is faster than the tensor-core
+ * one (which loads every head's query per block); GLIMMER_MLA_MIN_KEYS overrides it (0: always
+ * the tensor-core kernel). Measured on the H200: docs/PERFORMANCE.md. */
+static int
+mla_mma_min_keys (void)
+{
+  const char *v = g_getenv ("GLIMMER_MLA_MIN_KEYS");
+  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 4096;
+}
 static gboolean
 enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **error)
 {
@@ -543,6 +553,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .scale = 1.0f / sqrtf ((float) Dqk),
       /* GLIMMER_MLA=simple: the per-head CUDA-core kernel instead of the tensor-core one */
       .kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO,
+      .mma_min_keys = mla_mma_min_keys (),
     };
     TRY_K (gk_mla_decode (&da, s));
     if (!gemv (fw, cl->desc_uv, H, Dv, GK_GEMV_PLAIN, T, error) ||
