@@ -125,11 +125,12 @@ calc_number (Calc *c, GlimCalcValue *out)
   return TRUE;
 }
 
+/* One more level of nesting, opened by the sign or parenthesis at `at`. */
 static gboolean
-calc_enter (Calc *c)
+calc_enter (Calc *c, gsize at)
 {
   if (++c->depth > CALC_MAX_DEPTH) {
-    calc_fail (c, c->pos, "the expression is nested too deeply");
+    calc_fail (c, at, "the expression is nested too deeply");
     return FALSE;
   }
   return TRUE;
@@ -141,8 +142,7 @@ calc_unary (Calc *c, GlimCalcValue *out)
   calc_skip_space (c);
   char ch = c->text[c->pos];
   if (ch == '-' || ch == '+') {
-    c->pos++;
-    if (!calc_enter (c) || !calc_unary (c, out))
+    if (!calc_enter (c, c->pos++) || !calc_unary (c, out))
       return FALSE;
     c->depth--;
     if (ch == '-') {
@@ -158,9 +158,8 @@ calc_unary (Calc *c, GlimCalcValue *out)
     return TRUE;
   }
   if (ch == '(') {
-    gsize open = c->pos;
-    c->pos++;
-    if (!calc_enter (c) || !calc_expr (c, out))
+    gsize open = c->pos++;
+    if (!calc_enter (c, open) || !calc_expr (c, out))
       return FALSE;
     c->depth--;
     calc_skip_space (c);

@@ -443,6 +443,7 @@ glim_tool_registry_run (GlimToolRegistry *registry, const char *name,
 
   Tool *tool = name ? find_tool (registry, name) : NULL;
   g_autoptr (JsonNode) node = NULL;
+  g_autofree char *bad = NULL;     /* declared before the first goto: cleanups see NULL */
   if (tool == NULL) {
     g_autoptr (GString) names = g_string_new (NULL);
     for (guint i = 0; i < registry->tools->len; i++)
@@ -464,7 +465,7 @@ glim_tool_registry_run (GlimToolRegistry *registry, const char *name,
       goto out;
     }
   }
-  g_autofree char *bad = check_arguments (tool->parameters, json_node_get_object (node));
+  bad = check_arguments (tool->parameters, json_node_get_object (node));
   if (bad != NULL) {
     set_error_result (result, bad);
     goto out;
