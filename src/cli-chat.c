@@ -90,10 +90,22 @@ watcher_start (Watcher *w, Chat *chat)
   w->thread = g_thread_new ("glim-sigint", watcher_thread, w);
 }
 
+static gboolean
+watcher_quit (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 watcher_stop (Watcher *w)
 {
-  g_main_loop_quit (w->loop);
+  /* quit from inside the loop: a g_main_loop_quit() that came before the thread reached
+   * g_main_loop_run() would be lost, and the join would wait forever */
+  GSource *idle = g_idle_source_new ();
+  g_source_set_callback (idle, watcher_quit, w->loop, NULL);
+  g_source_attach (idle, w->context);
+  g_source_unref (idle);
   g_thread_join (w->thread);
   g_main_loop_unref (w->loop);
   g_main_context_unref (w->context);
