@@ -520,6 +520,11 @@ static gpointer
 engine_thread (gpointer data)
 {
   WorkerShared *sh = data;
+  /* A private thread-default context: without it g_main_context_invoke, called here with the
+   * global default context while no thread iterates it, would acquire that context and run
+   * the main-thread half on this thread. */
+  GMainContext *own = g_main_context_new ();
+  g_main_context_push_thread_default (own);
   for (;;) {
     Job *job = g_async_queue_pop (sh->jobs);
     JobType type = job->type;
@@ -533,6 +538,8 @@ engine_thread (gpointer data)
   }
   engine_unload (sh);
   g_clear_pointer (&sh->tools, glim_tool_registry_free);
+  g_main_context_pop_thread_default (own);
+  g_main_context_unref (own);
   shared_unref (sh);
   return NULL;
 }
