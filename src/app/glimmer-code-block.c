@@ -227,3 +227,26 @@ glimmer_code_block_get_language_id (GlimmerCodeBlock *self)
   g_return_val_if_fail (GLIMMER_IS_CODE_BLOCK (self), NULL);
   return self->language_id;
 }
+
+void
+glimmer_code_block_preload (void)
+{
+  GtkSourceLanguageManager *lm = gtk_source_language_manager_get_default ();
+  GtkSourceStyleSchemeManager *ssm = gtk_source_style_scheme_manager_get_default ();
+  g_autoptr(GtkSourceBuffer) buffer = gtk_source_buffer_new (NULL);
+
+  /* listing the ids parses every .lang file's header; the common ones are loaded fully */
+  gtk_source_language_manager_get_language_ids (lm);
+  for (gsize i = 0; i < G_N_ELEMENTS (language_aliases); i++) {
+    GtkSourceLanguage *lang = gtk_source_language_manager_get_language (lm, language_aliases[i].id);
+    if (lang != NULL) {
+      GtkTextIter start, end;
+      gtk_source_buffer_set_language (buffer, lang);
+      gtk_text_buffer_set_text (GTK_TEXT_BUFFER (buffer), "x", 1);
+      gtk_text_buffer_get_bounds (GTK_TEXT_BUFFER (buffer), &start, &end);
+      gtk_source_buffer_ensure_highlight (buffer, &start, &end);
+    }
+  }
+  gtk_source_style_scheme_manager_get_scheme (ssm, "Adwaita");
+  gtk_source_style_scheme_manager_get_scheme (ssm, "Adwaita-dark");
+}

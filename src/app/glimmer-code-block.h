@@ -19,4 +19,8 @@ const char *glimmer_code_block_get_language (GlimmerCodeBlock *self);
 /* The GtkSourceView language id used for highlighting ("python"), or NULL if none matched. */
 const char *glimmer_code_block_get_language_id (GlimmerCodeBlock *self);
 
+/* Load GtkSourceView's language definitions and colour schemes now (at startup, on idle), so
+ * the first code block of a streamed answer does not stall a frame. */
+void        glimmer_code_block_preload      (void);
+
 G_END_DECLS

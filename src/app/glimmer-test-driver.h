@@ -26,7 +26,4 @@ typedef struct _GlimmerApplication GlimmerApplication;
 /* Start running $GLIMMER_TEST_SCRIPT if it is set; otherwise do nothing. */
 void     glimmer_test_driver_maybe_start (GlimmerApplication *app);
 
-/* Render `widget` (a realized window) into a PNG file. */
-gboolean glimmer_widget_save_png         (gpointer widget, const char *path, GError **error);
-
 G_END_DECLS
