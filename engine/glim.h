@@ -2,7 +2,8 @@
  * SPDX-License-Identifier: MIT
  *
  * Load a model folder (glim-model.h), open an inference context on a backend (glim-context.h),
- * and pick tokens from its logits (glim-sampler.h). */
+ * and pick tokens from its logits (glim-sampler.h); run a conversation turn by turn
+ * (glim-session.h) with tools the model may call (glim-tools.h). */
 #pragma once
 
 #include "glim-error.h"
@@ -19,3 +20,5 @@
 #include "glim-chat.h"
 #include "glim-tokenizer.h"
 #include "glim-parser.h"
+#include "glim-session.h"
+#include "glim-tools.h"

@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 /* Each command parses its own arguments (argv[0] is the command name) and returns an exit
  * status; errors are printed as "glimmer-cli <command>: <message>". */
 int cli_bench    (int argc, char **argv);
+int cli_chat     (int argc, char **argv);
 int cli_generate (int argc, char **argv);
 int cli_info     (int argc, char **argv);
 int cli_logits   (int argc, char **argv);

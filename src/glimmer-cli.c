@@ -14,6 +14,7 @@ typedef struct {
 
 static const Command commands[] = {
   { "bench",    cli_bench,    "measure decode/prefill speed against the memory roofline" },
+  { "chat",     cli_chat,     "chat with a model (the demo model by default): thinking, tools" },
   { "generate", cli_generate, "continue token ids (greedy or sampled), print the new ids" },
   { "info",     cli_info,     "describe a model folder: architecture, sizes, formats" },
   { "parse",    cli_parse,    "split generated ids into reasoning, content, tool calls (JSON)" },

@@ -104,6 +104,9 @@ GlimmerToolCall *glimmer_message_find_tool_call (const GlimmerMessage *message, 
 void            glimmer_message_set_settings  (GlimmerMessage *message,
                                                const GlimmerGenerationSettings *settings);
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimmerToolCall, glimmer_tool_call_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimmerMessage, glimmer_message_free)
+
 /* ---- the conversation ---- */
 
 #define GLIMMER_TYPE_CONVERSATION (glimmer_conversation_get_type ())
