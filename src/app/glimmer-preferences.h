@@ -1,0 +1,21 @@
+/* glimmer-preferences.h: the preferences window: model folder (validated by the engine, error
+ * shown inline), backend, GPUs and tp, context length, sampling, thinking, system prompt.
+ * SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <adwaita.h>
+
+G_BEGIN_DECLS
+
+typedef struct _GlimmerApplication GlimmerApplication;
+
+GtkWindow *glimmer_preferences_new           (GtkWindow *parent, GSettings *settings,
+                                              GlimmerApplication *app);
+/* Open the folder chooser at once (the welcome page's button). */
+void       glimmer_preferences_choose_folder (GtkWindow *preferences);
+/* Check a model folder with the engine off the main thread (config, weights, tokenizer). */
+void       glimmer_model_folder_validate_async  (const char *folder, GCancellable *cancellable,
+                                                 GAsyncReadyCallback callback, gpointer data);
+gboolean   glimmer_model_folder_validate_finish (GAsyncResult *result, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,29 @@
+/* glimmer-test-driver.h: lets the real app drive itself from a script, for GUI tests and
+ * screenshots. Enabled only by the environment variable GLIMMER_TEST_SCRIPT (a file path).
+ * SPDX-License-Identifier: MIT
+ *
+ * One command per line ('#' starts a comment):
+ *   wait-model [SECONDS]        until a model is loaded (fails on a load error or timeout)
+ *   send TEXT                   type TEXT in the composer and send it
+ *   wait-reply [SECONDS]        until the reply (with its tool loop) is finished
+ *   approve                     answer every pending tool card with "Allow once"
+ *   expect-rows N               at least N message rows in the chat view
+ *   expect-assistant            the last assistant row exists and shows an answer or a tool card
+ *   open-latest                 show the newest conversation of the sidebar
+ *   resize W H                  set the window's size
+ *   wait MILLISECONDS           let the main loop run
+ *   screenshot PATH             save the window as PNG
+ *   quit                        exit with status 0 (any failure exits with 1 at once)
+ * Each command prints "glimmer-test: <command>: ok" or "... FAIL: <why>" on stdout. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _GlimmerApplication GlimmerApplication;
+
+/* Start running $GLIMMER_TEST_SCRIPT if it is set; otherwise do nothing. */
+void     glimmer_test_driver_maybe_start (GlimmerApplication *app);
+
+G_END_DECLS
