@@ -44,8 +44,9 @@ glimmer_application_dup_demo_model (void)
 
 /* ---- model loading ---- */
 
+/* n_ctx: the context length, 0 for the engine's default (the demo model's is small). */
 static void
-app_load (GlimmerApplication *self, const char *folder, GlimBackend backend)
+app_load (GlimmerApplication *self, const char *folder, GlimBackend backend, int n_ctx)
 {
   GlimmerLoadOptions opts;
   g_autoptr(GError) error = NULL;
@@ -54,7 +55,7 @@ app_load (GlimmerApplication *self, const char *folder, GlimBackend backend)
   glimmer_load_options_init (&opts, folder);
   opts.backend = backend;
   opts.tp = backend == GLIM_BACKEND_CUDA ? g_settings_get_int (self->settings, "tp") : 1;
-  opts.n_ctx = g_settings_get_int (self->settings, "context-length");
+  opts.n_ctx = n_ctx;
   if (g_variant_n_children (gpus) > 0)
     g_variant_get_child (gpus, 0, "i", &opts.device);
   self->loading_backend = backend;
@@ -72,10 +73,11 @@ glimmer_application_load_model (GlimmerApplication *self)
   if (folder[0] == '\0') {
     /* nothing configured: the bundled demo model, on the CPU, so the app can be tried now */
     g_autofree char *demo = glimmer_application_dup_demo_model ();
-    app_load (self, demo, GLIM_BACKEND_CPU);
+    app_load (self, demo, GLIM_BACKEND_CPU, 0);
     return;
   }
-  app_load (self, folder, backend == 1 ? GLIM_BACKEND_CPU : GLIM_BACKEND_CUDA);
+  app_load (self, folder, backend == 1 ? GLIM_BACKEND_CPU : GLIM_BACKEND_CUDA,
+            g_settings_get_int (self->settings, "context-length"));
 }
 
 static void
@@ -96,7 +98,7 @@ on_load_finished (GlimmerWorker *worker, GError *error, GlimmerApplication *self
     self->tried_cpu_fallback = TRUE;
     if (self->window != NULL)
       glimmer_window_show_toast (self->window, msg);
-    app_load (self, folder, GLIM_BACKEND_CPU);
+    app_load (self, folder, GLIM_BACKEND_CPU, g_settings_get_int (self->settings, "context-length"));
     return;
   }
   if (self->window != NULL)
