@@ -279,6 +279,11 @@ def logits_check(cli_path, bf16_dir, tokenizer):
 
 # ---- model card ----
 
+def count(v):
+    """A number with thousands separators, or "not recorded" for a log that lacks it."""
+    return f"{v:,}" if isinstance(v, (int, float)) else "not recorded"
+
+
 def card(args, rows, rows_bf16, lcheck, samples, cfg, tlog, n_cases, eval_s):
     p = tlog.get("parameters")
     msize = os.path.getsize(os.path.join(args.model, "model.safetensors"))
@@ -342,11 +347,11 @@ def card(args, rows, rows_bf16, lcheck, samples, cfg, tlog, n_cases, eval_s):
         w(f"| steps | {tlog.get('steps')} in {tlog.get('train_seconds')} s, "
           f"{a.get('batch_tokens')} padded tokens a step, peak lr {a.get('lr')}, seed "
           f"{a.get('seed')} |")
-        w(f"| data | {tlog.get('train_examples')} examples, {tlog.get('tokens_seen'):,} tokens "
-          f"seen ({tlog.get('loss_tokens_seen'):,} in the loss) |")
+        w(f"| data | {tlog.get('train_examples')} examples, {count(tlog.get('tokens_seen'))} "
+          f"tokens seen ({count(tlog.get('loss_tokens_seen'))} in the loss) |")
         w(f"| loss | final train {tlog.get('final_train_loss')}, held-out "
           f"{tlog.get('val_loss')} |")
-        w(f"| speed | {tlog.get('tokens_per_second'):,} tokens/s |")
+        w(f"| speed | {count(tlog.get('tokens_per_second'))} tokens/s |")
         w("")
     w("Commands (repository root):")
     w("")
