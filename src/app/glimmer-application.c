@@ -6,6 +6,7 @@
 
 #include "glimmer-application.h"
 
+#include "glimmer-code-block.h"
 #include "glimmer-diagnostics.h"
 #include "glimmer-preferences.h"
 #include "glimmer-test-driver.h"
@@ -201,6 +202,15 @@ glimmer_application_startup (GApplication *app)
 
   G_APPLICATION_CLASS (glimmer_application_parent_class)->startup (app);
   gtk_source_init ();
+  g_idle_add_once ((GSourceOnceFunc) glimmer_code_block_preload, NULL);
+  {
+    /* uninstalled: the app icon from the source tree */
+    g_autofree char *icons = g_build_filename (GLIMMER_SOURCE_DIR, "data", "icons", NULL);
+    g_autofree char *demo = glimmer_application_dup_demo_model ();
+    if (g_str_has_prefix (demo, GLIMMER_SOURCE_DIR))
+      gtk_icon_theme_add_search_path (gtk_icon_theme_get_for_display (gdk_display_get_default ()),
+                                      icons);
+  }
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions, G_N_ELEMENTS (app_actions),
                                    self);
   for (gsize i = 0; i < G_N_ELEMENTS (accels); i++)

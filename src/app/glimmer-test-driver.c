@@ -161,8 +161,9 @@ driver_step (gpointer data)
         driver_fail (d, line, "the assistant row shows nothing");
       printf ("glimmer-test: answer: %s\n", glimmer_markdown_view_get_text (md));
       driver_ok (d, line);
-    } else if (g_str_equal (cmd, "open-latest")) {
-      gtk_widget_activate_action (GTK_WIDGET (win), "win.open-latest", NULL);
+    } else if (g_str_equal (cmd, "open-latest") || g_str_equal (cmd, "open-index")) {
+      int i = g_str_equal (cmd, "open-index") && arg != NULL ? atoi (arg) : 0;
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.open-index", "i", i);
       driver_ok (d, line);
     } else if (g_str_equal (cmd, "resize")) {
       int w = 0, h = 0;

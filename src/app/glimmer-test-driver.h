@@ -11,6 +11,7 @@
  *   expect-rows N               at least N message rows in the chat view
  *   expect-assistant            the last assistant row exists and shows an answer or a tool card
  *   open-latest                 show the newest conversation of the sidebar
+ *   open-index N                show the sidebar's conversation N (0: the newest)
  *   resize W H                  set the window's size
  *   wait MILLISECONDS           let the main loop run
  *   screenshot PATH             save the window as PNG
