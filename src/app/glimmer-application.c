@@ -6,6 +6,7 @@
 
 #include "glimmer-application.h"
 
+#include "glimmer-code-block.h"
 #include "glimmer-diagnostics.h"
 #include "glimmer-preferences.h"
 #include "glimmer-test-driver.h"
@@ -44,8 +45,9 @@ glimmer_application_dup_demo_model (void)
 
 /* ---- model loading ---- */
 
+/* n_ctx: the context length, 0 for the engine's default (the demo model's is small). */
 static void
-app_load (GlimmerApplication *self, const char *folder, GlimBackend backend)
+app_load (GlimmerApplication *self, const char *folder, GlimBackend backend, int n_ctx)
 {
   GlimmerLoadOptions opts;
   g_autoptr(GError) error = NULL;
@@ -54,7 +56,7 @@ app_load (GlimmerApplication *self, const char *folder, GlimBackend backend)
   glimmer_load_options_init (&opts, folder);
   opts.backend = backend;
   opts.tp = backend == GLIM_BACKEND_CUDA ? g_settings_get_int (self->settings, "tp") : 1;
-  opts.n_ctx = g_settings_get_int (self->settings, "context-length");
+  opts.n_ctx = n_ctx;
   if (g_variant_n_children (gpus) > 0)
     g_variant_get_child (gpus, 0, "i", &opts.device);
   self->loading_backend = backend;
@@ -72,10 +74,11 @@ glimmer_application_load_model (GlimmerApplication *self)
   if (folder[0] == '\0') {
     /* nothing configured: the bundled demo model, on the CPU, so the app can be tried now */
     g_autofree char *demo = glimmer_application_dup_demo_model ();
-    app_load (self, demo, GLIM_BACKEND_CPU);
+    app_load (self, demo, GLIM_BACKEND_CPU, 0);
     return;
   }
-  app_load (self, folder, backend == 1 ? GLIM_BACKEND_CPU : GLIM_BACKEND_CUDA);
+  app_load (self, folder, backend == 1 ? GLIM_BACKEND_CPU : GLIM_BACKEND_CUDA,
+            g_settings_get_int (self->settings, "context-length"));
 }
 
 static void
@@ -96,7 +99,7 @@ on_load_finished (GlimmerWorker *worker, GError *error, GlimmerApplication *self
     self->tried_cpu_fallback = TRUE;
     if (self->window != NULL)
       glimmer_window_show_toast (self->window, msg);
-    app_load (self, folder, GLIM_BACKEND_CPU);
+    app_load (self, folder, GLIM_BACKEND_CPU, g_settings_get_int (self->settings, "context-length"));
     return;
   }
   if (self->window != NULL)
@@ -199,6 +202,15 @@ glimmer_application_startup (GApplication *app)
 
   G_APPLICATION_CLASS (glimmer_application_parent_class)->startup (app);
   gtk_source_init ();
+  g_idle_add_once ((GSourceOnceFunc) glimmer_code_block_preload, NULL);
+  {
+    /* uninstalled: the app icon from the source tree */
+    g_autofree char *icons = g_build_filename (GLIMMER_SOURCE_DIR, "data", "icons", NULL);
+    g_autofree char *demo = glimmer_application_dup_demo_model ();
+    if (g_str_has_prefix (demo, GLIMMER_SOURCE_DIR))
+      gtk_icon_theme_add_search_path (gtk_icon_theme_get_for_display (gdk_display_get_default ()),
+                                      icons);
+  }
   g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions, G_N_ELEMENTS (app_actions),
                                    self);
   for (gsize i = 0; i < G_N_ELEMENTS (accels); i++)

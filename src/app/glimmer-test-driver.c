@@ -62,9 +62,11 @@ driver_last_assistant (GlimmerChatView *view)
   return NULL;
 }
 
-static void
-driver_approve_all (GlimmerChatView *view)
+/* Approve every pending tool card (approve = TRUE), or just count them. */
+static guint
+driver_pending_tools (GlimmerChatView *view, gboolean approve)
 {
+  guint n = 0;
   GlimmerConversation *c = glimmer_chat_view_get_conversation (view);
   for (guint i = 0; c != NULL && i < glimmer_conversation_get_n_messages (c); i++) {
     GlimmerMessage *m = glimmer_conversation_get_message (c, i);
@@ -72,10 +74,14 @@ driver_approve_all (GlimmerChatView *view)
     for (guint k = 0; row != NULL && k < m->tool_calls->len; k++) {
       GlimmerToolCall *call = g_ptr_array_index (m->tool_calls, k);
       GlimmerToolCard *card = glimmer_message_row_find_tool_card (row, call->id);
-      if (card != NULL && glimmer_tool_card_get_state (card) == GLIMMER_TOOL_CARD_PENDING)
-        glimmer_tool_card_decide (card, 0);
+      if (card != NULL && glimmer_tool_card_get_state (card) == GLIMMER_TOOL_CARD_PENDING) {
+        n++;
+        if (approve)
+          glimmer_tool_card_decide (card, 0);
+      }
     }
   }
+  return n;
 }
 
 /* Run the current command; returns when it must wait (called again later). */
@@ -126,11 +132,15 @@ driver_step (gpointer data)
         driver_ok (d, line);
         continue;
       }
+      if (d->sent && driver_pending_tools (glimmer_window_get_chat_view (win), FALSE) > 0) {
+        driver_ok (d, line);  /* the reply waits for a tool approval: "approve" answers it */
+        continue;
+      }
       if (g_get_monotonic_time () > dl)
         driver_fail (d, line, "timed out");
       return G_SOURCE_CONTINUE;
     } else if (g_str_equal (cmd, "approve")) {
-      driver_approve_all (glimmer_window_get_chat_view (win));
+      driver_pending_tools (glimmer_window_get_chat_view (win), TRUE);
       driver_ok (d, line);
     } else if (g_str_equal (cmd, "expect-rows")) {
       guint n = glimmer_chat_view_get_n_rows (glimmer_window_get_chat_view (win));
@@ -151,8 +161,9 @@ driver_step (gpointer data)
         driver_fail (d, line, "the assistant row shows nothing");
       printf ("glimmer-test: answer: %s\n", glimmer_markdown_view_get_text (md));
       driver_ok (d, line);
-    } else if (g_str_equal (cmd, "open-latest")) {
-      gtk_widget_activate_action (GTK_WIDGET (win), "win.open-latest", NULL);
+    } else if (g_str_equal (cmd, "open-latest") || g_str_equal (cmd, "open-index")) {
+      int i = g_str_equal (cmd, "open-index") && arg != NULL ? atoi (arg) : 0;
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.open-index", "i", i);
       driver_ok (d, line);
     } else if (g_str_equal (cmd, "resize")) {
       int w = 0, h = 0;

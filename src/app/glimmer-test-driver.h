@@ -5,11 +5,13 @@
  * One command per line ('#' starts a comment):
  *   wait-model [SECONDS]        until a model is loaded (fails on a load error or timeout)
  *   send TEXT                   type TEXT in the composer and send it
- *   wait-reply [SECONDS]        until the reply (with its tool loop) is finished
+ *   wait-reply [SECONDS]        until the reply (with its tool loop) is finished, or waits
+ *                               for a tool approval
  *   approve                     answer every pending tool card with "Allow once"
  *   expect-rows N               at least N message rows in the chat view
  *   expect-assistant            the last assistant row exists and shows an answer or a tool card
  *   open-latest                 show the newest conversation of the sidebar
+ *   open-index N                show the sidebar's conversation N (0: the newest)
  *   resize W H                  set the window's size
  *   wait MILLISECONDS           let the main loop run
  *   screenshot PATH             save the window as PNG

@@ -645,17 +645,19 @@ glimmer_window_class_init (GlimmerWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_tool_decided);
 }
 
+/* Show the sidebar's conversation number `param` (0: the newest). */
 static void
-action_open_latest (GSimpleAction *action, GVariant *param, gpointer data)
+action_open_index (GSimpleAction *action, GVariant *param, gpointer data)
 {
   GlimmerWindow *self = data;
-  g_autoptr(GlimmerConversation) c = g_list_model_get_item (G_LIST_MODEL (self->filtered), 0);
+  g_autoptr(GlimmerConversation) c = g_list_model_get_item (G_LIST_MODEL (self->filtered),
+                                                            (guint) MAX (g_variant_get_int32 (param), 0));
   if (c != NULL)
     glimmer_window_show_conversation (self, c);
 }
 
 static const GActionEntry win_actions[] = {
-  { "open-latest", action_open_latest, NULL, NULL, NULL, { 0 } },
+  { "open-index", action_open_index, "i", NULL, NULL, { 0 } },
   { "new-chat", action_new_chat, NULL, NULL, NULL, { 0 } },
   { "send", action_send, NULL, NULL, NULL, { 0 } },
   { "stop", action_stop, NULL, NULL, NULL, { 0 } },
