@@ -259,8 +259,11 @@ open_tp (GlimModel *m, const TpSetup *s, int n_ctx)
     g_setenv ("GLIMMER_ALLREDUCE", s->allreduce, TRUE);
   GlimContextOptions o = { .backend = GLIM_BACKEND_CUDA, .n_ctx = n_ctx, .tp = s->tp };
   GlimContext *ctx = glim_context_new (m, &o, &error);
-  g_unsetenv ("GLIMMER_NCCL");
-  g_unsetenv ("GLIMMER_ALLREDUCE");
+  /* (only what was set: other contexts' NCCL threads may be reading the environment) */
+  if (s->nccl)
+    g_unsetenv ("GLIMMER_NCCL");
+  if (s->allreduce)
+    g_unsetenv ("GLIMMER_ALLREDUCE");
   if (ctx == NULL) {
     gboolean cannot = g_error_matches (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP) ||
                       strstr (error->message, "does not exist") != NULL ||
