@@ -766,6 +766,10 @@ glim_cuda_forward_argmax_local (GlimCudaForward *fw, const int32_t *tokens, int 
   for (int start = 0; start < T; start += TMAX) {
     int n = MIN (TMAX, T - start);
     gboolean last = start + n == T;
+    /* the pinned staging buffer is reused: the previous chunk's copy must have left it (a
+     * long prompt comes here chunk by chunk at tp > 1, or with GLIMMER_PREFILL=gemv) */
+    if (start > 0)
+      GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
     if (!stage_inputs (fw, tokens + start, n, n_past + start, error))
       return FALSE;
     if (n == 1 && last) {
