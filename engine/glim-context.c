@@ -23,8 +23,10 @@ struct _GlimContext {
   int             device;
   GlimCpuForward *cpu;
   GlimRouteTrace *trace;    /* NULL unless glim_context_trace_routes was called */
+  int             tp;
 #ifdef GLIM_HAVE_CUDA
-  GlimCudaForward *cuda;
+  GlimCudaForward *cuda;       /* one GPU, the plain path */
+  GlimCudaTp      *cuda_tp;    /* tensor parallel (or tp 1 through NCCL, GLIMMER_NCCL=1) */
 #endif
 };
 
@@ -42,6 +44,37 @@ glim_backend_from_string (const char *name, GlimBackend *out, GError **error)
   g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
                "unknown backend \"%s\" (expected cpu or cuda)", name ? name : "");
   return FALSE;
+}
+
+gboolean
+glim_devices_parse (const char *text, int *devices, int *n_devices, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (text != NULL ? text : "", ",", -1);
+  int n = 0;
+  for (char **p = parts; *p != NULL; p++) {
+    guint64 v = 0;
+    if (n == GLIM_SHARD_TP_MAX ||
+        !g_ascii_string_to_unsigned (g_strstrip (*p), 10, 0, 1023, &v, NULL)) {
+      g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
+                   "GPU list \"%s\": expected up to %d device numbers like 0,1 or 0,2",
+                   text != NULL ? text : "", GLIM_SHARD_TP_MAX);
+      return FALSE;
+    }
+    for (int i = 0; i < n; i++)
+      if (devices[i] == (int) v) {
+        g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
+                     "GPU list \"%s\": device %d is listed twice", text, (int) v);
+        return FALSE;
+      }
+    devices[n++] = (int) v;
+  }
+  if (n == 0) {
+    g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
+                 "GPU list \"\": expected device numbers like 0,1 or 0,2");
+    return FALSE;
+  }
+  *n_devices = n;
+  return TRUE;
 }
 
 GlimContext *
@@ -67,6 +100,7 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
   ctx->backend = options->backend;
   ctx->n_ctx = n_ctx;
   ctx->device = options->device;
+  ctx->tp = tp;
   switch (options->backend) {
   case GLIM_BACKEND_CPU:
     ctx->cpu = glim_cpu_forward_new (model, n_ctx, options->n_threads, tp, error);
@@ -75,12 +109,26 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
     break;
   case GLIM_BACKEND_CUDA:
 #ifdef GLIM_HAVE_CUDA
-    if (tp > 1) {
-      g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,
-                   "tensor parallel size %d: this build runs the CUDA backend on one GPU", tp);
+    if (options->devices != NULL && options->n_devices != tp) {
+      g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT,
+                   "%d GPUs listed for tensor parallel size %d (list one per rank)",
+                   options->n_devices, tp);
       return NULL;
     }
-    ctx->cuda = glim_cuda_forward_new (model, options->device, n_ctx, options->progress,
+    if (tp > 1 || g_strcmp0 (g_getenv ("GLIMMER_NCCL"), "1") == 0) {
+      int devices[GLIM_SHARD_TP_MAX];
+      for (int r = 0; r < tp; r++)
+        devices[r] = options->devices != NULL ? options->devices[r] : options->device + r;
+      ctx->device = devices[0];
+      ctx->cuda_tp = glim_cuda_tp_new (model, tp, devices, n_ctx, options->progress,
+                                       options->progress_data, error);
+      if (ctx->cuda_tp == NULL)
+        return NULL;
+      break;
+    }
+    if (options->devices != NULL)
+      ctx->device = options->devices[0];
+    ctx->cuda = glim_cuda_forward_new (model, ctx->device, n_ctx, options->progress,
                                        options->progress_data, error);
     if (ctx->cuda == NULL)
       return NULL;
@@ -102,6 +150,7 @@ glim_context_free (GlimContext *ctx)
   g_clear_pointer (&ctx->cpu, glim_cpu_forward_free);
 #ifdef GLIM_HAVE_CUDA
   g_clear_pointer (&ctx->cuda, glim_cuda_forward_free);
+  g_clear_pointer (&ctx->cuda_tp, glim_cuda_tp_free);
 #endif
   if (ctx->trace != NULL) {
     g_free (ctx->trace->experts);
@@ -159,9 +208,13 @@ glim_context_eval (GlimContext *ctx, const int32_t *tokens, int n_tokens, float 
   if (n_tokens == 0)
     return TRUE;
 #ifdef GLIM_HAVE_CUDA
-  if (ctx->cuda != NULL) {
-    if (!glim_cuda_forward_eval (ctx->cuda, tokens, n_tokens, ctx->n_past, logits, all_logits,
-                                 error))
+  if (ctx->cuda != NULL || ctx->cuda_tp != NULL) {
+    gboolean ok = ctx->cuda != NULL
+                    ? glim_cuda_forward_eval (ctx->cuda, tokens, n_tokens, ctx->n_past, logits,
+                                              all_logits, error)
+                    : glim_cuda_tp_eval (ctx->cuda_tp, tokens, n_tokens, ctx->n_past, logits,
+                                         all_logits, error);
+    if (!ok)
       return FALSE;
     ctx->n_past += n_tokens;
     return TRUE;
@@ -180,8 +233,13 @@ glim_context_eval_argmax (GlimContext *ctx, const int32_t *tokens, int n_tokens,
   if (!check_tokens (ctx, tokens, n_tokens, error))
     return FALSE;
 #ifdef GLIM_HAVE_CUDA
-  if (ctx->cuda != NULL) {
-    if (!glim_cuda_forward_argmax (ctx->cuda, tokens, n_tokens, ctx->n_past, next, error))
+  if (ctx->cuda != NULL || ctx->cuda_tp != NULL) {
+    gboolean ok = ctx->cuda != NULL
+                    ? glim_cuda_forward_argmax (ctx->cuda, tokens, n_tokens, ctx->n_past, next,
+                                                error)
+                    : glim_cuda_tp_argmax (ctx->cuda_tp, tokens, n_tokens, ctx->n_past, next,
+                                           error);
+    if (!ok)
       return FALSE;
     ctx->n_past += n_tokens;
     return TRUE;
@@ -212,10 +270,11 @@ glim_context_eval_sample (GlimContext *ctx, const int32_t *tokens, int n_tokens,
     return TRUE;
   }
 #endif
+  /* the CPU, and tensor-parallel GPUs (their logits are gathered): sample on the host */
   int V = ctx->model->config->vocab_size;
   g_autofree float *logits = g_new (float, V);
-  glim_cpu_forward_eval (ctx->cpu, tokens, n_tokens, ctx->n_past, logits, FALSE);
-  ctx->n_past += n_tokens;
+  if (!glim_context_eval (ctx, tokens, n_tokens, logits, FALSE, error))
+    return FALSE;
   g_autoptr (GlimSampler) sampler = glim_sampler_new (params);
   glim_sampler_set_step (sampler, step);
   *next = glim_sampler_sample (sampler, logits, V);
@@ -237,6 +296,15 @@ glim_context_describe_device (GlimContext *ctx)
     char *d = glim_cuda_describe_device (ctx->device, NULL);
     return d ? d : g_strdup ("CUDA device");
   }
+  if (ctx->cuda_tp != NULL) {
+    g_autofree char *d = glim_cuda_describe_device (ctx->device, NULL);
+    g_autoptr (GString) gpus = g_string_new (NULL);
+    for (int r = 0; r < ctx->tp; r++)
+      g_string_append_printf (gpus, "%s%d", r ? "," : "", glim_cuda_tp_device (ctx->cuda_tp, r));
+    return g_strdup_printf ("%d x %s; GPUs %s, tensor parallel %d, all-reduce %s", ctx->tp,
+                            d ? d : "CUDA device", gpus->str, ctx->tp,
+                            glim_cuda_tp_allreduce_name (ctx->cuda_tp));
+  }
 #endif
   return g_strdup_printf ("CPU, %u cores", g_get_num_processors ());
 }
@@ -247,6 +315,8 @@ glim_context_copy_bandwidth (GlimContext *ctx, GError **error)
 #ifdef GLIM_HAVE_CUDA
   if (ctx->cuda != NULL)
     return glim_cuda_copy_bandwidth (ctx->device, error);
+  if (ctx->cuda_tp != NULL)   /* every rank streams its own share: the GPUs' bandwidths add up */
+    return ctx->tp * glim_cuda_copy_bandwidth (ctx->device, error);
 #endif
   return 0.0;
 }
@@ -257,8 +327,41 @@ glim_context_device_bytes (GlimContext *ctx)
 #ifdef GLIM_HAVE_CUDA
   if (ctx->cuda != NULL)
     return glim_cuda_forward_device_bytes (ctx->cuda);
+  if (ctx->cuda_tp != NULL)
+    return glim_cuda_tp_device_bytes (ctx->cuda_tp);
 #endif
   return 0;
+}
+
+int
+glim_context_tp (GlimContext *ctx)
+{
+  return ctx->tp;
+}
+
+const char *
+glim_context_allreduce_name (GlimContext *ctx)
+{
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda_tp != NULL)
+    return glim_cuda_tp_allreduce_name (ctx->cuda_tp);
+#endif
+  return NULL;
+}
+
+double
+glim_context_allreduce_time (GlimContext *ctx, const char *mode, GError **error)
+{
+#ifdef GLIM_HAVE_CUDA
+  if (ctx->cuda_tp != NULL) {
+    const GlimConfig *c = ctx->model->config;
+    double t = glim_cuda_tp_allreduce_time (ctx->cuda_tp, mode, c->hidden_size, 200, error);
+    return t < 0 ? -1 : t * 2 * c->n_layers;
+  }
+#endif
+  g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,
+               "no all-reduce to time: the context is not tensor parallel on GPUs");
+  return -1;
 }
 
 gboolean
@@ -271,6 +374,8 @@ glim_context_fill_synthetic (GlimContext *ctx, int n, GError **error)
   }
 #ifdef GLIM_HAVE_CUDA
   if (ctx->cuda != NULL && !glim_cuda_forward_fill_cache (ctx->cuda, n, error))
+    return FALSE;
+  if (ctx->cuda_tp != NULL && !glim_cuda_tp_fill_cache (ctx->cuda_tp, n, error))
     return FALSE;
 #endif
   ctx->n_past = n;

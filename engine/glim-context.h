@@ -26,7 +26,10 @@ typedef struct {
   int              tp;          /* tensor-parallel ranks; 0 or 1: one. Must cut the model
                                  * exactly (glim_shard_check). The CPU backend simulates the
                                  * ranks one after the other (engine/cpu/cpu-forward.c). */
-  int              device;      /* first CUDA device */
+  int              device;      /* first CUDA device (when devices is NULL) */
+  const int       *devices;     /* optional [n_devices]: the CUDA device of each rank ("--gpus
+                                 * 0,2"); NULL: device, device + 1, ... device + tp - 1 */
+  int              n_devices;   /* must equal tp when devices is set */
   GlimProgressFunc progress;    /* optional */
   gpointer         progress_data;
 } GlimContextOptions;
@@ -34,6 +37,9 @@ typedef struct {
 typedef struct _GlimContext GlimContext;
 
 gboolean     glim_backend_from_string (const char *name, GlimBackend *out, GError **error);
+/* "0,2" -> {0, 2}: at most GLIM_SHARD_TP_MAX distinct device numbers. Errors name the text. */
+gboolean     glim_devices_parse       (const char *text, int *devices, int *n_devices,
+                                       GError **error);
 
 /* The model must outlive the context. */
 GlimContext *glim_context_new      (GlimModel *model, const GlimContextOptions *options,
@@ -72,6 +78,15 @@ char        *glim_context_describe_device (GlimContext *ctx);
 double       glim_context_copy_bandwidth  (GlimContext *ctx, GError **error);
 /* Bytes the context holds on its device (weights, cache, workspace); 0 on the CPU. */
 guint64      glim_context_device_bytes    (GlimContext *ctx);
+/* Tensor-parallel ranks of the context (1 for a single device or the CPU). */
+int          glim_context_tp              (GlimContext *ctx);
+/* The all-reduce the CUDA ranks use ("nccl", "p2p"), or NULL when there is none (one GPU
+ * without NCCL, or the CPU). */
+const char  *glim_context_allreduce_name  (GlimContext *ctx);
+/* Seconds one decode step spends in all-reduces over the context's GPUs with `mode` ("nccl" or
+ * "p2p"): 2 * n_layers all-reduces of hidden_size floats, timed back to back. Errors: not a
+ * multi-rank CUDA context, or that mode is not available on its GPUs. */
+double       glim_context_allreduce_time  (GlimContext *ctx, const char *mode, GError **error);
 /* Pretend the first n positions are filled (synthetic cache contents) so decode speed at long
  * contexts can be measured without a long prefill. Sets the position to n. */
 gboolean     glim_context_fill_synthetic  (GlimContext *ctx, int n, GError **error);

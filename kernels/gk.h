@@ -226,6 +226,29 @@ cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStrea
 /* dst[i] = bf16(src[i]) */
 cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
 
+/* ---- tensor parallelism (tp.cu) ---- */
+
+#define GK_TP_MAX 8
+#define GK_ALLREDUCE_BLOCKS 16
+
+/* A one-shot all-reduce (sum, float32, in place) over peer-accessible device memory. */
+typedef struct {
+  float    *x;                      /* [n] this rank's partial in, the sum out */
+  float    *bufs[GK_TP_MAX];        /* [tp]: every rank's exchange buffer [2, n_max] (peer memory) */
+  uint32_t *inbox[GK_TP_MAX];       /* [tp]: every rank's flags [GK_TP_MAX, GK_ALLREDUCE_BLOCKS],
+                                     * zeroed once; peers write them */
+  uint32_t *epoch;                  /* [GK_ALLREDUCE_BLOCKS] this rank's call counters, zeroed once */
+  int       n, n_max, rank, tp;
+} GkAllreduceArgs;
+
+/* Bytes of one rank's inbox + epoch counters (allocate once, zeroed, on that rank's device). */
+size_t      gk_allreduce_flag_bytes (void);
+/* Every rank must launch it with the same n, in the same order of calls. The sum is taken in
+ * rank order on every rank, so all ranks get the same bits. */
+cudaError_t gk_allreduce_p2p (const GkAllreduceArgs *args, cudaStream_t stream);
+/* out[0] = v[idx[0]] (the logit behind an argmax), all in device memory. */
+cudaError_t gk_take_f32 (float *out, const float *v, const int32_t *idx, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,15 +17,18 @@ now_s (void)
 int
 cli_bench (int argc, char **argv)
 {
-  g_autofree char *model_dir = NULL, *backend = NULL, *contexts = NULL;
-  int tp = 1, threads = 0, prompt = 8192, n_decode = 64;
+  g_autofree char *model_dir = NULL, *backend = NULL, *contexts = NULL, *gpus = NULL;
+  gboolean allreduce = FALSE;
+  int tp = 0, threads = 0, prompt = 8192, n_decode = 64;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "Model folder", "DIR" },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu or cuda (default cuda)", "NAME" },
     { "context", 0, 0, G_OPTION_ARG_STRING, &contexts, "Decode context lengths (default 1024,32768,131072)", "N,N" },
     { "prompt", 0, 0, G_OPTION_ARG_INT, &prompt, "Prefill prompt length (default 8192; 0 = skip)", "N" },
     { "decode-tokens", 0, 0, G_OPTION_ARG_INT, &n_decode, "Decode steps timed per context (default 64)", "N" },
-    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1)", "N" },
+    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1, or one per --gpus)", "N" },
+    { "gpus", 0, 0, G_OPTION_ARG_STRING, &gpus, "CUDA devices of the ranks (default 0,1,..)", "0,2" },
+    { "allreduce", 0, 0, G_OPTION_ARG_NONE, &allreduce, "Also time one decode step's all-reduces (NCCL and P2P)", NULL },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all cores)", "N" },
     { NULL }
   };
@@ -54,7 +57,10 @@ cli_bench (int argc, char **argv)
   }
   max_ctx = MIN (max_ctx, c->max_position_embeddings);
 
-  GlimContextOptions opts = { .n_ctx = max_ctx, .tp = tp, .n_threads = threads };
+  GlimContextOptions opts = { .n_ctx = max_ctx, .n_threads = threads };
+  int devices[GLIM_SHARD_TP_MAX];
+  if (!cli_tp_options (tp, gpus, devices, &opts, &error))
+    return cli_fail ("bench", error);
   if (!glim_backend_from_string (backend ? backend : "cuda", &opts.backend, &error))
     return cli_fail ("bench", error);
   double t0 = now_s ();
@@ -74,7 +80,8 @@ cli_bench (int argc, char **argv)
   printf ("device:    %s\n", dev);
   printf ("load:      %.1f s, context %d, device memory %.2f GiB\n", t_load, max_ctx,
           glim_context_device_bytes (ctx) / 1073741824.0);
-  printf ("copy bw:   %.0f GB/s (read + write)\n", bw / 1e9);
+  printf ("copy bw:   %.0f GB/s (read + write%s)\n", bw / 1e9,
+          opts.tp > 1 ? ", one GPU's times the ranks" : "");
   printf ("active:    %.3f GB of weights per decode step, %.1f KB of cache per context token\n",
           active / 1e9, cache_per_tok / 1e3);
 
@@ -118,6 +125,22 @@ cli_bench (int argc, char **argv)
     double roof = bw > 0 ? bw / bytes : 0;
     printf ("| %d | %.1f | %.3f | %.3g | %.0f | %.1f%% |\n", n, 1.0 / dt, dt * 1e3, (double) bytes,
             roof, roof > 0 ? 100.0 * (1.0 / dt) / roof : 0.0);
+  }
+  /* one decode step's all-reduces (2 per layer of hidden_size floats), each available kind */
+  if (allreduce || glim_context_allreduce_name (ctx) != NULL) {
+    printf ("\nall-reduce (tp %d, the forward uses %s): per decode step, %d calls of %d floats\n",
+            opts.tp, glim_context_allreduce_name (ctx) ? glim_context_allreduce_name (ctx) : "none",
+            2 * c->n_layers, c->hidden_size);
+    const char *modes[] = { "nccl", "p2p" };
+    for (gsize i = 0; i < G_N_ELEMENTS (modes); i++) {
+      g_autoptr (GError) ar_error = NULL;
+      double t = glim_context_allreduce_time (ctx, modes[i], &ar_error);
+      if (t < 0)
+        printf ("  %-5s unavailable: %s\n", modes[i], ar_error->message);
+      else
+        printf ("  %-5s %.1f us per step (%.2f us per call)\n", modes[i], t * 1e6,
+                t * 1e6 / (2 * c->n_layers));
+    }
   }
   if (prompt > 0)
     printf ("\nprefill:   %d tokens in %.3f s = %.0f tok/s (time to first token %.3f s)\n", prompt,

@@ -58,11 +58,28 @@ cli_parse_options (const char *cmd, const char *summary, GOptionEntry *entries, 
   return TRUE;
 }
 
+gboolean
+cli_tp_options (int tp, const char *gpus, int *devices, GlimContextOptions *opts, GError **error)
+{
+  opts->tp = tp > 0 ? tp : 1;
+  if (gpus == NULL)
+    return TRUE;
+  if (!glim_devices_parse (gpus, devices, &opts->n_devices, error))
+    return FALSE;
+  opts->devices = devices;
+  if (tp == 0)
+    opts->tp = opts->n_devices;
+  return TRUE;
+}
+
 GlimContext *
-cli_open_context (const char *model_dir, const char *backend, int tp, int threads, int n_ctx,
-                  GlimModel **model_out, GError **error)
+cli_open_context (const char *model_dir, const char *backend, int tp, const char *gpus,
+                  int threads, int n_ctx, GlimModel **model_out, GError **error)
 {
   GlimContextOptions opts = { 0 };
+  int devices[GLIM_SHARD_TP_MAX];
+  if (!cli_tp_options (tp, gpus, devices, &opts, error))
+    return NULL;
   if (!glim_backend_from_string (backend ? backend : "cpu", &opts.backend, error))
     return NULL;
   if (model_dir == NULL) {
@@ -72,7 +89,6 @@ cli_open_context (const char *model_dir, const char *backend, int tp, int thread
   g_autoptr (GlimModel) model = glim_model_load (model_dir, NULL, error);
   if (model == NULL)
     return NULL;
-  opts.tp = tp;
   opts.n_threads = threads;
   opts.n_ctx = n_ctx;
   GlimContext *ctx = glim_context_new (model, &opts, error);

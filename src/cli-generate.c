@@ -18,8 +18,8 @@ is_eos (const GlimConfig *c, int32_t id)
 int
 cli_generate (int argc, char **argv)
 {
-  g_autofree char *model_dir = NULL, *tokens = NULL, *backend = NULL, *seed_text = NULL;
-  int tp = 1, threads = 0, max_tokens = 16, top_k = 0;
+  g_autofree char *model_dir = NULL, *tokens = NULL, *backend = NULL, *seed_text = NULL, *gpus = NULL;
+  int tp = 0, threads = 0, max_tokens = 16, top_k = 0;
   double temperature = 0.0, top_p = 1.0, min_p = 0.0;
   gboolean ignore_eos = FALSE;
   GOptionEntry entries[] = {
@@ -33,7 +33,8 @@ cli_generate (int argc, char **argv)
     { "seed", 0, 0, G_OPTION_ARG_STRING, &seed_text, "Sampling seed (default 0)", "S" },
     { "ignore-eos", 0, 0, G_OPTION_ARG_NONE, &ignore_eos, "Do not stop at end-of-sequence ids", NULL },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu or cuda (default cpu)", "NAME" },
-    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1)", "N" },
+    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1, or one per --gpus)", "N" },
+    { "gpus", 0, 0, G_OPTION_ARG_STRING, &gpus, "CUDA devices of the ranks (default 0,1,..)", "0,2" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all cores)", "N" },
     { NULL }
   };
@@ -57,7 +58,7 @@ cli_generate (int argc, char **argv)
     return cli_fail ("generate", error);
   }
   g_autoptr (GlimModel) model = NULL;
-  g_autoptr (GlimContext) ctx = cli_open_context (model_dir, backend, tp, threads,
+  g_autoptr (GlimContext) ctx = cli_open_context (model_dir, backend, tp, gpus, threads,
                                                   (int) ids->len + max_tokens, &model, &error);
   if (ctx == NULL)
     return cli_fail ("generate", error);

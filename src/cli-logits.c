@@ -8,14 +8,15 @@
 int
 cli_logits (int argc, char **argv)
 {
-  g_autofree char *model_dir = NULL, *tokens = NULL, *out = NULL, *backend = NULL;
-  int tp = 1, threads = 0;
+  g_autofree char *model_dir = NULL, *tokens = NULL, *out = NULL, *backend = NULL, *gpus = NULL;
+  int tp = 0, threads = 0;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "Model folder", "DIR" },
     { "tokens", 't', 0, G_OPTION_ARG_STRING, &tokens, "Input token ids", "5,17,99" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Output file (float32 [T x V])", "FILE" },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu or cuda (default cpu)", "NAME" },
-    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1)", "N" },
+    { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1, or one per --gpus)", "N" },
+    { "gpus", 0, 0, G_OPTION_ARG_STRING, &gpus, "CUDA devices of the ranks (default 0,1,..)", "0,2" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all cores)", "N" },
     { NULL }
   };
@@ -35,7 +36,7 @@ cli_logits (int argc, char **argv)
     return cli_fail ("logits", error);
   }
   g_autoptr (GlimModel) model = NULL;
-  g_autoptr (GlimContext) ctx = cli_open_context (model_dir, backend, tp, threads, (int) ids->len,
+  g_autoptr (GlimContext) ctx = cli_open_context (model_dir, backend, tp, gpus, threads, (int) ids->len,
                                                   &model, &error);
   if (ctx == NULL)
     return cli_fail ("logits", error);

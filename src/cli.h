@@ -38,8 +38,13 @@ typedef struct {
   int         last_permille;
 } CliProgress;
 void     cli_progress      (gpointer data, guint64 done, guint64 total);
-/* Load a model and open a context, honouring --backend/--tp/--threads. */
-GlimContext *cli_open_context (const char *model_dir, const char *backend, int tp, int threads,
-                               int n_ctx, GlimModel **model_out, GError **error);
+/* Load a model and open a context, honouring --backend/--tp/--gpus/--threads. */
+GlimContext *cli_open_context (const char *model_dir, const char *backend, int tp,
+                               const char *gpus, int threads, int n_ctx, GlimModel **model_out,
+                               GError **error);
+/* Fill opts->tp/devices/n_devices from --tp N (0: not given) and --gpus LIST (NULL: not
+ * given); devices must hold GLIM_SHARD_TP_MAX. Without --tp, the list's length is the tp. */
+gboolean     cli_tp_options   (int tp, const char *gpus, int *devices, GlimContextOptions *opts,
+                               GError **error);
 
 G_END_DECLS

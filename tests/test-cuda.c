@@ -1,5 +1,7 @@
 /* test-cuda.c: the CUDA backend against the CPU reference on every fixture: logits, greedy
- * continuations, prefill + decode against one pass. Skips (exit 77) where no GPU is usable.
+ * continuations, prefill + decode against one pass; tensor parallelism (tp 1 through NCCL and
+ * through the P2P all-reduce against the plain path, tp 2 and 4 against tp 1, P2P against NCCL).
+ * Skips (exit 77) where no GPU is usable; a tp case skips where fewer GPUs are visible.
  * SPDX-License-Identifier: MIT */
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -601,6 +603,153 @@ test_long_prefill (gconstpointer data)
   }
 }
 
+/* ---- tensor parallelism ---- */
+
+typedef struct {
+  int         tp;
+  const char *nccl;        /* GLIMMER_NCCL */
+  const char *allreduce;   /* GLIMMER_ALLREDUCE */
+} TpSetup;
+
+/* A CUDA context at tp with the given switches; NULL (and the test skipped) where this machine
+ * cannot run it: too few GPUs, no NCCL in the build, no peer access, or heads not cut by tp. */
+static GlimContext *
+open_tp (GlimModel *m, const TpSetup *s, int n_ctx)
+{
+  g_autoptr (GError) error = NULL;
+  if (s->nccl)
+    g_setenv ("GLIMMER_NCCL", s->nccl, TRUE);
+  if (s->allreduce)
+    g_setenv ("GLIMMER_ALLREDUCE", s->allreduce, TRUE);
+  GlimContextOptions o = { .backend = GLIM_BACKEND_CUDA, .n_ctx = n_ctx, .tp = s->tp };
+  GlimContext *ctx = glim_context_new (m, &o, &error);
+  /* (only what was set: other contexts' NCCL threads may be reading the environment) */
+  if (s->nccl)
+    g_unsetenv ("GLIMMER_NCCL");
+  if (s->allreduce)
+    g_unsetenv ("GLIMMER_ALLREDUCE");
+  if (ctx == NULL) {
+    gboolean cannot = g_error_matches (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP) ||
+                      strstr (error->message, "does not exist") != NULL ||
+                      strstr (error->message, "no NCCL") != NULL ||
+                      strstr (error->message, "no peer access") != NULL;
+    if (!cannot)
+      g_assert_no_error (error);
+    g_test_skip (error->message);
+    return NULL;
+  }
+  g_autofree char *desc = glim_context_describe_device (ctx);
+  g_test_message ("%s", desc);
+  return ctx;
+}
+
+typedef struct {
+  const char *dir;
+  TpSetup     a, b;        /* b is the reference */
+  double      tol;         /* rel L2 per row */
+  int         rows_over;   /* rows allowed over tol (near-tie routers, see test_logits) */
+} TpCase;
+
+/* Logits of 40 tokens (chunks of the GEMV path, all rows) and 32 greedy tokens (the decode
+ * graph, distributed argmax) of setup a against setup b. */
+static void
+test_tp_pair (gconstpointer data)
+{
+  const TpCase *tc = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimModel) m = glim_model_load (tc->dir, NULL, &error);
+  g_assert_no_error (error);
+  int V = m->config->vocab_size, T = 40;
+  g_autoptr (GlimContext) a = open_tp (m, &tc->a, 256);
+  if (a == NULL)
+    return;
+  g_autoptr (GlimContext) b = open_tp (m, &tc->b, 256);
+  if (b == NULL)
+    return;
+  g_autofree int32_t *ids = make_prompt (T, V, 11);
+  g_autofree float *la = g_new (float, (gsize) T * V);
+  g_autofree float *lb = g_new (float, (gsize) T * V);
+  g_assert_true (glim_context_eval (a, ids, T, la, TRUE, &error));
+  g_assert_true (glim_context_eval (b, ids, T, lb, TRUE, &error));
+  g_assert_no_error (error);
+  int n_over = 0;
+  double worst = 0;
+  for (int t = 0; t < T; t++) {
+    double rel = test_rel_l2 (la + (gsize) t * V, lb + (gsize) t * V, V);
+    worst = MAX (worst, rel);
+    n_over += rel >= tc->tol;
+  }
+  g_test_message ("%s: tp %d vs tp %d: worst rel L2 %.3g, %d rows over %.0e", tc->dir, tc->a.tp,
+                  tc->b.tp, worst, n_over, tc->tol);
+  g_assert_cmpint (n_over, <=, tc->rows_over);
+
+  /* greedy: a's argmax (on the device, distributed) against b's logits */
+  glim_context_truncate (a, 0);
+  glim_context_truncate (b, 0);
+  const int32_t *in = ids;
+  int n_in = 12;
+  int32_t tok_a = 0, tok_b = 0;
+  for (int i = 0; i < 32; i++) {
+    g_assert_true (glim_context_eval_argmax (a, in, n_in, &tok_a, &error));
+    g_assert_true (glim_context_eval (b, in, n_in, lb, FALSE, &error));
+    g_assert_no_error (error);
+    tok_b = glim_argmax (lb, V);
+    if (tok_a != tok_b) {
+      float gap = lb[tok_b] - lb[tok_a];
+      g_test_message ("%s: step %d: %d vs %d, reference gap %.4f", tc->dir, i, tok_a, tok_b, gap);
+      /* only a tie of the reference may differ (and only past the tp 1 equality cases) */
+      g_assert_cmpfloat (tc->rows_over, >, 0);
+      g_assert_cmpfloat (gap, <, 0.05f);
+      return;
+    }
+    in = &tok_b;
+    n_in = 1;
+  }
+}
+
+/* GLIMMER_TEST_TP="1,2" keeps the cases whose sizes are all listed (unset or empty: all) */
+static gboolean
+tp_wanted (int tp)
+{
+  const char *list = g_getenv ("GLIMMER_TEST_TP");
+  if (list == NULL || *list == '\0')
+    return TRUE;
+  g_auto (GStrv) parts = g_strsplit (list, ",", -1);
+  for (char **p = parts; *p != NULL; p++)
+    if (atoi (*p) == tp)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+add_tp_cases (const char *dir, const char *base)
+{
+  const TpSetup plain = { 1, NULL, NULL }, nccl1 = { 1, "1", "nccl" }, p2p1 = { 1, "1", "p2p" };
+  const TpSetup tp1 = { 1, NULL, NULL }, tp2 = { 2, NULL, NULL }, tp4 = { 4, NULL, NULL };
+  const TpSetup tp2_p2p = { 2, NULL, "p2p" }, tp2_nccl = { 2, NULL, "nccl" };
+  const TpSetup tp4_p2p = { 4, NULL, "p2p" }, tp4_nccl = { 4, NULL, "nccl" };
+  const struct { const char *name; TpSetup a, b; double tol; int over; } cases[] = {
+    { "tp1-nccl-vs-plain", nccl1, plain, 1e-5, 0 },
+    { "tp1-p2p-vs-plain", p2p1, plain, 1e-5, 0 },
+    { "tp2-vs-tp1", tp2, tp1, 2e-2, 1 },
+    { "tp4-vs-tp1", tp4, tp1, 2e-2, 1 },
+    { "tp2-p2p-vs-nccl", tp2_p2p, tp2_nccl, 1e-4, 1 },
+    { "tp4-p2p-vs-nccl", tp4_p2p, tp4_nccl, 1e-4, 1 },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    if (!tp_wanted (cases[i].a.tp) || !tp_wanted (cases[i].b.tp))
+      continue;
+    TpCase *tc = g_new0 (TpCase, 1);   /* lives as long as the test program */
+    tc->dir = dir;
+    tc->a = cases[i].a;
+    tc->b = cases[i].b;
+    tc->tol = cases[i].tol;
+    tc->rows_over = cases[i].over;
+    g_autofree char *path = g_strdup_printf ("/glimmer/cuda/%s/%s", base, cases[i].name);
+    g_test_add_data_func_full (path, tc, test_tp_pair, g_free);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -642,6 +791,7 @@ main (int argc, char **argv)
     g_test_add_data_func (p5, dir, test_eval_sample);
     if (extra_models == NULL || !g_hash_table_contains (extra_models, dir))
       g_test_add_data_func (p4, dir, test_long_prefill);
+    add_tp_cases (dir, base);
   }
   return g_test_run ();
 }

@@ -814,6 +814,30 @@ test_cli (gconstpointer data)
   test_rmtree (tmp);
 }
 
+/* --gpus lists: numbers in order, duplicates and junk refused with the text in the message */
+static void
+test_devices_parse (void)
+{
+  int dev[GLIM_SHARD_TP_MAX], n = -1;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (glim_devices_parse ("0,2", dev, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n, ==, 2);
+  g_assert_cmpint (dev[0], ==, 0);
+  g_assert_cmpint (dev[1], ==, 2);
+  g_assert_true (glim_devices_parse (" 3 , 1,0,2", dev, &n, &error));
+  g_assert_cmpint (n, ==, 4);
+  g_assert_cmpint (dev[0], ==, 3);
+  g_assert_cmpint (dev[3], ==, 2);
+  const char *bad[] = { "", "0,", "a", "0,0", "-1", "1,2,3,4,5,6,7,8,9", "0;1" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_assert_false (glim_devices_parse (bad[i], dev, &n, &error));
+    g_assert_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, bad[i]));
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -859,6 +883,7 @@ main (int argc, char **argv)
     }
   }
   g_test_add_func ("/glimmer/tp/slice", test_slice);
+  g_test_add_func ("/glimmer/tp/devices-parse", test_devices_parse);
   g_test_add_func ("/glimmer/tp/vocab-ranges", test_vocab_ranges);
   g_test_add_func ("/glimmer/tp/ffn-ranges", test_ffn_ranges);
   g_test_add_func ("/glimmer/tp/o-ranges", test_o_ranges);

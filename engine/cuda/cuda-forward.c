@@ -6,7 +6,11 @@
  * through grouped GEMVs (weights streamed once per chunk), absorbed MLA over a bf16 latent
  * cache, device-side MoE routing. A single-token step is captured once in a CUDA graph and
  * replayed; positions and ids live in device memory so the graph never changes.
- * Mirrors engine/cpu/cpu-forward.c step by step. */
+ * Mirrors engine/cpu/cpu-forward.c step by step.
+ * Tensor parallelism: a forward can be one rank of several (cuda-tp.c runs them, one host thread
+ * each); it then holds that rank's shard (glim-shard.h), and fw->reduce sums the residual
+ * stream over the ranks after o_proj and after the FFN. Rank 0 adds its partial to the residual
+ * stream, the other ranks store theirs in its place, so the sum is x + p0 + p1 + ... */
 #define G_LOG_DOMAIN "glimmer-cuda"
 
 #include "cuda.h"
@@ -59,6 +63,20 @@ upload (GlimCudaForward *fw, Progress *pr, void *dst, const void *src, size_t n,
   return TRUE;
 }
 
+/* rows of `width` bytes, `pitch` bytes apart in the host copy (a column view), packed on the device */
+static gboolean
+upload_rows (GlimCudaForward *fw, Progress *pr, void *dst, const void *src, size_t width,
+             size_t pitch, size_t rows, GError **error)
+{
+  if (pitch == width)
+    return upload (fw, pr, dst, src, width * rows, error);
+  if (rows == 0 || width == 0)
+    return TRUE;
+  GLIM_CUDA_TRY (cudaMemcpy2D (dst, width, src, pitch, width, rows, cudaMemcpyHostToDevice), error);
+  pr->done += width * rows;
+  return upload (fw, pr, dst, src, 0, error);   /* progress and cancel */
+}
+
 static gboolean
 upload_weight (GlimCudaForward *fw, Progress *pr, const GlimWeight *w, GkMatrix *m, GError **error)
 {
@@ -72,6 +90,8 @@ upload_weight (GlimCudaForward *fw, Progress *pr, const GlimWeight *w, GkMatrix 
     return FALSE;
   }
   size_t n = (size_t) w->rows * (size_t) w->cols;
+  size_t rows = (size_t) w->rows, cols = (size_t) w->cols;
+  size_t stride = w->row_stride > 0 ? (size_t) w->row_stride : cols;   /* column views */
   m->rows = w->rows;
   m->cols = w->cols;
   m->scale2 = w->scale2;
@@ -80,7 +100,8 @@ upload_weight (GlimCudaForward *fw, Progress *pr, const GlimWeight *w, GkMatrix 
     m->format = GK_WEIGHT_NVFP4;
     void *d = arena_take (fw, n / 2);
     void *s = arena_take (fw, n / 16);
-    if (!upload (fw, pr, d, w->data, n / 2, error) || !upload (fw, pr, s, w->scales, n / 16, error))
+    if (!upload_rows (fw, pr, d, w->data, cols / 2, stride / 2, rows, error) ||
+        !upload_rows (fw, pr, s, w->scales, cols / 16, stride / 16, rows, error))
       return FALSE;
     m->data = d;
     m->scales = s;
@@ -89,12 +110,12 @@ upload_weight (GlimCudaForward *fw, Progress *pr, const GlimWeight *w, GkMatrix 
   case GLIM_WEIGHT_F32:
     m->format = GK_WEIGHT_F32;
     m->data = arena_take (fw, n * 4);
-    return upload (fw, pr, (void *) m->data, w->data, n * 4, error);
+    return upload_rows (fw, pr, (void *) m->data, w->data, cols * 4, stride * 4, rows, error);
   case GLIM_WEIGHT_BF16:
   case GLIM_WEIGHT_F16:
     m->format = w->format == GLIM_WEIGHT_BF16 ? GK_WEIGHT_BF16 : GK_WEIGHT_F16;
     m->data = arena_take (fw, n * 2);
-    return upload (fw, pr, (void *) m->data, w->data, n * 2, error);
+    return upload_rows (fw, pr, (void *) m->data, w->data, cols * 2, stride * 2, rows, error);
   default:
     g_assert_not_reached ();
   }
@@ -113,14 +134,30 @@ mlp_bytes (const GlimMlp *m)
   return weight_bytes (&m->gate) + weight_bytes (&m->up) + weight_bytes (&m->down);
 }
 
-static size_t
-model_bytes (const GlimModel *model)
+/* The weights' layers and lm_head: the whole model's, or a tensor-parallel rank's views. */
+static const GlimLayer *
+src_layers (const GlimCudaForward *fw)
 {
+  return fw->shard != NULL ? fw->shard->layers : fw->model->layers;
+}
+
+/* lm_head is the embedding itself (one upload) when tied and not cut by vocabulary */
+static gboolean
+lm_head_is_embed (const GlimCudaForward *fw)
+{
+  return fw->model->config->tie_word_embeddings && fw->n_vocab == fw->model->config->vocab_size;
+}
+
+static size_t
+model_bytes (const GlimCudaForward *fw)
+{
+  const GlimModel *model = fw->model;
   const GlimConfig *c = model->config;
-  size_t total = weight_bytes (&model->embed) + (c->tie_word_embeddings ? 0 : weight_bytes (&model->lm_head));
+  const GlimWeight *lm_head = fw->shard != NULL ? &fw->shard->lm_head : &model->lm_head;
+  size_t total = weight_bytes (&model->embed) + (lm_head_is_embed (fw) ? 0 : weight_bytes (lm_head));
   total += (size_t) (c->hidden_size + c->qk_rope_head_dim) * 4 + 512;
   for (int l = 0; l < c->n_layers; l++) {
-    const GlimLayer *L = &model->layers[l];
+    const GlimLayer *L = &src_layers (fw)[l];
     total += weight_bytes (&L->q_a) + weight_bytes (&L->q_b) + weight_bytes (&L->q) +
              weight_bytes (&L->kv_a) + weight_bytes (&L->kv_b) + weight_bytes (&L->o);
     total += (size_t) (2 * c->hidden_size + c->q_lora_rank + c->kv_lora_rank + c->n_routed_experts) * 4 + 5 * 256;
@@ -187,7 +224,7 @@ static gboolean
 alloc_scratch (GlimCudaForward *fw, GError **error)
 {
   const GlimConfig *c = fw->model->config;
-  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank;
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank;
   int Dqk = glim_config_qk_head_dim (c), C = glim_config_cache_width (c);
   int K = c->n_experts_per_tok, E = c->n_routed_experts;
   int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
@@ -198,7 +235,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->kva, (size_t) TMAX * C * 4 },
     { (void **) &fw->q_lat, (size_t) TMAX * H * gk_mla_absorb_parts (c->qk_nope_head_dim) * Lkv * 4 },
     { (void **) &fw->o_lat, (size_t) TMAX * H * Lkv * 4 },
-    { (void **) &fw->o, (size_t) TMAX * H * c->v_head_dim * 4 },
+    { (void **) &fw->o, (size_t) TMAX * fw->o_cols * 4 },   /* zero outside the rank's heads */
     { (void **) &fw->partial, (size_t) TMAX * H * fw->max_splits * (Lkv + 2) * 4 },
     { (void **) &fw->act, (size_t) TMAX * (K + 1) * F_max * 4 },
     { (void **) &fw->slots, (size_t) TMAX * (K + 1) * D * 4 },
@@ -211,6 +248,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->next, (size_t) TMAX * 4 },
     { (void **) &fw->moe_groups, (size_t) 2 * TMAX * (K + 1) * sizeof (GkGemvGroup) },
     { (void **) &fw->argmax_scratch, gk_argmax_scratch_bytes (TMAX) },
+    { (void **) &fw->next_val, 4 },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++)
@@ -225,6 +263,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
   }
   GLIM_CUDA_TRY (cudaMallocHost ((void **) &fw->pinned, (TMAX + 1) * sizeof (int32_t)), error);
   GLIM_CUDA_TRY (cudaMallocHost ((void **) &fw->pinned_next, TMAX * sizeof (int32_t)), error);
+  GLIM_CUDA_TRY (cudaMallocHost ((void **) &fw->pinned_val, sizeof (float)), error);
   return TRUE;
 }
 
@@ -232,9 +271,10 @@ static gboolean
 upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
 {
   const GlimConfig *c = fw->model->config;
-  const GlimLayer *L = &fw->model->layers[l];
+  const GlimLayer *L = &src_layers (fw)[l];
   CudaLayer *cl = &fw->layers[l];
-  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank;
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank;
+  int o_lead = fw->shard != NULL ? fw->shard->o_lead[l] : 0;
   int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = glim_config_qk_head_dim (c);
   int C = glim_config_cache_width (c), E = c->n_routed_experts;
   for (int i = 0; i < D_N; i++)
@@ -283,12 +323,15 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
     } else {
       uv.data = (const char *) uv.data + row0 * Lkv * (uv.format == GK_WEIGHT_F32 ? 4 : 2);
     }
-    add_desc (fw, &uv, NULL, fw->o_lat + (size_t) h * Lkv, H * Lkv, fw->o + (size_t) h * Dv, H * Dv);
+    add_desc (fw, &uv, NULL, fw->o_lat + (size_t) h * Lkv, H * Lkv,
+              fw->o + o_lead + (size_t) h * Dv, fw->o_cols);
   }
   if (!upload_weight (fw, pr, &L->o, &m, error))
     return FALSE;
-  cl->desc[D_O] = add_desc (fw, &m, NULL, fw->o, H * Dv, fw->x, D);
-  desc_set_accumulate (fw, cl->desc[D_O]);
+  g_assert (m.cols <= fw->o_cols);
+  cl->desc[D_O] = add_desc (fw, &m, NULL, fw->o, fw->o_cols, fw->x, D);
+  if (fw->rank == 0)
+    desc_set_accumulate (fw, cl->desc[D_O]);
 
   cl->is_moe = L->is_moe;
   if (!L->is_moe) {
@@ -301,7 +344,8 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
     if (!upload_weight (fw, pr, &L->dense.down, &m, error))
       return FALSE;
     cl->desc[D_DENSE_DOWN] = add_desc (fw, &m, NULL, fw->act, I, fw->x, D);
-    desc_set_accumulate (fw, cl->desc[D_DENSE_DOWN]);
+    if (fw->rank == 0)
+      desc_set_accumulate (fw, cl->desc[D_DENSE_DOWN]);
     return TRUE;
   }
   if (!upload_weight (fw, pr, &L->router, &m, error) ||
@@ -347,6 +391,7 @@ glim_cuda_forward_free (GlimCudaForward *fw)
   cudaFree (fw->sample_scratch);
   cudaFreeHost (fw->pinned);
   cudaFreeHost (fw->pinned_next);
+  cudaFreeHost (fw->pinned_val);
   if (fw->stream)
     cudaStreamDestroy (fw->stream);
   if (fw->side)
@@ -371,6 +416,13 @@ GlimCudaForward *
 glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc progress,
                        gpointer progress_data, GError **error)
 {
+  return glim_cuda_forward_new_rank (model, NULL, device, n_ctx, progress, progress_data, error);
+}
+
+GlimCudaForward *
+glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device, int n_ctx,
+                            GlimProgressFunc progress, gpointer progress_data, GError **error)
+{
   const GlimConfig *c = model->config;
   g_autofree char *desc = glim_cuda_describe_device (device, error);
   if (desc == NULL)
@@ -394,6 +446,15 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
   fw->model = model;
   fw->device = device;
   fw->n_ctx = n_ctx;
+  fw->shard = shard;
+  fw->rank = shard != NULL ? shard->rank : 0;
+  fw->tp = shard != NULL ? shard->tp : 1;
+  fw->n_heads = shard != NULL ? shard->n_heads : c->n_heads;
+  fw->vocab0 = shard != NULL ? shard->vocab0 : 0;
+  fw->n_vocab = shard != NULL ? shard->n_vocab : c->vocab_size;
+  fw->o_cols = fw->n_heads * c->v_head_dim;
+  for (int l = 0; shard != NULL && l < c->n_layers; l++)
+    fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
   fw->max_splits = MIN (128, MAX (1, (n_ctx + 63) / 64));
   fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));
   if (cudaSetDevice (device) != cudaSuccess) {
@@ -408,14 +469,15 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
   /* Memory plan first: weights + cache + scratch must fit, or say what does not. */
   int C = glim_config_cache_width (c);
   size_t cache_bytes = (size_t) c->n_layers * (size_t) n_ctx * (size_t) C * 2;
-  fw->arena_size = model_bytes (model);
+  fw->arena_size = model_bytes (fw);
   size_t free_b = 0, total_b = 0;
   cudaMemGetInfo (&free_b, &total_b);
   if (fw->arena_size + cache_bytes + ((size_t) 512 << 20) > free_b) {
     g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_OUT_OF_MEMORY,
-                 "the model does not fit on %s: weights %.2f GiB + KV cache for %d tokens "
-                 "%.2f GiB + workspace 0.5 GiB > %.2f GiB free; use a shorter context",
-                 desc, fw->arena_size / 1073741824.0, n_ctx, cache_bytes / 1073741824.0,
+                 "the model does not fit on GPU %d (%s, rank %d of %d): weights %.2f GiB + KV "
+                 "cache for %d tokens %.2f GiB + workspace 0.5 GiB > %.2f GiB free; use a "
+                 "shorter context or more GPUs", device, desc, fw->rank, fw->tp,
+                 fw->arena_size / 1073741824.0, n_ctx, cache_bytes / 1073741824.0,
                  free_b / 1073741824.0);
     return NULL;
   }
@@ -431,9 +493,10 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
   Progress pr = { 0, fw->arena_size, progress, progress_data };
   if (!upload_weight (fw, &pr, &model->embed, &fw->embed, error))
     return NULL;
-  if (c->tie_word_embeddings)
+  if (lm_head_is_embed (fw))
     fw->lm_head = fw->embed;
-  else if (!upload_weight (fw, &pr, &model->lm_head, &fw->lm_head, error))
+  else if (!upload_weight (fw, &pr, shard != NULL ? &shard->lm_head : &model->lm_head,
+                          &fw->lm_head, error))
     return NULL;
   g_autofree float *inv_freq = g_new (float, c->qk_rope_head_dim / 2);
   for (int i = 0; i < c->qk_rope_head_dim / 2; i++)
@@ -446,7 +509,7 @@ glim_cuda_forward_new (GlimModel *model, int device, int n_ctx, GlimProgressFunc
     if (!upload_layer (fw, &pr, l, error))
       return NULL;
   fw->desc_lm_head = add_desc (fw, &fw->lm_head, NULL, fw->x, c->hidden_size, fw->logits,
-                               c->vocab_size);
+                               fw->n_vocab);
   desc_set_norm (fw, fw->desc_lm_head, fw->final_norm, (float) c->rms_norm_eps);
   /* MoE arguments the routing kernel reads on the device, one per chunk size and layer */
   size_t n_moe = (size_t) TMAX * c->n_layers;
@@ -516,10 +579,11 @@ static gboolean
 enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **error)
 {
   const GlimConfig *c = fw->model->config;
-  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, C = glim_config_cache_width (c);
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, C = glim_config_cache_width (c);
   int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = glim_config_qk_head_dim (c);
   int E = c->n_routed_experts, K = c->n_experts_per_tok;
   cudaStream_t s = fw->stream;
+#define REDUCE() (fw->reduce == NULL || fw->reduce (fw, T, fw->reduce_data, error))
 
   TRY_K (gk_embed (fw->x, fw->embed.data, fw->embed.format, fw->ids, T, D, s));
   for (int l = 0; l < c->n_layers; l++) {
@@ -557,14 +621,21 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     };
     TRY_K (gk_mla_decode (&da, s));
     if (!gemv (fw, cl->desc_uv, H, Dv, GK_GEMV_PLAIN, T, error) ||
-        !gemv (fw, cl->desc[D_O], 1, D, GK_GEMV_PLAIN, T, error))
+        !gemv (fw, cl->desc[D_O], 1, D, GK_GEMV_PLAIN, T, error) || !REDUCE ())
       return FALSE;
 
     /* FFN block */
     if (!cl->is_moe) {
-      if (!gemv (fw, cl->desc[D_DENSE_GU], 1, desc_rows (fw, cl->desc[D_DENSE_GU]), GK_GEMV_SWIGLU,
-                 T, error) ||
-          !gemv (fw, cl->desc[D_DENSE_DOWN], 1, D, GK_GEMV_PLAIN, T, error))
+      if (desc_rows (fw, cl->desc[D_DENSE_GU]) == 0) {
+        /* this rank's part of the width is empty: it adds nothing */
+        if (fw->rank > 0)
+          TRY_K (cudaMemsetAsync (fw->x, 0, (size_t) T * D * sizeof (float), s));
+      } else if (!gemv (fw, cl->desc[D_DENSE_GU], 1, desc_rows (fw, cl->desc[D_DENSE_GU]),
+                        GK_GEMV_SWIGLU, T, error) ||
+                 !gemv (fw, cl->desc[D_DENSE_DOWN], 1, D, GK_GEMV_PLAIN, T, error)) {
+        return FALSE;
+      }
+      if (!REDUCE ())
         return FALSE;
       continue;
     }
@@ -583,10 +654,15 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
     TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
     TRY_K (gk_gemv (fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0, s));
-    TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D, 1,
-                           s));
+    /* an expert part that is empty on this rank leaves its slots at their initial zeros */
+    TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D,
+                           fw->rank == 0, s));
+    if (!REDUCE ())
+      return FALSE;
   }
-  if (want_logits && !gemv (fw, fw->desc_lm_head, 1, c->vocab_size, GK_GEMV_PLAIN, T, error))
+#undef REDUCE
+  if (want_logits && fw->n_vocab > 0 &&
+      !gemv (fw, fw->desc_lm_head, 1, fw->n_vocab, GK_GEMV_PLAIN, T, error))
     return FALSE;
   return TRUE;
 }
@@ -594,9 +670,10 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
 /* Long inputs go through tensor-core GEMMs; GLIMMER_PREFILL=gemv keeps every chunk on the
  * decode kernels (used by tests to compare the two paths). */
 static gboolean
-use_gemm (int T)
+use_gemm (GlimCudaForward *fw, int T)
 {
-  return T > TMAX && g_strcmp0 (g_getenv ("GLIMMER_PREFILL"), "gemv") != 0;
+  /* the GEMM prefill knows only the whole model: ranks of tp > 1 prefill on the GEMV path */
+  return T > TMAX && fw->tp == 1 && g_strcmp0 (g_getenv ("GLIMMER_PREFILL"), "gemv") != 0;
 }
 
 static gboolean
@@ -616,9 +693,9 @@ glim_cuda_forward_eval (GlimCudaForward *fw, const int32_t *tokens, int T, int n
                         float *logits, gboolean all_logits, GError **error)
 {
   GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
-  if (use_gemm (T))
+  if (use_gemm (fw, T))
     return glim_cuda_prefill (fw, tokens, T, n_past, logits, all_logits, error);
-  int V = fw->model->config->vocab_size;
+  int V = fw->model->config->vocab_size, Vr = fw->n_vocab;
   for (int start = 0; start < T; start += TMAX) {
     int n = MIN (TMAX, T - start);
     gboolean last = start + n == T;
@@ -626,12 +703,14 @@ glim_cuda_forward_eval (GlimCudaForward *fw, const int32_t *tokens, int T, int n
     if (!stage_inputs (fw, tokens + start, n, n_past + start, error) ||
         !enqueue_forward (fw, n, want, error))
       return FALSE;
-    if (want) {
-      float *dst = all_logits ? logits + (size_t) start * V : logits;
-      const float *src = all_logits ? fw->logits : fw->logits + (size_t) (n - 1) * V;
+    if (want && Vr > 0) {
+      /* a rank fills its columns vocab0 .. vocab0 + Vr of the host rows (the gather) */
+      float *dst = (all_logits ? logits + (size_t) start * V : logits) + fw->vocab0;
+      const float *src = all_logits ? fw->logits : fw->logits + (size_t) (n - 1) * Vr;
       size_t rows = all_logits ? (size_t) n : 1;
-      GLIM_CUDA_TRY (cudaMemcpyAsync (dst, src, rows * V * sizeof (float), cudaMemcpyDeviceToHost,
-                                      fw->stream), error);
+      GLIM_CUDA_TRY (cudaMemcpy2DAsync (dst, (size_t) V * sizeof (float), src,
+                                        (size_t) Vr * sizeof (float), (size_t) Vr * sizeof (float),
+                                        rows, cudaMemcpyDeviceToHost, fw->stream), error);
     }
     GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
   }
@@ -640,16 +719,28 @@ glim_cuda_forward_eval (GlimCudaForward *fw, const int32_t *tokens, int T, int n
 
 /* The single-token step as a graph: forward, lm_head, argmax. Captured on the third call (the
  * first two warm up module loading and lazy allocations), replayed afterwards. */
+/* argmax of logits row `row` over this rank's vocabulary rows into fw->next, and on a rank of
+ * tp > 1 the logit there into fw->next_val (the host picks the best rank) */
+static cudaError_t
+enqueue_argmax (GlimCudaForward *fw, int row)
+{
+  if (fw->n_vocab == 0)
+    return cudaSuccess;
+  const float *l = fw->logits + (size_t) row * fw->n_vocab;
+  cudaError_t e = gk_argmax (fw->next, l, 1, fw->n_vocab, fw->argmax_scratch, fw->stream);
+  if (e == cudaSuccess && fw->tp > 1)
+    e = gk_take_f32 (fw->next_val, l, fw->next, fw->stream);
+  return e;
+}
+
 static gboolean
 decode_step (GlimCudaForward *fw, GError **error)
 {
-  int V = fw->model->config->vocab_size;
   if (fw->graph_exec == NULL && fw->decode_calls >= 2 && fw->trace == NULL &&
       g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
     GLIM_CUDA_TRY (cudaStreamBeginCapture (fw->stream, cudaStreamCaptureModeThreadLocal), error);
     gboolean ok = enqueue_forward (fw, 1, TRUE, error);
-    cudaError_t ae = ok ? gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream)
-                        : cudaSuccess;
+    cudaError_t ae = ok ? enqueue_argmax (fw, 0) : cudaSuccess;
     cudaGraph_t graph = NULL;
     cudaError_t ee = cudaStreamEndCapture (fw->stream, &graph);
     if (!ok)
@@ -666,20 +757,21 @@ decode_step (GlimCudaForward *fw, GError **error)
   }
   if (!enqueue_forward (fw, 1, TRUE, error))
     return FALSE;
-  TRY_K (gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream));
+  TRY_K (enqueue_argmax (fw, 0));
   return TRUE;
 }
 
-/* Run tokens, then pick the last position's token on the device: the argmax, or a sample when
- * sp has a temperature (the logits stay on the GPU; only the id is copied back). */
+/* Run tokens, then pick the last position's token on the device: the argmax over the rank's
+ * vocabulary rows (*value its logit at tp > 1), or a sample when sp has a temperature (one
+ * rank only; the logits stay on the GPU and only the id is copied back). */
 static gboolean
 forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
-              const GlimSamplerParams *sp, guint64 step, int32_t *next, GError **error)
+              const GlimSamplerParams *sp, guint64 step, int32_t *next, float *value,
+              GError **error)
 {
   GLIM_CUDA_TRY (cudaSetDevice (fw->device), error);
-  int V = fw->model->config->vocab_size;
   const float *last_logits = fw->logits;     /* row 0: prefill head and graph step write it */
-  if (use_gemm (T)) {
+  if (use_gemm (fw, T)) {
     if (!glim_cuda_prefill (fw, tokens, T, n_past, NULL, FALSE, error) ||
         !glim_cuda_head_argmax (fw, error))
       return FALSE;
@@ -688,6 +780,10 @@ forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
   for (int start = 0; start < T; start += TMAX) {
     int n = MIN (TMAX, T - start);
     gboolean last = start + n == T;
+    /* the pinned staging buffer is reused: the previous chunk's copy must have left it (a
+     * long prompt comes here chunk by chunk at tp > 1, or with GLIMMER_PREFILL=gemv) */
+    if (start > 0)
+      GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
     if (!stage_inputs (fw, tokens + start, n, n_past + start, error))
       return FALSE;
     if (n == 1 && last) {
@@ -697,12 +793,20 @@ forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
       if (!enqueue_forward (fw, n, last, error))
         return FALSE;
       if (last) {
-        last_logits = fw->logits + (size_t) (n - 1) * V;
-        TRY_K (gk_argmax (fw->next, last_logits, 1, V, fw->argmax_scratch, fw->stream));
+        last_logits = fw->logits + (size_t) (n - 1) * fw->n_vocab;
+        TRY_K (enqueue_argmax (fw, n - 1));
       }
     }
   }
+  if (fw->n_vocab == 0) {
+    GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
+    *next = 0;
+    *value = -INFINITY;
+    return TRUE;
+  }
   if (sp != NULL && sp->temperature > 0.0f) {
+    g_return_val_if_fail (fw->tp == 1, FALSE);
+    int V = fw->n_vocab;
     if (fw->sample_scratch == NULL)
       GLIM_CUDA_TRY (cudaMalloc (&fw->sample_scratch, gk_sample_scratch_bytes (V)), error);
     GkSampleArgs sa = {
@@ -714,8 +818,12 @@ forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
   }
   GLIM_CUDA_TRY (cudaMemcpyAsync (fw->pinned_next, fw->next, 4, cudaMemcpyDeviceToHost, fw->stream),
                  error);
+  if (fw->tp > 1)
+    GLIM_CUDA_TRY (cudaMemcpyAsync (fw->pinned_val, fw->next_val, 4, cudaMemcpyDeviceToHost,
+                                    fw->stream), error);
   GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
-  *next = fw->pinned_next[0];
+  *next = fw->vocab0 + fw->pinned_next[0];
+  *value = fw->tp > 1 ? fw->pinned_val[0] : 0.0f;
   return TRUE;
 }
 
@@ -723,7 +831,15 @@ gboolean
 glim_cuda_forward_argmax (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
                           int32_t *next, GError **error)
 {
-  return forward_pick (fw, tokens, T, n_past, NULL, 0, next, error);
+  float value;
+  return forward_pick (fw, tokens, T, n_past, NULL, 0, next, &value, error);
+}
+
+gboolean
+glim_cuda_forward_argmax_local (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
+                                int32_t *next, float *value, GError **error)
+{
+  return forward_pick (fw, tokens, T, n_past, NULL, 0, next, value, error);
 }
 
 gboolean
@@ -731,7 +847,8 @@ glim_cuda_forward_sample (GlimCudaForward *fw, const int32_t *tokens, int T, int
                           const GlimSamplerParams *params, guint64 step, int32_t *next,
                           GError **error)
 {
-  return forward_pick (fw, tokens, T, n_past, params, step, next, error);
+  float value;
+  return forward_pick (fw, tokens, T, n_past, params, step, next, &value, error);
 }
 
 void

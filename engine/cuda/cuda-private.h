@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cublas_v2.h>
+#include <string.h>
 
 #include "cuda.h"
 #include "cuda-util.h"
+#include "../glim-shard.h"
 #include "../../kernels/gk.h"
 
 #define TMAX GK_GEMV_MAX_T
@@ -25,9 +27,22 @@ typedef struct {
   int       rows[D_N];     /* output rows of each descriptor (grid size) */
 } CudaLayer;
 
+/* Sums fw->x [T, D] over the tensor-parallel ranks, in place, enqueued on fw->stream. */
+typedef gboolean (*GlimCudaReduceFunc) (GlimCudaForward *fw, int T, gpointer data, GError **error);
+
 struct _GlimCudaForward {
   GlimModel    *model;
   int           device;
+  /* tensor parallelism (cuda-tp.c); a single-device forward is rank 0 of 1 with no reduce */
+  const GlimShard   *shard;      /* NULL: the whole model */
+  int                rank, tp;
+  int                n_heads;    /* Hl: heads of this rank */
+  int                o_cols;     /* width of fw->o: the widest o_proj view (Hl*Dv, or widened) */
+  int                vocab0, n_vocab;   /* lm_head rows of this rank */
+  GlimCudaReduceFunc reduce;     /* after o_proj and after the FFN; NULL: nothing to sum */
+  gpointer           reduce_data;
+  float             *next_val;   /* device: the logit at *next (distributed argmax) */
+  float             *pinned_val; /* host */
   int           n_ctx;
   int           max_splits;
   cudaStream_t  stream;
@@ -88,3 +103,17 @@ gboolean glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l,
 gboolean glim_cuda_head_argmax  (GlimCudaForward *fw, GError **error);
 
 
+
+/* ---- rank threads (cuda-tp-pool.c) ---- */
+
+typedef struct _GlimTpPool GlimTpPool;
+/* Runs on rank `rank`'s thread with its device current; FALSE with *error set on failure. */
+typedef gboolean (*GlimTpJobFunc) (int rank, gpointer data, GError **error);
+
+/* n threads, thread r bound to devices[r] (1 <= n <= GLIM_SHARD_TP_MAX). */
+GlimTpPool *glim_tp_pool_new  (int n, const int *devices);
+/* Run func on every rank at once and wait for all; the lowest failing rank's error, prefixed
+ * with its GPU and rank. */
+gboolean    glim_tp_pool_run  (GlimTpPool *pool, GlimTpJobFunc func, gpointer data,
+                               GError **error);
+void        glim_tp_pool_free (GlimTpPool *pool);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../glim-context.h"
+#include "../glim-shard.h"
 
 G_BEGIN_DECLS
 
@@ -27,6 +28,11 @@ typedef struct _GlimCudaForward GlimCudaForward;
 GlimCudaForward *glim_cuda_forward_new   (GlimModel *model, int device, int n_ctx,
                                           GlimProgressFunc progress, gpointer progress_data,
                                           GError **error);
+/* As above for rank shard->rank of a tensor-parallel forward (engine/cuda/cuda-tp.c drives the
+ * ranks; shard NULL: the whole model). The shard must outlive the forward. */
+GlimCudaForward *glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device,
+                                             int n_ctx, GlimProgressFunc progress,
+                                             gpointer progress_data, GError **error);
 void             glim_cuda_forward_free  (GlimCudaForward *fw);
 /* As glim_cpu_forward_eval; logits (host memory) NULL, [T, V] or [V]. */
 gboolean         glim_cuda_forward_eval  (GlimCudaForward *fw, const int32_t *tokens, int T,
@@ -43,6 +49,11 @@ gboolean         glim_cuda_forward_sample (GlimCudaForward *fw, const int32_t *t
                                            guint64 step, int32_t *next, GError **error);
 /* Record every token's routing into trace (NULL: stop); decode then runs without its graph. */
 void             glim_cuda_forward_set_trace (GlimCudaForward *fw, GlimRouteTrace *trace);
+/* As glim_cuda_forward_argmax on a rank: *next is the argmax over the rank's vocabulary rows
+ * (a vocabulary id), *value its logit (-inf when the rank holds no rows). */
+gboolean         glim_cuda_forward_argmax_local (GlimCudaForward *fw, const int32_t *tokens, int T,
+                                                 int n_past, int32_t *next, float *value,
+                                                 GError **error);
 /* Device memory used (weights, cache, scratch) in bytes. */
 guint64          glim_cuda_forward_device_bytes (GlimCudaForward *fw);
 /* Fill cache rows [0, n) with random values (benchmarks of long contexts). */
@@ -53,5 +64,38 @@ char            *glim_cuda_describe_device (int device, GError **error);
 double           glim_cuda_copy_bandwidth (int device, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimCudaForward, glim_cuda_forward_free)
+
+/* ---- tensor parallelism (cuda-tp.c) ---- */
+
+typedef struct _GlimCudaTp GlimCudaTp;
+
+/* n_ranks ranks, rank r on GPU devices[r], one host thread each, an NCCL communicator over them
+ * (when built with NCCL) and the all-reduce GLIMMER_ALLREDUCE picks. Checks every rank's
+ * memory plan against its GPU's free memory before uploading anything. Errors: a GPU that does
+ * not exist, no NCCL in this build, a plan that does not fit (names the GPU, what it needs and
+ * which tp would fit), and any CUDA/NCCL failure (names the GPU and rank). */
+GlimCudaTp *glim_cuda_tp_new        (GlimModel *model, int n_ranks, const int *devices, int n_ctx,
+                                     GlimProgressFunc progress, gpointer progress_data,
+                                     GError **error);
+void        glim_cuda_tp_free       (GlimCudaTp *tp);
+/* As glim_cuda_forward_eval / _argmax over all ranks (logits gathered, argmax distributed). */
+gboolean    glim_cuda_tp_eval       (GlimCudaTp *tp, const int32_t *tokens, int T, int n_past,
+                                     float *logits, gboolean all_logits, GError **error);
+gboolean    glim_cuda_tp_argmax     (GlimCudaTp *tp, const int32_t *tokens, int T, int n_past,
+                                     int32_t *next, GError **error);
+gboolean    glim_cuda_tp_fill_cache (GlimCudaTp *tp, int n, GError **error);
+/* Summed over the ranks. */
+guint64     glim_cuda_tp_device_bytes (GlimCudaTp *tp);
+int         glim_cuda_tp_size       (GlimCudaTp *tp);
+int         glim_cuda_tp_device     (GlimCudaTp *tp, int rank);
+/* "nccl", "p2p" or "none" (the all-reduce the forward uses) */
+const char *glim_cuda_tp_allreduce_name (GlimCudaTp *tp);
+/* Seconds per all-reduce of n_floats float32 (1..GK_GEMV_MAX_T * hidden), mode "nccl" or
+ * "p2p", averaged over `calls` back-to-back calls on every rank (the slowest rank's time);
+ * -1 with *error when that mode is not available. */
+double      glim_cuda_tp_allreduce_time (GlimCudaTp *tp, const char *mode, int n_floats,
+                                         int calls, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimCudaTp, glim_cuda_tp_free)
 
 G_END_DECLS

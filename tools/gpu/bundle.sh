@@ -19,6 +19,7 @@ done | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
     libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*) ;;
     libcublas*) ;;   # hundreds of MB; the GPU machine's CUDA toolkit has it
+    libnccl*) ;;     # 218 MB; run.sh finds the GPU machine's (CUDA toolkit or PyTorch's)
     *) cp -L "$lib" .gpu/lib/ ;;
   esac
 done

@@ -2,15 +2,28 @@
 # tools/gpu/run.sh: everything Glimmer does on the GPU machine, in one call.
 #   usage (on the device, from the repository root, with .gpu/ carried):
 #     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
+#                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile]
 # Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
 # major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
+#   tp=LIST     tensor parallelism: the tests run only the tp cases whose sizes are all in LIST
+#               (tp 1 through NCCL and P2P vs the plain path; tp N vs tp 1; P2P vs NCCL at N),
+#               and bench runs once per N in LIST (`glimmer-cli bench --tp N`, with the
+#               all-reduce microbenchmark, NCCL and P2P, per decode step when N > 1).
+#               Cases needing more GPUs than the machine has are skipped, not failed.
+# Multi-GPU run (issue 6), on nvidia-h200-x2 (bundle first, here: tools/gpu/bundle.sh):
+#     tools/gpu/run.sh test tp=1,2 synth-test=4 bench=glm-4.7-flash
+# Time: synth of the full model ~15 s, CUDA tests ~2-4 min, bench ~1 min per tp. If that nears
+# the 10-minute limit, split it: `test tp=1,2 synth-test=4`, then `tp=1,2 bench=glm-4.7-flash`.
+# NCCL comes from the machine too (like cuBLAS); NCCL_NVLS_ENABLE=0 always (no NVLink SHARP).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # cuBLAS comes from the machine: the CUDA toolkit, or the copy PyTorch ships
 cublas_dirs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null | tr '\n' ':')
 cublas_dirs+=$(python3 -c "import nvidia.cublas, os; print(os.path.join(nvidia.cublas.__path__[0], 'lib'))" 2>/dev/null)
-export LD_LIBRARY_PATH="$PWD/.gpu/lib:$cublas_dirs:${LD_LIBRARY_PATH:-}"
+# NCCL likewise: the CUDA toolkit's, or PyTorch's nvidia-nccl wheel
+nccl_dir=$(python3 -c "import nvidia.nccl, os; print(os.path.join(nvidia.nccl.__path__[0], 'lib'))" 2>/dev/null)
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:$cublas_dirs:${nccl_dir:+$nccl_dir:}${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/glimmer-out}
 mkdir -p "$OUT"
@@ -18,6 +31,7 @@ bin=.gpu/bin
 summary=()
 
 do_test=0; do_san=0; do_profile=0; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
+tps=""
 for a in "$@"; do
   case "$a" in
     test) do_test=1 ;;
@@ -27,6 +41,7 @@ for a in "$@"; do
     prompt=*) prompt=${a#prompt=} ;;
     models=*) models=${a#models=} ;;
     profile) do_profile=1 ;;
+    tp=*) tps=${a#tp=} ;;
     synth-test=*) layers=${a#synth-test=}
       # a full-width synthetic model with few layers: CUDA against the CPU reference on it
       m=/tmp/synth-test-$layers
@@ -47,10 +62,16 @@ fi
 if ((do_test)); then
   echo "== CUDA tests"
   G_TEST_SRCDIR=$PWD/tests GLIMMER_CLI=$PWD/$bin/glimmer-cli GLIMMER_TEST_MODELS="$models" \
-    $bin/test-cuda --tap 2>&1 | tee "$OUT/test-cuda.log" | grep -vE "^# (Start|End)"
+    GLIMMER_TEST_TP="$tps" $bin/test-cuda --tap 2>&1 | tee "$OUT/test-cuda.log" | grep -vE "^# (Start|End)"
   pass=$(grep -c "^ok" "$OUT/test-cuda.log"); fail=$(grep -c "^not ok" "$OUT/test-cuda.log")
+  skip=$(grep -c "^ok .*# SKIP" "$OUT/test-cuda.log")
   grep -q "Bail out" "$OUT/test-cuda.log" && fail=$((fail + 1))
-  summary+=("cuda tests: $pass passed, $fail failed")
+  summary+=("cuda tests: $pass passed ($skip of them skipped), $fail failed")
+  if [[ -n $tps ]]; then
+    summary+=("tp cases (tp | worst rel L2 of the logits):")
+    while read -r line; do summary+=("  $line"); done < <(grep -oE "tp [0-9]+ vs tp [0-9]+: worst rel L2 [^,]*" "$OUT/test-cuda.log" | sort | uniq -c | sort -k2)
+    while read -r line; do summary+=("  FAILED: $line"); done < <(grep -E "^not ok .*/tp" "$OUT/test-cuda.log")
+  fi
 fi
 
 if ((do_san)); then
@@ -73,9 +94,16 @@ if [[ -n $preset ]]; then
     $bin/glimmer-cli synth --preset "$preset" --seed 1 --out "$model" || exit 1
     echo "synth took $(( $(date +%s) - t0 )) s"
   fi
-  $bin/glimmer-cli bench --model "$model" --backend cuda --context "$contexts" --prompt "$prompt" \
-    2>&1 | tee "$OUT/bench-$preset.txt"
-  summary+=("bench: $OUT/bench-$preset.txt")
+  for n in $(echo "${tps:-1}" | tr ',' ' '); do
+    echo "-- tp $n"
+    extra=(); ((n > 1)) && extra=(--allreduce)
+    log="$OUT/bench-$preset-tp$n.txt"
+    $bin/glimmer-cli bench --model "$model" --backend cuda --tp "$n" --context "$contexts" \
+      --prompt "$prompt" "${extra[@]}" 2>&1 | tee "$log"
+    summary+=("bench tp $n: $log")
+    while read -r line; do summary+=("  tp $n decode $line"); done < <(grep -E "^\| [0-9]+ \|" "$log")
+    while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
+  done
 fi
 
 if ((do_profile)) && [[ -n $preset ]]; then
