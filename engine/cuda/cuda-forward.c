@@ -567,13 +567,14 @@ desc_rows (GlimCudaForward *fw, int desc)
  * Leaves the residual stream in fw->x and, if want_logits, logits in fw->logits. */
 
 /* Below this many keys the per-head CUDA-core attention kernel is faster than the tensor-core
- * one (which loads every head's query per block); GLIMMER_MLA_MIN_KEYS overrides it (0: always
- * the tensor-core kernel). Measured on the H200: docs/PERFORMANCE.md. */
+ * one (which loads every head's query per block): on the H200 simple/mma tok/s were 191/169 at
+ * 1k, 175/165 at 2k, 147/156 at 4k, 107/140 at 8k (docs/PERFORMANCE.md). GLIMMER_MLA_MIN_KEYS
+ * overrides it (0: always the tensor-core kernel). */
 static int
 mla_mma_min_keys (void)
 {
   const char *v = g_getenv ("GLIMMER_MLA_MIN_KEYS");
-  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 4096;
+  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 3072;
 }
 static gboolean
 enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **error)
