@@ -495,7 +495,7 @@ glim_config_load (const char *dir, GError **error)
                  "%s: key \"scoring_func\": only \"sigmoid\" is supported", path);
     return NULL;
   }
-  gboolean attention_bias;
+  gboolean attention_bias = FALSE;
   if (!get_bool (&src, "attention_bias", FALSE, &attention_bias, error))
     return NULL;
   if (attention_bias) {
