@@ -675,8 +675,8 @@ typedef struct {
   int         rows_over;   /* rows allowed over tol (near-tie routers, see test_logits) */
 } TpCase;
 
-/* Logits of 40 tokens (chunks of the GEMV path, all rows) and 32 greedy tokens (the decode
- * graph, distributed argmax) of setup a against setup b. */
+/* Logits of 40 tokens (the cuBLAS prefill on every rank's shard, all rows) and 32 greedy tokens
+ * (a 12-token prefill, then the decode graph; distributed argmax) of setup a against setup b. */
 static void
 test_tp_pair (gconstpointer data)
 {

@@ -584,7 +584,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
   int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = glim_config_qk_head_dim (c);
   int E = c->n_routed_experts, K = c->n_experts_per_tok;
   cudaStream_t s = fw->stream;
-#define REDUCE() (fw->reduce == NULL || fw->reduce (fw, T, fw->reduce_data, error))
+#define REDUCE() (fw->reduce == NULL || fw->reduce (fw, fw->x, T, fw->reduce_data, error))
 
   TRY_K (gk_embed (fw->x, fw->embed.data, fw->embed.format, fw->ids, T, D, s));
   for (int l = 0; l < c->n_layers; l++) {
@@ -673,8 +673,8 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
 static gboolean
 use_gemm (GlimCudaForward *fw, int T)
 {
-  /* the GEMM prefill knows only the whole model: ranks of tp > 1 prefill on the GEMV path */
-  return T > TMAX && fw->tp == 1 && g_strcmp0 (g_getenv ("GLIMMER_PREFILL"), "gemv") != 0;
+  /* at tp > 1 every rank runs it on its shard, with the same all-reduces as the decode */
+  return T > TMAX && g_strcmp0 (g_getenv ("GLIMMER_PREFILL"), "gemv") != 0;
 }
 
 static gboolean
@@ -782,7 +782,7 @@ forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
     int n = MIN (TMAX, T - start);
     gboolean last = start + n == T;
     /* the pinned staging buffer is reused: the previous chunk's copy must have left it (a
-     * long prompt comes here chunk by chunk at tp > 1, or with GLIMMER_PREFILL=gemv) */
+     * long prompt comes here chunk by chunk with GLIMMER_PREFILL=gemv) */
     if (start > 0)
       GLIM_CUDA_TRY (cudaStreamSynchronize (fw->stream), error);
     if (!stage_inputs (fw, tokens + start, n, n_past + start, error))

@@ -7,7 +7,12 @@
  * activations (see compute_type()); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the
  * absorbed form over the latent cache (its rows widened to float32) with scores materialised per
  * query block (S = Q.cache^T, causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
- * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c. */
+ * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c.
+ * Tensor parallelism: a rank runs the same steps on its shard (glim-shard.h: its heads, its
+ * part of every FFN width, its lm_head rows); each block's output (o_proj, the FFN) is then its
+ * partial sum, and fw->reduce sums the partials over the ranks before the residual add, at the
+ * same two points per layer as the decode. The replicated residual stays the same on every
+ * rank. */
 #define G_LOG_DOMAIN "glimmer-cuda"
 
 #include "cuda-private.h"
@@ -106,10 +111,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   if (fw->pre != NULL)
     return TRUE;
   const GlimConfig *c = fw->model->config;
-  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
   int C = Lkv + R, Dqk = glim_config_qk_head_dim (c), Dv = c->v_head_dim;
   int E = c->n_routed_experts, K = c->n_experts_per_tok;
   int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  int O = MAX (H * Dv, fw->o_cols);   /* o_proj's input: a rank's view may be widened */
   Pre *p = g_new0 (Pre, 1);
   fw->pre_layout = p;
   p->T = MIN (PREFILL_T, fw->n_ctx);
@@ -122,11 +128,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   struct { void **ptr; size_t bytes; } b[] = {
     { (void **) &p->x, T * D * 4 }, { (void **) &p->h, T * D * 4 }, { (void **) &p->out, T * D * 4 },
     { (void **) &p->qa, T * MAX (c->q_lora_rank, 16) * 4 }, { (void **) &p->q, T * H * Dqk * 4 },
-    { (void **) &p->kva, T * C * 4 }, { (void **) &p->o, T * H * Dv * 4 },
+    { (void **) &p->kva, T * C * 4 }, { (void **) &p->o, T * O * 4 },
     { (void **) &p->g, T * F_max * 4 }, { (void **) &p->u, T * F_max * 4 },
     { (void **) &p->rlogits, T * E * 4 }, { (void **) &p->rweight, T * K * 4 },
     { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * D * 4 },
-    { (void **) &p->logits, LT * c->vocab_size * 4 },
+    { (void **) &p->logits, LT * MAX (fw->n_vocab, 1) * 4 },
     { (void **) &p->xb, T * max_weight_cols (fw) * 2 },
     { (void **) &p->xe, T * D * 4 }, { (void **) &p->cache, (size_t) fw->n_ctx * C * 4 },
     { (void **) &p->qfull, T * H * C * 4 }, { (void **) &p->p, Tq * H * fw->n_ctx * 4 },
@@ -241,8 +247,10 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   Pre *p = pre_of (fw);
   const GlimConfig *c = fw->model->config;
   CudaLayer *cl = &fw->layers[l];
-  int D = c->hidden_size, H = c->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
   int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
+  /* o rows are ldo wide, the rank's heads from column o_lead (glim_shard_o_range) */
+  int ldo = MAX (H * Dv, fw->o_cols), o_lead = fw->shard != NULL ? fw->shard->o_lead[l] : 0;
   cudaStream_t s = fw->stream;
   float scale = 1.0f / sqrtf ((float) Dqk);
 
@@ -259,6 +267,9 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->h, D, T, p->kva, C, error))
     return FALSE;
   uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
+  /* a widened o_proj view reads columns of a neighbour's heads: zeros here */
+  if (layer_matrix (fw, cl->desc[D_O])->cols != H * Dv)
+    TRY (cudaMemsetAsync (p->o, 0, (size_t) T * ldo * sizeof (float), s));
   GkMlaCacheArgs ca = {
     .kva = p->kva, .kv_norm = cl->kv_a_norm, .q = p->q, .cache = cache, .n_past = fw->n_past,
     .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
@@ -305,10 +316,10 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
                                           &kv_alpha, p->kvb + (size_t) Dn * Lkv, CUDA_R_32F, Lkv,
                                           (long long) (Dn + Dv) * Lkv, p->olat, CUDA_R_32F, Lkv,
                                           (long long) tq * Lkv, &zero,
-                                          p->o + (size_t) q0 * H * Dv, CUDA_R_32F, H * Dv, Dv, H,
-                                          math, CUBLAS_GEMM_DEFAULT));
+                                          p->o + (size_t) q0 * ldo + o_lead, CUDA_R_32F, ldo,
+                                          Dv, H, math, CUBLAS_GEMM_DEFAULT));
   }
-  return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, H * Dv, T, p->out, D, error);
+  return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, ldo, T, p->out, D, error);
 }
 
 static gboolean
@@ -360,13 +371,18 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
     int n = count[e + 1] - count[e], off = count[e];
     if (n == 0)
       continue;
-    TRY (gk_gather_f32 (p->xe, p->h, p->tok + off, n, D, s));
-    if (!mlp (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], p->xe, n, p->ye, error))
-      return FALSE;
+    if (cl->h_gate[e].rows == 0) {
+      /* this rank holds none of the expert's width: its slots get zeros */
+      TRY (cudaMemsetAsync (p->ye, 0, (size_t) n * D * sizeof (float), s));
+    } else {
+      TRY (gk_gather_f32 (p->xe, p->h, p->tok + off, n, D, s));
+      if (!mlp (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], p->xe, n, p->ye, error))
+        return FALSE;
+    }
     TRY (gk_scatter_slots (p->slots, p->ye, p->tok + off, p->slot + off, p->lw + off, n, K + 1, D, s));
   }
   int used = K;
-  if (cl->h_gate[E].rows > 0) {
+  if (cl->h_gate[E].rows > 0) {      /* (at tp > 1 the rank's part of the shared expert) */
     if (!mlp (fw, &cl->h_gate[E], &cl->h_up[E], &cl->h_down[E], p->h, T, p->ye, error))
       return FALSE;
     TRY (gk_scatter_slots (p->slots, p->ye, p->iota, p->kslot, p->ones, T, K + 1, D, s));
@@ -384,9 +400,11 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
 {
   Pre *p = pre_of (fw);
   const GlimConfig *c = fw->model->config;
-  int D = c->hidden_size, V = c->vocab_size;
+  int D = c->hidden_size, V = c->vocab_size, Vr = fw->n_vocab;
   float eps = (float) c->rms_norm_eps;
   cudaStream_t s = fw->stream;
+  /* sums a block's output p->out over the ranks (nothing on one device) */
+#define REDUCE() (fw->reduce == NULL || fw->reduce (fw, p->out, T, fw->reduce_data, error))
 
   fw->pinned[GK_GEMV_MAX_T] = p0;
   TRY (cudaMemcpyAsync (fw->n_past, fw->pinned + GK_GEMV_MAX_T, 4, cudaMemcpyHostToDevice, s));
@@ -395,34 +413,43 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
   for (int l = 0; l < c->n_layers; l++) {
     CudaLayer *cl = &fw->layers[l];
     TRY (gk_rmsnorm (p->h, p->x, l == 0 ? NULL : p->out, cl->input_norm, T, D, D, D, eps, s));
-    if (!attention (fw, l, T, p0, error))
+    if (!attention (fw, l, T, p0, error) || !REDUCE ())
       return FALSE;
     TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
     if (cl->is_moe) {
       if (!moe (fw, l, T, p0, error))
         return FALSE;
+    } else if (layer_matrix (fw, cl->desc[D_DENSE_GU])->rows == 0) {
+      /* this rank's part of the width is empty: it adds nothing */
+      TRY (cudaMemsetAsync (p->out, 0, (size_t) T * D * sizeof (float), s));
     } else if (!mlp (fw, layer_matrix (fw, cl->desc[D_DENSE_GU]),
                      layer_matrix2 (fw, cl->desc[D_DENSE_GU]),
                      layer_matrix (fw, cl->desc[D_DENSE_DOWN]), p->h, T, p->out, error)) {
       return FALSE;
     }
+    if (!REDUCE ())
+      return FALSE;
   }
+#undef REDUCE
   TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
   /* the last token's residual stream goes to the decode buffers: the lm_head GEMV normalises it */
   TRY (cudaMemcpyAsync (fw->x, p->x + (size_t) (T - 1) * D, (size_t) D * 4,
                         cudaMemcpyDeviceToDevice, s));
-  if (logits != NULL && all_logits) {
+  /* a rank fills its columns vocab0 .. vocab0 + Vr of the host rows (the gather) */
+  if (logits != NULL && all_logits && Vr > 0) {
     const GkMatrix *head = layer_matrix (fw, fw->desc_lm_head);
     for (int r0 = 0; r0 < T; r0 += 256) {
       int n = MIN (256, T - r0);
-      if (!linear (fw, head, p->h + (size_t) r0 * D, D, n, p->logits, V, error))
+      if (!linear (fw, head, p->h + (size_t) r0 * D, D, n, p->logits, Vr, error))
         return FALSE;
-      TRY (cudaMemcpyAsync (logits + (size_t) r0 * V, p->logits, (size_t) n * V * 4,
-                            cudaMemcpyDeviceToHost, s));
+      TRY (cudaMemcpy2DAsync (logits + (size_t) r0 * V + fw->vocab0, (size_t) V * 4, p->logits,
+                              (size_t) Vr * 4, (size_t) Vr * 4, (size_t) n,
+                              cudaMemcpyDeviceToHost, s));
     }
-  } else if (logits != NULL) {
-    TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, c->hidden_size, GK_GEMV_PLAIN, 1, s));
-    TRY (cudaMemcpyAsync (logits, fw->logits, (size_t) V * 4, cudaMemcpyDeviceToHost, s));
+  } else if (logits != NULL && Vr > 0) {
+    TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, Vr, c->hidden_size, GK_GEMV_PLAIN, 1, s));
+    TRY (cudaMemcpyAsync (logits + fw->vocab0, fw->logits, (size_t) Vr * 4,
+                          cudaMemcpyDeviceToHost, s));
   }
   TRY (cudaStreamSynchronize (s));
   return TRUE;
@@ -453,9 +480,13 @@ glim_cuda_prefill (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past
 gboolean
 glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
 {
-  int V = fw->model->config->vocab_size;
-  TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, V, fw->model->config->hidden_size, GK_GEMV_PLAIN,
+  int Vr = fw->n_vocab;
+  if (Vr == 0)
+    return TRUE;     /* a rank without lm_head rows: the caller reports no candidate */
+  TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, Vr, fw->model->config->hidden_size, GK_GEMV_PLAIN,
                 1, fw->stream));
-  TRY (gk_argmax (fw->next, fw->logits, 1, V, fw->argmax_scratch, fw->stream));
+  TRY (gk_argmax (fw->next, fw->logits, 1, Vr, fw->argmax_scratch, fw->stream));
+  if (fw->tp > 1)
+    TRY (gk_take_f32 (fw->next_val, fw->logits, fw->next, fw->stream));
   return TRUE;
 }

@@ -27,8 +27,10 @@ typedef struct {
   int       rows[D_N];     /* output rows of each descriptor (grid size) */
 } CudaLayer;
 
-/* Sums fw->x [T, D] over the tensor-parallel ranks, in place, enqueued on fw->stream. */
-typedef gboolean (*GlimCudaReduceFunc) (GlimCudaForward *fw, int T, gpointer data, GError **error);
+/* Sums x [T, D] (fw->x in decode, the prefill's block output) over the tensor-parallel ranks,
+ * in place, enqueued on fw->stream; every rank calls it with the same T in the same order. */
+typedef gboolean (*GlimCudaReduceFunc) (GlimCudaForward *fw, float *x, int T, gpointer data,
+                                        GError **error);
 
 struct _GlimCudaForward {
   GlimModel    *model;

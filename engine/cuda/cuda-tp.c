@@ -14,7 +14,8 @@
  * multicast object is created here.
  * lm_head is cut by vocabulary: logits are gathered on the host (each rank copies its columns),
  * the argmax is distributed (each rank's best id and logit; the host keeps the best, the lowest
- * id on ties). Prefill of more than GK_GEMV_MAX_T tokens runs on the GEMV kernels at tp > 1.
+ * id on ties). Prefill of more than GK_GEMV_MAX_T tokens runs on each rank's cuBLAS prefill
+ * (cuda-prefill.c) over its shard, with the same two all-reduces per layer.
  * GLIMMER_NCCL=1 sends tp 1 through this file too (the comparison with the plain path).
  * Not handled: a rank that fails in the middle of a step leaves the others waiting in NCCL
  * (the P2P kernel gives up after 10 s); the context must then be dropped. */
@@ -46,6 +47,7 @@ struct _GlimCudaTp {
   int              devices[GLIM_SHARD_TP_MAX];
   int              n_ctx;
   ReduceMode       mode;
+  ReduceMode       wide_mode;                    /* for more than GK_GEMV_MAX_T rows (prefill) */
   gboolean         peers;                        /* every pair has peer access */
   GlimTpPool      *pool;
   GlimShard       *shards[GLIM_SHARD_TP_MAX];
@@ -126,13 +128,23 @@ reduce_with (GlimCudaTp *tp, ReduceMode mode, int rank, float *x, int n, cudaStr
   }
 }
 
-/* fw->reduce: sum the residual stream [T, D] over the ranks */
+/* fw->reduce: sum x [T, D] over the ranks. The P2P buffers hold GK_GEMV_MAX_T rows: a prefill
+ * chunk's T rows go through tp->wide_mode (NCCL in one call when the mode was picked
+ * automatically and there is a communicator), else through P2P in pieces of that many rows. */
 static gboolean
-reduce_residual (GlimCudaForward *fw, int T, gpointer data, GError **error)
+reduce_residual (GlimCudaForward *fw, float *x, int T, gpointer data, GError **error)
 {
   RankRef *ref = data;
-  return reduce_with (ref->tp, ref->tp->mode, ref->rank, fw->x,
-                      T * ref->tp->model->config->hidden_size, fw->stream, error);
+  GlimCudaTp *tp = ref->tp;
+  int D = tp->model->config->hidden_size;
+  ReduceMode mode = T > GK_GEMV_MAX_T ? tp->wide_mode : tp->mode;
+  if (mode != REDUCE_P2P)
+    return reduce_with (tp, mode, ref->rank, x, T * D, fw->stream, error);
+  for (int t0 = 0; t0 < T; t0 += GK_GEMV_MAX_T)
+    if (!reduce_with (tp, mode, ref->rank, x + (size_t) t0 * D, MIN (GK_GEMV_MAX_T, T - t0) * D,
+                      fw->stream, error))
+      return FALSE;
+  return TRUE;
 }
 
 /* ---- construction ---- */
@@ -353,6 +365,8 @@ glim_cuda_tp_new (GlimModel *model, int n_ranks, const int *devices, int n_ctx,
     }
   GError *mode_error = NULL;
   tp->mode = choose_mode (tp, have_nccl, same_device, &mode_error);
+  const char *mode_env = g_getenv ("GLIMMER_ALLREDUCE");
+  gboolean auto_mode = mode_env == NULL || *mode_env == '\0' || g_strcmp0 (mode_env, "auto") == 0;
   if (mode_error != NULL) {
     g_propagate_error (error, mode_error);
     goto fail;
@@ -378,6 +392,11 @@ glim_cuda_tp_new (GlimModel *model, int n_ranks, const int *devices, int n_ctx,
       goto fail;
   }
 #endif
+  /* auto picked P2P: wide prefill sums go through NCCL where it is set up (one call, not one
+   * per GK_GEMV_MAX_T rows); an explicit GLIMMER_ALLREDUCE=p2p keeps P2P for them too */
+  tp->wide_mode = tp->mode;
+  if (tp->mode == REDUCE_P2P && have_nccl && auto_mode)
+    tp->wide_mode = REDUCE_NCCL;
   for (int r = 0; r < n_ranks; r++) {
     /* tp 1 through NCCL still calls the all-reduce (a copy): the path under test */
     tp->ranks[r]->reduce = reduce_residual;
