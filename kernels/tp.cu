@@ -63,8 +63,9 @@ allreduce_lines (int n_max)
 
 /* ---- kernels ---- */
 
+/* __grid_constant__: a.bufs[q] with a run-time q is read from parameter space, no local copy */
 __global__ void __launch_bounds__ (GK_ALLREDUCE_THREADS)
-allreduce_one_shot_kernel (GkAllreduceArgs a)
+allreduce_one_shot_kernel (const __grid_constant__ GkAllreduceArgs a)
 {
   __shared__ uint32_t s_epoch;
   if (threadIdx.x == 0)
