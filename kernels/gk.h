@@ -229,20 +229,22 @@ cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStrea
 /* ---- tensor parallelism (tp.cu) ---- */
 
 #define GK_TP_MAX 8
-#define GK_ALLREDUCE_BLOCKS 16
+#define GK_ALLREDUCE_BLOCKS 8
 
 /* A one-shot all-reduce (sum, float32, in place) over peer-accessible device memory. */
 typedef struct {
   float    *x;                      /* [n] this rank's partial in, the sum out */
-  float    *bufs[GK_TP_MAX];        /* [tp]: every rank's exchange buffer [2, n_max] (peer memory) */
-  uint32_t *inbox[GK_TP_MAX];       /* [tp]: every rank's flags [GK_TP_MAX, GK_ALLREDUCE_BLOCKS],
-                                     * zeroed once; peers write them */
+  void     *bufs[GK_TP_MAX];        /* [tp]: every rank's exchange buffer (peer memory, zeroed
+                                     * once, gk_allreduce_buffer_bytes (n_max)); peers write it */
   uint32_t *epoch;                  /* [GK_ALLREDUCE_BLOCKS] this rank's call counters, zeroed once */
   int       n, n_max, rank, tp;
 } GkAllreduceArgs;
 
-/* Bytes of one rank's inbox + epoch counters (allocate once, zeroed, on that rank's device). */
+/* Bytes of one rank's call counters (allocate once, zeroed, on that rank's device). */
 size_t      gk_allreduce_flag_bytes (void);
+/* Bytes of one rank's exchange buffer for messages of up to n_max floats: two parities of
+ * GK_TP_MAX slots of 16-byte lines {x0, flag, x1, flag} (allocate once, zeroed). */
+size_t      gk_allreduce_buffer_bytes (int n_max);
 /* Every rank must launch it with the same n, in the same order of calls. The sum is taken in
  * rank order on every rank, so all ranks get the same bits. */
 cudaError_t gk_allreduce_p2p (const GkAllreduceArgs *args, cudaStream_t stream);

@@ -57,8 +57,8 @@ struct _GlimCudaTp {
   ncclComm_t       comms[GLIM_SHARD_TP_MAX];
   ncclUniqueId     nccl_id;
 #endif
-  /* P2P: each rank's exchange buffer [2, TMAX * D] and flags (gk_allreduce_flag_bytes) */
-  float           *xbuf[GLIM_SHARD_TP_MAX];
+  /* P2P: each rank's exchange buffer (gk_allreduce_buffer_bytes) and call counters */
+  void            *xbuf[GLIM_SHARD_TP_MAX];
   uint32_t        *flags[GLIM_SHARD_TP_MAX];
 
   /* loading progress summed over the ranks */
@@ -95,11 +95,9 @@ reduce_p2p (GlimCudaTp *tp, int rank, float *x, int n, cudaStream_t stream, GErr
   GkAllreduceArgs a = { 0 };
   int D = tp->model->config->hidden_size;
   a.x = x;
-  for (int q = 0; q < tp->tp; q++) {
+  for (int q = 0; q < tp->tp; q++)
     a.bufs[q] = tp->xbuf[q];
-    a.inbox[q] = tp->flags[q];
-  }
-  a.epoch = tp->flags[rank] + (size_t) GK_TP_MAX * GK_ALLREDUCE_BLOCKS;
+  a.epoch = tp->flags[rank];
   a.n = n;
   a.n_max = GK_GEMV_MAX_T * D;
   a.rank = rank;
@@ -194,8 +192,8 @@ job_p2p_setup (int rank, gpointer data, GError **error)
       return glim_cuda_set_error (error, e, "cudaDeviceEnablePeerAccess", G_STRFUNC, __FILE__,
                                   __LINE__);
   }
-  size_t xb = (size_t) 2 * GK_GEMV_MAX_T * D * sizeof (float);
-  GLIM_CUDA_TRY (cudaMalloc ((void **) &tp->xbuf[rank], xb), error);
+  size_t xb = gk_allreduce_buffer_bytes (GK_GEMV_MAX_T * D);
+  GLIM_CUDA_TRY (cudaMalloc (&tp->xbuf[rank], xb), error);
   GLIM_CUDA_TRY (cudaMemset (tp->xbuf[rank], 0, xb), error);
   GLIM_CUDA_TRY (cudaMalloc ((void **) &tp->flags[rank], gk_allreduce_flag_bytes ()), error);
   GLIM_CUDA_TRY (cudaMemset (tp->flags[rank], 0, gk_allreduce_flag_bytes ()), error);
