@@ -672,7 +672,7 @@ typedef struct {
   const char *dir;
   TpSetup     a, b;        /* b is the reference */
   double      tol;         /* rel L2 per row */
-  int         rows_over;   /* rows allowed over tol (near-tie routers, see test_logits) */
+  int         rows_over;   /* > 0: rows whose reference routing is a near-tie may differ */
 } TpCase;
 
 /* Logits of 40 tokens (the cuBLAS prefill on every rank's shard, all rows) and 32 greedy tokens
@@ -697,16 +697,49 @@ test_tp_pair (gconstpointer data)
   g_assert_true (glim_context_eval (a, ids, T, la, TRUE, &error));
   g_assert_true (glim_context_eval (b, ids, T, lb, TRUE, &error));
   g_assert_no_error (error);
-  int n_over = 0;
+  /* Between different tp the sums run in other orders (and the prefill GEMMs are TF32 on other
+   * shapes), so a token whose reference routing is a near-tie may take other experts and its
+   * row then differs completely, as between CPU and GPU (test_logits). Such rows are excused
+   * when the CPU reference's routing margin of that token is below TIE_MARGIN at some layer;
+   * every other row must be within tol. */
+  g_autoptr (GlimContext) ref = NULL;
+  int n_over = 0, n_excused = 0;
   double worst = 0;
   for (int t = 0; t < T; t++) {
     double rel = test_rel_l2 (la + (gsize) t * V, lb + (gsize) t * V, V);
-    worst = MAX (worst, rel);
-    n_over += rel >= tc->tol;
+    if (rel < tc->tol) {
+      worst = MAX (worst, rel);
+      continue;
+    }
+    float min_margin = INFINITY;
+    if (tc->rows_over > 0) {
+      if (ref == NULL) {
+        ref = open_ctx (m, GLIM_BACKEND_CPU, 256);
+        glim_context_trace_routes (ref);
+        g_autofree float *lr = g_new (float, V);
+        g_assert_true (glim_context_eval (ref, ids, T, lr, FALSE, &error));
+        g_assert_no_error (error);
+      }
+      for (int l = 0; l < m->config->num_hidden_layers; l++) {
+        int32_t experts[256];
+        float margin;
+        g_assert_cmpint (m->config->n_experts_per_tok, <=, 256);
+        if (glim_context_route (ref, t, l, experts, &margin))
+          min_margin = MIN (min_margin, margin);
+      }
+    }
+    gboolean tie = min_margin < TIE_MARGIN;
+    g_test_message ("%s: tp %d vs tp %d row %d: rel L2 %.3g, reference routing margin %.2e%s",
+                    tc->dir, tc->a.tp, tc->b.tp, t, rel, (double) min_margin,
+                    tie ? " = near-tie, excused" : " = FAIL");
+    n_excused += tie;
+    n_over += !tie;
+    if (!tie)
+      worst = MAX (worst, rel);
   }
-  g_test_message ("%s: tp %d vs tp %d: worst rel L2 %.3g, %d rows over %.0e", tc->dir, tc->a.tp,
-                  tc->b.tp, worst, n_over, tc->tol);
-  g_assert_cmpint (n_over, <=, tc->rows_over);
+  g_test_message ("%s: tp %d vs tp %d: worst rel L2 %.3g, %d rows over %.0e, %d near-tie rows "
+                  "excused", tc->dir, tc->a.tp, tc->b.tp, worst, n_over, tc->tol, n_excused);
+  g_assert_cmpint (n_over, ==, 0);
 
   /* greedy: a's argmax (on the device, distributed) against b's logits */
   glim_context_truncate (a, 0);
