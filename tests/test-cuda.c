@@ -720,7 +720,7 @@ test_tp_pair (gconstpointer data)
         g_assert_true (glim_context_eval (ref, ids, T, lr, FALSE, &error));
         g_assert_no_error (error);
       }
-      for (int l = 0; l < m->config->num_hidden_layers; l++) {
+      for (int l = 0; l < m->config->n_layers; l++) {
         int32_t experts[256];
         float margin;
         g_assert_cmpint (m->config->n_experts_per_tok, <=, 256);
