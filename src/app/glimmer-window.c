@@ -390,12 +390,26 @@ on_export_response (GtkNativeDialog *chooser, int response, GlimmerWindow *self)
 
   if (response == GTK_RESPONSE_ACCEPT && self->conversation != NULL) {
     file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-    if (!glimmer_history_export (self->conversation, format, file, &error))
+    if (!glimmer_window_export_to (self, format, file, &error))
       glimmer_window_show_toast (self, error->message);
-    else
-      glimmer_window_show_toast (self, _("Conversation exported"));
   }
   g_object_unref (chooser);
+}
+
+gboolean
+glimmer_window_export_to (GlimmerWindow *self, GlimmerExportFormat format, GFile *file,
+                          GError **error)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), FALSE);
+  if (self->conversation == NULL) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                         _("No conversation is shown to export"));
+    return FALSE;
+  }
+  if (!glimmer_history_export (self->conversation, format, file, error))
+    return FALSE;
+  glimmer_window_show_toast (self, _("Conversation exported"));
+  return TRUE;
 }
 
 static void
@@ -739,4 +753,18 @@ glimmer_window_get_leaflet (GlimmerWindow *self)
 {
   g_return_val_if_fail (GLIMMER_IS_WINDOW (self), NULL);
   return self->leaflet;
+}
+
+GlimmerHistory *
+glimmer_window_get_history (GlimmerWindow *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), NULL);
+  return self->history;
+}
+
+guint
+glimmer_window_get_n_listed (GlimmerWindow *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), 0);
+  return g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
 }
