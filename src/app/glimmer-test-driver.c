@@ -323,6 +323,12 @@ driver_step (gpointer data)
         driver_fail (d, line, why);
       }
       driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-context-used")) {
+      int used = glimmer_worker_get_context_used (worker);
+      printf ("glimmer-test: context used: %d\n", used);
+      if (used <= 0)
+        driver_fail (d, line, "the context usage is 0");
+      driver_ok (d, line);
     } else if (g_str_equal (cmd, "action")) {
       if (arg == NULL || !gtk_widget_activate_action (GTK_WIDGET (win), arg, NULL))
         driver_fail (d, line, "no such action");

@@ -24,6 +24,7 @@
  *   undo-delete                 the toast's Undo; checks the file and the conversation are back
  *   search TEXT                 type TEXT in the sidebar's search entry (none: clear it)
  *   expect-listed N             the sidebar lists exactly N conversations
+ *   expect-context-used         the worker reports a context usage above 0 tokens
  *   action NAME                 activate the window action NAME (e.g. win.new-chat)
  *   open-latest                 show the newest conversation of the sidebar
  *   open-index N                show the sidebar's conversation N (0: the newest)

@@ -197,6 +197,7 @@ glimmer_window_show_conversation (GlimmerWindow *self, GlimmerConversation *conv
   if (conversation != NULL)
     g_signal_connect_swapped (conversation, "notify::title", G_CALLBACK (on_title_changed), self);
   glimmer_chat_view_set_conversation (self->chat_view, conversation);
+  glimmer_worker_count_context (self->worker, conversation);
   window_update_title (self);
   window_update_page (self);
   window_select_row (self);
@@ -588,6 +589,12 @@ on_generation_finished (GlimmerWorker *w, GlimmerConversation *c, GError *error,
 }
 
 static void
+on_load_finished (GlimmerWorker *w, const GError *error, GlimmerWindow *self)
+{
+  glimmer_worker_count_context (w, self->conversation);  /* the shown one's usage */
+}
+
+static void
 on_load_progress (GlimmerWorker *w, guint64 done, guint64 total, GlimmerWindow *self)
 {
   gtk_revealer_set_reveal_child (GTK_REVEALER (self->load_revealer), TRUE);
@@ -725,6 +732,7 @@ glimmer_window_new (GtkApplication *app, GlimmerHistory *history, GlimmerWorker 
   g_signal_connect (worker, "message-finished", G_CALLBACK (on_message_finished), self);
   g_signal_connect (worker, "generation-finished", G_CALLBACK (on_generation_finished), self);
   g_signal_connect (worker, "load-progress", G_CALLBACK (on_load_progress), self);
+  g_signal_connect (worker, "load-finished", G_CALLBACK (on_load_finished), self);
   g_signal_connect_swapped (worker, "notify::state", G_CALLBACK (on_worker_state), self);
   g_signal_connect_swapped (worker, "notify::context-used", G_CALLBACK (on_worker_state), self);
   g_signal_connect_swapped (worker, "notify::model-name", G_CALLBACK (on_worker_state), self);
