@@ -23,7 +23,7 @@
  *   delete                      delete the shown conversation; checks its file went to trash/
  *   undo-delete                 the toast's Undo; checks the file and the conversation are back
  *   search TEXT                 type TEXT in the sidebar's search entry (none: clear it)
- *   expect-listed N             the sidebar lists exactly N conversations
+ *   expect-listed N             the sidebar lists exactly N conversations (within 3 s)
  *   expect-context-used         the worker reports a context usage above 0 tokens
  *   action NAME                 activate the window action NAME (e.g. win.new-chat)
  *   open-latest                 show the newest conversation of the sidebar
