@@ -8,7 +8,9 @@
 #include "glimmer-application.h"
 #include "glimmer-snapshot.h"
 
+#include <glib/gi18n.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #define POLL_MS 50
@@ -21,6 +23,7 @@ typedef struct {
   gint64              wait_until; /* for "wait" */
   gboolean            sent;       /* a reply has been asked for since the last wait-reply */
   gboolean            was_busy;
+  char               *deleted_id; /* set by "delete", used by "undo-delete" */
 } Driver;
 
 static void
@@ -82,6 +85,55 @@ driver_pending_tools (GlimmerChatView *view, gboolean approve)
     }
   }
   return n;
+}
+
+/* The last message of `role` in the shown conversation, or -1. */
+static int
+driver_last_of_role (GlimmerWindow *win, GlimChatRole role)
+{
+  GlimmerConversation *c = glimmer_window_get_conversation (win);
+  for (guint i = c != NULL ? glimmer_conversation_get_n_messages (c) : 0; i-- > 0;)
+    if (glimmer_conversation_get_message (c, i)->role == role)
+      return (int) i;
+  return -1;
+}
+
+/* The history file of conversation `id` under the data folder's `sub` folder. */
+static char *
+driver_history_path (GlimmerWindow *win, const char *sub, const char *id)
+{
+  g_autofree char *name = g_strconcat (id, ".json", NULL);
+  g_autofree char *data_dir = g_path_get_dirname (glimmer_history_get_dir (
+                                                    glimmer_window_get_history (win)));
+  return g_build_filename (data_dir, sub, name, NULL);
+}
+
+/* Fails unless the file `path` exists and contains `text`. */
+static void
+driver_expect_file (Driver *d, const char *line, const char *path, const char *text)
+{
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  if (!g_file_get_contents (path, &contents, NULL, &error))
+    driver_fail (d, line, error->message);
+  if (strstr (contents, text) == NULL) {
+    g_autofree char *why = g_strdup_printf ("%s does not contain \"%s\"", path, text);
+    driver_fail (d, line, why);
+  }
+}
+
+/* The open AdwMessageDialog whose heading is `heading`, or NULL. */
+static AdwMessageDialog *
+driver_find_dialog (const char *heading)
+{
+  GListModel *tops = gtk_window_get_toplevels ();  /* borrowed */
+  for (guint i = 0; i < g_list_model_get_n_items (tops); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item (tops, i);
+    if (ADW_IS_MESSAGE_DIALOG (w) &&
+        g_strcmp0 (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (w)), heading) == 0)
+      return ADW_MESSAGE_DIALOG (w);
+  }
+  return NULL;
 }
 
 /* Run the current command; returns when it must wait (called again later). */
@@ -165,6 +217,128 @@ driver_step (gpointer data)
       int i = g_str_equal (cmd, "open-index") && arg != NULL ? atoi (arg) : 0;
       gtk_widget_activate_action (GTK_WIDGET (win), "win.open-index", "i", i);
       driver_ok (d, line);
+    } else if (g_str_equal (cmd, "regenerate") || g_str_equal (cmd, "edit")) {
+      gboolean regen = g_str_equal (cmd, "regenerate");
+      int i = driver_last_of_role (win, regen ? GLIM_CHAT_ROLE_ASSISTANT : GLIM_CHAT_ROLE_USER);
+      if (i < 0)
+        driver_fail (d, line, regen ? "no assistant message" : "no user message");
+      g_signal_emit_by_name (glimmer_window_get_chat_view (win), "message-action", (guint) i,
+                             cmd);
+      d->sent = regen;
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-messages")) {
+      GlimmerConversation *c = glimmer_window_get_conversation (win);
+      guint n = c != NULL ? glimmer_conversation_get_n_messages (c) : 0;
+      if (arg == NULL || n != (guint) atoi (arg)) {
+        g_autofree char *why = g_strdup_printf ("%u messages", n);
+        driver_fail (d, line, why);
+      }
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-answer")) {
+      GlimmerMessageRow *row = driver_last_assistant (glimmer_window_get_chat_view (win));
+      const char *text = row != NULL ? glimmer_markdown_view_get_text (
+                                         glimmer_message_row_get_markdown_view (row)) : NULL;
+      if (text == NULL || arg == NULL || strstr (text, arg) == NULL) {
+        g_autofree char *why = g_strdup_printf ("the answer is \"%s\"", text ? text : "");
+        driver_fail (d, line, why);
+      }
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "rename")) {
+      AdwMessageDialog *dialog;
+      if (arg == NULL)
+        driver_fail (d, line, "usage: rename TITLE");
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.rename", NULL);
+      dialog = driver_find_dialog (_("Rename Conversation"));
+      if (dialog == NULL)
+        driver_fail (d, line, "no rename dialog");
+      gtk_editable_set_text (GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog)), arg);
+      adw_message_dialog_response (dialog, "rename");
+      gtk_window_close (GTK_WINDOW (dialog));
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-saved")) {
+      GlimmerConversation *c = glimmer_window_get_conversation (win);
+      g_autofree char *path = NULL;
+      if (c == NULL || arg == NULL)
+        driver_fail (d, line, "no conversation shown");
+      path = driver_history_path (win, "conversations", glimmer_conversation_get_id (c));
+      driver_expect_file (d, line, path, arg);
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "export-markdown") || g_str_equal (cmd, "export-json")) {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GFile) file = arg != NULL ? g_file_new_for_path (arg) : NULL;
+      GlimmerExportFormat format = g_str_equal (cmd, "export-json") ? GLIMMER_EXPORT_JSON
+                                                                     : GLIMMER_EXPORT_MARKDOWN;
+      if (file == NULL || !glimmer_window_export_to (win, format, file, &error))
+        driver_fail (d, line, error != NULL ? error->message : "usage: export-... PATH");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-file")) {
+      g_auto(GStrv) pt = arg != NULL ? g_strsplit (arg, " ", 2) : NULL;
+      if (pt == NULL || pt[0] == NULL || pt[1] == NULL)
+        driver_fail (d, line, "usage: expect-file PATH TEXT");
+      driver_expect_file (d, line, pt[0], pt[1]);
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "delete")) {
+      GlimmerConversation *c = glimmer_window_get_conversation (win);
+      g_autofree char *path = NULL, *trashed = NULL;
+      if (c == NULL)
+        driver_fail (d, line, "no conversation shown");
+      g_free (d->deleted_id);
+      d->deleted_id = g_strdup (glimmer_conversation_get_id (c));
+      path = driver_history_path (win, "conversations", d->deleted_id);
+      trashed = driver_history_path (win, "trash", d->deleted_id);
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.delete", NULL);
+      if (glimmer_history_lookup (glimmer_window_get_history (win), d->deleted_id) != NULL)
+        driver_fail (d, line, "the conversation is still listed");
+      if (g_file_test (path, G_FILE_TEST_EXISTS) || !g_file_test (trashed, G_FILE_TEST_EXISTS))
+        driver_fail (d, line, "the file was not moved to trash/");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "undo-delete")) {
+      GlimmerConversation *c;
+      g_autofree char *path = NULL;
+      if (d->deleted_id == NULL)
+        driver_fail (d, line, "nothing deleted");
+      /* what the toast's Undo button activates */
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.undo-delete", "s", d->deleted_id);
+      c = glimmer_window_get_conversation (win);
+      path = driver_history_path (win, "conversations", d->deleted_id);
+      if (c == NULL || g_strcmp0 (glimmer_conversation_get_id (c), d->deleted_id) != 0)
+        driver_fail (d, line, "the conversation is not shown again");
+      if (!g_file_test (path, G_FILE_TEST_EXISTS))
+        driver_fail (d, line, "the file is not back");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "search")) {
+      GtkWidget *entry;
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.search", NULL);
+      entry = gtk_root_get_focus (GTK_ROOT (win));
+      while (entry != NULL && !GTK_IS_SEARCH_ENTRY (entry))
+        entry = gtk_widget_get_parent (entry);
+      if (entry == NULL)
+        driver_fail (d, line, "win.search did not focus the search entry");
+      gtk_editable_set_text (GTK_EDITABLE (entry), arg != NULL ? arg : "");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-listed")) {
+      /* the search entry filters after its typing delay: allow 3 s */
+      guint n = glimmer_window_get_n_listed (win);
+      gint64 dl = driver_deadline (d, NULL, 3);
+      if (arg != NULL && n == (guint) atoi (arg)) {
+        driver_ok (d, line);
+        continue;
+      }
+      if (g_get_monotonic_time () > dl) {
+        g_autofree char *why = g_strdup_printf ("%u listed", n);
+        driver_fail (d, line, why);
+      }
+      return G_SOURCE_CONTINUE;
+    } else if (g_str_equal (cmd, "expect-context-used")) {
+      int used = glimmer_worker_get_context_used (worker);
+      printf ("glimmer-test: context used: %d\n", used);
+      if (used <= 0)
+        driver_fail (d, line, "the context usage is 0");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "action")) {
+      if (arg == NULL || !gtk_widget_activate_action (GTK_WIDGET (win), arg, NULL))
+        driver_fail (d, line, "no such action");
+      driver_ok (d, line);
     } else if (g_str_equal (cmd, "resize")) {
       int w = 0, h = 0;
       if (arg == NULL || sscanf (arg, "%d %d", &w, &h) != 2 || w <= 0 || h <= 0)
@@ -199,6 +373,7 @@ driver_free (gpointer data)
 {
   Driver *d = data;
   g_strfreev (d->lines);
+  g_free (d->deleted_id);
   g_free (d);
 }
 

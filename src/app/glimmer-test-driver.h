@@ -10,6 +10,22 @@
  *   approve                     answer every pending tool card with "Allow once"
  *   expect-rows N               at least N message rows in the chat view
  *   expect-assistant            the last assistant row exists and shows an answer or a tool card
+ *   expect-answer TEXT          the last assistant row's answer contains TEXT
+ *   expect-messages N           the shown conversation has exactly N messages
+ *   regenerate                  the last assistant message's "Regenerate" (then wait-reply)
+ *   edit                        the last user message's "Edit": it is cut off with what
+ *                               follows and put back in the composer (then "send" the new text)
+ *   rename TITLE                the Rename dialog, with TITLE typed and "Rename" pressed
+ *   expect-saved TEXT           the shown conversation's history file contains TEXT
+ *   export-markdown PATH        write the shown conversation to PATH, as the Export dialog
+ *   export-json PATH            does once a file is chosen
+ *   expect-file PATH TEXT       the file PATH (no spaces) contains TEXT
+ *   delete                      delete the shown conversation; checks its file went to trash/
+ *   undo-delete                 the toast's Undo; checks the file and the conversation are back
+ *   search TEXT                 type TEXT in the sidebar's search entry (none: clear it)
+ *   expect-listed N             the sidebar lists exactly N conversations (within 3 s)
+ *   expect-context-used         the worker reports a context usage above 0 tokens
+ *   action NAME                 activate the window action NAME (e.g. win.new-chat)
  *   open-latest                 show the newest conversation of the sidebar
  *   open-index N                show the sidebar's conversation N (0: the newest)
  *   resize W H                  set the window's size

@@ -197,6 +197,7 @@ glimmer_window_show_conversation (GlimmerWindow *self, GlimmerConversation *conv
   if (conversation != NULL)
     g_signal_connect_swapped (conversation, "notify::title", G_CALLBACK (on_title_changed), self);
   glimmer_chat_view_set_conversation (self->chat_view, conversation);
+  glimmer_worker_count_context (self->worker, conversation);
   window_update_title (self);
   window_update_page (self);
   window_select_row (self);
@@ -390,12 +391,26 @@ on_export_response (GtkNativeDialog *chooser, int response, GlimmerWindow *self)
 
   if (response == GTK_RESPONSE_ACCEPT && self->conversation != NULL) {
     file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
-    if (!glimmer_history_export (self->conversation, format, file, &error))
+    if (!glimmer_window_export_to (self, format, file, &error))
       glimmer_window_show_toast (self, error->message);
-    else
-      glimmer_window_show_toast (self, _("Conversation exported"));
   }
   g_object_unref (chooser);
+}
+
+gboolean
+glimmer_window_export_to (GlimmerWindow *self, GlimmerExportFormat format, GFile *file,
+                          GError **error)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), FALSE);
+  if (self->conversation == NULL) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                         _("No conversation is shown to export"));
+    return FALSE;
+  }
+  if (!glimmer_history_export (self->conversation, format, file, error))
+    return FALSE;
+  glimmer_window_show_toast (self, _("Conversation exported"));
+  return TRUE;
 }
 
 static void
@@ -574,6 +589,12 @@ on_generation_finished (GlimmerWorker *w, GlimmerConversation *c, GError *error,
 }
 
 static void
+on_load_finished (GlimmerWorker *w, const GError *error, GlimmerWindow *self)
+{
+  glimmer_worker_count_context (w, self->conversation);  /* the shown one's usage */
+}
+
+static void
 on_load_progress (GlimmerWorker *w, guint64 done, guint64 total, GlimmerWindow *self)
 {
   gtk_revealer_set_reveal_child (GTK_REVEALER (self->load_revealer), TRUE);
@@ -711,6 +732,7 @@ glimmer_window_new (GtkApplication *app, GlimmerHistory *history, GlimmerWorker 
   g_signal_connect (worker, "message-finished", G_CALLBACK (on_message_finished), self);
   g_signal_connect (worker, "generation-finished", G_CALLBACK (on_generation_finished), self);
   g_signal_connect (worker, "load-progress", G_CALLBACK (on_load_progress), self);
+  g_signal_connect (worker, "load-finished", G_CALLBACK (on_load_finished), self);
   g_signal_connect_swapped (worker, "notify::state", G_CALLBACK (on_worker_state), self);
   g_signal_connect_swapped (worker, "notify::context-used", G_CALLBACK (on_worker_state), self);
   g_signal_connect_swapped (worker, "notify::model-name", G_CALLBACK (on_worker_state), self);
@@ -739,4 +761,18 @@ glimmer_window_get_leaflet (GlimmerWindow *self)
 {
   g_return_val_if_fail (GLIMMER_IS_WINDOW (self), NULL);
   return self->leaflet;
+}
+
+GlimmerHistory *
+glimmer_window_get_history (GlimmerWindow *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), NULL);
+  return self->history;
+}
+
+guint
+glimmer_window_get_n_listed (GlimmerWindow *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), 0);
+  return g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
 }

@@ -25,5 +25,12 @@ GlimmerChatView     *glimmer_window_get_chat_view (GlimmerWindow *self);
 gboolean             glimmer_window_send_text  (GlimmerWindow *self, const char *text);
 void                 glimmer_window_show_toast (GlimmerWindow *self, const char *text);
 AdwLeaflet          *glimmer_window_get_leaflet (GlimmerWindow *self);
+GlimmerHistory      *glimmer_window_get_history (GlimmerWindow *self);
+/* How many conversations the sidebar lists now (after the search filter). */
+guint                glimmer_window_get_n_listed (GlimmerWindow *self);
+/* Write the shown conversation to `file` (what the Export dialogs do once a file is chosen);
+ * a toast confirms. FALSE with an error when none is shown or the file cannot be written. */
+gboolean             glimmer_window_export_to  (GlimmerWindow *self, GlimmerExportFormat format,
+                                                GFile *file, GError **error);
 
 G_END_DECLS

@@ -45,7 +45,7 @@ glimmer_load_options_init (GlimmerLoadOptions *options, const char *folder)
 
 /* ---- shared state ---- */
 
-typedef enum { JOB_LOAD, JOB_GENERATE, JOB_QUIT } JobType;
+typedef enum { JOB_LOAD, JOB_GENERATE, JOB_COUNT, JOB_QUIT } JobType;
 
 typedef struct {
   JobType                   type;
@@ -53,7 +53,7 @@ typedef struct {
   /* LOAD */
   char                     *folder;
   GlimContextOptions        ctx;
-  /* GENERATE */
+  /* GENERATE, COUNT */
   GlimChatRequest          *request;
   GlimmerGenerationSettings settings;
   char                     *conversation_id;
@@ -134,6 +134,7 @@ typedef enum {
   EV_TOOL_REQUEST,
   EV_MESSAGE_FINISHED,
   EV_GENERATION_DONE,
+  EV_COUNTED,
 } EventType;
 
 typedef struct {
@@ -150,6 +151,7 @@ typedef struct {
   GlimmerMessageStats stats;             /* STATS */
   GlimmerMessage     *message;           /* MESSAGE_STARTED, MESSAGE_FINISHED */
   GlimmerToolCall    *call;              /* TOOL_REQUEST */
+  char               *conversation_id;   /* COUNTED (n_past: the count) */
 } Event;
 
 static void
@@ -163,6 +165,7 @@ event_free (Event *ev)
   g_free (ev->content);
   g_clear_pointer (&ev->message, glimmer_message_free);
   g_clear_pointer (&ev->call, glimmer_tool_call_free);
+  g_free (ev->conversation_id);
   g_free (ev);
 }
 
@@ -433,6 +436,19 @@ engine_final_message (WorkerShared *sh, Job *job, GlimParserMessage *pm,
   return m;
 }
 
+/* Count the tokens of a stored conversation's prompt, for the context-usage label. */
+static void
+engine_count (WorkerShared *sh, Job *job)
+{
+  if (sh->session == NULL)
+    return;
+  glim_tool_registry_add_to_request (sh->tools, job->request, NULL);
+  Event *ev = event_new (sh, EV_COUNTED);
+  ev->n_past = glim_session_count_tokens (sh->session, job->request);
+  ev->conversation_id = g_strdup (job->conversation_id);
+  event_send (ev);
+}
+
 static void
 engine_generate (WorkerShared *sh, Job *job)
 {
@@ -532,6 +548,8 @@ engine_thread (gpointer data)
       engine_load (sh, job);
     else if (type == JOB_GENERATE)
       engine_generate (sh, job);
+    else if (type == JOB_COUNT)
+      engine_count (sh, job);
     job_free (job);
     if (type == JOB_QUIT)
       break;
@@ -557,6 +575,7 @@ struct _GlimmerWorker {
   int                  n_ctx;
   int                  n_used;
   GlimmerConversation *generating;    /* the conversation being answered */
+  char                *counting_id;   /* the conversation whose count is awaited, or NULL */
   guint                current;       /* index of the message being written */
 };
 
@@ -703,6 +722,14 @@ main_handle_event (gpointer data)
     glimmer_conversation_message_updated (conv, self->current);
     g_signal_emit (self, signals[MESSAGE_FINISHED], 0, conv, self->current);
     break;
+  case EV_COUNTED:
+    /* only the latest request counts, and a reply since then reports its own usage */
+    if (self->state == GLIMMER_WORKER_STATE_READY &&
+        g_strcmp0 (ev->conversation_id, self->counting_id) == 0) {
+      g_clear_pointer (&self->counting_id, g_free);
+      set_context_used (self, MAX (ev->n_past, 0), 0);
+    }
+    break;
   case EV_GENERATION_DONE: {
     g_autoptr (GlimmerConversation) done = g_steal_pointer (&self->generating);
     g_clear_object (&self->job_cancel);
@@ -747,6 +774,7 @@ glimmer_worker_finalize (GObject *object)
   GlimmerWorker *self = GLIMMER_WORKER (object);
   g_free (self->model_name);
   g_free (self->device);
+  g_free (self->counting_id);
   G_OBJECT_CLASS (glimmer_worker_parent_class)->finalize (object);
 }
 
@@ -941,9 +969,37 @@ glimmer_worker_generate (GlimmerWorker *self, GlimmerConversation *conversation,
   job->settings = *settings;
   job->conversation_id = g_strdup (glimmer_conversation_get_id (conversation));
   g_set_object (&self->generating, conversation);
+  g_clear_pointer (&self->counting_id, g_free);
   set_state (self, GLIMMER_WORKER_STATE_GENERATING);
   g_async_queue_push (self->sh->jobs, job);
   return TRUE;
+}
+
+void
+glimmer_worker_count_context (GlimmerWorker *self, GlimmerConversation *conversation)
+{
+  g_autoptr (GError) error = NULL;
+  g_return_if_fail (GLIMMER_IS_WORKER (self));
+  if (self->state != GLIMMER_WORKER_STATE_READY)
+    return;  /* loading: nothing to count with; generating: the reply reports its usage */
+  g_clear_pointer (&self->counting_id, g_free);
+  if (conversation == NULL || glimmer_conversation_get_n_messages (conversation) == 0) {
+    set_context_used (self, 0, 0);
+    return;
+  }
+  GlimChatRequest *req = glimmer_conversation_to_request (conversation, FALSE, &error);
+  if (req == NULL) {
+    g_warning ("context usage of %s: %s", glimmer_conversation_get_id (conversation),
+               error->message);
+    set_context_used (self, 0, 0);
+    return;
+  }
+  Job *job = g_new0 (Job, 1);
+  job->type = JOB_COUNT;
+  job->request = req;
+  job->conversation_id = g_strdup (glimmer_conversation_get_id (conversation));
+  self->counting_id = g_strdup (job->conversation_id);
+  g_async_queue_push (self->sh->jobs, job);
 }
 
 void

@@ -97,6 +97,10 @@ const char        *glimmer_worker_get_model_name    (GlimmerWorker *self);
 const char        *glimmer_worker_get_device_description (GlimmerWorker *self);
 int                glimmer_worker_get_context_length (GlimmerWorker *self);
 int                glimmer_worker_get_context_used  (GlimmerWorker *self);
+/* Count the tokens of `conversation` (NULL or empty: 0) on the worker thread; context-used
+ * changes when the count arrives. Does nothing unless a model is loaded and idle. */
+void               glimmer_worker_count_context     (GlimmerWorker *self,
+                                                     GlimmerConversation *conversation);
 
 /* Queue loading a model (replacing the loaded one). Progress and the result come as
  * "load-progress" / "load-finished"; a failure's message names the file or setting. FALSE with
