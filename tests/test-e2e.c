@@ -8,33 +8,6 @@
 
 #include <json-glib/json-glib.h>
 #include <string.h>
-#include <sys/wait.h>
-
-static char *
-demo_model_dir (void)
-{
-  const char *src = g_getenv ("G_TEST_SRCDIR");
-  return g_build_filename (src ? src : ".", "..", "data", "demo-model", NULL);
-}
-
-/* Run glimmer-cli with stdin from /dev/null (not a terminal). */
-static int
-run_cli (const char *const *args, char **out, char **err)
-{
-  const char *cli = g_getenv ("GLIMMER_CLI");
-  g_assert_nonnull (cli);
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) cli);
-  for (const char *const *a = args; *a != NULL; a++)
-    g_ptr_array_add (argv, (gpointer) *a);
-  g_ptr_array_add (argv, NULL);
-  g_autoptr (GError) error = NULL;
-  int status = 0;
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL,
-                out, err, &status, &error);
-  g_assert_no_error (error);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
 
 /* The JSON objects of --json output, one per line. */
 static GPtrArray *
@@ -126,7 +99,7 @@ test_calculator_thinking (void)
   const char *args[] = { "chat", "--message", "What is 37 * 41?", "--yes", "--json",
                          "--seed", "1", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  int status = run_cli (args, &out, &err);
+  int status = test_run_cli (args, &out, &err);
   g_test_message ("stdout: %s\nstderr: %s", out, err);
   g_assert_cmpint (status, ==, 0);
   check_exchange (out, TRUE);
@@ -135,11 +108,11 @@ test_calculator_thinking (void)
 static void
 test_calculator_no_think (void)
 {
-  g_autofree char *dir = demo_model_dir ();
+  g_autofree char *dir = test_demo_model_dir ();
   const char *args[] = { "chat", "--model", dir, "--message", "What is 37 * 41?", "--yes",
                          "--json", "--no-think", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  int status = run_cli (args, &out, &err);
+  int status = test_run_cli (args, &out, &err);
   g_test_message ("stdout: %s\nstderr: %s", out, err);
   g_assert_cmpint (status, ==, 0);
   check_exchange (out, FALSE);
@@ -148,11 +121,11 @@ test_calculator_no_think (void)
 static void
 test_text_output (void)
 {
-  g_autofree char *dir = demo_model_dir ();
+  g_autofree char *dir = test_demo_model_dir ();
   const char *args[] = { "chat", "--model", dir, "--message", "What is 37 * 41?", "--yes",
                          NULL };
   g_autofree char *out = NULL, *err = NULL;
-  int status = run_cli (args, &out, &err);
+  int status = test_run_cli (args, &out, &err);
   g_test_message ("stdout: %s\nstderr: %s", out, err);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out, "[tool call] calculator(expr=37 * 41)\n[calculator] 1517\n"));
@@ -163,11 +136,11 @@ test_text_output (void)
 static void
 test_approval_needs_yes (void)
 {
-  g_autofree char *dir = demo_model_dir ();
+  g_autofree char *dir = test_demo_model_dir ();
   const char *args[] = { "chat", "--model", dir, "--message", "What is 37 * 41?", "--json",
                          NULL };
   g_autofree char *out = NULL, *err = NULL;
-  int status = run_cli (args, &out, &err);
+  int status = test_run_cli (args, &out, &err);
   g_assert_cmpint (status, ==, 1);
   g_assert_nonnull (strstr (err, "tool approval needs --yes when stdin is not a terminal"));
   /* the assistant message with the call was still printed */
@@ -180,23 +153,23 @@ test_approval_needs_yes (void)
 static void
 test_refusals (void)
 {
-  g_autofree char *dir = demo_model_dir ();
+  g_autofree char *dir = test_demo_model_dir ();
   const char *bad_tool[] = { "chat", "--model", dir, "--message", "Hi", "--tools",
                              "calculator,shell", NULL };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_cmpint (run_cli (bad_tool, &out, &err), ==, 1);
+  g_assert_cmpint (test_run_cli (bad_tool, &out, &err), ==, 1);
   g_assert_nonnull (strstr (err, "--tools: no tool \"shell\""));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
   const char *no_model[] = { "chat", "--model", "/nonexistent/model", "--message", "Hi", NULL };
-  g_assert_cmpint (run_cli (no_model, &out, &err), ==, 1);
+  g_assert_cmpint (test_run_cli (no_model, &out, &err), ==, 1);
   g_assert_nonnull (strstr (err, "/nonexistent/model"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
   const char *no_message[] = { "chat", "--model", dir, NULL };
-  g_assert_cmpint (run_cli (no_message, &out, &err), ==, 1);
+  g_assert_cmpint (test_run_cli (no_message, &out, &err), ==, 1);
   g_assert_nonnull (strstr (err, "--message"));
 }
 

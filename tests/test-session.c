@@ -7,13 +7,6 @@
 
 #include <string.h>
 
-static char *
-demo_model_dir (void)
-{
-  const char *src = g_getenv ("G_TEST_SRCDIR");
-  return g_build_filename (src ? src : ".", "..", "data", "demo-model", NULL);
-}
-
 typedef struct {
   GlimModel *model;
 } Fixture;
@@ -21,7 +14,7 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autofree char *dir = demo_model_dir ();
+  g_autofree char *dir = test_demo_model_dir ();
   f->model = test_load_model (dir);
 }
 

@@ -202,17 +202,11 @@ run_loop (Rec *rec)
   g_source_remove (id);
 }
 
-static char *
-demo_model_path (void)
-{
-  return g_test_build_filename (G_TEST_DIST, "..", "data", "demo-model", NULL);
-}
-
 /* A worker with the demo model loaded on the CPU; NULL (test skipped) without the model. */
 static GlimmerWorker *
 load_demo (FakeTool *fake, Rec *rec)
 {
-  g_autofree char *dir = demo_model_path ();
+  g_autofree char *dir = test_demo_model_dir ();
   g_autofree char *config = g_build_filename (dir, "config.json", NULL);
   if (!g_file_test (config, G_FILE_TEST_EXISTS)) {
     g_test_skip ("data/demo-model is not here");

@@ -75,6 +75,12 @@ test_rel_l2 (const float *a, const float *b, gsize n)
   return den > 0 ? sqrt (num / den) : sqrt (num);
 }
 
+char *
+test_demo_model_dir (void)
+{
+  return g_test_build_filename (G_TEST_DIST, "..", "data", "demo-model", NULL);
+}
+
 int
 test_run_cli (const char *const *args, char **out, char **err)
 {
@@ -87,8 +93,9 @@ test_run_cli (const char *const *args, char **out, char **err)
   g_ptr_array_add (argv, NULL);
   g_autoptr (GError) error = NULL;
   int status = 0;
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status,
-                &error);
+  /* stdin from /dev/null: never a terminal, so glimmer-cli chat never waits for a person */
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, out,
+                err, &status, &error);
   g_assert_no_error (error);
   if (WIFEXITED (status))
     return WEXITSTATUS (status);

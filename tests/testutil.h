@@ -19,6 +19,8 @@ float  *test_read_f32    (const char *path, gsize *n);
 double  test_rel_l2      (const float *a, const float *b, gsize n);
 /* Run glimmer-cli (path from $GLIMMER_CLI) with argv; returns exit status, captures output. */
 int     test_run_cli     (const char *const *args, char **out, char **err);
+/* The bundled demo model, data/demo-model in the source tree. */
+char   *test_demo_model_dir (void);
 
 G_END_DECLS
 
