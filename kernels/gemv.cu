@@ -311,6 +311,16 @@ extern "C" cudaError_t
 gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode, int T,
          cudaStream_t stream)
 {
+  cudaError_t e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, stream);
+  if (e != cudaErrorNotSupported)
+    return e;
+  return gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream);
+}
+
+extern "C" cudaError_t
+gk_gemv_simple (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode,
+                int T, cudaStream_t stream)
+{
   if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0 || max_cols <= 0)
     return cudaErrorInvalidValue;
   if (mode == GK_GEMV_SWIGLU)

@@ -53,12 +53,22 @@ typedef struct {
 enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
 
 /* groups: device array [n_groups]; max_rows bounds the rows of every group (grid size) and
- * max_cols their columns (picks how many warps share a row).
+ * max_cols their columns (sizes the staged x and picks how many warps share a row).
  * T > 0 overrides every group's T (static descriptors reused for any chunk size);
- * T == 0 uses each group's own T (0 skips the group).
- * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU). */
-cudaError_t gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode,
-                     int T, cudaStream_t stream);
+ * T == 0 uses each group's own T, which must be 0 (skip the group) or 1.
+ * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU).
+ * gk_gemv: the tensor-core kernel (gemv-mma.cu) where its staged x fits in shared memory,
+ * else the CUDA-core one (gemv.cu). gk_gemv_simple and gk_gemv_mma force one of them;
+ * gk_gemv_mma returns cudaErrorNotSupported for a shape it does not take. */
+cudaError_t gk_gemv        (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                            int mode, int T, cudaStream_t stream);
+cudaError_t gk_gemv_simple (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                            int mode, int T, cudaStream_t stream);
+cudaError_t gk_gemv_mma    (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                            int mode, int T, cudaStream_t stream);
+/* shared memory the tensor-core kernel stages x in, for K columns and T tokens */
+size_t      gk_gemv_mma_smem (int K, int T);
+#define GK_GEMV_MMA_SMEM_MAX (38 * 1024)
 
 /* y[n, d] = (res ? (x[n, d] += res[n, d]) : x[n, d]) * rsqrt(mean(x^2) + eps) * w[d];
  * x is updated in place when res != NULL (the residual stream). y may be NULL (update only).

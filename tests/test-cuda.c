@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include "../kernels/gk.h"
+#include "test-cuda-gemv.h"
 
 #define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
 #endif
@@ -829,6 +830,7 @@ main (int argc, char **argv)
   }
 #ifdef GLIM_HAVE_CUDA
   g_test_add_func ("/glimmer/cuda/kernels/sample-vs-cpu", test_sample_kernel);
+  test_cuda_gemv_register ();
   g_test_add_func ("/glimmer/cuda/kernels/mla-decode-short", test_mla_short);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
                         test_mla_long);

@@ -373,6 +373,17 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
   return TRUE;
 }
 
+/* Below this many keys the per-head CUDA-core attention kernel is faster than the tensor-core
+ * one (which loads every head's query per block): on the H200 simple/mma tok/s were 191/169 at
+ * 1k, 175/165 at 2k, 147/156 at 4k, 107/140 at 8k (docs/PERFORMANCE.md). GLIMMER_MLA_MIN_KEYS
+ * overrides it (0: always the tensor-core kernel). */
+static int
+mla_mma_min_keys (void)
+{
+  const char *v = g_getenv ("GLIMMER_MLA_MIN_KEYS");
+  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 3072;
+}
+
 void
 glim_cuda_forward_free (GlimCudaForward *fw)
 {
@@ -456,6 +467,9 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   for (int l = 0; shard != NULL && l < c->n_layers; l++)
     fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
   fw->max_splits = MIN (128, MAX (1, (n_ctx + 63) / 64));
+  fw->gemv_simple = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "simple") == 0;
+  fw->mla_kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO;
+  fw->mla_min_keys = mla_mma_min_keys ();
   fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));
   if (cudaSetDevice (device) != cudaSuccess) {
     glim_cuda_set_error (error, cudaGetLastError (), "cudaSetDevice", G_STRFUNC, __FILE__, __LINE__);
@@ -553,7 +567,7 @@ gemv (GlimCudaForward *fw, int desc, int n, int rows, int mode, int T, GError **
   int cols = 0;
   for (int i = 0; i < n; i++)
     cols = MAX (cols, g_array_index (fw->host_desc, GkGemvGroup, desc + i).w.cols);
-  TRY_K (gk_gemv (fw->desc + desc, n, rows, cols, mode, T, fw->stream));
+  TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, fw->stream));
   return TRUE;
 }
 
@@ -566,16 +580,6 @@ desc_rows (GlimCudaForward *fw, int desc)
 /* Enqueue the forward of T tokens whose ids are in fw->ids, at position *fw->n_past.
  * Leaves the residual stream in fw->x and, if want_logits, logits in fw->logits. */
 
-/* Below this many keys the per-head CUDA-core attention kernel is faster than the tensor-core
- * one (which loads every head's query per block): on the H200 simple/mma tok/s were 191/169 at
- * 1k, 175/165 at 2k, 147/156 at 4k, 107/140 at 8k (docs/PERFORMANCE.md). GLIMMER_MLA_MIN_KEYS
- * overrides it (0: always the tensor-core kernel). */
-static int
-mla_mma_min_keys (void)
-{
-  const char *v = g_getenv ("GLIMMER_MLA_MIN_KEYS");
-  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 3072;
-}
 static gboolean
 enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **error)
 {
@@ -616,9 +620,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .scale = 1.0f / sqrtf ((float) Dqk),
-      /* GLIMMER_MLA=simple: the per-head CUDA-core kernel instead of the tensor-core one */
-      .kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO,
-      .mma_min_keys = mla_mma_min_keys (),
+      .kernel = fw->mla_kernel, .mma_min_keys = fw->mla_min_keys,
     };
     TRY_K (gk_mla_decode (&da, s));
     if (!gemv (fw, cl->desc_uv, H, Dv, GK_GEMV_PLAIN, T, error) ||
@@ -653,8 +655,9 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       return FALSE;
     int n_groups = T * (K + 1);
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
-    TRY_K (gk_gemv (fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
-    TRY_K (gk_gemv (fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0, s));
+    TRY_K (glim_cuda_gemv (fw, fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
+    TRY_K (glim_cuda_gemv (fw, fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0,
+                           s));
     /* an expert part that is empty on this rank leaves its slots at their initial zeros */
     TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D,
                            fw->rank == 0, s));

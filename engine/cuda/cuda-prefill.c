@@ -447,7 +447,8 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
                               cudaMemcpyDeviceToHost, s));
     }
   } else if (logits != NULL && Vr > 0) {
-    TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, Vr, c->hidden_size, GK_GEMV_PLAIN, 1, s));
+    TRY (glim_cuda_gemv (fw, fw->desc + fw->desc_lm_head, 1, Vr, c->hidden_size, GK_GEMV_PLAIN, 1,
+                         s));
     TRY (cudaMemcpyAsync (logits + fw->vocab0, fw->logits, (size_t) Vr * 4,
                           cudaMemcpyDeviceToHost, s));
   }
@@ -483,8 +484,8 @@ glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
   int Vr = fw->n_vocab;
   if (Vr == 0)
     return TRUE;     /* a rank without lm_head rows: the caller reports no candidate */
-  TRY (gk_gemv (fw->desc + fw->desc_lm_head, 1, Vr, fw->model->config->hidden_size, GK_GEMV_PLAIN,
-                1, fw->stream));
+  TRY (glim_cuda_gemv (fw, fw->desc + fw->desc_lm_head, 1, Vr, fw->model->config->hidden_size,
+                       GK_GEMV_PLAIN, 1, fw->stream));
   TRY (gk_argmax (fw->next, fw->logits, 1, Vr, fw->argmax_scratch, fw->stream));
   if (fw->tp > 1)
     TRY (gk_take_f32 (fw->next_val, fw->logits, fw->next, fw->stream));

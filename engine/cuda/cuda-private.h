@@ -47,6 +47,11 @@ struct _GlimCudaForward {
   float             *pinned_val; /* host */
   int           n_ctx;
   int           max_splits;
+  /* kernel choices, read from the environment once at creation (benchmarks and tests):
+   * GLIMMER_GEMV=simple (CUDA-core GEMV), GLIMMER_MLA=simple, GLIMMER_MLA_MIN_KEYS=N */
+  gboolean      gemv_simple;
+  int           mla_kernel;
+  int           mla_min_keys;
   cudaStream_t  stream;
   cudaStream_t  side;        /* a second stream for independent kernels (a graph branch) */
   cudaEvent_t   fork, join;
@@ -99,6 +104,15 @@ gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
  * positions pos0.. (diagnostics; synchronises the stream). */
+/* gk_gemv, or gk_gemv_simple when fw->gemv_simple */
+static inline cudaError_t
+glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
+                int max_cols, int mode, int T, cudaStream_t stream)
+{
+  return fw->gemv_simple ? gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream)
+                         : gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, stream);
+}
+
 gboolean glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, int pos0,
                                  GError **error);
 /* Enqueue lm_head (with the final norm) over row 0 of fw->x and argmax into fw->next. */

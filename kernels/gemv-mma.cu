@@ -1,0 +1,533 @@
+/* gemv-mma.cu: grouped matrix-vector products for decode-sized batches on tensor cores.
+ * SPDX-License-Identifier: MIT
+ * Same contract as gemv.cu (gk.h: GkGemvGroup); CPU reference: engine/cpu/cpu-ops.c
+ * glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU). Architectures: sm_80, 86, 89, 90
+ * (mma.sync m16n8k16, f16 and bf16 inputs, float32 accumulators).
+ *
+ * Why: the CUDA-core kernel (gemv.cu) decodes each E2M1 code through a shared-memory table and
+ * multiplies every weight by float32 x on the FMA pipe; one LDS per weight caps it far below the
+ * H200's bandwidth (300-750 GB/s measured). Here a warp owns a tile of 16 rows; each lane turns
+ * 8 codes into four f16 pairs with shifts and masks (Marlin's trick: the E2M1 bits placed in an
+ * f16's sign, exponent and mantissa give the value times 2^-14), multiplies them by the block
+ * scale in f16 (exact: the product has at most 6 significant bits) and lets mma.sync do the dot
+ * products for up to 8 tokens at once.
+ *
+ * Exactness: the weights are exact in f16 (NVFP4) or as stored (BF16). x is split into a high
+ * and a low part (x = hi + lo, 22 significant bits for f16, 16 for bf16) and both are
+ * multiplied, so the products are as good as float32's for the sizes here; sums are float32.
+ * For f16 each token's x is first scaled by a power of two so that its largest value is below
+ * 2^15 (f16 overflows at 65504); the scale is undone on the float32 result.
+ *
+ * Layout: a block of 8 warps handles TPB = 8 / WPT tiles of one group; the WPT warps of a tile
+ * split the columns into steps (128 columns NVFP4: a lane reads 16 bytes of each of its two rows;
+ * 32 columns BF16) and add their partial sums through shared memory. Because the mma's k order
+ * is free as long as A and B agree, a lane's A pairs are (code j, code j + 4) of each 32-bit
+ * word it loaded, and x is staged in shared memory in that order, 8 columns (one unit of 16
+ * bytes) at a time, with a padding unit every 8 so the lanes' 16-byte reads do not collide.
+ * Shapes or formats this path does not take (F16/F32 weights, gate and up in different
+ * formats, unaligned data) run a plain per-element loop in the same kernel, still exact. */
+#include <cuda_bf16.h>
+
+#include "common.cuh"
+
+#define MMA_WARPS 8
+#define MMA_THREADS (MMA_WARPS * 32)
+
+/* ---- device helpers ---- */
+
+__device__ __forceinline__ void
+mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1)
+{
+  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void
+mma_bf16x (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1)
+{
+  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t
+hmul2_u32 (uint32_t a, uint32_t b)
+{
+  __half2 r = __hmul2 (*(const __half2 *) &a, *(const __half2 *) &b);
+  return *(const uint32_t *) &r;
+}
+
+/* Two fp8 e4m3 block scales (bytes 0 and 1 of s) as an f16 pair times 2^7: the bits
+ * (e4m3 & 0x7f) << 7 read as f16 are the scale times 2^-8, subnormals included; times 2^15
+ * (exact) gives 2^7. At most 448 * 2^7 = 57,344 < 65,504. */
+__device__ __forceinline__ uint32_t
+scale_pair (uint32_t s)
+{
+  uint32_t h = ((s & 0x7fu) << 7) | ((s & 0x7f00u) << 15) | ((s & 0x80u) << 8) |
+               ((s & 0x8000u) << 16);
+  return hmul2_u32 (h, 0x78007800u);   /* f16 32768 = 2^15 in both halves */
+}
+
+/* The f16 pair (code j, code j + 4) of the 8 E2M1 codes in q, times the scale pair sc:
+ * value * scale * 2^-7 each, exact. */
+template <int J>
+__device__ __forceinline__ uint32_t
+fp4_pair (uint32_t q, uint32_t sc)
+{
+  uint32_t y = J == 3 ? q : q << (12 - 4 * J);
+  uint32_t z = J == 3 ? q >> 3 : q << (9 - 4 * J);
+  uint32_t h = (y & 0x80008000u) | (z & 0x0e000e00u);
+  return hmul2_u32 (h, sc);
+}
+
+/* unit index of columns [8G, 8G + 8) within a token's row of staged x */
+__device__ __forceinline__ int
+unit_pos (int G)
+{
+  return G + (G >> 3);
+}
+
+/* One warp's loads for one step: rows g and g + 8 of its tile (A and, for SWIGLU, A2). */
+struct Chunk {
+  uint4    a, b;
+  uint32_t sa, sb;
+};
+
+enum { PATH_FP4, PATH_BF16, PATH_GENERIC };
+
+/* NVFP4: lane (g, t) of the tile reads columns [c, c + 32) of its two rows, c = 128 s + 32 t.
+ * vec: rows 16-byte aligned and K a multiple of 32; else 4-byte words and single scale bytes. */
+__device__ __forceinline__ void
+load_fp4 (Chunk &ck, const GkMatrix &w, int row, int c, bool vec)
+{
+  const int K = w.cols;
+  const uint8_t *d = (const uint8_t *) w.data;
+  ck.a = ck.b = make_uint4 (0, 0, 0, 0);
+  ck.sa = ck.sb = 0;
+  if (c >= K)
+    return;
+  size_t oa = (size_t) row * K + c, ob = oa + (size_t) 8 * K;
+  bool ra = row < w.rows, rb = row + 8 < w.rows;
+  if (vec && c + 32 <= K) {
+    if (ra) {
+      ck.a = __ldg ((const uint4 *) (d + oa / 2));
+      ck.sa = __ldg ((const uint16_t *) (w.scales + oa / 16));
+    }
+    if (rb) {
+      ck.b = __ldg ((const uint4 *) (d + ob / 2));
+      ck.sb = __ldg ((const uint16_t *) (w.scales + ob / 16));
+    }
+    return;
+  }
+  uint32_t qa[4] = { 0, 0, 0, 0 }, qb[4] = { 0, 0, 0, 0 };
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+    if (c + 8 * i < K) {
+      if (ra)
+        qa[i] = __ldg ((const uint32_t *) (d + oa / 2) + i);
+      if (rb)
+        qb[i] = __ldg ((const uint32_t *) (d + ob / 2) + i);
+    }
+  ck.a = make_uint4 (qa[0], qa[1], qa[2], qa[3]);
+  ck.b = make_uint4 (qb[0], qb[1], qb[2], qb[3]);
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+    if (c + 16 * i < K) {
+      if (ra)
+        ck.sa |= (uint32_t) __ldg (w.scales + oa / 16 + i) << (8 * i);
+      if (rb)
+        ck.sb |= (uint32_t) __ldg (w.scales + ob / 16 + i) << (8 * i);
+    }
+}
+
+/* BF16: lane (g, t) reads columns [c, c + 8) of its two rows, c = 32 s + 8 t. */
+__device__ __forceinline__ void
+load_bf16 (Chunk &ck, const GkMatrix &w, int row, int c)
+{
+  const uint16_t *d = (const uint16_t *) w.data;
+  ck.a = ck.b = make_uint4 (0, 0, 0, 0);
+  ck.sa = ck.sb = 0;
+  if (c >= w.cols)
+    return;
+  if (row < w.rows)
+    ck.a = __ldg ((const uint4 *) (d + (size_t) row * w.cols + c));
+  if (row + 8 < w.rows)
+    ck.b = __ldg ((const uint4 *) (d + (size_t) (row + 8) * w.cols + c));
+}
+
+__device__ __forceinline__ uint32_t
+word (const uint4 &v, int i)
+{
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+/* acc += the tile's 16 rows . x for the 32 columns of one NVFP4 chunk */
+__device__ __forceinline__ void
+step_fp4 (float *acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G0, bool tok)
+{
+  uint32_t sa = scale_pair (ck.sa), sb = scale_pair (ck.sb);
+#pragma unroll
+  for (int w = 0; w < 4; w++) {
+    uint32_t qa = word (ck.a, w), qb = word (ck.b, w);
+    uint32_t sca = w < 2 ? (sa & 0xffffu) * 0x10001u : (sa >> 16) * 0x10001u;
+    uint32_t scb = w < 2 ? (sb & 0xffffu) * 0x10001u : (sb >> 16) * 0x10001u;
+    uint32_t pa[4] = { fp4_pair<0> (qa, sca), fp4_pair<1> (qa, sca), fp4_pair<2> (qa, sca),
+                       fp4_pair<3> (qa, sca) };
+    uint32_t pb[4] = { fp4_pair<0> (qb, scb), fp4_pair<1> (qb, scb), fp4_pair<2> (qb, scb),
+                       fp4_pair<3> (qb, scb) };
+    uint4 h = make_uint4 (0, 0, 0, 0), l = h;
+    if (tok) {
+      h = xh[unit_pos (G0 + w)];
+      l = xl[unit_pos (G0 + w)];
+    }
+    mma_f16 (acc, pa[0], pb[0], pa[1], pb[1], h.x, h.y);
+    mma_f16 (acc, pa[0], pb[0], pa[1], pb[1], l.x, l.y);
+    mma_f16 (acc, pa[2], pb[2], pa[3], pb[3], h.z, h.w);
+    mma_f16 (acc, pa[2], pb[2], pa[3], pb[3], l.z, l.w);
+  }
+}
+
+/* acc += the tile's 16 rows . x for the 8 columns of one BF16 chunk */
+__device__ __forceinline__ void
+step_bf16 (float *acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G, bool tok)
+{
+  uint4 h = make_uint4 (0, 0, 0, 0), l = h;
+  if (tok) {
+    h = xh[unit_pos (G)];
+    l = xl[unit_pos (G)];
+  }
+  mma_bf16x (acc, ck.a.x, ck.b.x, ck.a.y, ck.b.y, h.x, h.y);
+  mma_bf16x (acc, ck.a.x, ck.b.x, ck.a.y, ck.b.y, l.x, l.y);
+  mma_bf16x (acc, ck.a.z, ck.b.z, ck.a.w, ck.b.w, h.z, h.w);
+  mma_bf16x (acc, ck.a.z, ck.b.z, ck.a.w, ck.b.w, l.z, l.w);
+}
+
+/* x at column c of token n from the staged f16 units (generic path) */
+__device__ __forceinline__ float
+staged_f16 (const uint4 *xh, const uint4 *xl, int c, float mult)
+{
+  int G = c >> 3, j = c & 7, k = j < 4 ? 2 * j : 2 * (j - 4) + 1;
+  const __half *h = (const __half *) &xh[unit_pos (G)];
+  const __half *l = (const __half *) &xl[unit_pos (G)];
+  return (__half2float (h[k]) + __half2float (l[k])) * mult;
+}
+
+/* ---- kernel ---- */
+
+struct Smem {
+  float part[MMA_WARPS][2][16][8];     /* per warp: its partial sums (W, W2) [row][token] */
+  float red[2][MMA_WARPS][GK_GEMV_MAX_T];
+  float inv[GK_GEMV_MAX_T];            /* RMSNorm scalar per token (1 without norm) */
+  float mult[GK_GEMV_MAX_T];           /* what the mma sums are multiplied by per token */
+};
+
+/* grid (blocks of TPB tiles, groups); dynamic shared memory: staged x, hi then lo,
+ * [T][row_units] units of 16 bytes each. */
+template <int MODE, int WPT>
+__global__ void __launch_bounds__ (MMA_THREADS, 2)
+gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
+{
+  constexpr int TPB = MMA_WARPS / WPT;
+  constexpr bool SW = MODE == GK_GEMV_SWIGLU;
+  constexpr int U = SW ? 2 : 4;                 /* steps whose loads are in flight together */
+  extern __shared__ uint4 xs[];
+  __shared__ Smem sm;
+
+  const GkGemvGroup &g = groups[blockIdx.y];
+  const int T = t_override > 0 ? t_override : g.T;
+  const int rows = g.w.rows, K = g.w.cols;
+  if (T <= 0 || T > GK_GEMV_MAX_T || (int) blockIdx.x * TPB * 16 >= rows)
+    return;                                      /* whole block idle: no barrier is reached */
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int gq = lane >> 2, tq = lane & 3;       /* mma fragment coordinates */
+  const int tile = blockIdx.x * TPB + warp / WPT, first = warp % WPT;
+  const int row = tile * 16 + gq;
+
+  int path = g.w.format == GK_WEIGHT_NVFP4 ? PATH_FP4
+           : g.w.format == GK_WEIGHT_BF16  ? PATH_BF16 : PATH_GENERIC;
+  if (SW && (g.w2.format != g.w.format || g.w2.rows != rows || g.w2.cols != K))
+    path = PATH_GENERIC;
+  bool vec = (K % 32 == 0) && ((uintptr_t) g.w.data & 15) == 0 &&
+             ((uintptr_t) g.w.scales & 1) == 0 &&
+             (!SW || (((uintptr_t) g.w2.data & 15) == 0 && ((uintptr_t) g.w2.scales & 1) == 0));
+  if (path == PATH_FP4 && ((uintptr_t) g.w.data & 3) != 0)
+    path = PATH_GENERIC;
+  if (path == PATH_BF16 && (((uintptr_t) g.w.data & 15) != 0 ||
+                            (SW && ((uintptr_t) g.w2.data & 15) != 0)))
+    path = PATH_GENERIC;
+  const int step_cols = path == PATH_BF16 ? 32 : 128;
+  const int n_steps = GK_CEIL_DIV (K, step_cols);
+
+  /* the first loads go out before x is staged */
+  Chunk ck[U], ck2[U];
+  int s0 = first;
+  auto load_batch = [&] (int s) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int st = s + u * WPT;
+      if (path == PATH_FP4) {
+        int c = st < n_steps ? st * 128 + tq * 32 : K;
+        load_fp4 (ck[u], g.w, row, c, vec);
+        if (SW)
+          load_fp4 (ck2[u], g.w2, row, c, vec);
+      } else if (path == PATH_BF16) {
+        int c = st < n_steps ? st * 32 + tq * 8 : K;
+        load_bf16 (ck[u], g.w, row, c);
+        if (SW)
+          load_bf16 (ck2[u], g.w2, row, c);
+      }
+    }
+  };
+  if (path != PATH_GENERIC && tile * 16 < rows)
+    load_batch (s0);
+
+  /* stage x: RMSNorm scalar, the f16 power-of-two scale, then hi/lo units */
+  const bool norm = g.norm_w != nullptr;
+  const int n_units = n_steps * step_cols / 8;
+  uint4 *xh = xs, *xl = xs + (size_t) T * row_units;
+  {
+    float ss[GK_GEMV_MAX_T], mx[GK_GEMV_MAX_T];
+#pragma unroll
+    for (int n = 0; n < GK_GEMV_MAX_T; n++)
+      ss[n] = mx[n] = 0.0f;
+    for (int c = threadIdx.x; c < K; c += MMA_THREADS) {
+      float nw = norm ? __ldg (g.norm_w + c) : 1.0f;
+#pragma unroll
+      for (int n = 0; n < GK_GEMV_MAX_T; n++)
+        if (n < T) {
+          float v = g.x[(size_t) n * g.x_stride + c];
+          ss[n] += v * v;
+          mx[n] = fmaxf (mx[n], fabsf (v * nw));
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < GK_GEMV_MAX_T; n++) {
+      float a = gk_warp_sum (ss[n]), b = gk_warp_max (mx[n]);
+      if (lane == 0 && n < T) {
+        sm.red[0][warp][n] = a;
+        sm.red[1][warp][n] = b;
+      }
+    }
+    __syncthreads ();
+    if (threadIdx.x < T) {
+      int n = threadIdx.x;
+      float a = 0.0f, b = 0.0f;
+      for (int w = 0; w < MMA_WARPS; w++) {
+        a += sm.red[0][w][n];
+        b = fmaxf (b, sm.red[1][w][n]);
+      }
+      float inv = norm ? rsqrtf (a / (float) K + g.norm_eps) : 1.0f;
+      float m = b * inv, mult = 1.0f;
+      if (path != PATH_BF16 && m > 1e-30f && m < 3.0e38f) {
+        int e = (int) ((__float_as_uint (m) >> 23) & 0xff) - 127 - 14;   /* m * 2^-e < 2^15 */
+        e = max (-100, min (100, e));
+        mult = __uint_as_float ((uint32_t) (127 + e) << 23);             /* 2^e */
+      }
+      sm.inv[n] = inv;
+      sm.mult[n] = mult;
+    }
+    __syncthreads ();
+    for (int i = threadIdx.x; i < T * n_units; i += MMA_THREADS) {
+      int n = i / n_units, G = i % n_units, c0 = G * 8;
+      float f = sm.inv[n] / sm.mult[n];
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        int c = c0 + j;
+        v[j] = c < K ? g.x[(size_t) n * g.x_stride + c] * f * (norm ? __ldg (g.norm_w + c) : 1.0f)
+                     : 0.0f;
+      }
+      uint16_t hi[8], lo[8];
+      if (path == PATH_BF16) {
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+          __nv_bfloat16 h = __float2bfloat16_rn (v[j]);
+          hi[j] = __bfloat16_as_ushort (h);
+          lo[j] = __bfloat16_as_ushort (__float2bfloat16_rn (v[j] - __bfloat162float (h)));
+        }
+      } else {
+        /* order (0, 4, 1, 5, 2, 6, 3, 7): the pairs fp4_pair builds */
+        const int ord[8] = { 0, 4, 1, 5, 2, 6, 3, 7 };
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+          __half h = __float2half_rn (v[ord[j]]);
+          hi[j] = __half_as_ushort (h);
+          lo[j] = __half_as_ushort (__float2half_rn (v[ord[j]] - __half2float (h)));
+        }
+      }
+      uint4 uh, ul;
+      uh.x = hi[0] | (uint32_t) hi[1] << 16; uh.y = hi[2] | (uint32_t) hi[3] << 16;
+      uh.z = hi[4] | (uint32_t) hi[5] << 16; uh.w = hi[6] | (uint32_t) hi[7] << 16;
+      ul.x = lo[0] | (uint32_t) lo[1] << 16; ul.y = lo[2] | (uint32_t) lo[3] << 16;
+      ul.z = lo[4] | (uint32_t) lo[5] << 16; ul.w = lo[6] | (uint32_t) lo[7] << 16;
+      xh[(size_t) n * row_units + unit_pos (G)] = uh;
+      xl[(size_t) n * row_units + unit_pos (G)] = ul;
+    }
+    __syncthreads ();
+  }
+
+  /* the warp's steps: first, first + WPT, ... */
+  float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f }, acc2[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+  const bool tok = gq < T;
+  const uint4 *th = xh + (size_t) (tok ? gq : 0) * row_units;
+  const uint4 *tl = xl + (size_t) (tok ? gq : 0) * row_units;
+  if (path != PATH_GENERIC && tile * 16 < rows) {
+    for (;;) {
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        int st = s0 + u * WPT;
+        if (st >= n_steps)
+          break;
+        if (path == PATH_FP4) {
+          step_fp4 (acc, ck[u], th, tl, st * 16 + tq * 4, tok);
+          if (SW)
+            step_fp4 (acc2, ck2[u], th, tl, st * 16 + tq * 4, tok);
+        } else {
+          step_bf16 (acc, ck[u], th, tl, st * 4 + tq, tok);
+          if (SW)
+            step_bf16 (acc2, ck2[u], th, tl, st * 4 + tq, tok);
+        }
+      }
+      s0 += U * WPT;
+      if (s0 >= n_steps)
+        break;
+      load_batch (s0);
+    }
+    /* d[0], d[1]: row gq, tokens 2tq, 2tq + 1; d[2], d[3]: row gq + 8 */
+    sm.part[warp][0][gq][2 * tq] = acc[0];
+    sm.part[warp][0][gq][2 * tq + 1] = acc[1];
+    sm.part[warp][0][gq + 8][2 * tq] = acc[2];
+    sm.part[warp][0][gq + 8][2 * tq + 1] = acc[3];
+    if (SW) {
+      sm.part[warp][1][gq][2 * tq] = acc2[0];
+      sm.part[warp][1][gq][2 * tq + 1] = acc2[1];
+      sm.part[warp][1][gq + 8][2 * tq] = acc2[2];
+      sm.part[warp][1][gq + 8][2 * tq + 1] = acc2[3];
+    }
+  } else if (path == PATH_GENERIC) {
+    /* any format: lanes over the warp's columns, one row at a time */
+    const int cpw = GK_CEIL_DIV (n_steps, WPT) * 128;
+    const int c_begin = first * cpw, c_end = min (K, c_begin + cpw);
+    for (int r = 0; r < 16; r++) {
+      int rr = tile * 16 + r;
+      for (int n = 0; n < T; n++) {
+        float a = 0.0f, b = 0.0f;
+        if (rr < rows)
+          for (int c = c_begin + lane; c < c_end; c += 32) {
+            float xv = staged_f16 (xh + (size_t) n * row_units, xl + (size_t) n * row_units, c,
+                                   sm.mult[n]);
+            a += gk_matrix_at (g.w, rr, c) * xv;
+            if (SW)
+              b += gk_matrix_at (g.w2, rr, c) * xv;
+          }
+        a = gk_warp_sum (a);
+        b = SW ? gk_warp_sum (b) : 0.0f;
+        if (lane == 0) {
+          sm.part[warp][0][r][n] = a;
+          sm.part[warp][1][r][n] = b;
+        }
+      }
+    }
+  }
+  __syncthreads ();
+
+  /* each (tile, row, token) of the block: add the tile's warps, scale, activate, store */
+  for (int i = threadIdx.x; i < TPB * 16 * T; i += MMA_THREADS) {
+    int tt = i / (16 * T), r = (i / T) % 16, n = i % T;
+    int rr = (blockIdx.x * TPB + tt) * 16 + r;
+    if (rr >= rows)
+      continue;
+    float a = 0.0f, b = 0.0f;
+    for (int w = tt * WPT; w < tt * WPT + WPT; w++) {
+      a += sm.part[w][0][r][n];
+      if (SW)
+        b += sm.part[w][1][r][n];
+    }
+    float v;
+    if (path == PATH_GENERIC) {
+      v = a;                        /* gk_matrix_at applied scale2; x was un-scaled */
+      if (SW)
+        v = v / (1.0f + expf (-v)) * b;
+    } else {
+      float m = path == PATH_FP4 ? sm.mult[n] * 128.0f : 1.0f;
+      v = a * m * (path == PATH_FP4 ? g.w.scale2 : 1.0f);
+      if (SW) {
+        float u = b * m * (path == PATH_FP4 ? g.w2.scale2 : 1.0f);
+        v = v / (1.0f + expf (-v)) * u;
+      }
+    }
+    float *y = g.y + (size_t) n * g.y_stride + rr;
+    *y = g.accumulate ? *y + g.alpha * v : g.alpha * v;
+  }
+}
+
+/* ---- launcher ---- */
+
+/* units of 16 bytes per token row of staged x for K columns (either path's step), with the
+ * padding unit every 8 and a row stride that spreads tokens over the banks */
+static int
+staged_row_units (int K)
+{
+  int units = GK_CEIL_DIV (K, 128) * 16;     /* the NVFP4 step is the larger one */
+  int padded = units + units / 8;
+  return ((padded + 7) & ~7) + 2;
+}
+
+extern "C" size_t
+gk_gemv_mma_smem (int K, int T)
+{
+  return (size_t) 2 * (size_t) T * (size_t) staged_row_units (K) * 16;
+}
+
+template <int MODE, int WPT>
+static cudaError_t
+launch (const GkGemvGroup *groups, int n_groups, int max_rows, int T, int row_units, size_t smem,
+        cudaStream_t stream)
+{
+  constexpr int TPB = MMA_WARPS / WPT;
+  dim3 grid (GK_CEIL_DIV (GK_CEIL_DIV (max_rows, 16), TPB), n_groups);
+  gemv_mma_kernel<MODE, WPT><<<grid, MMA_THREADS, smem, stream>>> (groups, T, row_units);
+  return gk_check_launch ();
+}
+
+template <int MODE>
+static cudaError_t
+launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int T,
+             size_t smem, cudaStream_t stream)
+{
+  /* warps per tile: enough warps in flight (about 24 per SM) without cutting the columns
+   * into fewer steps than warps */
+  int dev = 0, sms = 132;
+  if (cudaGetDevice (&dev) == cudaSuccess)
+    cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
+  long tiles = (long) GK_CEIL_DIV (max_rows, 16) * n_groups;
+  int steps = GK_CEIL_DIV (max_cols, 128);
+  int wpt = 1;
+  while (wpt < MMA_WARPS && tiles * wpt < (long) sms * 24 && steps >= 2 * wpt)
+    wpt *= 2;
+  int ru = staged_row_units (max_cols);
+  switch (wpt) {
+  case 1: return launch<MODE, 1> (groups, n_groups, max_rows, T, ru, smem, stream);
+  case 2: return launch<MODE, 2> (groups, n_groups, max_rows, T, ru, smem, stream);
+  case 4: return launch<MODE, 4> (groups, n_groups, max_rows, T, ru, smem, stream);
+  default: return launch<MODE, 8> (groups, n_groups, max_rows, T, ru, smem, stream);
+  }
+}
+
+extern "C" cudaError_t
+gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode, int T,
+             cudaStream_t stream)
+{
+  if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0 || max_cols <= 0)
+    return cudaErrorInvalidValue;
+  size_t smem = gk_gemv_mma_smem (max_cols, T > 0 ? T : 1);
+  if (smem > GK_GEMV_MMA_SMEM_MAX)
+    return cudaErrorNotSupported;
+  return mode == GK_GEMV_SWIGLU
+             ? launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, smem, stream)
+             : launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, smem, stream);
+}
