@@ -102,6 +102,26 @@ gk_matrix_at (const GkMatrix &w, int r, int c)
   }
 }
 
+/* Programmatic dependent launch (sm_90): let the next kernel in the stream start (it must
+ * gk_pdl_wait before reading what this one writes), and wait until the kernels this one depends
+ * on have finished with their writes visible. Both are no-ops for kernels launched without the
+ * attribute, and below sm_90. */
+__device__ __forceinline__ void
+gk_pdl_launch_dependents (void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile ("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void
+gk_pdl_wait (void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile ("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 /* Launch-error helper for launchers. */
 static inline cudaError_t
 gk_check_launch (void)

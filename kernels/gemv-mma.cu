@@ -164,9 +164,15 @@ word (const uint4 &v, int i)
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
+/* The sums of a tile: four independent mma chains (x hi / lo, k half 0 / 1), so consecutive
+ * mma.sync do not wait on each other's accumulators; added up at the end. */
+struct Acc {
+  float c[4][4];
+};
+
 /* acc += the tile's 16 rows . x for the 32 columns of one NVFP4 chunk */
 __device__ __forceinline__ void
-step_fp4 (float *acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G0, bool tok)
+step_fp4 (Acc &acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G0, bool tok)
 {
   uint32_t sa = scale_pair (ck.sa), sb = scale_pair (ck.sb);
 #pragma unroll
@@ -183,26 +189,26 @@ step_fp4 (float *acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G0,
       h = xh[unit_pos (G0 + w)];
       l = xl[unit_pos (G0 + w)];
     }
-    mma_f16 (acc, pa[0], pb[0], pa[1], pb[1], h.x, h.y);
-    mma_f16 (acc, pa[0], pb[0], pa[1], pb[1], l.x, l.y);
-    mma_f16 (acc, pa[2], pb[2], pa[3], pb[3], h.z, h.w);
-    mma_f16 (acc, pa[2], pb[2], pa[3], pb[3], l.z, l.w);
+    mma_f16 (acc.c[0], pa[0], pb[0], pa[1], pb[1], h.x, h.y);
+    mma_f16 (acc.c[1], pa[0], pb[0], pa[1], pb[1], l.x, l.y);
+    mma_f16 (acc.c[2], pa[2], pb[2], pa[3], pb[3], h.z, h.w);
+    mma_f16 (acc.c[3], pa[2], pb[2], pa[3], pb[3], l.z, l.w);
   }
 }
 
 /* acc += the tile's 16 rows . x for the 8 columns of one BF16 chunk */
 __device__ __forceinline__ void
-step_bf16 (float *acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G, bool tok)
+step_bf16 (Acc &acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G, bool tok)
 {
   uint4 h = make_uint4 (0, 0, 0, 0), l = h;
   if (tok) {
     h = xh[unit_pos (G)];
     l = xl[unit_pos (G)];
   }
-  mma_bf16x (acc, ck.a.x, ck.b.x, ck.a.y, ck.b.y, h.x, h.y);
-  mma_bf16x (acc, ck.a.x, ck.b.x, ck.a.y, ck.b.y, l.x, l.y);
-  mma_bf16x (acc, ck.a.z, ck.b.z, ck.a.w, ck.b.w, h.z, h.w);
-  mma_bf16x (acc, ck.a.z, ck.b.z, ck.a.w, ck.b.w, l.z, l.w);
+  mma_bf16x (acc.c[0], ck.a.x, ck.b.x, ck.a.y, ck.b.y, h.x, h.y);
+  mma_bf16x (acc.c[1], ck.a.x, ck.b.x, ck.a.y, ck.b.y, l.x, l.y);
+  mma_bf16x (acc.c[2], ck.a.z, ck.b.z, ck.a.w, ck.b.w, h.z, h.w);
+  mma_bf16x (acc.c[3], ck.a.z, ck.b.z, ck.a.w, ck.b.w, l.z, l.w);
 }
 
 /* x at column c of token n from the staged f16 units (generic path) */
@@ -220,15 +226,16 @@ staged_f16 (const uint4 *xh, const uint4 *xl, int c, float mult)
 struct Smem {
   float part[MMA_WARPS][2][16][8];     /* per warp: its partial sums (W, W2) [row][token] */
   float red[2][MMA_WARPS][GK_GEMV_MAX_T];
-  float inv[GK_GEMV_MAX_T];            /* RMSNorm scalar per token (1 without norm) */
-  float mult[GK_GEMV_MAX_T];           /* what the mma sums are multiplied by per token */
+  float mult[GK_GEMV_MAX_T];           /* the power of two x was divided by, per token */
 };
 
 /* grid (blocks of TPB tiles, groups); dynamic shared memory: staged x, hi then lo,
- * [T][row_units] units of 16 bytes each. */
+ * [T][row_units] units of 16 bytes each. early: the descriptors and weights were written
+ * before the previous kernel ran, so they may be read before gk_pdl_wait (launched with
+ * programmatic stream serialization, the weight loads then overlap the previous kernel). */
 template <int MODE, int WPT>
 __global__ void __launch_bounds__ (MMA_THREADS, 2)
-gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
+gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units, int early)
 {
   constexpr int TPB = MMA_WARPS / WPT;
   constexpr bool SW = MODE == GK_GEMV_SWIGLU;
@@ -236,11 +243,16 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
   extern __shared__ uint4 xs[];
   __shared__ Smem sm;
 
+  gk_pdl_launch_dependents ();
+  if (!early)
+    gk_pdl_wait ();
   const GkGemvGroup &g = groups[blockIdx.y];
   const int T = t_override > 0 ? t_override : g.T;
   const int rows = g.w.rows, K = g.w.cols;
-  if (T <= 0 || T > GK_GEMV_MAX_T || (int) blockIdx.x * TPB * 16 >= rows)
+  if (T <= 0 || T > GK_GEMV_MAX_T || (int) blockIdx.x * TPB * 16 >= rows) {
+    gk_pdl_wait ();                                 /* finish only after what this depends on */
     return;                                      /* whole block idle: no barrier is reached */
+  }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int gq = lane >> 2, tq = lane & 3;       /* mma fragment coordinates */
@@ -262,7 +274,7 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
   const int step_cols = path == PATH_BF16 ? 32 : 128;
   const int n_steps = GK_CEIL_DIV (K, step_cols);
 
-  /* the first loads go out before x is staged */
+  /* the first loads go out before x is ready */
   Chunk ck[U], ck2[U];
   int s0 = first;
   auto load_batch = [&] (int s) {
@@ -284,11 +296,14 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
   };
   if (path != PATH_GENERIC && tile * 16 < rows)
     load_batch (s0);
+  gk_pdl_wait ();                                   /* x comes from the previous kernel */
 
-  /* stage x: RMSNorm scalar, the f16 power-of-two scale, then hi/lo units */
+  /* stage x: the RMSNorm scalar and the f16 power-of-two scale of each token (one pass, one
+   * barrier; every thread combines the warps' partials itself), then the hi/lo units */
   const bool norm = g.norm_w != nullptr;
   const int n_units = n_steps * step_cols / 8;
   uint4 *xh = xs, *xl = xs + (size_t) T * row_units;
+  float inv[GK_GEMV_MAX_T], mult[GK_GEMV_MAX_T];
   {
     float ss[GK_GEMV_MAX_T], mx[GK_GEMV_MAX_T];
 #pragma unroll
@@ -306,35 +321,41 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
     }
 #pragma unroll
     for (int n = 0; n < GK_GEMV_MAX_T; n++) {
+      if (n >= T)
+        break;
       float a = gk_warp_sum (ss[n]), b = gk_warp_max (mx[n]);
-      if (lane == 0 && n < T) {
+      if (lane == 0) {
         sm.red[0][warp][n] = a;
         sm.red[1][warp][n] = b;
       }
     }
     __syncthreads ();
-    if (threadIdx.x < T) {
-      int n = threadIdx.x;
+#pragma unroll
+    for (int n = 0; n < GK_GEMV_MAX_T; n++) {
+      inv[n] = mult[n] = 1.0f;
+      if (n >= T)
+        continue;
       float a = 0.0f, b = 0.0f;
+#pragma unroll
       for (int w = 0; w < MMA_WARPS; w++) {
         a += sm.red[0][w][n];
         b = fmaxf (b, sm.red[1][w][n]);
       }
-      float inv = norm ? rsqrtf (a / (float) K + g.norm_eps) : 1.0f;
-      float m = b * inv, mult = 1.0f;
+      inv[n] = norm ? rsqrtf (a / (float) K + g.norm_eps) : 1.0f;
+      float m = b * inv[n];
       if (path != PATH_BF16 && m > 1e-30f && m < 3.0e38f) {
         int e = (int) ((__float_as_uint (m) >> 23) & 0xff) - 127 - 14;   /* m * 2^-e < 2^15 */
         e = max (-100, min (100, e));
-        mult = __uint_as_float ((uint32_t) (127 + e) << 23);             /* 2^e */
+        mult[n] = __uint_as_float ((uint32_t) (127 + e) << 23);          /* 2^e */
       }
-      sm.inv[n] = inv;
-      sm.mult[n] = mult;
     }
-    __syncthreads ();
     for (int i = threadIdx.x; i < T * n_units; i += MMA_THREADS) {
       int n = i / n_units, G = i % n_units, c0 = G * 8;
-      float f = sm.inv[n] / sm.mult[n];
-      float v[8];
+      float f = 1.0f, v[8];
+#pragma unroll
+      for (int k = 0; k < GK_GEMV_MAX_T; k++)
+        if (k == n)
+          f = inv[k] / mult[k];
 #pragma unroll
       for (int j = 0; j < 8; j++) {
         int c = c0 + j;
@@ -371,7 +392,7 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
   }
 
   /* the warp's steps: first, first + WPT, ... */
-  float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f }, acc2[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+  Acc acc = {}, acc2 = {};
   const bool tok = gq < T;
   const uint4 *th = xh + (size_t) (tok ? gq : 0) * row_units;
   const uint4 *tl = xl + (size_t) (tok ? gq : 0) * row_units;
@@ -397,16 +418,14 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
         break;
       load_batch (s0);
     }
-    /* d[0], d[1]: row gq, tokens 2tq, 2tq + 1; d[2], d[3]: row gq + 8 */
-    sm.part[warp][0][gq][2 * tq] = acc[0];
-    sm.part[warp][0][gq][2 * tq + 1] = acc[1];
-    sm.part[warp][0][gq + 8][2 * tq] = acc[2];
-    sm.part[warp][0][gq + 8][2 * tq + 1] = acc[3];
-    if (SW) {
-      sm.part[warp][1][gq][2 * tq] = acc2[0];
-      sm.part[warp][1][gq][2 * tq + 1] = acc2[1];
-      sm.part[warp][1][gq + 8][2 * tq] = acc2[2];
-      sm.part[warp][1][gq + 8][2 * tq + 1] = acc2[3];
+    /* c[.][0], c[.][1]: row gq, tokens 2tq, 2tq + 1; c[.][2], c[.][3]: row gq + 8 */
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      float a = acc.c[0][i] + acc.c[1][i] + acc.c[2][i] + acc.c[3][i];
+      sm.part[warp][0][gq + 8 * (i >> 1)][2 * tq + (i & 1)] = a;
+      if (SW)
+        sm.part[warp][1][gq + 8 * (i >> 1)][2 * tq + (i & 1)] =
+            acc2.c[0][i] + acc2.c[1][i] + acc2.c[2][i] + acc2.c[3][i];
     }
   } else if (path == PATH_GENERIC) {
     /* any format: lanes over the warp's columns, one row at a time */
@@ -415,11 +434,16 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
     for (int r = 0; r < 16; r++) {
       int rr = tile * 16 + r;
       for (int n = 0; n < T; n++) {
+        float mn = 1.0f;
+#pragma unroll
+        for (int k = 0; k < GK_GEMV_MAX_T; k++)
+          if (k == n)
+            mn = mult[k];
         float a = 0.0f, b = 0.0f;
         if (rr < rows)
           for (int c = c_begin + lane; c < c_end; c += 32) {
             float xv = staged_f16 (xh + (size_t) n * row_units, xl + (size_t) n * row_units, c,
-                                   sm.mult[n]);
+                                   mn);
             a += gk_matrix_at (g.w, rr, c) * xv;
             if (SW)
               b += gk_matrix_at (g.w2, rr, c) * xv;
@@ -433,6 +457,10 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units)
       }
     }
   }
+  if (threadIdx.x == 0)
+#pragma unroll
+    for (int n = 0; n < GK_GEMV_MAX_T; n++)
+      sm.mult[n] = mult[n];
   __syncthreads ();
 
   /* each (tile, row, token) of the block: add the tile's warps, scale, activate, store */
@@ -486,41 +514,52 @@ gk_gemv_mma_smem (int K, int T)
 template <int MODE, int WPT>
 static cudaError_t
 launch (const GkGemvGroup *groups, int n_groups, int max_rows, int T, int row_units, size_t smem,
-        cudaStream_t stream)
+        int early, int pdl, cudaStream_t stream)
 {
   constexpr int TPB = MMA_WARPS / WPT;
-  dim3 grid (GK_CEIL_DIV (GK_CEIL_DIV (max_rows, 16), TPB), n_groups);
-  gemv_mma_kernel<MODE, WPT><<<grid, MMA_THREADS, smem, stream>>> (groups, T, row_units);
-  return gk_check_launch ();
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3 (GK_CEIL_DIV (GK_CEIL_DIV (max_rows, 16), TPB), n_groups);
+  cfg.blockDim = dim3 (MMA_THREADS);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx (&cfg, gemv_mma_kernel<MODE, WPT>, groups, T, row_units, early);
 }
 
 template <int MODE>
 static cudaError_t
 launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int T,
-             size_t smem, cudaStream_t stream)
+             size_t smem, int flags, cudaStream_t stream)
 {
   /* warps per tile: enough warps in flight (about 24 per SM) without cutting the columns
    * into fewer steps than warps */
-  int dev = 0, sms = 132;
-  if (cudaGetDevice (&dev) == cudaSuccess)
+  int dev = 0, sms = 132, major = 0;
+  if (cudaGetDevice (&dev) == cudaSuccess) {
     cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
+    cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev);
+  }
   long tiles = (long) GK_CEIL_DIV (max_rows, 16) * n_groups;
   int steps = GK_CEIL_DIV (max_cols, 128);
   int wpt = 1;
   while (wpt < MMA_WARPS && tiles * wpt < (long) sms * 24 && steps >= 2 * wpt)
     wpt *= 2;
   int ru = staged_row_units (max_cols);
+  int early = (flags & GK_GEMV_EARLY) != 0, pdl = early && major >= 9;
   switch (wpt) {
-  case 1: return launch<MODE, 1> (groups, n_groups, max_rows, T, ru, smem, stream);
-  case 2: return launch<MODE, 2> (groups, n_groups, max_rows, T, ru, smem, stream);
-  case 4: return launch<MODE, 4> (groups, n_groups, max_rows, T, ru, smem, stream);
-  default: return launch<MODE, 8> (groups, n_groups, max_rows, T, ru, smem, stream);
+  case 1: return launch<MODE, 1> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);
+  case 2: return launch<MODE, 2> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);
+  case 4: return launch<MODE, 4> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);
+  default: return launch<MODE, 8> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);
   }
 }
 
 extern "C" cudaError_t
 gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode, int T,
-             cudaStream_t stream)
+             int flags, cudaStream_t stream)
 {
   if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0 || max_cols <= 0)
     return cudaErrorInvalidValue;
@@ -528,6 +567,8 @@ gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols
   if (smem > GK_GEMV_MMA_SMEM_MAX)
     return cudaErrorNotSupported;
   return mode == GK_GEMV_SWIGLU
-             ? launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, smem, stream)
-             : launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, smem, stream);
+             ? launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, smem, flags,
+                                            stream)
+             : launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, smem, flags,
+                                           stream);
 }

@@ -309,9 +309,9 @@ launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols
 
 extern "C" cudaError_t
 gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode, int T,
-         cudaStream_t stream)
+         int flags, cudaStream_t stream)
 {
-  cudaError_t e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, stream);
+  cudaError_t e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
   if (e != cudaErrorNotSupported)
     return e;
   return gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream);

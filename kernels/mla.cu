@@ -280,6 +280,7 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
 __global__ void __launch_bounds__ (DECODE_THREADS)
 mla_decode_combine_kernel (GkMlaDecodeArgs a)
 {
+  gk_pdl_launch_dependents ();    /* W_UV's GEMV may start loading weights */
   int h = blockIdx.x, t = blockIdx.y;
   int n_keys = *a.n_past + t + 1;
   int splits = decode_splits (n_keys, a.max_splits);

@@ -131,6 +131,7 @@ route_kernel (GkRouteArgs a)
 __global__ void
 moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int D, int accumulate)
 {
+  gk_pdl_launch_dependents ();    /* the next layer's first GEMV may start loading weights */
   int t = blockIdx.y;
   int d = blockIdx.x * blockDim.x + threadIdx.x;
   if (d >= D)

@@ -90,7 +90,7 @@ mat_clear (Mat *m)
 }
 
 typedef struct {
-  int  format, rows, cols, T, mode, norm, accumulate, groups;
+  int  format, rows, cols, T, mode, norm, accumulate, groups, flags;
 } Case;
 
 /* Worst relative L2 error (over each token's output vector) of one launch against float64. */
@@ -131,7 +131,7 @@ run_case (const Case *k, int kernel, GRand *r)
   }
   CUDA_OK (cudaMemcpy (d_desc, desc, sizeof (GkGemvGroup) * G, cudaMemcpyHostToDevice));
   cudaError_t e = kernel == 0 ? gk_gemv_simple (d_desc, G, R, K, k->mode, T, NULL)
-                              : gk_gemv_mma (d_desc, G, R, K, k->mode, T, NULL);
+                              : gk_gemv_mma (d_desc, G, R, K, k->mode, T, k->flags, NULL);
   double worst = -1.0;    /* -1: the kernel does not take this shape */
   if (e != cudaErrorNotSupported) {
     CUDA_OK (e);
@@ -192,20 +192,20 @@ static void
 test_gemv_kernels (void)
 {
   const Case cases[] = {
-    { GK_WEIGHT_NVFP4, 1536, 2048, 1, GK_GEMV_SWIGLU, 1, 0, 5 },   /* MoE gate/up */
-    { GK_WEIGHT_NVFP4, 2048, 1536, 1, GK_GEMV_PLAIN, 0, 0, 5 },    /* MoE down */
-    { GK_WEIGHT_NVFP4, 2048, 5120, 1, GK_GEMV_PLAIN, 0, 1, 1 },    /* o_proj + residual */
-    { GK_WEIGHT_NVFP4, 768, 2048, 2, GK_GEMV_PLAIN, 1, 0, 2 },     /* q_a, kv_a */
-    { GK_WEIGHT_NVFP4, 5120, 768, 1, GK_GEMV_PLAIN, 0, 0, 1 },     /* q_b */
-    { GK_WEIGHT_NVFP4, 37, 48, 3, GK_GEMV_SWIGLU, 1, 1, 3 },       /* partial tile and step */
-    { GK_WEIGHT_NVFP4, 9, 16, 8, GK_GEMV_PLAIN, 1, 0, 1 },
-    { GK_WEIGHT_NVFP4, 100, 272, 5, GK_GEMV_PLAIN, 0, 1, 2 },
-    { GK_WEIGHT_BF16, 64, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1 },       /* router */
-    { GK_WEIGHT_BF16, 256, 512, 1, GK_GEMV_PLAIN, 0, 0, 20 },      /* W_UV per head */
-    { GK_WEIGHT_BF16, 4099, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1 },     /* lm_head-like */
-    { GK_WEIGHT_BF16, 33, 80, 7, GK_GEMV_SWIGLU, 1, 1, 2 },
-    { GK_WEIGHT_F32, 40, 96, 2, GK_GEMV_SWIGLU, 1, 1, 2 },         /* generic path */
-    { GK_WEIGHT_F32, 17, 2048, 1, GK_GEMV_PLAIN, 0, 0, 1 },
+    { GK_WEIGHT_NVFP4, 1536, 2048, 1, GK_GEMV_SWIGLU, 1, 0, 5, 0 },   /* MoE gate/up */
+    { GK_WEIGHT_NVFP4, 2048, 1536, 1, GK_GEMV_PLAIN, 0, 0, 5, GK_GEMV_EARLY },  /* down */
+    { GK_WEIGHT_NVFP4, 2048, 5120, 1, GK_GEMV_PLAIN, 0, 1, 1, 0 },    /* o_proj + residual */
+    { GK_WEIGHT_NVFP4, 768, 2048, 2, GK_GEMV_PLAIN, 1, 0, 2, 0 },     /* q_a, kv_a */
+    { GK_WEIGHT_NVFP4, 5120, 768, 1, GK_GEMV_PLAIN, 0, 0, 1, 0 },     /* q_b */
+    { GK_WEIGHT_NVFP4, 37, 48, 3, GK_GEMV_SWIGLU, 1, 1, 3, 0 },       /* partial tile and step */
+    { GK_WEIGHT_NVFP4, 9, 16, 8, GK_GEMV_PLAIN, 1, 0, 1, 0 },
+    { GK_WEIGHT_NVFP4, 100, 272, 5, GK_GEMV_PLAIN, 0, 1, 2, 0 },
+    { GK_WEIGHT_BF16, 64, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1, 0 },       /* router */
+    { GK_WEIGHT_BF16, 256, 512, 1, GK_GEMV_PLAIN, 0, 0, 20, 0 },      /* W_UV per head */
+    { GK_WEIGHT_BF16, 4099, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1, GK_GEMV_EARLY },  /* lm_head */
+    { GK_WEIGHT_BF16, 33, 80, 7, GK_GEMV_SWIGLU, 1, 1, 2, 0 },
+    { GK_WEIGHT_F32, 40, 96, 2, GK_GEMV_SWIGLU, 1, 1, 2, 0 },         /* generic path */
+    { GK_WEIGHT_F32, 17, 2048, 1, GK_GEMV_PLAIN, 0, 0, 1, 0 },
   };
   GRand *r = g_rand_new_with_seed (4242);
   int n_bad = 0;

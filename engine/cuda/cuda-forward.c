@@ -567,7 +567,8 @@ gemv (GlimCudaForward *fw, int desc, int n, int rows, int mode, int T, GError **
   int cols = 0;
   for (int i = 0; i < n; i++)
     cols = MAX (cols, g_array_index (fw->host_desc, GkGemvGroup, desc + i).w.cols);
-  TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, fw->stream));
+  /* static descriptors and weights: the kernel may start loading before its input is ready */
+  TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY, fw->stream));
   return TRUE;
 }
 
@@ -655,9 +656,11 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       return FALSE;
     int n_groups = T * (K + 1);
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
-    TRY_K (glim_cuda_gemv (fw, fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, s));
+    /* gk_route wrote these descriptors: gate/up reads them only after it; down's were
+     * complete before gate/up started, so it may load its weights early */
+    TRY_K (glim_cuda_gemv (fw, fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, 0, s));
     TRY_K (glim_cuda_gemv (fw, fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0,
-                           s));
+                           GK_GEMV_EARLY, s));
     /* an expert part that is empty on this rank leaves its slots at their initial zeros */
     TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D,
                            fw->rank == 0, s));

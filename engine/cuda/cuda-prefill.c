@@ -448,7 +448,7 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
     }
   } else if (logits != NULL && Vr > 0) {
     TRY (glim_cuda_gemv (fw, fw->desc + fw->desc_lm_head, 1, Vr, c->hidden_size, GK_GEMV_PLAIN, 1,
-                         s));
+                         0, s));
     TRY (cudaMemcpyAsync (logits + fw->vocab0, fw->logits, (size_t) Vr * 4,
                           cudaMemcpyDeviceToHost, s));
   }
@@ -485,7 +485,7 @@ glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
   if (Vr == 0)
     return TRUE;     /* a rank without lm_head rows: the caller reports no candidate */
   TRY (glim_cuda_gemv (fw, fw->desc + fw->desc_lm_head, 1, Vr, fw->model->config->hidden_size,
-                       GK_GEMV_PLAIN, 1, fw->stream));
+                       GK_GEMV_PLAIN, 1, 0, fw->stream));
   TRY (gk_argmax (fw->next, fw->logits, 1, Vr, fw->argmax_scratch, fw->stream));
   if (fw->tp > 1)
     TRY (gk_take_f32 (fw->next_val, fw->logits, fw->next, fw->stream));

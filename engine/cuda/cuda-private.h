@@ -104,13 +104,14 @@ gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
  * positions pos0.. (diagnostics; synchronises the stream). */
-/* gk_gemv, or gk_gemv_simple when fw->gemv_simple */
+/* gk_gemv (flags: GK_GEMV_*), or gk_gemv_simple when fw->gemv_simple */
 static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
-                int max_cols, int mode, int T, cudaStream_t stream)
+                int max_cols, int mode, int T, int flags, cudaStream_t stream)
 {
-  return fw->gemv_simple ? gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream)
-                         : gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, stream);
+  return fw->gemv_simple
+             ? gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream)
+             : gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
 }
 
 gboolean glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, int pos0,
