@@ -299,30 +299,55 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units, int e
   gk_pdl_wait ();                                   /* x comes from the previous kernel */
 
   /* stage x: the RMSNorm scalar and the f16 power-of-two scale of each token (one pass, one
-   * barrier; every thread combines the warps' partials itself), then the hi/lo units */
+   * barrier; every thread combines the warps' partials itself), then the hi/lo units. Each
+   * thread takes whole 8-column units, with its loads for all of them in flight at once (the
+   * second pass finds them in L1). */
   const bool norm = g.norm_w != nullptr;
-  const int n_units = n_steps * step_cols / 8;
+  const bool xvec = ((uintptr_t) g.x & 15) == 0 && g.x_stride % 4 == 0 &&
+                    (!norm || ((uintptr_t) g.norm_w & 15) == 0);
+  const int n_units = n_steps * step_cols / 8, k_units = K / 8;   /* K is a multiple of 16 */
   uint4 *xh = xs, *xl = xs + (size_t) T * row_units;
   float inv[GK_GEMV_MAX_T], mult[GK_GEMV_MAX_T];
+  auto load_unit = [&] (int n, int G, float *v) {
+    const float *xp = g.x + (size_t) n * g.x_stride + G * 8;
+    if (xvec) {
+      float4 p = *(const float4 *) xp, q = *(const float4 *) (xp + 4);
+      v[0] = p.x; v[1] = p.y; v[2] = p.z; v[3] = p.w;
+      v[4] = q.x; v[5] = q.y; v[6] = q.z; v[7] = q.w;
+      if (norm) {
+        float4 a = __ldg ((const float4 *) (g.norm_w + G * 8));
+        float4 b = __ldg ((const float4 *) (g.norm_w + G * 8 + 4));
+        v[0] *= a.x; v[1] *= a.y; v[2] *= a.z; v[3] *= a.w;
+        v[4] *= b.x; v[5] *= b.y; v[6] *= b.z; v[7] *= b.w;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        v[j] = xp[j] * (norm ? __ldg (g.norm_w + G * 8 + j) : 1.0f);
+    }
+  };
   {
+    /* sum of x^2 (the norm) and max |x * norm_w| (the scale): the norm scalar is positive, so
+     * the max of the normalised x is this max times it */
     float ss[GK_GEMV_MAX_T], mx[GK_GEMV_MAX_T];
 #pragma unroll
-    for (int n = 0; n < GK_GEMV_MAX_T; n++)
-      ss[n] = mx[n] = 0.0f;
-    for (int c = threadIdx.x; c < K; c += MMA_THREADS) {
-      float nw = norm ? __ldg (g.norm_w + c) : 1.0f;
-#pragma unroll
-      for (int n = 0; n < GK_GEMV_MAX_T; n++)
-        if (n < T) {
-          float v = g.x[(size_t) n * g.x_stride + c];
-          ss[n] += v * v;
-          mx[n] = fmaxf (mx[n], fabsf (v * nw));
-        }
-    }
-#pragma unroll
     for (int n = 0; n < GK_GEMV_MAX_T; n++) {
+      ss[n] = mx[n] = 0.0f;
       if (n >= T)
-        break;
+        continue;
+#pragma unroll 4
+      for (int G = threadIdx.x; G < k_units; G += MMA_THREADS) {
+        float v[8];
+        load_unit (n, G, v);
+        const float *xp = g.x + (size_t) n * g.x_stride + G * 8;
+        float4 p = xvec ? *(const float4 *) xp : make_float4 (xp[0], xp[1], xp[2], xp[3]);
+        float4 q = xvec ? *(const float4 *) (xp + 4) : make_float4 (xp[4], xp[5], xp[6], xp[7]);
+        ss[n] += p.x * p.x + p.y * p.y + p.z * p.z + p.w * p.w +
+                 q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w;
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+          mx[n] = fmaxf (mx[n], fabsf (v[j]));
+      }
       float a = gk_warp_sum (ss[n]), b = gk_warp_max (mx[n]);
       if (lane == 0) {
         sm.red[0][warp][n] = a;
@@ -349,44 +374,49 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units, int e
         mult[n] = __uint_as_float ((uint32_t) (127 + e) << 23);          /* 2^e */
       }
     }
-    for (int i = threadIdx.x; i < T * n_units; i += MMA_THREADS) {
-      int n = i / n_units, G = i % n_units, c0 = G * 8;
-      float f = 1.0f, v[8];
 #pragma unroll
-      for (int k = 0; k < GK_GEMV_MAX_T; k++)
-        if (k == n)
-          f = inv[k] / mult[k];
+    for (int n = 0; n < GK_GEMV_MAX_T; n++) {
+      if (n >= T)
+        break;
+      const float f = inv[n] / mult[n];
+      for (int G = threadIdx.x; G < n_units; G += MMA_THREADS) {
+        float v[8];
+        if (G < k_units) {
+          load_unit (n, G, v);
 #pragma unroll
-      for (int j = 0; j < 8; j++) {
-        int c = c0 + j;
-        v[j] = c < K ? g.x[(size_t) n * g.x_stride + c] * f * (norm ? __ldg (g.norm_w + c) : 1.0f)
-                     : 0.0f;
-      }
-      uint16_t hi[8], lo[8];
-      if (path == PATH_BF16) {
+          for (int j = 0; j < 8; j++)
+            v[j] *= f;
+        } else {
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-          __nv_bfloat16 h = __float2bfloat16_rn (v[j]);
-          hi[j] = __bfloat16_as_ushort (h);
-          lo[j] = __bfloat16_as_ushort (__float2bfloat16_rn (v[j] - __bfloat162float (h)));
+          for (int j = 0; j < 8; j++)
+            v[j] = 0.0f;
         }
-      } else {
-        /* order (0, 4, 1, 5, 2, 6, 3, 7): the pairs fp4_pair builds */
-        const int ord[8] = { 0, 4, 1, 5, 2, 6, 3, 7 };
+        uint16_t hi[8], lo[8];
+        if (path == PATH_BF16) {
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-          __half h = __float2half_rn (v[ord[j]]);
-          hi[j] = __half_as_ushort (h);
-          lo[j] = __half_as_ushort (__float2half_rn (v[ord[j]] - __half2float (h)));
+          for (int j = 0; j < 8; j++) {
+            __nv_bfloat16 h = __float2bfloat16_rn (v[j]);
+            hi[j] = __bfloat16_as_ushort (h);
+            lo[j] = __bfloat16_as_ushort (__float2bfloat16_rn (v[j] - __bfloat162float (h)));
+          }
+        } else {
+          /* order (0, 4, 1, 5, 2, 6, 3, 7): the pairs fp4_pair builds */
+          const int ord[8] = { 0, 4, 1, 5, 2, 6, 3, 7 };
+#pragma unroll
+          for (int j = 0; j < 8; j++) {
+            __half h = __float2half_rn (v[ord[j]]);
+            hi[j] = __half_as_ushort (h);
+            lo[j] = __half_as_ushort (__float2half_rn (v[ord[j]] - __half2float (h)));
+          }
         }
+        uint4 uh, ul;
+        uh.x = hi[0] | (uint32_t) hi[1] << 16; uh.y = hi[2] | (uint32_t) hi[3] << 16;
+        uh.z = hi[4] | (uint32_t) hi[5] << 16; uh.w = hi[6] | (uint32_t) hi[7] << 16;
+        ul.x = lo[0] | (uint32_t) lo[1] << 16; ul.y = lo[2] | (uint32_t) lo[3] << 16;
+        ul.z = lo[4] | (uint32_t) lo[5] << 16; ul.w = lo[6] | (uint32_t) lo[7] << 16;
+        xh[(size_t) n * row_units + unit_pos (G)] = uh;
+        xl[(size_t) n * row_units + unit_pos (G)] = ul;
       }
-      uint4 uh, ul;
-      uh.x = hi[0] | (uint32_t) hi[1] << 16; uh.y = hi[2] | (uint32_t) hi[3] << 16;
-      uh.z = hi[4] | (uint32_t) hi[5] << 16; uh.w = hi[6] | (uint32_t) hi[7] << 16;
-      ul.x = lo[0] | (uint32_t) lo[1] << 16; ul.y = lo[2] | (uint32_t) lo[3] << 16;
-      ul.z = lo[4] | (uint32_t) lo[5] << 16; ul.w = lo[6] | (uint32_t) lo[7] << 16;
-      xh[(size_t) n * row_units + unit_pos (G)] = uh;
-      xl[(size_t) n * row_units + unit_pos (G)] = ul;
     }
     __syncthreads ();
   }
