@@ -122,6 +122,17 @@ gk_pdl_wait (void)
 #endif
 }
 
+/* Whether the current device runs programmatic dependent launches (sm_90 and newer). */
+static inline int
+gk_device_has_pdl (void)
+{
+  int dev = 0, major = 0;
+  if (cudaGetDevice (&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+    return 0;
+  return major >= 9;
+}
+
 /* Launch-error helper for launchers. */
 static inline cudaError_t
 gk_check_launch (void)

@@ -567,18 +567,16 @@ launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols
 {
   /* warps per tile: enough warps in flight (about 24 per SM) without cutting the columns
    * into fewer steps than warps */
-  int dev = 0, sms = 132, major = 0;
-  if (cudaGetDevice (&dev) == cudaSuccess) {
+  int dev = 0, sms = 132;
+  if (cudaGetDevice (&dev) == cudaSuccess)
     cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
-    cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev);
-  }
   long tiles = (long) GK_CEIL_DIV (max_rows, 16) * n_groups;
   int steps = GK_CEIL_DIV (max_cols, 128);
   int wpt = 1;
   while (wpt < MMA_WARPS && tiles * wpt < (long) sms * 24 && steps >= 2 * wpt)
     wpt *= 2;
   int ru = staged_row_units (max_cols);
-  int early = (flags & GK_GEMV_EARLY) != 0, pdl = early && major >= 9;
+  int early = (flags & GK_GEMV_EARLY) != 0, pdl = early && gk_device_has_pdl ();
   switch (wpt) {
   case 1: return launch<MODE, 1> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);
   case 2: return launch<MODE, 2> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);

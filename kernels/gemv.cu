@@ -105,6 +105,8 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
   const bool fp4 = g.w.format == GK_WEIGHT_NVFP4 &&
                    (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4);
   const int stride = GEMV_STEP * wpr;
+  if (!fp4)
+    gk_pdl_wait ();       /* x (and y when accumulating) come from the previous kernel */
   for (int c0 = first * GEMV_STEP + lane * 8; c0 < cols; c0 += stride * GEMV_UNROLL) {
     if (fp4) {
       uint32_t q[RPW][GEMV_UNROLL], q2[RPW][GEMV_UNROLL];
@@ -124,6 +126,7 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
             }
           }
         }
+      gk_pdl_wait ();     /* the first weights are on their way; x is the previous kernel's */
 #pragma unroll
       for (int u = 0; u < GEMV_UNROLL; u++) {
         int c = c0 + u * stride;
@@ -179,20 +182,25 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
  * (GEMV_WARPS / WPR) * RPW rows; grid (row blocks, groups). */
 template <int T, int MODE, int RPW, int WPR>
 __global__ void __launch_bounds__ (GEMV_WARPS * 32)
-gemv_split_row_kernel (const GkGemvGroup *groups, int t_override)
+gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
 {
   __shared__ float lut[16];
   __shared__ float part[GEMV_WARPS][2 * RPW + 1][T];   /* per warp: dots, dots2, sum of squares */
+  gk_pdl_launch_dependents ();
+  if (!early)
+    gk_pdl_wait ();               /* the descriptors may be the previous kernel's output */
   if (threadIdx.x < 16)
     lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
   __syncthreads ();
   const GkGemvGroup &g = groups[blockIdx.y];
   int n_tok = t_override > 0 ? t_override : g.T;
-  if (n_tok != T)
-    return;                       /* the launcher runs one instance per distinct T */
   const int rows_per_block = (GEMV_WARPS / WPR) * RPW;
-  if (blockIdx.x * rows_per_block >= g.w.rows)
-    return;                       /* whole block idle: no barrier below is reached */
+  if (n_tok != T || blockIdx.x * rows_per_block >= g.w.rows) {
+    /* another instance has this group (one per distinct T), or the whole block is idle (no
+     * barrier below is reached); finish only after what this grid depends on */
+    gk_pdl_wait ();
+    return;
+  }
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int row0 = blockIdx.x * rows_per_block + (warp / WPR) * RPW;
   int n_rows = min (RPW, g.w.rows - row0);
@@ -206,6 +214,7 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override)
   }
   if (n_rows > 0)
     gemv_warp_share<T, MODE, RPW> (g, row0, n_rows, warp % WPR, WPR, lane, lut, acc, acc2, ss);
+  gk_pdl_wait ();                 /* every thread: it reads y below, and idle warps too */
 #pragma unroll
   for (int t = 0; t < T; t++) {
 #pragma unroll
@@ -250,18 +259,26 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override)
 
 template <int T, int MODE, int RPW, int WPR>
 static void
-launch_shape (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override,
+launch_shape (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override, int flags,
               cudaStream_t stream)
 {
-  dim3 grid (GK_CEIL_DIV (max_rows, (GEMV_WARPS / WPR) * RPW), n_groups);
-  gemv_split_row_kernel<T, MODE, RPW, WPR><<<grid, GEMV_WARPS * 32, 0, stream>>> (groups,
-                                                                                t_override);
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3 (GK_CEIL_DIV (max_rows, (GEMV_WARPS / WPR) * RPW), n_groups);
+  cfg.blockDim = dim3 (GEMV_WARPS * 32);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  int early = (flags & GK_GEMV_EARLY) != 0;
+  cfg.numAttrs = early && gk_device_has_pdl () ? 1 : 0;
+  cudaLaunchKernelEx (&cfg, gemv_split_row_kernel<T, MODE, RPW, WPR>, groups, t_override, early);
 }
 
 template <int T, int MODE>
 static void
 launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int t_override,
-          cudaStream_t stream)
+          int flags, cudaStream_t stream)
 {
   /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows so that about
    * 16 warps per SM stream weights. Tuned on the H200 for the GLM-4.7-Flash shapes. */
@@ -274,17 +291,17 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
     wpr *= 2;
   if (T == 1) {
     switch (wpr) {
-    case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, stream); break;
-    case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, stream); break;
-    case 4: launch_shape<T, MODE, 4, 4> (groups, n_groups, max_rows, t_override, stream); break;
-    default: launch_shape<T, MODE, 4, 8> (groups, n_groups, max_rows, t_override, stream); break;
+    case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 4: launch_shape<T, MODE, 4, 4> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    default: launch_shape<T, MODE, 4, 8> (groups, n_groups, max_rows, t_override, flags, stream); break;
     }
   } else {
     switch (wpr) {
-    case 1: launch_shape<T, MODE, 1, 1> (groups, n_groups, max_rows, t_override, stream); break;
-    case 2: launch_shape<T, MODE, 1, 2> (groups, n_groups, max_rows, t_override, stream); break;
-    case 4: launch_shape<T, MODE, 1, 4> (groups, n_groups, max_rows, t_override, stream); break;
-    default: launch_shape<T, MODE, 1, 8> (groups, n_groups, max_rows, t_override, stream); break;
+    case 1: launch_shape<T, MODE, 1, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 2: launch_shape<T, MODE, 1, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 4: launch_shape<T, MODE, 1, 4> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    default: launch_shape<T, MODE, 1, 8> (groups, n_groups, max_rows, t_override, flags, stream); break;
     }
   }
 }
@@ -292,18 +309,18 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
 template <int MODE>
 static void
 launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int T,
-             cudaStream_t stream)
+             int flags, cudaStream_t stream)
 {
   switch (T) {
   case 0:
-  case 1: launch_t<1, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 2: launch_t<2, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 3: launch_t<3, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 4: launch_t<4, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 5: launch_t<5, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 6: launch_t<6, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 7: launch_t<7, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
-  case 8: launch_t<8, MODE> (groups, n_groups, max_rows, max_cols, T, stream); break;
+  case 1: launch_t<1, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 2: launch_t<2, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 3: launch_t<3, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 4: launch_t<4, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 5: launch_t<5, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 6: launch_t<6, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 7: launch_t<7, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 8: launch_t<8, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
   }
 }
 
@@ -311,21 +328,11 @@ extern "C" cudaError_t
 gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode, int T,
          int flags, cudaStream_t stream)
 {
-  cudaError_t e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
-  if (e != cudaErrorNotSupported)
-    return e;
-  return gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream);
-}
-
-extern "C" cudaError_t
-gk_gemv_simple (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int mode,
-                int T, cudaStream_t stream)
-{
   if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0 || max_cols <= 0)
     return cudaErrorInvalidValue;
   if (mode == GK_GEMV_SWIGLU)
-    launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, stream);
+    launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, flags, stream);
   else
-    launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, stream);
+    launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, flags, stream);
   return gk_check_launch ();
 }

@@ -57,20 +57,18 @@ enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
  * T > 0 overrides every group's T (static descriptors reused for any chunk size);
  * T == 0 uses each group's own T, which must be 0 (skip the group) or 1.
  * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU).
- * gk_gemv: the tensor-core kernel (gemv-mma.cu) where its staged x fits in shared memory,
- * else the CUDA-core one (gemv.cu). gk_gemv_simple and gk_gemv_mma force one of them;
- * gk_gemv_mma returns cudaErrorNotSupported for a shape it does not take.
+ * gk_gemv: CUDA-core kernel (gemv.cu); gk_gemv_mma: the tensor-core one (gemv-mma.cu), which
+ * returns cudaErrorNotSupported for a shape whose staged x does not fit in shared memory (on
+ * the H200 it is still slower than gk_gemv at batch 1: docs/PERFORMANCE.md).
  * flags GK_GEMV_EARLY: the descriptors and the weights they point to were written before the
- * previous kernel in the stream started, so the tensor-core kernel is launched as a
- * programmatic dependent (sm_90) and starts loading weights while that kernel finishes; it
- * reads x only after it has finished. */
+ * previous kernel in the stream started, so the kernel is launched as a programmatic
+ * dependent (sm_90): it starts, and loads weights, while that kernel finishes, and reads x
+ * (and y) only after it has finished. */
 enum { GK_GEMV_EARLY = 1 };
-cudaError_t gk_gemv        (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
-                            int mode, int T, int flags, cudaStream_t stream);
-cudaError_t gk_gemv_simple (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
-                            int mode, int T, cudaStream_t stream);
-cudaError_t gk_gemv_mma    (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
-                            int mode, int T, int flags, cudaStream_t stream);
+cudaError_t gk_gemv     (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                         int mode, int T, int flags, cudaStream_t stream);
+cudaError_t gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                         int mode, int T, int flags, cudaStream_t stream);
 /* shared memory the tensor-core kernel stages x in, for K columns and T tokens */
 size_t      gk_gemv_mma_smem (int K, int T);
 #define GK_GEMV_MMA_SMEM_MAX (38 * 1024)

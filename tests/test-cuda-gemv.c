@@ -130,7 +130,7 @@ run_case (const Case *k, int kernel, GRand *r)
     };
   }
   CUDA_OK (cudaMemcpy (d_desc, desc, sizeof (GkGemvGroup) * G, cudaMemcpyHostToDevice));
-  cudaError_t e = kernel == 0 ? gk_gemv_simple (d_desc, G, R, K, k->mode, T, NULL)
+  cudaError_t e = kernel == 0 ? gk_gemv (d_desc, G, R, K, k->mode, T, k->flags, NULL)
                               : gk_gemv_mma (d_desc, G, R, K, k->mode, T, k->flags, NULL);
   double worst = -1.0;    /* -1: the kernel does not take this shape */
   if (e != cudaErrorNotSupported) {
@@ -217,7 +217,7 @@ test_gemv_kernels (void)
     gboolean must_take = k->T <= 2;
     gboolean bad = e[0] < 0 || e[0] > 2e-5 || (must_take && e[1] < 0) || e[1] > 2e-5;
     n_bad += bad;
-    g_test_message ("%s %s%s%s rows %d cols %d T %d groups %d: rel L2 simple %.3g, mma %s%.3g%s",
+    g_test_message ("%s %s%s%s rows %d cols %d T %d groups %d: rel L2 cuda-core %.3g, mma %s%.3g%s",
                     format_name (k->format), k->mode == GK_GEMV_SWIGLU ? "swiglu" : "plain",
                     k->norm ? " +norm" : "", k->accumulate ? " +acc" : "", k->rows, k->cols,
                     k->T, k->groups, e[0], e[1] < 0 ? "(not taken) " : "", e[1],

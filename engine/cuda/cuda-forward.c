@@ -467,7 +467,7 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   for (int l = 0; shard != NULL && l < c->n_layers; l++)
     fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
   fw->max_splits = MIN (128, MAX (1, (n_ctx + 63) / 64));
-  fw->gemv_simple = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "simple") == 0;
+  fw->gemv_mma = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "mma") == 0;
   fw->mla_kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO;
   fw->mla_min_keys = mla_mma_min_keys ();
   fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));

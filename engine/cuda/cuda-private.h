@@ -48,8 +48,8 @@ struct _GlimCudaForward {
   int           n_ctx;
   int           max_splits;
   /* kernel choices, read from the environment once at creation (benchmarks and tests):
-   * GLIMMER_GEMV=simple (CUDA-core GEMV), GLIMMER_MLA=simple, GLIMMER_MLA_MIN_KEYS=N */
-  gboolean      gemv_simple;
+   * GLIMMER_GEMV=mma (tensor-core GEMV), GLIMMER_MLA=simple, GLIMMER_MLA_MIN_KEYS=N */
+  gboolean      gemv_mma;
   int           mla_kernel;
   int           mla_min_keys;
   cudaStream_t  stream;
@@ -104,14 +104,18 @@ gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
  * positions pos0.. (diagnostics; synchronises the stream). */
-/* gk_gemv (flags: GK_GEMV_*), or gk_gemv_simple when fw->gemv_simple */
+/* gk_gemv (flags: GK_GEMV_*), or the tensor-core gk_gemv_mma where it takes the shape when
+ * fw->gemv_mma */
 static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
                 int max_cols, int mode, int T, int flags, cudaStream_t stream)
 {
-  return fw->gemv_simple
-             ? gk_gemv_simple (groups, n_groups, max_rows, max_cols, mode, T, stream)
-             : gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
+  if (fw->gemv_mma) {
+    cudaError_t e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
+    if (e != cudaErrorNotSupported)
+      return e;
+  }
+  return gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
 }
 
 gboolean glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, int pos0,
