@@ -105,8 +105,7 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
   const bool fp4 = g.w.format == GK_WEIGHT_NVFP4 &&
                    (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4);
   const int stride = GEMV_STEP * wpr;
-  if (!fp4)
-    gk_pdl_wait ();       /* x (and y when accumulating) come from the previous kernel */
+  gk_pdl_wait ();         /* x (and y when accumulating) come from the previous kernel */
   for (int c0 = first * GEMV_STEP + lane * 8; c0 < cols; c0 += stride * GEMV_UNROLL) {
     if (fp4) {
       uint32_t q[RPW][GEMV_UNROLL], q2[RPW][GEMV_UNROLL];
@@ -126,7 +125,6 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
             }
           }
         }
-      gk_pdl_wait ();     /* the first weights are on their way; x is the previous kernel's */
 #pragma unroll
       for (int u = 0; u < GEMV_UNROLL; u++) {
         int c = c0 + u * stride;
