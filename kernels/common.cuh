@@ -82,6 +82,21 @@ gk_block_sum (float v, float *red)
   return gk_warp_sum (v);
 }
 
+/* Max over the block, as gk_block_sum. */
+__device__ __forceinline__ float
+gk_block_max (float v, float *red)
+{
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = gk_warp_max (v);
+  __syncthreads ();
+  if (lane == 0)
+    red[warp] = v;
+  __syncthreads ();
+  int n = blockDim.x >> 5;
+  v = lane < n ? red[lane] : -3.402823466e38f;
+  return gk_warp_max (v);
+}
+
 /* One element of row r, column c of a matrix in any format (slow path helpers). */
 __device__ __forceinline__ float
 gk_matrix_at (const GkMatrix &w, int r, int c)

@@ -160,6 +160,21 @@ typedef struct {
 /* Sigmoid + bias grouped top-k. CPU reference: engine/cpu/cpu-route.c glim_cpu_route. */
 cudaError_t gk_route (const GkRouteArgs *args, cudaStream_t stream);
 
+/* The router's input: logits[t] = W . (RMSNorm(x[t]) * norm_w) (norm_w optional). */
+typedef struct {
+  GkMatrix     w;           /* [E, D] */
+  const float *x;           /* [T, x_stride] */
+  int          x_stride;
+  const float *norm_w;      /* optional [D] */
+  float        norm_eps;
+} GkRouterInput;
+
+/* gk_route with the router's product computed in the same kernel (args->logits unused): one
+ * launch per MoE layer instead of two in decode. BF16 routers with D <= 4096 (a multiple of
+ * 8); cudaErrorNotSupported otherwise (run gk_gemv and gk_route). */
+cudaError_t gk_router_route (const GkRouteArgs *args, const GkRouterInput *in,
+                             cudaStream_t stream);
+
 struct GkMoeArgs {
   const int32_t  *idx;        /* [T, K] */
   const float    *weight;     /* [T, K] */

@@ -11,6 +11,7 @@
 
 #define DECODE_THREADS 256
 #define DECODE_WARPS (DECODE_THREADS / 32)
+#define COMBINE_MAX_SPLITS 1024
 #define DECODE_MAX_C 1088       /* Lkv + R bound for shared buffers (GLM: 576) */
 #define DECODE_MIN_KEYS 8       /* fewest keys per warp worth a split */
 #define ABSORB_ROWS 16          /* rows of W_UK per absorb block */
@@ -285,18 +286,28 @@ mla_decode_combine_kernel (GkMlaDecodeArgs a)
   int n_keys = *a.n_past + t + 1;
   int splits = decode_splits (n_keys, a.max_splits);
   const float *base = a.partial + ((size_t) t * a.H + h) * a.max_splits * (a.Lkv + 2);
-  float M = -FLT_MAX;
-  for (int s = 0; s < splits; s++)
-    M = fmaxf (M, base[s * (a.Lkv + 2) + a.Lkv]);
-  float L = 0.0f;
-  for (int s = 0; s < splits; s++)
-    L += base[s * (a.Lkv + 2) + a.Lkv + 1] * __expf (base[s * (a.Lkv + 2) + a.Lkv] - M);
+  /* one thread per split loads its max and sum; the block combines them, and each split's
+   * weight exp(m_s - M) / L goes to shared memory, so the output loop's loads are independent */
+  __shared__ float wgt[COMBINE_MAX_SPLITS], red[32];
+  const int stride = a.Lkv + 2;
+  float m = -FLT_MAX;
+  for (int s = threadIdx.x; s < splits; s += blockDim.x)
+    m = fmaxf (m, base[s * stride + a.Lkv]);
+  const float M = gk_block_max (m, red);
+  float l = 0.0f;
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) {
+    float e = __expf (base[s * stride + a.Lkv] - M);
+    wgt[s] = e;
+    l += base[s * stride + a.Lkv + 1] * e;
+  }
+  const float inv_l = 1.0f / gk_block_sum (l, red);   /* its barriers also publish wgt */
   float *out = a.o_lat + ((size_t) t * a.H + h) * a.Lkv;
   for (int d = threadIdx.x; d < a.Lkv; d += blockDim.x) {
     float acc = 0.0f;
+#pragma unroll 4
     for (int s = 0; s < splits; s++)
-      acc += base[s * (a.Lkv + 2) + d] * __expf (base[s * (a.Lkv + 2) + a.Lkv] - M);
-    out[d] = acc / L;
+      acc += base[s * stride + d] * wgt[s];
+    out[d] = acc * inv_l;
   }
 }
 
@@ -342,6 +353,7 @@ extern "C" cudaError_t
 gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
 {
   if (args->Lkv + args->R > DECODE_MAX_C || args->Lkv > 2 * DECODE_THREADS || args->Lkv % 2 ||
+      args->max_splits > COMBINE_MAX_SPLITS ||
       args->R % 2 || args->max_splits < 1)
     return cudaErrorInvalidValue;
   int mma = args->kernel != GK_MLA_SIMPLE && gk_mla_decode_mma_supported (args);

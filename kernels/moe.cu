@@ -63,15 +63,21 @@ warp_argmax_free (const float *v, const unsigned char *taken, int n)
   return bi;
 }
 
-/* One warp per token: sigmoid scores, grouped masking, then K rounds of a warp argmax. */
-__global__ void __launch_bounds__ (32)
-route_kernel (GkRouteArgs a)
+/* Routing of token t by one warp (lane = threadIdx.x & 31): sigmoid scores, grouped masking,
+ * then K rounds of a warp argmax; logits is the token's [E] row. */
+struct RouteSmem {
+  float scores[ROUTE_MAX_E], choice[ROUTE_MAX_E], gs[64];
+  unsigned char taken[ROUTE_MAX_E], gt[64];
+};
+
+__device__ void
+route_token (const GkRouteArgs &a, int t, const float *logits, RouteSmem &sm)
 {
-  __shared__ float scores[ROUTE_MAX_E], choice[ROUTE_MAX_E], gs[64];
-  __shared__ unsigned char taken[ROUTE_MAX_E], gt[64];
-  int t = blockIdx.x, lane = threadIdx.x;
+  float *scores = sm.scores, *choice = sm.choice, *gs = sm.gs;
+  unsigned char *taken = sm.taken, *gt = sm.gt;
+  int lane = threadIdx.x & 31;
   for (int e = lane; e < a.E; e += 32) {
-    float s = 1.0f / (1.0f + expf (-a.logits[(size_t) t * a.E + e]));
+    float s = 1.0f / (1.0f + expf (-logits[e]));
     scores[e] = s;
     choice[e] = s + a.bias[e];
     taken[e] = 0;
@@ -128,6 +134,66 @@ route_kernel (GkRouteArgs a)
   }
 }
 
+/* One warp per token. */
+__global__ void __launch_bounds__ (32)
+route_kernel (GkRouteArgs a)
+{
+  __shared__ RouteSmem sm;
+  route_token (a, blockIdx.x, a.logits + (size_t) blockIdx.x * a.E, sm);
+}
+
+/* The router's matrix-vector product and the routing in one block per token (decode): the
+ * RMSNorm'd x is staged in shared memory, each warp takes every ROUTER_WARPS-th expert row with
+ * all of a lane's 16-byte BF16 loads of it in flight, then warp 0 routes. */
+#define ROUTER_WARPS 16
+#define ROUTER_COLS_PER_LANE 8          /* bf16 per 16-byte load */
+
+template <int LOADS>
+__global__ void __launch_bounds__ (ROUTER_WARPS * 32)
+router_route_kernel (GkRouteArgs a, GkRouterInput in)
+{
+  __shared__ RouteSmem sm;
+  __shared__ float logits[ROUTE_MAX_E], red[32];
+  extern __shared__ float xs[];                         /* [D] */
+  const int t = blockIdx.x, D = in.w.cols, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float *x = in.x + (size_t) t * in.x_stride;
+  float ss = 0.0f;
+  for (int c = threadIdx.x; c < D; c += blockDim.x) {
+    float v = x[c];
+    ss += v * v;
+    xs[c] = v * (in.norm_w ? in.norm_w[c] : 1.0f);
+  }
+  float inv = in.norm_w ? rsqrtf (gk_block_sum (ss, red) / (float) D + in.norm_eps) : 1.0f;
+  __syncthreads ();
+  const uint16_t *w = (const uint16_t *) in.w.data;
+  for (int e = warp; e < a.E; e += ROUTER_WARPS) {
+    uint4 q[LOADS];
+#pragma unroll
+    for (int i = 0; i < LOADS; i++) {
+      int c = (i * 32 + lane) * ROUTER_COLS_PER_LANE;
+      q[i] = c < D ? __ldg ((const uint4 *) (w + (size_t) e * D + c)) : make_uint4 (0, 0, 0, 0);
+    }
+    float acc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < LOADS; i++) {
+      int c = (i * 32 + lane) * ROUTER_COLS_PER_LANE;
+      if (c >= D)
+        break;
+      const uint32_t u[4] = { q[i].x, q[i].y, q[i].z, q[i].w };
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+        acc += __uint_as_float (u[j] << 16) * xs[c + 2 * j] +
+               __uint_as_float (u[j] & 0xffff0000u) * xs[c + 2 * j + 1];
+    }
+    acc = gk_warp_sum (acc);
+    if (lane == 0)
+      logits[e] = acc * inv;
+  }
+  __syncthreads ();
+  if (warp == 0)
+    route_token (a, t, logits, sm);
+}
+
 __global__ void
 moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int D, int accumulate)
 {
@@ -156,6 +222,29 @@ gk_route (const GkRouteArgs *args, cudaStream_t stream)
   if (args->T <= 0)
     return cudaSuccess;
   route_kernel<<<args->T, 32, 0, stream>>> (*args);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_router_route (const GkRouteArgs *args, const GkRouterInput *in, cudaStream_t stream)
+{
+  int D = in->w.cols, loads = GK_CEIL_DIV (D, 32 * ROUTER_COLS_PER_LANE);
+  if (in->w.format != GK_WEIGHT_BF16 || in->w.rows != args->E || D % ROUTER_COLS_PER_LANE ||
+      loads > 16 || (uintptr_t) in->w.data % 16)
+    return cudaErrorNotSupported;
+  if (args->E > ROUTE_MAX_E || args->n_group > 64 || args->E % args->n_group || args->K > args->E ||
+      args->K > 32)
+    return cudaErrorInvalidValue;
+  if (args->T <= 0)
+    return cudaSuccess;
+  size_t smem = (size_t) D * sizeof (float);
+  dim3 grid (args->T), block (ROUTER_WARPS * 32);
+  if (loads <= 4)
+    router_route_kernel<4><<<grid, block, smem, stream>>> (*args, *in);
+  else if (loads <= 8)
+    router_route_kernel<8><<<grid, block, smem, stream>>> (*args, *in);
+  else
+    router_route_kernel<16><<<grid, block, smem, stream>>> (*args, *in);
   return gk_check_launch ();
 }
 

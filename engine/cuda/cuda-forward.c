@@ -643,15 +643,25 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
         return FALSE;
       continue;
     }
-    if (!gemv (fw, cl->desc[D_ROUTER], 1, E, GK_GEMV_PLAIN, T, error))
-      return FALSE;
     GkRouteArgs ra = {
       .logits = fw->rlogits, .bias = cl->router_bias, .idx = fw->idx, .weight = fw->rweight,
       .T = T, .E = E, .K = K, .n_group = c->n_group, .topk_group = c->topk_group,
       .norm_topk_prob = c->norm_topk_prob, .scaling = (float) c->routed_scaling_factor,
       .moe = fw->dev_moe + (size_t) (T - 1) * c->n_layers + l,
     };
-    TRY_K (gk_route (&ra, s));
+    /* the router's product and the routing in one launch where the kernel takes the shape */
+    const GkGemvGroup *rd = &g_array_index (fw->host_desc, GkGemvGroup, cl->desc[D_ROUTER]);
+    GkRouterInput ri = {
+      .w = rd->w, .x = rd->x, .x_stride = rd->x_stride, .norm_w = rd->norm_w,
+      .norm_eps = rd->norm_eps,
+    };
+    cudaError_t re = gk_router_route (&ra, &ri, s);
+    if (re == cudaErrorNotSupported) {
+      if (!gemv (fw, cl->desc[D_ROUTER], 1, E, GK_GEMV_PLAIN, T, error))
+        return FALSE;
+      re = gk_route (&ra, s);
+    }
+    TRY_K (re);
     if (fw->trace != NULL && !glim_cuda_trace_routes (fw, fw->idx, l, T, fw->pinned[TMAX], error))
       return FALSE;
     int n_groups = T * (K + 1);
