@@ -251,6 +251,10 @@ engine_load (WorkerShared *sh, Job *job)
   if (model && !g_cancellable_is_cancelled (job->cancel)) {
     LoadCtx lc = { sh, job };
     GlimContextOptions opts = job->ctx;
+    /* the setting is one number for every model: a model that holds fewer positions (the
+     * demo model's 4096 against the default 8192) gets all it has instead of failing to load */
+    if (opts.n_ctx > model->config->max_position_embeddings)
+      opts.n_ctx = model->config->max_position_embeddings;
     opts.progress = engine_load_progress;
     opts.progress_data = &lc;
     session = glim_session_new (model, &opts, &error);
