@@ -89,14 +89,24 @@ on_validated (GObject *source, GAsyncResult *result, gpointer data)
   g_object_unref (window);
 }
 
-static void
-prefs_validate (GtkWindow *window, const char *folder)
+void
+glimmer_preferences_try_folder (GtkWindow *window, const char *folder)
 {
   Prefs *p = g_object_get_data (G_OBJECT (window), "prefs");
   g_object_set_data_full (G_OBJECT (window), "candidate", g_strdup (folder), g_free);
   gtk_label_set_text (GTK_LABEL (p->folder_error), _("Checking the model folder…"));
   gtk_widget_set_visible (p->folder_error, TRUE);
   glimmer_model_folder_validate_async (folder, p->cancellable, on_validated, g_object_ref (window));
+}
+
+const char *
+glimmer_preferences_get_folder_error (GtkWindow *window)
+{
+  Prefs *p = g_object_get_data (G_OBJECT (window), "prefs");
+  g_return_val_if_fail (p != NULL, NULL);
+  if (!gtk_widget_get_visible (p->folder_error))
+    return NULL;
+  return gtk_label_get_text (GTK_LABEL (p->folder_error));
 }
 
 static void
@@ -106,7 +116,7 @@ on_folder_chosen (GtkNativeDialog *chooser, int response, GtkWindow *window)
     g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
     g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
     if (path != NULL)
-      prefs_validate (window, path);
+      glimmer_preferences_try_folder (window, path);
   }
   g_object_unref (chooser);
 }

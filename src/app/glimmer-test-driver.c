@@ -6,6 +6,7 @@
 #include "glimmer-test-driver.h"
 
 #include "glimmer-application.h"
+#include "glimmer-preferences.h"
 #include "glimmer-snapshot.h"
 
 #include <glib/gi18n.h>
@@ -132,6 +133,20 @@ driver_find_dialog (const char *heading)
     if (ADW_IS_MESSAGE_DIALOG (w) &&
         g_strcmp0 (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (w)), heading) == 0)
       return ADW_MESSAGE_DIALOG (w);
+  }
+  return NULL;
+}
+
+/* The open Preferences window, or NULL. */
+static GtkWindow *
+driver_find_preferences (void)
+{
+  GListModel *tops = gtk_window_get_toplevels ();  /* borrowed */
+  for (guint i = 0; i < g_list_model_get_n_items (tops); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item (tops, i);
+    if (ADW_IS_PREFERENCES_WINDOW (w) && g_object_get_data (w, "prefs") != NULL &&
+        gtk_widget_get_visible (GTK_WIDGET (w)))
+      return GTK_WINDOW (w);
   }
   return NULL;
 }
@@ -335,6 +350,63 @@ driver_step (gpointer data)
       if (used <= 0)
         driver_fail (d, line, "the context usage is 0");
       driver_ok (d, line);
+    } else if (g_str_equal (cmd, "preferences")) {
+      g_action_group_activate_action (G_ACTION_GROUP (d->app), "preferences", NULL);
+      if (driver_find_preferences () == NULL)
+        driver_fail (d, line, "no Preferences window");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "choose-folder")) {
+      GtkWindow *prefs = driver_find_preferences ();
+      if (prefs == NULL || arg == NULL)
+        driver_fail (d, line, prefs == NULL ? "no Preferences window" : "usage: choose-folder PATH");
+      glimmer_preferences_try_folder (prefs, arg);  /* what the chooser's "Select" does */
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-folder-error")) {
+      /* the folder is checked on a worker thread: allow 60 s */
+      GtkWindow *prefs = driver_find_preferences ();
+      const char *shown = prefs != NULL ? glimmer_preferences_get_folder_error (prefs) : NULL;
+      gint64 dl = driver_deadline (d, NULL, 60);
+      if (prefs == NULL)
+        driver_fail (d, line, "no Preferences window");
+      if (shown != NULL && arg != NULL && strstr (shown, arg) != NULL) {
+        printf ("glimmer-test: folder error: %s\n", shown);
+        driver_ok (d, line);
+        continue;
+      }
+      if (g_get_monotonic_time () > dl) {
+        g_autofree char *why = g_strdup_printf ("the folder row shows \"%s\"",
+                                                shown != NULL ? shown : "(nothing)");
+        driver_fail (d, line, why);
+      }
+      return G_SOURCE_CONTINUE;
+    } else if (g_str_equal (cmd, "expect-no-folder-error")) {
+      GtkWindow *prefs = driver_find_preferences ();
+      const char *shown = prefs != NULL ? glimmer_preferences_get_folder_error (prefs) : NULL;
+      if (prefs == NULL)
+        driver_fail (d, line, "no Preferences window");
+      if (shown != NULL) {
+        g_autofree char *why = g_strdup_printf ("the folder row shows \"%s\"", shown);
+        driver_fail (d, line, why);
+      }
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-setting")) {
+      /* string or enum keys; a change may follow an engine check: allow 60 s */
+      g_auto(GStrv) kv = arg != NULL ? g_strsplit (arg, " ", 2) : NULL;
+      GSettings *settings = glimmer_application_get_settings (d->app);
+      g_autofree char *value = NULL;
+      gint64 dl = driver_deadline (d, NULL, 60);
+      if (kv == NULL || kv[0] == NULL)
+        driver_fail (d, line, "usage: expect-setting KEY [VALUE]");
+      value = g_settings_get_string (settings, kv[0]);
+      if (g_str_equal (value, kv[1] != NULL ? kv[1] : "")) {
+        driver_ok (d, line);
+        continue;
+      }
+      if (g_get_monotonic_time () > dl) {
+        g_autofree char *why = g_strdup_printf ("%s is \"%s\"", kv[0], value);
+        driver_fail (d, line, why);
+      }
+      return G_SOURCE_CONTINUE;
     } else if (g_str_equal (cmd, "action")) {
       if (arg == NULL || !gtk_widget_activate_action (GTK_WIDGET (win), arg, NULL))
         driver_fail (d, line, "no such action");
