@@ -25,6 +25,7 @@ typedef struct {
   gboolean            sent;       /* a reply has been asked for since the last wait-reply */
   gboolean            was_busy;
   char               *deleted_id; /* set by "delete", used by "undo-delete" */
+  int                 shown_used; /* "expect-context-current": the label's count, -1: not read */
 } Driver;
 
 static void
@@ -135,6 +136,21 @@ driver_find_dialog (const char *heading)
       return ADW_MESSAGE_DIALOG (w);
   }
   return NULL;
+}
+
+/* The count in the context-usage label ("1,234 / 8,192 tokens" → 1234), or -1. */
+static int
+driver_context_label_count (GlimmerWindow *win)
+{
+  const char *text = glimmer_window_get_context_text (win);
+  const char *slash = strchr (text, '/');
+  int n = 0;
+  if (slash == NULL)
+    return -1;
+  for (const char *c = text; c < slash; c++)
+    if (g_ascii_isdigit (*c))
+      n = n * 10 + (*c - '0');
+  return n;
 }
 
 /* The open Preferences window, or NULL. */
@@ -350,6 +366,38 @@ driver_step (gpointer data)
       if (used <= 0)
         driver_fail (d, line, "the context usage is 0");
       driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-context-current")) {
+      /* Once the app is idle, the label must show what a fresh count of the shown
+       * conversation gives: read it, ask the worker to count, compare. */
+      gint64 dl = driver_deadline (d, NULL, 60);
+      if (g_get_monotonic_time () > dl)
+        driver_fail (d, line, "timed out waiting for the worker");
+      if (glimmer_worker_get_state (worker) != GLIMMER_WORKER_STATE_READY ||
+          glimmer_worker_is_counting (worker))
+        return G_SOURCE_CONTINUE;
+      if (d->shown_used < 0) {
+        d->shown_used = driver_context_label_count (win);
+        if (d->shown_used < 0)
+          driver_fail (d, line, "the context-usage label shows no count");
+        glimmer_worker_count_context (worker, glimmer_window_get_conversation (win));
+        return G_SOURCE_CONTINUE;
+      }
+      int fresh = glimmer_worker_get_context_used (worker);
+      printf ("glimmer-test: context label %d, fresh count %d\n", d->shown_used, fresh);
+      if (d->shown_used != fresh) {
+        g_autofree char *why = g_strdup_printf ("the label showed %d tokens, the conversation "
+                                                "has %d", d->shown_used, fresh);
+        driver_fail (d, line, why);
+      }
+      d->shown_used = -1;
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "delete-message")) {
+      int i = driver_last_of_role (win, GLIM_CHAT_ROLE_ASSISTANT);
+      if (i < 0)
+        driver_fail (d, line, "no assistant message");
+      g_signal_emit_by_name (glimmer_window_get_chat_view (win), "message-action", (guint) i,
+                             "delete");
+      driver_ok (d, line);
     } else if (g_str_equal (cmd, "preferences")) {
       g_action_group_activate_action (G_ACTION_GROUP (d->app), "preferences", NULL);
       if (driver_find_preferences () == NULL)
@@ -466,5 +514,6 @@ glimmer_test_driver_maybe_start (GlimmerApplication *app)
   d = g_new0 (Driver, 1);
   d->app = app;
   d->lines = g_strsplit (text, "\n", -1);
+  d->shown_used = -1;
   g_timeout_add_full (G_PRIORITY_DEFAULT, POLL_MS, driver_step, d, driver_free);
 }

@@ -25,6 +25,9 @@
  *   search TEXT                 type TEXT in the sidebar's search entry (none: clear it)
  *   expect-listed N             the sidebar lists exactly N conversations (within 3 s)
  *   expect-context-used         the worker reports a context usage above 0 tokens
+ *   expect-context-current      once idle, the context-usage label's count equals a fresh count of
+ *                               the shown conversation (within 60 s)
+ *   delete-message              the last assistant message's "Delete" (with its tool results)
  *   preferences                 open the Preferences window (app.preferences)
  *   choose-folder PATH          in Preferences, pick PATH as the model folder, as the folder
  *                               chooser's "Select" does (the engine checks it)

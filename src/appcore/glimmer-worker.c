@@ -1006,6 +1006,13 @@ glimmer_worker_count_context (GlimmerWorker *self, GlimmerConversation *conversa
   g_async_queue_push (self->sh->jobs, job);
 }
 
+gboolean
+glimmer_worker_is_counting (GlimmerWorker *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WORKER (self), FALSE);
+  return self->counting_id != NULL;
+}
+
 void
 glimmer_worker_stop (GlimmerWorker *self)
 {
