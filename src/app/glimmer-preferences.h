@@ -1,5 +1,6 @@
 /* glimmer-preferences.h: the preferences window: model folder (validated by the engine, error
- * shown inline), backend, GPUs and tp, context length, sampling, thinking, system prompt.
+ * shown inline), backend, GPUs and tp, context length, sampling, thinking, system prompt,
+ * appearance (follow the system, light, dark).
  * SPDX-License-Identifier: MIT */
 #pragma once
 

@@ -167,6 +167,21 @@ driver_find_preferences (void)
   return NULL;
 }
 
+/* The descendant of `widget` named `name` (gtk_widget_set_name), or NULL. */
+static GtkWidget *
+driver_find_named (GtkWidget *widget, const char *name)
+{
+  if (g_strcmp0 (gtk_widget_get_name (widget), name) == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL;
+       c = gtk_widget_get_next_sibling (c)) {
+    GtkWidget *found = driver_find_named (c, name);
+    if (found != NULL)
+      return found;
+  }
+  return NULL;
+}
+
 /* Run the current command; returns when it must wait (called again later). */
 static gboolean
 driver_step (gpointer data)
@@ -436,6 +451,20 @@ driver_step (gpointer data)
         g_autofree char *why = g_strdup_printf ("the folder row shows \"%s\"", shown);
         driver_fail (d, line, why);
       }
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "select-row")) {
+      GtkWindow *prefs = driver_find_preferences ();
+      g_auto(GStrv) ni = arg != NULL ? g_strsplit (arg, " ", 2) : NULL;
+      GtkWidget *row = prefs != NULL && ni != NULL && ni[0] != NULL
+                           ? driver_find_named (GTK_WIDGET (prefs), ni[0]) : NULL;
+      if (row == NULL || !ADW_IS_COMBO_ROW (row) || ni[1] == NULL)
+        driver_fail (d, line, "no such combo row in Preferences (usage: select-row NAME INDEX)");
+      adw_combo_row_set_selected (ADW_COMBO_ROW (row), (guint) atoi (ni[1]));
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-dark")) {
+      gboolean dark = adw_style_manager_get_dark (adw_style_manager_get_default ());
+      if (arg == NULL || dark != g_str_equal (arg, "yes"))
+        driver_fail (d, line, dark ? "the style is dark" : "the style is light");
       driver_ok (d, line);
     } else if (g_str_equal (cmd, "expect-setting")) {
       /* string or enum keys; a change may follow an engine check: allow 60 s */

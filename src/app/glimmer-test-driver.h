@@ -33,6 +33,8 @@
  *                               chooser's "Select" does (the engine checks it)
  *   expect-folder-error TEXT    the model folder row's inline message contains TEXT (within 60 s)
  *   expect-no-folder-error      the model folder row shows no message
+ *   select-row NAME INDEX       in Preferences, select item INDEX of the combo row named NAME
+ *   expect-dark yes|no          libadwaita's style is dark (yes) or light (no)
  *   expect-setting KEY [VALUE]  the string/enum setting KEY is VALUE (none: "") within 60 s
  *   action NAME                 activate the window action NAME (e.g. win.new-chat)
  *   open-latest                 show the newest conversation of the sidebar
