@@ -354,7 +354,8 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   /* Appearance */
   page = adw_preferences_page_new ();
   adw_preferences_page_set_title (ADW_PREFERENCES_PAGE (page), _("Appearance"));
-  adw_preferences_page_set_icon_name (ADW_PREFERENCES_PAGE (page), "applications-graphics-symbolic");
+  adw_preferences_page_set_icon_name (ADW_PREFERENCES_PAGE (page),
+                                      "applications-graphics-symbolic");
   group = adw_preferences_group_new ();
   adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), _("Appearance"));
   for (int i = 0; schemes[i] != NULL; i++)

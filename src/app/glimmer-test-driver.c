@@ -421,7 +421,8 @@ driver_step (gpointer data)
     } else if (g_str_equal (cmd, "choose-folder")) {
       GtkWindow *prefs = driver_find_preferences ();
       if (prefs == NULL || arg == NULL)
-        driver_fail (d, line, prefs == NULL ? "no Preferences window" : "usage: choose-folder PATH");
+        driver_fail (d, line,
+                     prefs == NULL ? "no Preferences window" : "usage: choose-folder PATH");
       glimmer_preferences_try_folder (prefs, arg);  /* what the chooser's "Select" does */
       driver_ok (d, line);
     } else if (g_str_equal (cmd, "expect-folder-error")) {
