@@ -288,6 +288,33 @@ test_load_error (void)
   test_rmtree (tmp);
 }
 
+/* A context length above what the model holds (the app's default 8192 against the demo
+ * model's 4096) loads with the model's maximum instead of failing. */
+static void
+test_load_clamps_context (void)
+{
+  g_autofree char *dir = test_demo_model_dir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GlimConfig) config = glim_config_load (dir, &error);
+  if (config == NULL) {
+    g_test_skip ("data/demo-model is not here");
+    return;
+  }
+  g_autoptr (GlimmerWorker) w = glimmer_worker_new (NULL);
+  Rec rec;
+  rec_init (&rec, w);
+  GlimmerLoadOptions opts;
+  glimmer_load_options_init (&opts, dir);
+  opts.n_ctx = config->max_position_embeddings * 2;
+  opts.n_threads = 2;
+  g_assert_true (glimmer_worker_load (w, &opts, &error));
+  run_loop (&rec);
+  g_assert_no_error (rec.load_error);
+  g_assert_cmpint (glimmer_worker_get_state (w), ==, GLIMMER_WORKER_STATE_READY);
+  g_assert_cmpint (glimmer_worker_get_context_length (w), ==, config->max_position_embeddings);
+  rec_clear (&rec);
+}
+
 static void
 test_tool_loop (void)
 {
@@ -450,6 +477,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/glimmer/worker/load-error", test_load_error);
+  g_test_add_func ("/glimmer/worker/load-clamps-context", test_load_clamps_context);
   g_test_add_func ("/glimmer/worker/tool-loop", test_tool_loop);
   g_test_add_func ("/glimmer/worker/deny", test_deny);
   g_test_add_func ("/glimmer/worker/always-and-edit", test_always_and_edit);

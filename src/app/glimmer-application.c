@@ -1,6 +1,7 @@
 /* glimmer-application.c: GlimmerApplication: owns GSettings, the history store and the engine
  * worker; loads the model at startup (the demo model on the CPU when none is configured, and
- * the CPU when CUDA fails on "auto"); notifies when a reply finishes in the background.
+ * the CPU when CUDA fails on "auto"); applies the light/dark setting; notifies when a reply
+ * finishes in the background.
  * SPDX-License-Identifier: MIT */
 #define G_LOG_DOMAIN "glimmer-application"
 
@@ -218,6 +219,17 @@ glimmer_application_startup (GApplication *app)
                                            accels[i].accels);
 }
 
+/* "color-scheme" (follow, light, dark) → AdwStyleManager:color-scheme */
+static gboolean
+color_scheme_get (GValue *value, GVariant *variant, gpointer data)
+{
+  const char *nick = g_variant_get_string (variant, NULL);
+  g_value_set_enum (value, g_str_equal (nick, "light")  ? ADW_COLOR_SCHEME_FORCE_LIGHT
+                           : g_str_equal (nick, "dark") ? ADW_COLOR_SCHEME_FORCE_DARK
+                                                        : ADW_COLOR_SCHEME_DEFAULT);
+  return TRUE;
+}
+
 static void
 on_window_destroy (GlimmerApplication *self)
 {
@@ -238,6 +250,9 @@ glimmer_application_activate (GApplication *app)
   }
 
   self->settings = g_settings_new (GLIMMER_APP_ID);
+  g_settings_bind_with_mapping (self->settings, "color-scheme", adw_style_manager_get_default (),
+                                "color-scheme", G_SETTINGS_BIND_GET, color_scheme_get, NULL, NULL,
+                                NULL);
   self->history = glimmer_history_new (NULL, &error);
   if (self->history == NULL) {
     g_printerr ("glimmer: %s\n", error->message);

@@ -1,6 +1,7 @@
 /* glimmer-preferences.c: AdwPreferencesWindow bound to GSettings. A new model folder is
  * checked by loading it with the engine on a worker thread; the engine's error is shown under
- * the row and the setting keeps its old value until a folder passes.
+ * the row and the setting keeps its old value until a folder passes. The Appearance page's
+ * style (follow the system, light, dark) is applied by the application (AdwStyleManager).
  * SPDX-License-Identifier: MIT */
 #define G_LOG_DOMAIN "glimmer-preferences"
 
@@ -89,14 +90,24 @@ on_validated (GObject *source, GAsyncResult *result, gpointer data)
   g_object_unref (window);
 }
 
-static void
-prefs_validate (GtkWindow *window, const char *folder)
+void
+glimmer_preferences_try_folder (GtkWindow *window, const char *folder)
 {
   Prefs *p = g_object_get_data (G_OBJECT (window), "prefs");
   g_object_set_data_full (G_OBJECT (window), "candidate", g_strdup (folder), g_free);
   gtk_label_set_text (GTK_LABEL (p->folder_error), _("Checking the model folder…"));
   gtk_widget_set_visible (p->folder_error, TRUE);
   glimmer_model_folder_validate_async (folder, p->cancellable, on_validated, g_object_ref (window));
+}
+
+const char *
+glimmer_preferences_get_folder_error (GtkWindow *window)
+{
+  Prefs *p = g_object_get_data (G_OBJECT (window), "prefs");
+  g_return_val_if_fail (p != NULL, NULL);
+  if (!gtk_widget_get_visible (p->folder_error))
+    return NULL;
+  return gtk_label_get_text (GTK_LABEL (p->folder_error));
 }
 
 static void
@@ -106,7 +117,7 @@ on_folder_chosen (GtkNativeDialog *chooser, int response, GtkWindow *window)
     g_autoptr(GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
     g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
     if (path != NULL)
-      prefs_validate (window, path);
+      glimmer_preferences_try_folder (window, path);
   }
   g_object_unref (chooser);
 }
@@ -175,6 +186,21 @@ backend_set (const GValue *value, const GVariantType *type, gpointer data)
 }
 
 static gboolean
+color_scheme_get (GValue *value, GVariant *variant, gpointer data)
+{
+  const char *nick = g_variant_get_string (variant, NULL);
+  g_value_set_uint (value, g_str_equal (nick, "light") ? 1 : g_str_equal (nick, "dark") ? 2 : 0);
+  return TRUE;
+}
+
+static GVariant *
+color_scheme_set (const GValue *value, const GVariantType *type, gpointer data)
+{
+  static const char *const nicks[] = { "follow", "light", "dark" };
+  return g_variant_new_string (nicks[MIN (g_value_get_uint (value), 2u)]);
+}
+
+static gboolean
 gpus_get (GValue *value, GVariant *variant, gpointer data)
 {
   g_autoptr(GString) s = g_string_new (NULL);
@@ -209,7 +235,9 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   Prefs *p = g_new0 (Prefs, 1);
   g_autofree char *folder = g_settings_get_string (settings, "model-folder");
   const char *backends[] = { N_("Automatic"), N_("CPU"), N_("CUDA"), NULL };
+  const char *schemes[] = { N_("Follow System"), N_("Light"), N_("Dark"), NULL };
   g_autoptr(GtkStringList) backend_list = gtk_string_list_new (NULL);
+  g_autoptr(GtkStringList) scheme_list = gtk_string_list_new (NULL);
 
   p->settings = g_object_ref (settings);
   p->app = app;
@@ -319,6 +347,25 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   row = adw_entry_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("System Prompt"));
   g_settings_bind (settings, "system-prompt", row, "text", G_SETTINGS_BIND_DEFAULT);
+  adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
+  adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (group));
+  adw_preferences_window_add (ADW_PREFERENCES_WINDOW (window), ADW_PREFERENCES_PAGE (page));
+
+  /* Appearance */
+  page = adw_preferences_page_new ();
+  adw_preferences_page_set_title (ADW_PREFERENCES_PAGE (page), _("Appearance"));
+  adw_preferences_page_set_icon_name (ADW_PREFERENCES_PAGE (page),
+                                      "applications-graphics-symbolic");
+  group = adw_preferences_group_new ();
+  adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), _("Appearance"));
+  for (int i = 0; schemes[i] != NULL; i++)
+    gtk_string_list_append (scheme_list, _(schemes[i]));
+  row = adw_combo_row_new ();
+  gtk_widget_set_name (row, "color-scheme-row");  /* the GUI tests find it by name */
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Style"));
+  adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (scheme_list));
+  g_settings_bind_with_mapping (settings, "color-scheme", row, "selected", G_SETTINGS_BIND_DEFAULT,
+                                color_scheme_get, color_scheme_set, NULL, NULL);
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (group));
   adw_preferences_window_add (ADW_PREFERENCES_WINDOW (window), ADW_PREFERENCES_PAGE (page));

@@ -6,6 +6,7 @@
 #include "glimmer-test-driver.h"
 
 #include "glimmer-application.h"
+#include "glimmer-preferences.h"
 #include "glimmer-snapshot.h"
 
 #include <glib/gi18n.h>
@@ -24,6 +25,7 @@ typedef struct {
   gboolean            sent;       /* a reply has been asked for since the last wait-reply */
   gboolean            was_busy;
   char               *deleted_id; /* set by "delete", used by "undo-delete" */
+  int                 shown_used; /* "expect-context-current": the label's count, -1: not read */
 } Driver;
 
 static void
@@ -132,6 +134,50 @@ driver_find_dialog (const char *heading)
     if (ADW_IS_MESSAGE_DIALOG (w) &&
         g_strcmp0 (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (w)), heading) == 0)
       return ADW_MESSAGE_DIALOG (w);
+  }
+  return NULL;
+}
+
+/* The count in the context-usage label ("1,234 / 8,192 tokens" → 1234), or -1. */
+static int
+driver_context_label_count (GlimmerWindow *win)
+{
+  const char *text = glimmer_window_get_context_text (win);
+  const char *slash = strchr (text, '/');
+  int n = 0;
+  if (slash == NULL)
+    return -1;
+  for (const char *c = text; c < slash; c++)
+    if (g_ascii_isdigit (*c))
+      n = n * 10 + (*c - '0');
+  return n;
+}
+
+/* The open Preferences window, or NULL. */
+static GtkWindow *
+driver_find_preferences (void)
+{
+  GListModel *tops = gtk_window_get_toplevels ();  /* borrowed */
+  for (guint i = 0; i < g_list_model_get_n_items (tops); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item (tops, i);
+    if (ADW_IS_PREFERENCES_WINDOW (w) && g_object_get_data (w, "prefs") != NULL &&
+        gtk_widget_get_visible (GTK_WIDGET (w)))
+      return GTK_WINDOW (w);
+  }
+  return NULL;
+}
+
+/* The descendant of `widget` named `name` (gtk_widget_set_name), or NULL. */
+static GtkWidget *
+driver_find_named (GtkWidget *widget, const char *name)
+{
+  if (g_strcmp0 (gtk_widget_get_name (widget), name) == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL;
+       c = gtk_widget_get_next_sibling (c)) {
+    GtkWidget *found = driver_find_named (c, name);
+    if (found != NULL)
+      return found;
   }
   return NULL;
 }
@@ -335,6 +381,110 @@ driver_step (gpointer data)
       if (used <= 0)
         driver_fail (d, line, "the context usage is 0");
       driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-context-current")) {
+      /* Once the app is idle, the label must show what a fresh count of the shown
+       * conversation gives: read it, ask the worker to count, compare. */
+      gint64 dl = driver_deadline (d, NULL, 60);
+      if (g_get_monotonic_time () > dl)
+        driver_fail (d, line, "timed out waiting for the worker");
+      if (glimmer_worker_get_state (worker) != GLIMMER_WORKER_STATE_READY ||
+          glimmer_worker_is_counting (worker))
+        return G_SOURCE_CONTINUE;
+      if (d->shown_used < 0) {
+        d->shown_used = driver_context_label_count (win);
+        if (d->shown_used < 0)
+          driver_fail (d, line, "the context-usage label shows no count");
+        glimmer_worker_count_context (worker, glimmer_window_get_conversation (win));
+        return G_SOURCE_CONTINUE;
+      }
+      int fresh = glimmer_worker_get_context_used (worker);
+      printf ("glimmer-test: context label %d, fresh count %d\n", d->shown_used, fresh);
+      if (d->shown_used != fresh) {
+        g_autofree char *why = g_strdup_printf ("the label showed %d tokens, the conversation "
+                                                "has %d", d->shown_used, fresh);
+        driver_fail (d, line, why);
+      }
+      d->shown_used = -1;
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "delete-message")) {
+      int i = driver_last_of_role (win, GLIM_CHAT_ROLE_ASSISTANT);
+      if (i < 0)
+        driver_fail (d, line, "no assistant message");
+      g_signal_emit_by_name (glimmer_window_get_chat_view (win), "message-action", (guint) i,
+                             "delete");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "preferences")) {
+      g_action_group_activate_action (G_ACTION_GROUP (d->app), "preferences", NULL);
+      if (driver_find_preferences () == NULL)
+        driver_fail (d, line, "no Preferences window");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "choose-folder")) {
+      GtkWindow *prefs = driver_find_preferences ();
+      if (prefs == NULL || arg == NULL)
+        driver_fail (d, line,
+                     prefs == NULL ? "no Preferences window" : "usage: choose-folder PATH");
+      glimmer_preferences_try_folder (prefs, arg);  /* what the chooser's "Select" does */
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-folder-error")) {
+      /* the folder is checked on a worker thread: allow 60 s */
+      GtkWindow *prefs = driver_find_preferences ();
+      const char *shown = prefs != NULL ? glimmer_preferences_get_folder_error (prefs) : NULL;
+      gint64 dl = driver_deadline (d, NULL, 60);
+      if (prefs == NULL)
+        driver_fail (d, line, "no Preferences window");
+      if (shown != NULL && arg != NULL && strstr (shown, arg) != NULL) {
+        printf ("glimmer-test: folder error: %s\n", shown);
+        driver_ok (d, line);
+        continue;
+      }
+      if (g_get_monotonic_time () > dl) {
+        g_autofree char *why = g_strdup_printf ("the folder row shows \"%s\"",
+                                                shown != NULL ? shown : "(nothing)");
+        driver_fail (d, line, why);
+      }
+      return G_SOURCE_CONTINUE;
+    } else if (g_str_equal (cmd, "expect-no-folder-error")) {
+      GtkWindow *prefs = driver_find_preferences ();
+      const char *shown = prefs != NULL ? glimmer_preferences_get_folder_error (prefs) : NULL;
+      if (prefs == NULL)
+        driver_fail (d, line, "no Preferences window");
+      if (shown != NULL) {
+        g_autofree char *why = g_strdup_printf ("the folder row shows \"%s\"", shown);
+        driver_fail (d, line, why);
+      }
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "select-row")) {
+      GtkWindow *prefs = driver_find_preferences ();
+      g_auto(GStrv) ni = arg != NULL ? g_strsplit (arg, " ", 2) : NULL;
+      GtkWidget *row = prefs != NULL && ni != NULL && ni[0] != NULL
+                           ? driver_find_named (GTK_WIDGET (prefs), ni[0]) : NULL;
+      if (row == NULL || !ADW_IS_COMBO_ROW (row) || ni[1] == NULL)
+        driver_fail (d, line, "no such combo row in Preferences (usage: select-row NAME INDEX)");
+      adw_combo_row_set_selected (ADW_COMBO_ROW (row), (guint) atoi (ni[1]));
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-dark")) {
+      gboolean dark = adw_style_manager_get_dark (adw_style_manager_get_default ());
+      if (arg == NULL || dark != g_str_equal (arg, "yes"))
+        driver_fail (d, line, dark ? "the style is dark" : "the style is light");
+      driver_ok (d, line);
+    } else if (g_str_equal (cmd, "expect-setting")) {
+      /* string or enum keys; a change may follow an engine check: allow 60 s */
+      g_auto(GStrv) kv = arg != NULL ? g_strsplit (arg, " ", 2) : NULL;
+      GSettings *settings = glimmer_application_get_settings (d->app);
+      g_autofree char *value = NULL;
+      gint64 dl = driver_deadline (d, NULL, 60);
+      if (kv == NULL || kv[0] == NULL)
+        driver_fail (d, line, "usage: expect-setting KEY [VALUE]");
+      value = g_settings_get_string (settings, kv[0]);
+      if (g_str_equal (value, kv[1] != NULL ? kv[1] : "")) {
+        driver_ok (d, line);
+        continue;
+      }
+      if (g_get_monotonic_time () > dl) {
+        g_autofree char *why = g_strdup_printf ("%s is \"%s\"", kv[0], value);
+        driver_fail (d, line, why);
+      }
+      return G_SOURCE_CONTINUE;
     } else if (g_str_equal (cmd, "action")) {
       if (arg == NULL || !gtk_widget_activate_action (GTK_WIDGET (win), arg, NULL))
         driver_fail (d, line, "no such action");
@@ -394,5 +544,6 @@ glimmer_test_driver_maybe_start (GlimmerApplication *app)
   d = g_new0 (Driver, 1);
   d->app = app;
   d->lines = g_strsplit (text, "\n", -1);
+  d->shown_used = -1;
   g_timeout_add_full (G_PRIORITY_DEFAULT, POLL_MS, driver_step, d, driver_free);
 }

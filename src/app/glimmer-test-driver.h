@@ -25,6 +25,17 @@
  *   search TEXT                 type TEXT in the sidebar's search entry (none: clear it)
  *   expect-listed N             the sidebar lists exactly N conversations (within 3 s)
  *   expect-context-used         the worker reports a context usage above 0 tokens
+ *   expect-context-current      once idle, the context-usage label's count equals a fresh count of
+ *                               the shown conversation (within 60 s)
+ *   delete-message              the last assistant message's "Delete" (with its tool results)
+ *   preferences                 open the Preferences window (app.preferences)
+ *   choose-folder PATH          in Preferences, pick PATH as the model folder, as the folder
+ *                               chooser's "Select" does (the engine checks it)
+ *   expect-folder-error TEXT    the model folder row's inline message contains TEXT (within 60 s)
+ *   expect-no-folder-error      the model folder row shows no message
+ *   select-row NAME INDEX       in Preferences, select item INDEX of the combo row named NAME
+ *   expect-dark yes|no          libadwaita's style is dark (yes) or light (no)
+ *   expect-setting KEY [VALUE]  the string/enum setting KEY is VALUE (none: "") within 60 s
  *   action NAME                 activate the window action NAME (e.g. win.new-chat)
  *   open-latest                 show the newest conversation of the sidebar
  *   open-index N                show the sidebar's conversation N (0: the newest)

@@ -516,6 +516,7 @@ on_message_action (GlimmerWindow *self, guint index, const char *name)
     g_autofree char *text = g_strdup (m->content);
     glimmer_conversation_truncate (c, index);
     window_save (self, c);
+    glimmer_worker_count_context (self->worker, c);
     gtk_text_buffer_set_text (buf, text, -1);
     gtk_widget_grab_focus (self->composer_view);
   } else if (g_str_equal (name, "delete")) {
@@ -525,6 +526,7 @@ on_message_action (GlimmerWindow *self, guint index, const char *name)
            glimmer_conversation_get_message (c, index)->role == GLIM_CHAT_ROLE_TOOL)
       glimmer_conversation_remove (c, index);
     window_save (self, c);
+    glimmer_worker_count_context (self->worker, c);
   }
 }
 
@@ -586,6 +588,10 @@ on_generation_finished (GlimmerWorker *w, GlimmerConversation *c, GError *error,
   if (error != NULL)
     glimmer_window_show_toast (self, error->message);
   window_update_state (self);
+  /* the replies' stats gave the cache's length; the label shows the conversation as it will
+   * be sent next (a regenerated, stopped or failed reply included), and the shown one may not
+   * be the one that was answered */
+  glimmer_worker_count_context (w, self->conversation);
 }
 
 static void
@@ -775,4 +781,11 @@ glimmer_window_get_n_listed (GlimmerWindow *self)
 {
   g_return_val_if_fail (GLIMMER_IS_WINDOW (self), 0);
   return g_list_model_get_n_items (G_LIST_MODEL (self->filtered));
+}
+
+const char *
+glimmer_window_get_context_text (GlimmerWindow *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WINDOW (self), NULL);
+  return gtk_label_get_text (GTK_LABEL (self->context_label));
 }

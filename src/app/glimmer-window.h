@@ -28,6 +28,8 @@ AdwLeaflet          *glimmer_window_get_leaflet (GlimmerWindow *self);
 GlimmerHistory      *glimmer_window_get_history (GlimmerWindow *self);
 /* How many conversations the sidebar lists now (after the search filter). */
 guint                glimmer_window_get_n_listed (GlimmerWindow *self);
+/* The composer's context-usage label as shown ("1,234 / 8,192 tokens"; "" without a model). */
+const char          *glimmer_window_get_context_text (GlimmerWindow *self);
 /* Write the shown conversation to `file` (what the Export dialogs do once a file is chosen);
  * a toast confirms. FALSE with an error when none is shown or the file cannot be written. */
 gboolean             glimmer_window_export_to  (GlimmerWindow *self, GlimmerExportFormat format,

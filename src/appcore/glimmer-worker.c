@@ -251,6 +251,10 @@ engine_load (WorkerShared *sh, Job *job)
   if (model && !g_cancellable_is_cancelled (job->cancel)) {
     LoadCtx lc = { sh, job };
     GlimContextOptions opts = job->ctx;
+    /* the setting is one number for every model: a model that holds fewer positions (the
+     * demo model's 4096 against the default 8192) gets all it has instead of failing to load */
+    if (opts.n_ctx > model->config->max_position_embeddings)
+      opts.n_ctx = model->config->max_position_embeddings;
     opts.progress = engine_load_progress;
     opts.progress_data = &lc;
     session = glim_session_new (model, &opts, &error);
@@ -1000,6 +1004,13 @@ glimmer_worker_count_context (GlimmerWorker *self, GlimmerConversation *conversa
   job->conversation_id = g_strdup (glimmer_conversation_get_id (conversation));
   self->counting_id = g_strdup (job->conversation_id);
   g_async_queue_push (self->sh->jobs, job);
+}
+
+gboolean
+glimmer_worker_is_counting (GlimmerWorker *self)
+{
+  g_return_val_if_fail (GLIMMER_IS_WORKER (self), FALSE);
+  return self->counting_id != NULL;
 }
 
 void

@@ -101,6 +101,8 @@ int                glimmer_worker_get_context_used  (GlimmerWorker *self);
  * changes when the count arrives. Does nothing unless a model is loaded and idle. */
 void               glimmer_worker_count_context     (GlimmerWorker *self,
                                                      GlimmerConversation *conversation);
+/* TRUE while a count asked for with glimmer_worker_count_context has not arrived. */
+gboolean           glimmer_worker_is_counting       (GlimmerWorker *self);
 
 /* Queue loading a model (replacing the loaded one). Progress and the result come as
  * "load-progress" / "load-finished"; a failure's message names the file or setting. FALSE with
