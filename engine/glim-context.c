@@ -85,6 +85,8 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
   if (options == NULL)
     options = &defaults;
   const GlimConfig *c = model->config;
+  /* n_ctx 0: the CPU takes min(max_position_embeddings, 4096) (RAM is not probed); the CUDA
+   * backend the longest context its memory plan fits (cuda-plan.c), read back below */
   int n_ctx = options->n_ctx > 0 ? options->n_ctx : MIN (c->max_position_embeddings, 4096);
 
   if (model->store == NULL) {
@@ -120,18 +122,20 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
       for (int r = 0; r < tp; r++)
         devices[r] = options->devices != NULL ? options->devices[r] : options->device + r;
       ctx->device = devices[0];
-      ctx->cuda_tp = glim_cuda_tp_new (model, tp, devices, n_ctx, options->progress,
-                                       options->progress_data, error);
+      ctx->cuda_tp = glim_cuda_tp_new (model, tp, devices, MAX (options->n_ctx, 0),
+                                       options->progress, options->progress_data, error);
       if (ctx->cuda_tp == NULL)
         return NULL;
+      ctx->n_ctx = glim_cuda_tp_n_ctx (ctx->cuda_tp);
       break;
     }
     if (options->devices != NULL)
       ctx->device = options->devices[0];
-    ctx->cuda = glim_cuda_forward_new (model, ctx->device, n_ctx, options->progress,
-                                       options->progress_data, error);
+    ctx->cuda = glim_cuda_forward_new (model, ctx->device, MAX (options->n_ctx, 0),
+                                       options->progress, options->progress_data, error);
     if (ctx->cuda == NULL)
       return NULL;
+    ctx->n_ctx = glim_cuda_forward_n_ctx (ctx->cuda);
     break;
 #else
     g_set_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_UNSUPPORTED,

@@ -21,7 +21,13 @@ typedef gboolean (*GlimProgressFunc) (guint64 done, guint64 total, gpointer user
 
 typedef struct {
   GlimBackend      backend;
-  int              n_ctx;       /* tokens the cache holds; 0: min(max_position_embeddings, 4096) */
+  int              n_ctx;       /* tokens the cache holds; 0: automatic. CUDA: as long as fits,
+                                 * the longest context up to max_position_embeddings whose plan
+                                 * (weights, bf16 KV cache, workspace, 0.5 GiB for the runtime)
+                                 * fits in every GPU's free memory (glim_shard_fit_context), a
+                                 * multiple of 256 below the maximum; CPU: min(max_position_
+                                 * embeddings, 4096), RAM is not probed. glim_context_n_ctx
+                                 * says what was chosen. */
   int              n_threads;   /* CPU threads; 0: one per core */
   int              tp;          /* tensor-parallel ranks; 0 or 1: one. Must cut the model
                                  * exactly (glim_shard_check). The CPU backend simulates the

@@ -296,6 +296,22 @@ replicated_bytes (GlimModel *model)
   return n + floats * 4;
 }
 
+/* The most o_proj input columns a rank of tp holds (views may be widened). */
+static int
+widest_o (GlimModel *model, int tp)
+{
+  const GlimConfig *c = model->config;
+  int o_widest = 0;
+  for (int l = 0; l < c->n_layers; l++)
+    for (int r = 0; r < tp; r++) {
+      int o0, n_o, lead;
+      glim_shard_o_range (c->n_heads, c->v_head_dim,
+                          model->layers[l].o.format == GLIM_WEIGHT_NVFP4, tp, r, &o0, &n_o, &lead);
+      o_widest = MAX (o_widest, n_o);
+    }
+  return o_widest;
+}
+
 /* float32 activations of one chunk of T tokens on the largest rank of tp. */
 static guint64
 workspace_estimate (GlimModel *model, int tp, int T)
@@ -308,14 +324,7 @@ workspace_estimate (GlimModel *model, int tp, int T)
                              c->moe_intermediate_size * MAX (c->n_shared_experts, 1)), tp, 0,
                         &f0, &widest);
   guint64 F = (guint64) widest;
-  int o_widest = 0;                                           /* o_proj's input, maybe widened */
-  for (int l = 0; l < c->n_layers; l++)
-    for (int r = 0; r < tp; r++) {
-      int o0, n_o, lead;
-      glim_shard_o_range (c->n_heads, c->v_head_dim,
-                          model->layers[l].o.format == GLIM_WEIGHT_NVFP4, tp, r, &o0, &n_o, &lead);
-      o_widest = MAX (o_widest, n_o);
-    }
+  int o_widest = widest_o (model, tp);                        /* o_proj's input, maybe widened */
   guint64 floats = 5 * D                                      /* x, h, out, partial, reduce */
                    + (guint64) MAX (c->q_lora_rank, 1)
                    + Hl * (guint64) glim_config_qk_head_dim (c)
@@ -329,6 +338,85 @@ workspace_estimate (GlimModel *model, int tp, int T)
   return floats * 4 * (guint64) T;
 }
 
+/* The widest weight of a shard: most elements (*elems) and most input columns (*cols). */
+static void
+widest_weight (const GlimWeight *w, guint64 *elems, guint64 *cols)
+{
+  if (w->format == GLIM_WEIGHT_NONE)
+    return;
+  *elems = MAX (*elems, (guint64) w->rows * (guint64) w->cols);
+  *cols = MAX (*cols, (guint64) w->cols);
+}
+
+static void
+widest_mlp (const GlimMlp *m, guint64 *elems, guint64 *cols)
+{
+  widest_weight (&m->gate, elems, cols);
+  widest_weight (&m->up, elems, cols);
+  widest_weight (&m->down, elems, cols);
+}
+
+static void
+shard_widest (GlimModel *model, const GlimShard *s, guint64 *elems, guint64 *cols)
+{
+  const GlimConfig *c = model->config;
+  widest_weight (c->tie_word_embeddings ? &model->embed : &s->lm_head, elems, cols);
+  for (int l = 0; l < s->n_layers; l++) {
+    const GlimLayer *L = &s->layers[l];
+    widest_weight (&L->q_a, elems, cols);
+    widest_weight (&L->q_b, elems, cols);
+    widest_weight (&L->q, elems, cols);
+    widest_weight (&L->kv_a, elems, cols);
+    widest_weight (&L->kv_b, elems, cols);
+    widest_weight (&L->o, elems, cols);
+    widest_weight (&L->router, elems, cols);
+    if (!L->is_moe) {
+      widest_mlp (&L->dense, elems, cols);
+      continue;
+    }
+    widest_mlp (&L->shared, elems, cols);
+    for (int e = 0; e < c->n_routed_experts; e++)
+      widest_mlp (&L->experts[e], elems, cols);
+  }
+}
+
+/* The prefill workspace of one rank (engine/cuda/cuda-prefill.c, pre_alloc, buffer by buffer):
+ * chunks of T tokens, float32 unless noted; each buffer padded to 256 bytes. */
+static guint64
+prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint64 wide_elems,
+                  guint64 wide_cols, int o_widest)
+{
+  const GlimConfig *c = model->config;
+  guint64 n_ctx = (guint64) MAX (o->n_ctx, 1);
+  guint64 T = MIN ((guint64) o->prefill_tokens, n_ctx), LT = MIN (T, 256);
+  guint64 D = (guint64) c->hidden_size, Hl = (guint64) (c->n_heads / tp);
+  guint64 Lkv = (guint64) c->kv_lora_rank, C = (guint64) glim_config_cache_width (c);
+  guint64 K = (guint64) c->n_experts_per_tok, E = (guint64) c->n_routed_experts;
+  guint64 F = (guint64) MAX (c->intermediate_size,
+                             c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  guint64 O = MAX (Hl * (guint64) c->v_head_dim, (guint64) o_widest);
+  int v0, n_vocab = 0;
+  glim_shard_vocab_range (c->vocab_size, tp, 0, &v0, &n_vocab);      /* rank 0's is the most */
+  /* the score blocks S and P: Tq queries x Hl heads x n_ctx keys, Tq cut to the budget */
+  guint64 per_q = Hl * n_ctx * 8;
+  guint64 Tq = MIN (T, MAX (16, o->prefill_score_bytes / per_q));
+  Tq = MAX (16, Tq / 16 * 16);
+  guint64 floats = T * D * 5                                   /* x, h, out, ye, xe */
+                   + T * (guint64) MAX (c->q_lora_rank, 16)
+                   + T * Hl * (guint64) glim_config_qk_head_dim (c)
+                   + T * C + T * O + 2 * T * F                 /* kva, o, gate, up */
+                   + T * E + T * K + T * (K + 1) * D           /* router, slots */
+                   + LT * (guint64) MAX (n_vocab, 1)           /* logits */
+                   + T * Hl * C + T * Hl * Lkv                 /* q over the cache, o latent */
+                   + wide_elems                                /* a weight expanded */
+                   + Hl * (guint64) (c->qk_nope_head_dim + c->v_head_dim) * Lkv
+                   + T * (5 * K + 4)                           /* int32 index arrays */
+                   + n_ctx * C                                 /* one layer's cache */
+                   + 2 * Tq * Hl * n_ctx;                      /* S, P */
+  return floats * 4 + T * wide_cols * 2                        /* bf16 activations */
+         + 32 * 256;
+}
+
 static gboolean
 compute_plan (GlimModel *model, int tp, const GlimShardPlanOptions *o, GlimShardPlan *plan,
               GError **error)
@@ -339,10 +427,13 @@ compute_plan (GlimModel *model, int tp, const GlimShardPlanOptions *o, GlimShard
   if (!glim_shard_check (model, tp, error))
     return FALSE;
   plan->replicated_bytes = replicated_bytes (model);
+  guint64 wide_elems = 0, wide_cols = 16;
   for (int r = 0; r < tp; r++) {
     g_autoptr (GlimShard) s = glim_shard_new (model, tp, r, error);
     if (s == NULL)
       return FALSE;
+    if (o->prefill_tokens > 0)
+      shard_widest (model, s, &wide_elems, &wide_cols);
     guint64 n = c->tie_word_embeddings ? 0 : glim_weight_n_bytes (&s->lm_head);
     for (int l = 0; l < c->n_layers; l++)
       n += sharded_layer_bytes (c, &s->layers[l]);
@@ -357,6 +448,9 @@ compute_plan (GlimModel *model, int tp, const GlimShardPlanOptions *o, GlimShard
                          (guint64) glim_config_cache_width (c) * (guint64) value_bytes;
   plan->workspace_bytes = o->workspace_bytes > 0 ? o->workspace_bytes
                                                  : workspace_estimate (model, tp, T);
+  if (o->prefill_tokens > 0)
+    plan->workspace_bytes += prefill_estimate (model, tp, o, wide_elems, wide_cols,
+                                               widest_o (model, tp));
   plan->total_bytes = plan->weight_bytes + plan->kv_cache_bytes + plan->workspace_bytes;
   return TRUE;
 }
@@ -404,5 +498,66 @@ glim_shard_plan (GlimModel *model, int tp, const GlimShardPlanOptions *options,
                plan->largest_rank, plan->total_bytes / GIB, plan->weight_bytes / GIB,
                plan->kv_cache_bytes / GIB, options->n_ctx, plan->workspace_bytes / GIB,
                options->device_bytes / GIB, advice);
+  return FALSE;
+}
+
+/* ---- the longest context that fits ---- */
+
+/* Does the plan for n_ctx fit in `usable` bytes? */
+static gboolean
+fits (GlimModel *model, int tp, const GlimShardPlanOptions *o, int n_ctx, guint64 usable)
+{
+  GlimShardPlanOptions po = *o;
+  GlimShardPlan plan;
+  po.n_ctx = n_ctx;
+  po.device_bytes = 0;
+  return compute_plan (model, tp, &po, &plan, NULL) && plan.total_bytes <= usable;
+}
+
+gboolean
+glim_shard_fit_context (GlimModel *model, int tp, const GlimShardPlanOptions *options,
+                        const guint64 *free_bytes, int *n_ctx, GError **error)
+{
+  g_return_val_if_fail (model != NULL && options != NULL && free_bytes != NULL && n_ctx != NULL,
+                        FALSE);
+  if (!glim_shard_check (model, tp, error))
+    return FALSE;
+  /* every rank is held to the plan of the rank that needs the most: the least memory decides */
+  int poorest = 0;
+  for (int r = 1; r < tp; r++)
+    if (free_bytes[r] < free_bytes[poorest])
+      poorest = r;
+  guint64 usable = free_bytes[poorest] > GLIM_SHARD_RUNTIME_RESERVE
+                     ? free_bytes[poorest] - GLIM_SHARD_RUNTIME_RESERVE : 0;
+  int n_max = model->config->max_position_embeddings;
+  if (fits (model, tp, options, n_max, usable)) {
+    *n_ctx = n_max;
+    return TRUE;
+  }
+  /* the plan grows with n_ctx: the largest k with k * STEP fitting, lo fits, hi does not */
+  int lo = 0, hi = (n_max + GLIM_SHARD_CONTEXT_STEP - 1) / GLIM_SHARD_CONTEXT_STEP;
+  while (hi - lo > 1) {
+    int mid = lo + (hi - lo) / 2;
+    if (fits (model, tp, options, mid * GLIM_SHARD_CONTEXT_STEP, usable))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  if (lo > 0) {
+    *n_ctx = lo * GLIM_SHARD_CONTEXT_STEP;
+    return TRUE;
+  }
+  /* not even the smallest context: the fit check's own message says what does not fit */
+  GlimShardPlanOptions po = *options;
+  GlimShardPlan plan;
+  po.n_ctx = MIN (GLIM_SHARD_CONTEXT_STEP, n_max);
+  po.device_bytes = MAX (usable, 1);
+  if (glim_shard_plan (model, tp, &po, &plan, error)) {     /* cannot happen: it did not fit */
+    g_set_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT,
+                 "tensor parallel size %d: no context fits", tp);
+    return FALSE;
+  }
+  g_prefix_error (error, "rank %d (%.2f GiB free, %.1f GiB kept for the CUDA runtime): ",
+                  poorest, free_bytes[poorest] / GIB, GLIM_SHARD_RUNTIME_RESERVE / GIB);
   return FALSE;
 }

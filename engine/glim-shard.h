@@ -116,6 +116,13 @@ typedef struct {
   int     chunk_tokens;        /* tokens per forward chunk, which sizes the workspace; 0: 64 */
   guint64 workspace_bytes;     /* the backend's exact workspace per rank; 0: estimate it */
   guint64 device_bytes;        /* memory one rank may use; 0: do not check */
+  int     prefill_tokens;      /* a backend with a separate prefill workspace (CUDA,
+                                * cuda-prefill.c): tokens per prefill chunk. Its estimate (float32
+                                * activations of the chunk, the widest weight expanded to float32,
+                                * one layer's cache in float32 and the score blocks, both growing
+                                * with n_ctx) is added to the workspace; 0: none */
+  guint64 prefill_score_bytes; /* with prefill_tokens: bytes the score blocks aim for (the query
+                                * block shrinks to fit them, to 16 queries at least) */
 } GlimShardPlanOptions;
 
 typedef struct {
@@ -142,5 +149,23 @@ typedef struct {
  * glim_shard_check's. */
 gboolean    glim_shard_plan        (GlimModel *model, int tp, const GlimShardPlanOptions *options,
                                     GlimShardPlan *plan, GError **error);
+
+/* ---- the longest context that fits ---- */
+
+#define GLIM_SHARD_RUNTIME_RESERVE ((guint64) 512 << 20)  /* kept free on each device for the
+                                                           * CUDA runtime (context, cuBLAS, graphs) */
+#define GLIM_SHARD_CONTEXT_STEP 256                        /* automatic contexts are multiples */
+
+/* The longest context `model` can have at `tp` when rank r has free_bytes[r] (r < tp) free: the
+ * largest n_ctx, at most max_position_embeddings, whose plan (glim_shard_plan with `options`;
+ * its n_ctx and device_bytes are ignored) fits in every rank's free memory less
+ * GLIM_SHARD_RUNTIME_RESERVE: max_position_embeddings when that fits, else a multiple of
+ * GLIM_SHARD_CONTEXT_STEP. As the fit check, it compares the rank that needs the most with
+ * each rank's memory. Errors: glim_shard_check's; GLIM_SHARD_ERROR_NO_FIT when not even
+ * GLIM_SHARD_CONTEXT_STEP tokens fit (or max_position_embeddings, when smaller): the message
+ * is glim_shard_plan's for that context on the rank with the least memory, after
+ * "rank R (N GiB free, 0.5 GiB kept for the CUDA runtime): ". */
+gboolean    glim_shard_fit_context (GlimModel *model, int tp, const GlimShardPlanOptions *options,
+                                    const guint64 *free_bytes, int *n_ctx, GError **error);
 
 G_END_DECLS

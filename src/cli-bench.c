@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static double
 now_s (void)
@@ -23,7 +24,7 @@ cli_bench (int argc, char **argv)
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "Model folder", "DIR" },
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu or cuda (default cuda)", "NAME" },
-    { "context", 0, 0, G_OPTION_ARG_STRING, &contexts, "Decode context lengths (default 1024,32768,131072)", "N,N" },
+    { "context", 0, 0, G_OPTION_ARG_STRING, &contexts, "Decode context lengths (default 1024,32768,131072); auto: also the longest that fits (the context is then sized automatically)", "N,N[,auto]" },
     { "prompt", 0, 0, G_OPTION_ARG_INT, &prompt, "Prefill prompt length (default 8192; 0 = skip)", "N" },
     { "decode-tokens", 0, 0, G_OPTION_ARG_INT, &n_decode, "Decode steps timed per context (default 64)", "N" },
     { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1, or one per --gpus)", "N" },
@@ -35,7 +36,19 @@ cli_bench (int argc, char **argv)
   if (!cli_parse_options ("bench", "Measure decode and prefill speed.", entries, &argc, &argv))
     return 2;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GArray) ctx_list = cli_parse_ids (contexts ? contexts : "1024,32768,131072", &error);
+  /* "auto" in the list: open the context with n_ctx 0 and also time the longest it allows */
+  g_auto (GStrv) parts = g_strsplit (contexts ? contexts : "1024,32768,131072", ",", -1);
+  gboolean want_auto = FALSE;
+  g_autoptr (GStrvBuilder) numbers = g_strv_builder_new ();
+  for (char **p = parts; *p != NULL; p++) {
+    if (g_ascii_strcasecmp (g_strstrip (*p), "auto") == 0 || strcmp (*p, "0") == 0)
+      want_auto = TRUE;
+    else
+      g_strv_builder_add (numbers, *p);
+  }
+  g_auto (GStrv) kept = g_strv_builder_end (numbers);
+  g_autofree char *joined = g_strjoinv (",", kept);
+  g_autoptr (GArray) ctx_list = cli_parse_ids (joined, &error);
   if (ctx_list == NULL || n_decode < 1 || prompt < 0) {
     if (error == NULL)
       g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "bad --decode-tokens or --prompt");
@@ -57,7 +70,7 @@ cli_bench (int argc, char **argv)
   }
   max_ctx = MIN (max_ctx, c->max_position_embeddings);
 
-  GlimContextOptions opts = { .n_ctx = max_ctx, .n_threads = threads };
+  GlimContextOptions opts = { .n_ctx = want_auto ? 0 : max_ctx, .n_threads = threads };
   int devices[GLIM_SHARD_TP_MAX];
   if (!cli_tp_options (tp, gpus, devices, &opts, &error))
     return cli_fail ("bench", error);
@@ -68,6 +81,20 @@ cli_bench (int argc, char **argv)
   if (ctx == NULL)
     return cli_fail ("bench", error);
   double t_load = now_s () - t0;
+  if (want_auto) {          /* the context chosen: every length must fit in it, and it is timed */
+    max_ctx = glim_context_n_ctx (ctx);
+    int longest = max_ctx - n_decode - 4;
+    if (longest < 1) {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--context auto: the context chosen (%d tokens) leaves no room for "
+                   "--decode-tokens %d", max_ctx, n_decode);
+      return cli_fail ("bench", error);
+    }
+    for (guint i = 0; i < ctx_list->len; i++)
+      g_array_index (ctx_list, int32_t, i) = MIN (g_array_index (ctx_list, int32_t, i), longest);
+    g_array_append_val (ctx_list, longest);
+    prompt = MIN (prompt, max_ctx - 1);
+  }
   g_autofree char *dev = glim_context_describe_device (ctx);
   double bw = glim_context_copy_bandwidth (ctx, &error);
   if (error != NULL)
@@ -78,7 +105,8 @@ cli_bench (int argc, char **argv)
   printf ("model:     %s (%d layers, %d experts, top %d)\n", model_dir, c->n_layers,
           c->n_routed_experts, c->n_experts_per_tok);
   printf ("device:    %s\n", dev);
-  printf ("load:      %.1f s, context %d, device memory %.2f GiB\n", t_load, max_ctx,
+  printf ("load:      %.1f s, context %d%s, device memory %.2f GiB\n", t_load, max_ctx,
+          want_auto ? " (automatic)" : "",
           glim_context_device_bytes (ctx) / 1073741824.0);
   printf ("copy bw:   %.0f GB/s (read + write%s)\n", bw / 1e9,
           opts.tp > 1 ? ", one GPU's times the ranks" : "");

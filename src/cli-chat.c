@@ -438,7 +438,7 @@ int
 cli_chat (int argc, char **argv)
 {
   g_autofree char *model_dir = NULL, *backend = NULL, *system = NULL, *tools = NULL;
-  g_autofree char *seed_text = NULL;
+  g_autofree char *seed_text = NULL, *context = NULL;
   g_auto (GStrv) messages = NULL;
   int tp = 1, threads = 0, n_ctx = 0, max_tokens = 0, top_k = 0;
   double temperature = 0.0, top_p = 1.0, min_p = 0.0;
@@ -449,8 +449,10 @@ cli_chat (int argc, char **argv)
     { "backend", 0, 0, G_OPTION_ARG_STRING, &backend, "cpu or cuda (default cpu)", "NAME" },
     { "tp", 0, 0, G_OPTION_ARG_INT, &tp, "Tensor-parallel ranks (default 1)", "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all cores)", "N" },
-    { "ctx", 0, 0, G_OPTION_ARG_INT, &n_ctx,
-      "Context size in tokens (default: min(max_position_embeddings, 4096))", "N" },
+    { "context", 0, 0, G_OPTION_ARG_STRING, &context,
+      "Context size in tokens, or auto (default; also 0): with --backend cuda as long as fits "
+      "in the GPUs' free memory, on the CPU min(max_position_embeddings, 4096)", "N|auto" },
+    { "ctx", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &context, "Same as --context", "N" },
     { "message", 0, 0, G_OPTION_ARG_STRING_ARRAY, &messages,
       "A user message (repeat for several turns); none: interactive", "TEXT" },
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "A system message", "TEXT" },
@@ -480,11 +482,13 @@ cli_chat (int argc, char **argv)
   if (seed_text != NULL &&
       !g_ascii_string_to_unsigned (seed_text, 10, 0, G_MAXUINT64, &seed, &error))
     return cli_fail ("chat", error);
-  if (max_tokens < 0 || n_ctx < 0) {
+  if (max_tokens < 0) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                 "--max-tokens and --ctx must not be negative");
+                 "--max-tokens must not be negative");
     return cli_fail ("chat", error);
   }
+  if (!cli_parse_context (context, &n_ctx, &error))
+    return cli_fail ("chat", error);
 
   Chat chat = { 0 };
   g_mutex_init (&chat.lock);
@@ -539,6 +543,12 @@ cli_chat (int argc, char **argv)
     return cli_fail ("chat", error);
   chat.session = session;
   chat.req = chat_new_request (&chat);
+  /* the context chosen (automatic unless --context N), before anything else */
+  fprintf (stderr, "context: %d tokens%s\n",
+           glim_context_n_ctx (glim_session_context (session)),
+           n_ctx == 0 ? copts.backend == GLIM_BACKEND_CUDA ? " (automatic: as much as fits)"
+                                                           : " (automatic: 4096 at most on the CPU)"
+                      : "");
 
   Watcher watcher;
   watcher_start (&watcher, &chat);

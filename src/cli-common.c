@@ -72,6 +72,23 @@ cli_tp_options (int tp, const char *gpus, int *devices, GlimContextOptions *opts
   return TRUE;
 }
 
+gboolean
+cli_parse_context (const char *text, int *n_ctx, GError **error)
+{
+  guint64 v = 0;
+  if (text == NULL || g_ascii_strcasecmp (text, "auto") == 0) {
+    *n_ctx = 0;
+    return TRUE;
+  }
+  if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXINT, &v, NULL)) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                 "--context \"%s\": expected a number of tokens or auto", text);
+    return FALSE;
+  }
+  *n_ctx = (int) v;
+  return TRUE;
+}
+
 GlimContext *
 cli_open_context (const char *model_dir, const char *backend, int tp, const char *gpus,
                   int threads, int n_ctx, GlimModel **model_out, GError **error)

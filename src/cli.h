@@ -38,6 +38,9 @@ typedef struct {
   int         last_permille;
 } CliProgress;
 void     cli_progress      (gpointer data, guint64 done, guint64 total);
+/* --context: "auto", "0" or absent -> 0 (automatic, glim-context.h), else N > 0. Errors name
+ * the option. */
+gboolean     cli_parse_context (const char *text, int *n_ctx, GError **error);
 /* Load a model and open a context, honouring --backend/--tp/--gpus/--threads. */
 GlimContext *cli_open_context (const char *model_dir, const char *backend, int tp,
                                const char *gpus, int threads, int n_ctx, GlimModel **model_out,

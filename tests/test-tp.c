@@ -628,19 +628,34 @@ static const char glm_quant[] =
   " \"group_size\": 16, \"exclude_modules\": [\"lm_head\", \"model.embed_tokens\","
   " \"model.layers.*.mlp.gate\", \"model.layers.47*\"]}}";
 
+/* GLM-4.7-Flash's shapes, no weights; max_pos > 0 replaces max_position_embeddings. */
 static GlimModel *
-glm_skeleton (void)
+glm_skeleton_ctx (int max_pos)
 {
   g_autofree char *tmp = test_make_tmpdir ();
   g_autofree char *cfg = g_build_filename (tmp, "config.json", NULL);
   g_autofree char *qc = g_build_filename (tmp, "hf_quant_config.json", NULL);
-  g_assert_true (g_file_set_contents (cfg, test_glm_flash_config, -1, NULL));
+  g_autofree char *text = g_strdup (test_glm_flash_config);
+  if (max_pos > 0) {
+    g_auto (GStrv) parts = g_strsplit (text, "202752", -1);
+    g_assert_cmpuint (g_strv_length (parts), ==, 2);
+    g_autofree char *value = g_strdup_printf ("%d", max_pos);
+    g_free (text);
+    text = g_strjoinv (value, parts);
+  }
+  g_assert_true (g_file_set_contents (cfg, text, -1, NULL));
   g_assert_true (g_file_set_contents (qc, glm_quant, -1, NULL));
   g_autoptr (GError) error = NULL;
   GlimConfig *config = glim_config_load (tmp, &error);
   g_assert_no_error (error);
   test_rmtree (tmp);
   return glim_model_new_skeleton (config);
+}
+
+static GlimModel *
+glm_skeleton (void)
+{
+  return glm_skeleton_ctx (0);
 }
 
 static void
@@ -752,6 +767,174 @@ test_plan_glm (void)
   GlimContextOptions co = { .backend = GLIM_BACKEND_CPU, .n_ctx = 16 };
   g_assert_null (glim_context_new (m, &co, &error));
   g_assert_error (error, GLIM_MODEL_ERROR, GLIM_MODEL_ERROR_INVALID_ARGUMENT);
+}
+
+/* ---- the longest context that fits (n_ctx 0 on CUDA) ---- */
+
+#define GIB_U (1ull << 30)
+
+/* The CUDA backend's plan options (engine/cuda/cuda-plan.c), which CI cannot link. */
+static GlimShardPlanOptions
+cuda_like_options (void)
+{
+  return (GlimShardPlanOptions) { .cache_value_bytes = 2, .chunk_tokens = 16,
+                                  .prefill_tokens = 2048,
+                                  .prefill_score_bytes = 768ull << 20 };
+}
+
+static guint64
+plan_total (GlimModel *m, int tp, GlimShardPlanOptions o, int n_ctx)
+{
+  GlimShardPlan p;
+  o.n_ctx = n_ctx;
+  g_assert_true (glim_shard_plan (m, tp, &o, &p, NULL));
+  return p.total_bytes;
+}
+
+/* n fits on devices with `usable` bytes (free less the reserve); n + 256 does not, unless n is
+ * the model's maximum. Checked through glim_shard_plan, the fit check the backends run. */
+static void
+assert_longest (GlimModel *m, int tp, GlimShardPlanOptions o, int n, guint64 usable)
+{
+  int n_max = m->config->max_position_embeddings;
+  GlimShardPlan p;
+  g_autoptr (GError) error = NULL;
+  g_assert_cmpint (n, >, 0);
+  g_assert_cmpint (n, <=, n_max);
+  g_assert_true (n == n_max || n % GLIM_SHARD_CONTEXT_STEP == 0);
+  o.device_bytes = usable;
+  o.n_ctx = n;
+  g_assert_true (glim_shard_plan (m, tp, &o, &p, &error));
+  g_assert_no_error (error);
+  if (n == n_max)
+    return;
+  o.n_ctx = MIN (n + GLIM_SHARD_CONTEXT_STEP, n_max);
+  g_assert_false (glim_shard_plan (m, tp, &o, &p, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+}
+
+static void
+test_fit_context (void)
+{
+  g_autoptr (GlimModel) m = glm_skeleton ();
+  GlimShardPlanOptions o = cuda_like_options ();
+  g_autoptr (GError) error = NULL;
+  /* 202752 tokens x 54,144 bytes: 10.98 GB, past 32 bits */
+  GlimShardPlan full;
+  o.n_ctx = 202752;
+  g_assert_true (glim_shard_plan (m, 1, &o, &full, &error));
+  g_assert_cmpuint (full.kv_cache_bytes, ==, 54144ull * 202752);
+  g_test_message ("tp 1, full context: weights %.2f GiB, KV %.2f GiB, workspace %.2f GiB",
+                  full.weight_bytes / 1073741824.0, full.kv_cache_bytes / 1073741824.0,
+                  full.workspace_bytes / 1073741824.0);
+  /* the prefill workspace grows with the context (one layer's cache in float32, the scores) */
+  GlimShardPlanOptions decode_only = o;
+  decode_only.prefill_tokens = 0;
+  g_assert_cmpuint (plan_total (m, 1, o, 65536) - plan_total (m, 1, decode_only, 65536), >,
+                    plan_total (m, 1, o, 4096) - plan_total (m, 1, decode_only, 4096));
+
+  const guint64 gib[] = { 10, 12, 17, 20, 24, 32, 141 };
+  for (int tp = 1; tp <= 4; tp *= 2) {
+    int last = 0, n_short = 0;
+    for (gsize i = 0; i < G_N_ELEMENTS (gib); i++) {
+      guint64 free_bytes[4] = { gib[i] * GIB_U, gib[i] * GIB_U, gib[i] * GIB_U, gib[i] * GIB_U };
+      guint64 usable = gib[i] * GIB_U - GLIM_SHARD_RUNTIME_RESERVE;
+      int n = -1;
+      if (!glim_shard_fit_context (m, tp, &o, free_bytes, &n, &error)) {
+        /* refused only when the fit check refuses 256 tokens too */
+        g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+        g_test_message ("tp %d, %d GiB: %s", tp, (int) gib[i], error->message);
+        g_assert_nonnull (strstr (error->message, "GiB kept for the CUDA runtime): tensor "
+                                                  "parallel size"));
+        g_assert_nonnull (strstr (error->message, "256 tokens"));
+        g_assert_cmpuint (plan_total (m, tp, o, 256), >, usable);
+        g_assert_cmpint (last, ==, 0);        /* less memory than a size that fitted: no */
+        g_clear_error (&error);
+        continue;
+      }
+      g_test_message ("tp %d, %d GiB per GPU: context %d", tp, (int) gib[i], n);
+      assert_longest (m, tp, o, n, usable);
+      g_assert_cmpint (n, >=, last);          /* more memory, no shorter context */
+      n_short += n < 202752;
+      last = n;
+    }
+    g_assert_cmpint (last, ==, 202752);       /* an H200 holds the whole context */
+    g_assert_cmpint (n_short, >, 0);          /* and some sizes were cut short */
+  }
+  /* 16.5 GiB of weights: tp 1 needs more than 17 GiB; the message says tp 2 would fit */
+  guint64 small[1] = { 17 * GIB_U };
+  int n17 = 0;
+  g_assert_false (glim_shard_fit_context (m, 1, &o, small, &n17, &error));
+  g_assert_nonnull (strstr (error->message, "rank 0 (17.00 GiB free, 0.5 GiB kept"));
+  g_assert_nonnull (strstr (error->message, "tensor parallel size 2 would fit"));
+  g_clear_error (&error);
+  /* a 24 GiB card (RTX 3090): tp 1 holds part of the context, tp 2 all of it */
+  guint64 card[4] = { 24 * GIB_U, 24 * GIB_U, 24 * GIB_U, 24 * GIB_U };
+  int n1 = 0, n2 = 0;
+  g_assert_true (glim_shard_fit_context (m, 1, &o, card, &n1, NULL));
+  g_assert_true (glim_shard_fit_context (m, 2, &o, card, &n2, NULL));
+  g_assert_cmpint (n1, >, 32768);
+  g_assert_cmpint (n1, <, 131072);
+  g_assert_cmpint (n2, ==, 202752);
+
+  /* the GPU with the least free memory decides, whichever rank it is */
+  guint64 uneven[2] = { 80 * GIB_U, 16 * GIB_U };
+  int n_uneven = 0, n_16 = 0;
+  guint64 even16[2] = { 16 * GIB_U, 16 * GIB_U };
+  g_assert_true (glim_shard_fit_context (m, 2, &o, uneven, &n_uneven, NULL));
+  g_assert_true (glim_shard_fit_context (m, 2, &o, even16, &n_16, NULL));
+  g_assert_cmpint (n_uneven, ==, n_16);
+  assert_longest (m, 2, o, n_uneven, 16 * GIB_U - GLIM_SHARD_RUNTIME_RESERVE);
+  guint64 starved[2] = { 80 * GIB_U, 4 * GIB_U };
+  g_assert_false (glim_shard_fit_context (m, 2, &o, starved, &n_uneven, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+  g_assert_nonnull (strstr (error->message, "rank 1 (4.00 GiB free"));
+  g_clear_error (&error);
+  guint64 nothing[1] = { 0 };
+  g_assert_false (glim_shard_fit_context (m, 1, &o, nothing, &n_uneven, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+  g_clear_error (&error);
+  g_assert_false (glim_shard_fit_context (m, 3, &o, card, &n_uneven, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_TP);
+  g_clear_error (&error);
+
+  /* exact boundaries: free memory of exactly the full plan gives the full context, one byte
+   * less the next multiple of 256 below it */
+  guint64 exact[1] = { full.total_bytes + GLIM_SHARD_RUNTIME_RESERVE };
+  int n = 0;
+  g_assert_true (glim_shard_fit_context (m, 1, &o, exact, &n, NULL));
+  g_assert_cmpint (n, ==, 202752);
+  exact[0]--;
+  g_assert_true (glim_shard_fit_context (m, 1, &o, exact, &n, NULL));
+  g_assert_cmpint (n, ==, 202752 - 256);
+}
+
+/* A maximum that is not a multiple of 256, and one below 256. */
+static void
+test_fit_context_small_max (void)
+{
+  g_autoptr (GlimModel) m = glm_skeleton_ctx (1000);
+  GlimShardPlanOptions o = cuda_like_options ();
+  guint64 free_bytes[2] = { 141 * GIB_U, 141 * GIB_U };
+  int n = 0;
+  g_assert_true (glim_shard_fit_context (m, 2, &o, free_bytes, &n, NULL));
+  g_assert_cmpint (n, ==, 1000);
+  free_bytes[0] = free_bytes[1] = plan_total (m, 2, o, 768) + GLIM_SHARD_RUNTIME_RESERVE;
+  g_assert_true (glim_shard_fit_context (m, 2, &o, free_bytes, &n, NULL));
+  g_assert_cmpint (n, ==, 768);
+  free_bytes[1]--;
+  g_assert_true (glim_shard_fit_context (m, 2, &o, free_bytes, &n, NULL));
+  g_assert_cmpint (n, ==, 512);
+
+  g_autoptr (GlimModel) tiny = glm_skeleton_ctx (100);
+  g_autoptr (GError) error = NULL;
+  free_bytes[0] = free_bytes[1] = 141 * GIB_U;
+  g_assert_true (glim_shard_fit_context (tiny, 2, &o, free_bytes, &n, NULL));
+  g_assert_cmpint (n, ==, 100);
+  free_bytes[0] = free_bytes[1] = plan_total (tiny, 2, o, 100) + GLIM_SHARD_RUNTIME_RESERVE - 1;
+  g_assert_false (glim_shard_fit_context (tiny, 2, &o, free_bytes, &n, &error));
+  g_assert_error (error, GLIM_SHARD_ERROR, GLIM_SHARD_ERROR_NO_FIT);
+  g_assert_nonnull (strstr (error->message, "100 tokens"));
 }
 
 /* ---- glimmer-cli ---- */
@@ -889,6 +1072,8 @@ main (int argc, char **argv)
   g_test_add_func ("/glimmer/tp/o-ranges", test_o_ranges);
   g_test_add_func ("/glimmer/tp/check-errors", test_check_errors);
   g_test_add_func ("/glimmer/tp/plan-glm-4.7-flash", test_plan_glm);
+  g_test_add_func ("/glimmer/tp/fit-context", test_fit_context);
+  g_test_add_func ("/glimmer/tp/fit-context-small-max", test_fit_context_small_max);
   int status = g_test_run ();
   test_rmtree (tmp);
   return status;

@@ -438,6 +438,9 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   g_autofree char *desc = glim_cuda_describe_device (device, error);
   if (desc == NULL)
     return NULL;
+  /* n_ctx 0 on one GPU: as long as the memory plan fits (ranks of tp get theirs decided) */
+  if (n_ctx == 0 && shard == NULL && !glim_cuda_fit_context (model, 1, &device, &n_ctx, error))
+    return NULL;
   if (n_ctx <= 0 || n_ctx > c->max_position_embeddings) {
     g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
                  "context length %d is outside 1..%d (max_position_embeddings)", n_ctx,
@@ -886,6 +889,12 @@ glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, i
   for (int t = 0; t < T; t++)
     glim_route_trace_record (fw->trace, l, pos0 + t, h + (gsize) t * K, NAN);
   return TRUE;
+}
+
+int
+glim_cuda_forward_n_ctx (GlimCudaForward *fw)
+{
+  return fw->n_ctx;
 }
 
 guint64

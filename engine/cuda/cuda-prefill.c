@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFILL_T 2048
-#define SCORE_BUDGET ((size_t) 768 << 20)   /* bytes for S and P (float32) of one query block */
+#define PREFILL_T GLIM_CUDA_PREFILL_T
+#define SCORE_BUDGET ((size_t) GLIM_CUDA_SCORE_BUDGET)
 
 typedef struct {
   int       T;          /* tokens per chunk */

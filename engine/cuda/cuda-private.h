@@ -12,6 +12,10 @@
 #include "../../kernels/gk.h"
 
 #define TMAX GK_GEMV_MAX_T
+/* cuda-prefill.c: tokens per prefill chunk, and bytes for S and P (float32) of one query
+ * block; the memory plan (cuda-plan.c) counts the workspace they size */
+#define GLIM_CUDA_PREFILL_T 2048
+#define GLIM_CUDA_SCORE_BUDGET ((guint64) 768 << 20)
 
 /* Indices into the static descriptor table of one layer. */
 enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_N };

@@ -246,18 +246,20 @@ glim_cuda_tp_free (GlimCudaTp *tp)
   g_free (tp);
 }
 
-/* Every rank's plan against the free memory of its device, before anything is uploaded. */
+/* Every rank's plan against the free memory of its device, before anything is uploaded; n_ctx
+ * 0 first becomes the longest context that fits (cuda-plan.c). */
 static gboolean
 check_memory (GlimCudaTp *tp, GError **error)
 {
+  if (tp->n_ctx == 0 && !glim_cuda_fit_context (tp->model, tp->tp, tp->devices, &tp->n_ctx, error))
+    return FALSE;
   for (int r = 0; r < tp->tp; r++) {
     size_t free_b = 0, total_b = 0;
     GLIM_CUDA_TRY (cudaSetDevice (tp->devices[r]), error);
     GLIM_CUDA_TRY (cudaMemGetInfo (&free_b, &total_b), error);
-    GlimShardPlanOptions po = {
-      .n_ctx = tp->n_ctx, .cache_value_bytes = 2, .chunk_tokens = GK_GEMV_MAX_T,
-      .device_bytes = free_b > ((size_t) 512 << 20) ? free_b - ((size_t) 512 << 20) : 1,
-    };
+    GlimShardPlanOptions po;
+    glim_cuda_plan_options (tp->n_ctx, &po);
+    po.device_bytes = free_b > GLIM_SHARD_RUNTIME_RESERVE ? free_b - GLIM_SHARD_RUNTIME_RESERVE : 1;
     GlimShardPlan plan;
     if (!glim_shard_plan (tp->model, tp->tp, &po, &plan, error)) {
       g_prefix_error (error, "GPU %d (%.2f GiB free, 0.5 GiB kept for the CUDA runtime): ",
@@ -489,6 +491,12 @@ glim_cuda_tp_device_bytes (GlimCudaTp *tp)
   for (int r = 0; r < tp->tp; r++)
     total += glim_cuda_forward_device_bytes (tp->ranks[r]);
   return total;
+}
+
+int
+glim_cuda_tp_n_ctx (GlimCudaTp *tp)
+{
+  return tp->n_ctx;
 }
 
 int

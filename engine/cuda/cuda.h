@@ -25,6 +25,7 @@ GQuark glim_cuda_error_quark (void);
 
 typedef struct _GlimCudaForward GlimCudaForward;
 
+/* n_ctx 0: as long as fits (glim_cuda_fit_context on `device`). */
 GlimCudaForward *glim_cuda_forward_new   (GlimModel *model, int device, int n_ctx,
                                           GlimProgressFunc progress, gpointer progress_data,
                                           GError **error);
@@ -34,6 +35,8 @@ GlimCudaForward *glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *
                                              int n_ctx, GlimProgressFunc progress,
                                              gpointer progress_data, GError **error);
 void             glim_cuda_forward_free  (GlimCudaForward *fw);
+/* Tokens the forward's cache holds (the context chosen when n_ctx was 0). */
+int              glim_cuda_forward_n_ctx (GlimCudaForward *fw);
 /* As glim_cpu_forward_eval; logits (host memory) NULL, [T, V] or [V]. */
 gboolean         glim_cuda_forward_eval  (GlimCudaForward *fw, const int32_t *tokens, int T,
                                           int n_past, float *logits, gboolean all_logits,
@@ -74,6 +77,7 @@ typedef struct _GlimCudaTp GlimCudaTp;
  * memory plan against its GPU's free memory before uploading anything. Errors: a GPU that does
  * not exist, no NCCL in this build, a plan that does not fit (names the GPU, what it needs and
  * which tp would fit), and any CUDA/NCCL failure (names the GPU and rank). */
+/* n_ctx 0: as long as fits on every rank (glim_cuda_fit_context). */
 GlimCudaTp *glim_cuda_tp_new        (GlimModel *model, int n_ranks, const int *devices, int n_ctx,
                                      GlimProgressFunc progress, gpointer progress_data,
                                      GError **error);
@@ -87,6 +91,7 @@ gboolean    glim_cuda_tp_fill_cache (GlimCudaTp *tp, int n, GError **error);
 /* Summed over the ranks. */
 guint64     glim_cuda_tp_device_bytes (GlimCudaTp *tp);
 int         glim_cuda_tp_size       (GlimCudaTp *tp);
+int         glim_cuda_tp_n_ctx      (GlimCudaTp *tp);
 int         glim_cuda_tp_device     (GlimCudaTp *tp, int rank);
 /* "nccl", "p2p" or "none" (the all-reduce the forward uses) */
 const char *glim_cuda_tp_allreduce_name (GlimCudaTp *tp);
@@ -97,5 +102,15 @@ double      glim_cuda_tp_allreduce_time (GlimCudaTp *tp, const char *mode, int n
                                          int calls, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimCudaTp, glim_cuda_tp_free)
+
+/* ---- memory plan (cuda-plan.c) ---- */
+
+/* The options this backend plans with (bf16 cache, decode and prefill workspaces) for n_ctx. */
+void        glim_cuda_plan_options  (int n_ctx, GlimShardPlanOptions *po);
+/* *n_ctx = the longest context that fits on devices[0..tp) given their free memory now
+ * (cudaMemGetInfo; glim_shard_fit_context). Errors: a CUDA failure, or not even a short context
+ * fits (the message names the GPUs and what does not fit). */
+gboolean    glim_cuda_fit_context   (GlimModel *model, int tp, const int *devices, int *n_ctx,
+                                     GError **error);
 
 G_END_DECLS

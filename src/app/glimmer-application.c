@@ -46,7 +46,8 @@ glimmer_application_dup_demo_model (void)
 
 /* ---- model loading ---- */
 
-/* n_ctx: the context length, 0 for the engine's default (the demo model's is small). */
+/* n_ctx: the context length; 0: automatic (the engine's: as much as fits on the GPUs, at most
+ * 4096 on the CPU; the demo model's maximum is small). */
 static void
 app_load (GlimmerApplication *self, const char *folder, GlimBackend backend, int n_ctx)
 {

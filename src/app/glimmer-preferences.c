@@ -170,6 +170,43 @@ spin_row (GSettings *settings, const char *key, const char *title, const char *s
   return row;
 }
 
+/* The context length's spin button shows 0 as "Automatic (as much as fits)" and reads it back. */
+static gboolean
+context_output (GtkSpinButton *spin, gpointer data)
+{
+  if (gtk_spin_button_get_value_as_int (spin) != 0)
+    return FALSE;
+  gtk_editable_set_text (GTK_EDITABLE (spin), _("Automatic (as much as fits)"));
+  return TRUE;
+}
+
+static int
+context_input (GtkSpinButton *spin, double *new_value, gpointer data)
+{
+  const char *text = gtk_editable_get_text (GTK_EDITABLE (spin));
+  if (g_strcmp0 (text, _("Automatic (as much as fits)")) != 0 &&
+      g_ascii_strcasecmp (text, "auto") != 0)
+    return FALSE;                   /* a number: GTK parses it */
+  *new_value = 0;
+  return TRUE;
+}
+
+static GtkWidget *
+context_row (GSettings *settings)
+{
+  GtkWidget *row = spin_row (settings, "context-length", _("Context Length"),
+                             _("Tokens; 0: automatic, as much as fits on the GPUs (4096 on the "
+                               "CPU)"), 0, 202752, 1024, 0);
+  GtkWidget *spin = adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row));
+  gtk_editable_set_width_chars (GTK_EDITABLE (spin),
+                                (int) g_utf8_strlen (_("Automatic (as much as fits)"), -1));
+  g_signal_connect (spin, "output", G_CALLBACK (context_output), NULL);
+  g_signal_connect (spin, "input", G_CALLBACK (context_input), NULL);
+  gtk_spin_button_update (GTK_SPIN_BUTTON (spin));
+  context_output (GTK_SPIN_BUTTON (spin), NULL);
+  return row;
+}
+
 static gboolean
 backend_get (GValue *value, GVariant *variant, gpointer data)
 {
@@ -303,9 +340,7 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group),
                              spin_row (settings, "tp", _("Tensor-Parallel GPUs"),
                                        _("How many GPUs share the model (1, 2 or 4)"), 1, 8, 1, 0));
-  adw_preferences_group_add (ADW_PREFERENCES_GROUP (group),
-                             spin_row (settings, "context-length", _("Context Length"),
-                                       _("Tokens; 0: the engine's default"), 0, 202752, 1024, 0));
+  adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), context_row (settings));
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (group));
   adw_preferences_window_add (ADW_PREFERENCES_WINDOW (window), ADW_PREFERENCES_PAGE (page));
 

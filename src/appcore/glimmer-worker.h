@@ -78,7 +78,7 @@ typedef struct {
   GlimBackend  backend;
   int          device;      /* first CUDA device */
   int          tp;          /* tensor-parallel ranks (1, 2, 4) */
-  int          n_ctx;       /* context length in tokens; 0: the engine's default */
+  int          n_ctx;       /* context length in tokens; 0: automatic (glim-context.h) */
   int          n_threads;   /* CPU threads; 0: one per core */
 } GlimmerLoadOptions;
 

@@ -1,0 +1,45 @@
+/* cuda-plan.c: the CUDA backend's memory plan: the figures it gives glim_shard_plan, and the
+ * context it chooses when asked for "as long as fits" (n_ctx 0).
+ * SPDX-License-Identifier: MIT
+ * Both the one-GPU path (cuda-forward.c) and the tensor-parallel one (cuda-tp.c) use these, so
+ * the context chosen is the one the fit check then accepts. */
+#define G_LOG_DOMAIN "glimmer-cuda"
+
+#include "cuda-private.h"
+
+void
+glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
+{
+  *po = (GlimShardPlanOptions) {
+    .n_ctx = n_ctx,
+    .cache_value_bytes = 2,                     /* the latent cache is bf16 */
+    .chunk_tokens = TMAX,                       /* decode scratch (alloc_scratch) */
+    .prefill_tokens = GLIM_CUDA_PREFILL_T,      /* cuda-prefill.c's workspace */
+    .prefill_score_bytes = GLIM_CUDA_SCORE_BUDGET,
+  };
+}
+
+gboolean
+glim_cuda_fit_context (GlimModel *model, int tp, const int *devices, int *n_ctx, GError **error)
+{
+  guint64 free_bytes[GLIM_SHARD_TP_MAX];
+  g_return_val_if_fail (tp >= 1 && tp <= GLIM_SHARD_TP_MAX, FALSE);
+  for (int r = 0; r < tp; r++) {
+    size_t free_b = 0, total_b = 0;
+    GLIM_CUDA_TRY (cudaSetDevice (devices[r]), error);
+    GLIM_CUDA_TRY (cudaMemGetInfo (&free_b, &total_b), error);
+    free_bytes[r] = free_b;
+  }
+  GlimShardPlanOptions po;
+  glim_cuda_plan_options (0, &po);
+  if (!glim_shard_fit_context (model, tp, &po, free_bytes, n_ctx, error)) {
+    g_autoptr (GString) gpus = g_string_new (NULL);     /* the message names ranks: map them */
+    for (int r = 0; r < tp; r++)
+      g_string_append_printf (gpus, "%s%d", r ? ", " : "", devices[r]);
+    g_prefix_error (error, "automatic context length on GPU%s %s%s: ", tp > 1 ? "s" : "",
+                    gpus->str, tp > 1 ? " (rank r on the r-th)" : "");
+    return FALSE;
+  }
+  g_debug ("automatic context length: %d tokens at tensor parallel size %d", *n_ctx, tp);
+  return TRUE;
+}
