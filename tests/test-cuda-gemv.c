@@ -200,6 +200,9 @@ test_gemv_kernels (void)
     { GK_WEIGHT_NVFP4, 37, 48, 3, GK_GEMV_SWIGLU, 1, 1, 3, 0 },       /* partial tile and step */
     { GK_WEIGHT_NVFP4, 9, 16, 8, GK_GEMV_PLAIN, 1, 0, 1, 0 },
     { GK_WEIGHT_NVFP4, 100, 272, 5, GK_GEMV_PLAIN, 0, 1, 2, 0 },
+    { GK_WEIGHT_NVFP4, 37, 48, 1, GK_GEMV_SWIGLU, 1, 1, 3, 0 },       /* batch 1, partial */
+    { GK_WEIGHT_NVFP4, 102, 272, 1, GK_GEMV_PLAIN, 1, 1, 2, GK_GEMV_EARLY },
+    { GK_WEIGHT_NVFP4, 6, 2064, 1, GK_GEMV_SWIGLU, 0, 0, 1, 0 },
     { GK_WEIGHT_NVFP4, 37, 48, 1, GK_GEMV_SWIGLU, 1, 1, 3, 0 },       /* 4-row warps, partial */
     { GK_WEIGHT_NVFP4, 102, 272, 1, GK_GEMV_PLAIN, 1, 1, 2, GK_GEMV_EARLY },
     { GK_WEIGHT_NVFP4, 6, 2064, 1, GK_GEMV_SWIGLU, 0, 0, 1, 0 },
