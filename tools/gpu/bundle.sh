@@ -13,6 +13,7 @@ rm -rf .gpu
 mkdir -p .gpu/bin .gpu/lib
 cp "$build"/src/glimmer-cli .gpu/bin/
 cp "$build"/tests/test-cuda .gpu/bin/
+strip .gpu/bin/*     # symbols only; the device code (fatbins) stays. The carry limit is 64 MiB
 for exe in .gpu/bin/*; do
   ldd "$exe" | awk '/=> \// { print $3 }'
 done | sort -u | while read -r lib; do
