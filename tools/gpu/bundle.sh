@@ -25,4 +25,6 @@ done | sort -u | while read -r lib; do
   esac
 done
 git rev-parse --short HEAD > .gpu/commit
+# the fat binaries (device code for four architectures) compress ~9x; run.sh unpacks them
+xz -T2 -6 .gpu/bin/glimmer-cli .gpu/bin/test-cuda
 du -sh .gpu

@@ -3,6 +3,7 @@
 # through Nsight Compute, summed by kernel name. Run on the GPU machine with .gpu/ carried.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+for f in .gpu/bin/*.xz; do [[ -f $f ]] && xz -d -f "$f"; done   # packed by bundle.sh
 model=$1; ctx=${2:-1024}
 export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export GLIMMER_NO_GRAPH=1

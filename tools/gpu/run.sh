@@ -26,6 +26,7 @@ nccl_dir=$(python3 -c "import nvidia.nccl, os; print(os.path.join(nvidia.nccl.__
 export LD_LIBRARY_PATH="$PWD/.gpu/lib:$cublas_dirs:${nccl_dir:+$nccl_dir:}${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/glimmer-out}
+for f in .gpu/bin/*.xz; do [[ -f $f ]] && xz -d -f "$f"; done   # tools/gpu/bundle.sh packs them
 mkdir -p "$OUT"
 bin=.gpu/bin
 summary=()

@@ -5,6 +5,7 @@
 # agree. Usage (repository root, .gpu/ carried): tools/gpu/tp-logits.sh MODEL_DIR [N] [T]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+for f in .gpu/bin/*.xz; do [[ -f $f ]] && xz -d -f "$f"; done   # packed by bundle.sh
 model=${1:?usage: tp-logits.sh MODEL_DIR [N] [T]}
 n=${2:-2}
 T=${3:-40}
