@@ -55,7 +55,7 @@ load_w8 (const GkMatrix &w, size_t row_off, int c, float *wv, const float *lut)
 /* x'[t, c..c+8) = x * nw (the norm's scalar comes later); ss[t] += x^2 when normalising. */
 template <int T>
 __device__ __forceinline__ void
-load_x8 (const GkGemvGroup &g, int c, float (*xv)[8], float *ss, float ss_weight = 1.0f)
+load_x8 (const GkGemvGroup &g, int c, float (*xv)[8], float *ss)
 {
   float nw[8];
   if (g.norm_w != nullptr) {
@@ -73,7 +73,7 @@ load_x8 (const GkGemvGroup &g, int c, float (*xv)[8], float *ss, float ss_weight
     if (g.norm_w != nullptr)
 #pragma unroll
       for (int i = 0; i < 8; i++) {
-        ss[t] += ss_weight * xv[t][i] * xv[t][i];
+        ss[t] += xv[t][i] * xv[t][i];
         xv[t][i] *= nw[i];
       }
   }
@@ -91,92 +91,6 @@ dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
       d += wv[i] * xv[t][i];
     acc[t] += d * scale;
   }
-}
-
-/* NVFP4, 4 rows per warp: the warp's four 8-lane quarters take one row each, and a lane loads
- * 16 bytes (32 codes) and their two scale bytes per step, so one load instruction brings 512
- * bytes of weights where the 4-byte layout below brings 128 (the decode GEMVs are bound by the
- * memory requests in flight, not by their bytes). The quarters read the same x (one request).
- * Returns the row's sums in acc[quarter] of its lanes and zeros elsewhere, so the caller's
- * warp sums give each row its total; only quarter 0 adds to ss (the norm's sum of squares). */
-template <int T, int MODE>
-__device__ __forceinline__ void
-gemv_fp4_quarters (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr, int lane,
-                   const float *lut, float (*acc)[T], float (*acc2)[T], float *ss)
-{
-  constexpr int U = MODE == GK_GEMV_SWIGLU ? 2 : 4;
-  const int cols = g.w.cols, qr = lane >> 3, ql = lane & 7;
-  const bool valid = qr < n_rows;
-  const bool vec = cols % 32 == 0 && ((uintptr_t) g.w.data & 15) == 0 &&
-                   ((uintptr_t) g.w.scales & 1) == 0 &&
-                   (MODE != GK_GEMV_SWIGLU || (((uintptr_t) g.w2.data & 15) == 0 &&
-                                               ((uintptr_t) g.w2.scales & 1) == 0));
-  const size_t row_off = (size_t) (row0 + qr) * cols;
-  const int stride = GEMV_STEP * wpr;
-  float a[T], b[T];
-#pragma unroll
-  for (int t = 0; t < T; t++)
-    a[t] = b[t] = 0.0f;
-  auto load = [&] (const GkMatrix &w, int c, uint4 &q, uint32_t &sc) {
-    q = make_uint4 (0, 0, 0, 0);
-    sc = 0;
-    if (!valid || c >= cols)
-      return;
-    const uint8_t *d = (const uint8_t *) w.data + (row_off + c) / 2;
-    const uint8_t *sp = w.scales + (row_off + c) / 16;
-    if (vec) {
-      q = __ldg ((const uint4 *) d);
-      sc = __ldg ((const uint16_t *) sp);
-      return;
-    }
-    uint32_t v[4] = { 0, 0, 0, 0 };
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-      if (c + 8 * i < cols)
-        v[i] = __ldg ((const uint32_t *) d + i);
-    q = make_uint4 (v[0], v[1], v[2], v[3]);
-    sc = __ldg (sp) | (c + 16 < cols ? (uint32_t) __ldg (sp + 1) << 8 : 0u);
-  };
-  for (int c0 = first * GEMV_STEP + ql * 32; c0 < cols; c0 += stride * U) {
-    uint4 q[U], q2[U];
-    uint32_t sc[U], sc2[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-      load (g.w, c0 + u * stride, q[u], sc[u]);
-      if (MODE == GK_GEMV_SWIGLU)
-        load (g.w2, c0 + u * stride, q2[u], sc2[u]);
-    }
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-        int c = c0 + u * stride + 8 * j;
-        if (c >= cols)
-          break;
-        float xv[T][8], wv[8];
-        load_x8<T> (g, c, xv, ss, qr == 0 ? 1.0f : 0.0f);
-        uint32_t qw = j == 0 ? q[u].x : j == 1 ? q[u].y : j == 2 ? q[u].z : q[u].w;
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-          wv[i] = lut[(qw >> (4 * i)) & 0xf];
-        dot8<T> (wv, xv, gk_fp8_e4m3 ((sc[u] >> (8 * (j >> 1))) & 0xff), a);
-        if (MODE == GK_GEMV_SWIGLU) {
-          uint32_t qv = j == 0 ? q2[u].x : j == 1 ? q2[u].y : j == 2 ? q2[u].z : q2[u].w;
-#pragma unroll
-          for (int i = 0; i < 8; i++)
-            wv[i] = lut[(qv >> (4 * i)) & 0xf];
-          dot8<T> (wv, xv, gk_fp8_e4m3 ((sc2[u] >> (8 * (j >> 1))) & 0xff), b);
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < 4; r++)
-#pragma unroll
-    for (int t = 0; t < T; t++) {
-      acc[r][t] = r == qr ? a[t] : 0.0f;
-      acc2[r][t] = r == qr ? b[t] : 0.0f;
-    }
 }
 
 /* One warp's share of RPW rows: steps first, first + WPR, ...; x is loaded once per step and
@@ -296,19 +210,8 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
     for (int r = 0; r < RPW; r++)
       acc[r][t] = acc2[r][t] = 0.0f;
   }
-  if (n_rows > 0) {
-    bool quarters = false;
-    if constexpr (RPW == 4) {
-      if (g.w.format == GK_WEIGHT_NVFP4 &&
-          (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4)) {
-        gk_pdl_wait ();
-        gemv_fp4_quarters<T, MODE> (g, row0, n_rows, warp % WPR, WPR, lane, lut, acc, acc2, ss);
-        quarters = true;
-      }
-    }
-    if (!quarters)
-      gemv_warp_share<T, MODE, RPW> (g, row0, n_rows, warp % WPR, WPR, lane, lut, acc, acc2, ss);
-  }
+  if (n_rows > 0)
+    gemv_warp_share<T, MODE, RPW> (g, row0, n_rows, warp % WPR, WPR, lane, lut, acc, acc2, ss);
   gk_pdl_wait ();                 /* every thread: it reads y below, and idle warps too */
 #pragma unroll
   for (int t = 0; t < T; t++) {
