@@ -278,37 +278,30 @@ static void
 launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int t_override,
           int flags, cudaStream_t stream)
 {
-  /* Rows per warp reuse x (T = 1 needs it most: x is read from L1 once per step for all of a
-   * warp's rows, and that traffic is what bounds these kernels); warps per row split long rows
-   * so that about 16 warps per SM stream weights. Tuned on the H200 for the GLM-4.7-Flash
-   * shapes; SwiGLU keeps 4 rows (two matrices' loads in flight per row). */
-  const int rpw = T == 1 ? (MODE == GK_GEMV_PLAIN ? 8 : 4) : 1;
+  /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows so that about
+   * 16 warps per SM stream weights. Tuned on the H200 for the GLM-4.7-Flash shapes. */
+  const int rpw = T == 1 ? 4 : 1;
   long warps_wanted = 132L * 16;
   int steps = GK_CEIL_DIV (max_cols, GEMV_STEP);
   long row_warps = (long) GK_CEIL_DIV (max_rows, rpw) * n_groups;
   int wpr = 1;
   while (wpr < 8 && row_warps * wpr < warps_wanted && steps / (2 * wpr) >= 2)
     wpr *= 2;
-#define SHAPE(R, W) launch_shape<T, MODE, R, W> (groups, n_groups, max_rows, t_override, flags, \
-                                                 stream)
-#define BY_WPR(R)                                                                  \
-  switch (wpr) {                                                                   \
-  case 1: SHAPE (R, 1); break;                                                     \
-  case 2: SHAPE (R, 2); break;                                                     \
-  case 4: SHAPE (R, 4); break;                                                     \
-  default: SHAPE (R, 8); break;                                                    \
-  }
-  if (rpw == 8) {
-    if constexpr (T == 1 && MODE == GK_GEMV_PLAIN)
-      BY_WPR (8)
-  } else if (rpw == 4) {
-    if constexpr (T == 1)
-      BY_WPR (4)
+  if (T == 1) {
+    switch (wpr) {
+    case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 4: launch_shape<T, MODE, 4, 4> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    default: launch_shape<T, MODE, 4, 8> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    }
   } else {
-    BY_WPR (1)
+    switch (wpr) {
+    case 1: launch_shape<T, MODE, 1, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 2: launch_shape<T, MODE, 1, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 4: launch_shape<T, MODE, 1, 4> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    default: launch_shape<T, MODE, 1, 8> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    }
   }
-#undef BY_WPR
-#undef SHAPE
 }
 
 template <int MODE>
