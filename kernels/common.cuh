@@ -66,35 +66,55 @@ gk_warp_max (float v)
   return v;
 }
 
-/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
- * `red` is shared scratch of 32 floats. */
+/* Reduce over the block (blockDim.x a multiple of 32, at most 1024) with the warp reduction
+ * WARP and the identity `none`; every thread gets the result. `red` is shared scratch of 32
+ * values. Fixed order: deterministic. */
+template <typename V, V (*WARP) (V)>
+__device__ __forceinline__ V
+gk_block_reduce (V v, V *red, V none)
+{
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = WARP (v);
+  __syncthreads ();
+  if (lane == 0)
+    red[warp] = v;
+  __syncthreads ();
+  int n = blockDim.x >> 5;
+  v = lane < n ? red[lane] : none;
+  return WARP (v);
+}
+
 __device__ __forceinline__ float
 gk_block_sum (float v, float *red)
 {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = gk_warp_sum (v);
-  __syncthreads ();
-  if (lane == 0)
-    red[warp] = v;
-  __syncthreads ();
-  int n = blockDim.x >> 5;
-  v = lane < n ? red[lane] : 0.0f;
-  return gk_warp_sum (v);
+  return gk_block_reduce<float, gk_warp_sum> (v, red, 0.0f);
 }
 
-/* Max over the block, as gk_block_sum. */
 __device__ __forceinline__ float
 gk_block_max (float v, float *red)
 {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = gk_warp_max (v);
-  __syncthreads ();
-  if (lane == 0)
-    red[warp] = v;
-  __syncthreads ();
-  int n = blockDim.x >> 5;
-  v = lane < n ? red[lane] : -3.402823466e38f;
-  return gk_warp_max (v);
+  return gk_block_reduce<float, gk_warp_max> (v, red, -3.402823466e38f);
+}
+
+/* d += a . b, mma.sync m16n8k16 row.col, bf16 or f16 inputs, float32 accumulators (sm_80+) */
+__device__ __forceinline__ void
+gk_mma_bf16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+             uint32_t b1)
+{
+  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void
+gk_mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+            uint32_t b1)
+{
+  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 /* One element of row r, column c of a matrix in any format (slow path helpers). */

@@ -35,24 +35,6 @@
 
 /* ---- device helpers ---- */
 
-__device__ __forceinline__ void
-mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1)
-{
-  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void
-mma_bf16x (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1)
-{
-  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 __device__ __forceinline__ uint32_t
 hmul2_u32 (uint32_t a, uint32_t b)
 {
@@ -189,10 +171,10 @@ step_fp4 (Acc &acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G0, b
       h = xh[unit_pos (G0 + w)];
       l = xl[unit_pos (G0 + w)];
     }
-    mma_f16 (acc.c[0], pa[0], pb[0], pa[1], pb[1], h.x, h.y);
-    mma_f16 (acc.c[1], pa[0], pb[0], pa[1], pb[1], l.x, l.y);
-    mma_f16 (acc.c[2], pa[2], pb[2], pa[3], pb[3], h.z, h.w);
-    mma_f16 (acc.c[3], pa[2], pb[2], pa[3], pb[3], l.z, l.w);
+    gk_mma_f16 (acc.c[0], pa[0], pb[0], pa[1], pb[1], h.x, h.y);
+    gk_mma_f16 (acc.c[1], pa[0], pb[0], pa[1], pb[1], l.x, l.y);
+    gk_mma_f16 (acc.c[2], pa[2], pb[2], pa[3], pb[3], h.z, h.w);
+    gk_mma_f16 (acc.c[3], pa[2], pb[2], pa[3], pb[3], l.z, l.w);
   }
 }
 
@@ -205,10 +187,10 @@ step_bf16 (Acc &acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G, b
     h = xh[unit_pos (G)];
     l = xl[unit_pos (G)];
   }
-  mma_bf16x (acc.c[0], ck.a.x, ck.b.x, ck.a.y, ck.b.y, h.x, h.y);
-  mma_bf16x (acc.c[1], ck.a.x, ck.b.x, ck.a.y, ck.b.y, l.x, l.y);
-  mma_bf16x (acc.c[2], ck.a.z, ck.b.z, ck.a.w, ck.b.w, h.z, h.w);
-  mma_bf16x (acc.c[3], ck.a.z, ck.b.z, ck.a.w, ck.b.w, l.z, l.w);
+  gk_mma_bf16 (acc.c[0], ck.a.x, ck.b.x, ck.a.y, ck.b.y, h.x, h.y);
+  gk_mma_bf16 (acc.c[1], ck.a.x, ck.b.x, ck.a.y, ck.b.y, l.x, l.y);
+  gk_mma_bf16 (acc.c[2], ck.a.z, ck.b.z, ck.a.w, ck.b.w, h.z, h.w);
+  gk_mma_bf16 (acc.c[3], ck.a.z, ck.b.z, ck.a.w, ck.b.w, l.z, l.w);
 }
 
 /* x at column c of token n from the staged f16 units (generic path) */

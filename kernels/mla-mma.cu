@@ -86,16 +86,6 @@ ldsm_x2 (uint32_t &r0, uint32_t &r1, const void *p)
                 : "=r"(r0), "=r"(r1) : "r"(smem_addr (p)));
 }
 
-/* d += a . b, m16n8k16, bf16 inputs, float32 accumulators */
-__device__ __forceinline__ void
-mma_bf16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1)
-{
-  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 /* B fragments (k16 x n8, "col" = stored [n][k]) of the three 8-head n-tiles at column k0 of a
  * [heads][row] bf16 array; rows at or past H read the zero chunk. */
 __device__ __forceinline__ void
@@ -236,8 +226,8 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
       load_b3 (bl, qlo, MMA_ROW, k0, H, zero);
 #pragma unroll
       for (int j = 0; j < 3; j++) {
-        mma_bf16 (sacc[j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
-        mma_bf16 (sacc[j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
+        gk_mma_bf16 (sacc[j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
+        gk_mma_bf16 (sacc[j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
       }
     }
     {
@@ -312,8 +302,8 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
           o[i][j][1] *= cf[j][1];
           o[i][j][2] *= cf[j][0];
           o[i][j][3] *= cf[j][1];
-          mma_bf16 (o[i][j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
-          mma_bf16 (o[i][j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
+          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
+          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
         }
       }
     }

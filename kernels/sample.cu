@@ -45,17 +45,10 @@ warp_sum_d (double v)
 }
 
 /* Sum over the block; every thread gets it. Fixed order: deterministic. */
-__device__ double
+__device__ __forceinline__ double
 block_sum_d (double v, double *red)
 {
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum_d (v);
-  __syncthreads ();
-  if (lane == 0)
-    red[warp] = v;
-  __syncthreads ();
-  v = lane < (int) (blockDim.x >> 5) ? red[lane] : 0.0;
-  return warp_sum_d (v);
+  return gk_block_reduce<double, warp_sum_d> (v, red, 0.0);
 }
 
 /* Exclusive prefix sum over threads in thread order. */

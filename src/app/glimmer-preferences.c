@@ -207,34 +207,29 @@ context_row (GSettings *settings)
   return row;
 }
 
+/* A string setting shown as a combo row's index: data is the NULL-terminated list of the
+ * setting's values in the row's order (an unknown value shows the first). */
+static const char *const backend_nicks[] = { "auto", "cpu", "cuda", NULL };
+static const char *const color_scheme_nicks[] = { "follow", "light", "dark", NULL };
+
 static gboolean
-backend_get (GValue *value, GVariant *variant, gpointer data)
+nick_to_index (GValue *value, GVariant *variant, gpointer data)
 {
+  const char *const *nicks = data;
   const char *nick = g_variant_get_string (variant, NULL);
-  g_value_set_uint (value, g_str_equal (nick, "cpu") ? 1 : g_str_equal (nick, "cuda") ? 2 : 0);
+  guint i = 0;
+  while (nicks[i] != NULL && !g_str_equal (nicks[i], nick))
+    i++;
+  g_value_set_uint (value, nicks[i] != NULL ? i : 0);
   return TRUE;
 }
 
 static GVariant *
-backend_set (const GValue *value, const GVariantType *type, gpointer data)
+index_to_nick (const GValue *value, const GVariantType *type, gpointer data)
 {
-  static const char *const nicks[] = { "auto", "cpu", "cuda" };
-  return g_variant_new_string (nicks[MIN (g_value_get_uint (value), 2u)]);
-}
-
-static gboolean
-color_scheme_get (GValue *value, GVariant *variant, gpointer data)
-{
-  const char *nick = g_variant_get_string (variant, NULL);
-  g_value_set_uint (value, g_str_equal (nick, "light") ? 1 : g_str_equal (nick, "dark") ? 2 : 0);
-  return TRUE;
-}
-
-static GVariant *
-color_scheme_set (const GValue *value, const GVariantType *type, gpointer data)
-{
-  static const char *const nicks[] = { "follow", "light", "dark" };
-  return g_variant_new_string (nicks[MIN (g_value_get_uint (value), 2u)]);
+  const char *const *nicks = data;
+  guint n = g_strv_length ((char **) nicks);
+  return g_variant_new_string (nicks[MIN (g_value_get_uint (value), n - 1)]);
 }
 
 static gboolean
@@ -330,7 +325,8 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Backend"));
   adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (backend_list));
   g_settings_bind_with_mapping (settings, "backend", row, "selected", G_SETTINGS_BIND_DEFAULT,
-                                backend_get, backend_set, NULL, NULL);
+                                nick_to_index, index_to_nick,
+                                (gpointer) backend_nicks, NULL);
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   row = adw_entry_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("GPUs (device numbers, e.g. 0, 1)"));
@@ -400,7 +396,8 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Style"));
   adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (scheme_list));
   g_settings_bind_with_mapping (settings, "color-scheme", row, "selected", G_SETTINGS_BIND_DEFAULT,
-                                color_scheme_get, color_scheme_set, NULL, NULL);
+                                nick_to_index, index_to_nick,
+                                (gpointer) color_scheme_nicks, NULL);
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (group));
   adw_preferences_window_add (ADW_PREFERENCES_WINDOW (window), ADW_PREFERENCES_PAGE (page));
