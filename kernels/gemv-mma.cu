@@ -5,12 +5,15 @@
  * (mma.sync m16n8k16, f16 and bf16 inputs, float32 accumulators).
  *
  * Why: the CUDA-core kernel (gemv.cu) decodes each E2M1 code through a shared-memory table and
- * multiplies every weight by float32 x on the FMA pipe; one LDS per weight caps it far below the
- * H200's bandwidth (300-750 GB/s measured). Here a warp owns a tile of 16 rows; each lane turns
- * 8 codes into four f16 pairs with shifts and masks (Marlin's trick: the E2M1 bits placed in an
+ * multiplies every weight by float32 x on the FMA pipe, re-reading x from L1 for every few rows
+ * (300-750 GB/s measured on the H200). Here a warp owns a tile of 16 rows; each lane turns 8
+ * codes into four f16 pairs with shifts and masks (Marlin's trick: the E2M1 bits placed in an
  * f16's sign, exponent and mantissa give the value times 2^-14), multiplies them by the block
  * scale in f16 (exact: the product has at most 6 significant bits) and lets mma.sync do the dot
- * products for up to 8 tokens at once.
+ * products for up to 8 tokens at once, its cost independent of the token count.
+ * Status: at batch 1 on the H200 it is still slower than gemv.cu (156 vs 192 tok/s decode at
+ * 1k, docs/PERFORMANCE.md): 16-row tiles leave 2-4 warps per scheduler, too few to hide each
+ * warp's chain. So it is an opt-in (GLIMMER_GEMV=mma) until the tiles are spread over more warps.
  *
  * Exactness: the weights are exact in f16 (NVFP4) or as stored (BF16). x is split into a high
  * and a low part (x = hi + lo, 22 significant bits for f16, 16 for bf16) and both are
