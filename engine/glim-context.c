@@ -105,6 +105,12 @@ glim_context_new (GlimModel *model, const GlimContextOptions *options, GError **
   ctx->tp = tp;
   switch (options->backend) {
   case GLIM_BACKEND_CPU:
+    /* with a progress callback (the app), bring the weights into memory now, reporting it,
+     * rather than stall the first reply on the disk */
+    if (options->progress != NULL &&
+        !glim_tensor_store_prefault (model->store, options->progress, options->progress_data,
+                                     error))
+      return NULL;
     ctx->cpu = glim_cpu_forward_new (model, n_ctx, options->n_threads, tp, error);
     if (ctx->cpu == NULL)
       return NULL;

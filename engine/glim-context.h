@@ -36,7 +36,7 @@ typedef struct {
   const int       *devices;     /* optional [n_devices]: the CUDA device of each rank ("--gpus
                                  * 0,2"); NULL: device, device + 1, ... device + tp - 1 */
   int              n_devices;   /* must equal tp when devices is set */
-  GlimProgressFunc progress;    /* optional */
+  GlimProgressFunc progress;    /* optional: weights uploaded (CUDA), or read into memory (CPU) */
   gpointer         progress_data;
 } GlimContextOptions;
 

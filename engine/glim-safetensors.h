@@ -48,6 +48,14 @@ const GlimTensor *glim_tensor_store_lookup    (GlimTensorStore *store, const cha
 /* All tensor names, sorted; the array is owned by the store. */
 GPtrArray        *glim_tensor_store_names     (GlimTensorStore *store);
 gsize             glim_tensor_store_n_bytes   (GlimTensorStore *store);
+/* Read every tensor's pages into memory now (the CPU backend computes straight from the
+ * mapping, so otherwise the first forward pass pays for the disk), calling progress (bytes
+ * done, glim_tensor_store_n_bytes) between 64 MiB pieces. progress returning FALSE stops it
+ * with G_IO_ERROR_CANCELLED. */
+gboolean          glim_tensor_store_prefault  (GlimTensorStore *store,
+                                               gboolean (*progress) (guint64 done, guint64 total,
+                                                                     gpointer user_data),
+                                               gpointer user_data, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimSafetensors, glim_safetensors_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimTensorStore, glim_tensor_store_free)

@@ -398,6 +398,54 @@ test_bad_tokens (void)
   g_assert_nonnull (strstr (error->message, "256"));
 }
 
+/* CPU load with a progress callback: the weights are read in with (0, total) first, growing
+ * figures, (total, total) last; a callback that says stop cancels the load with an error. */
+typedef struct {
+  GArray *done;
+  guint64 total;
+  int     stop_after;   /* calls before returning FALSE; -1: never */
+} ProgressLog;
+
+static gboolean
+log_progress (guint64 done, guint64 total, gpointer data)
+{
+  ProgressLog *log = data;
+  g_array_append_val (log->done, done);
+  log->total = total;
+  return log->stop_after < 0 || (int) log->done->len <= log->stop_after;
+}
+
+static void
+test_cpu_load_progress (void)
+{
+  g_autofree char *src = test_data_path ("tiny-mtp", NULL);
+  g_autoptr (GlimModel) m = test_load_model (src);
+  guint64 bytes = glim_tensor_store_n_bytes (m->store);
+  for (int stop = -1; stop <= 0; stop++) {
+    ProgressLog log = { g_array_new (FALSE, FALSE, sizeof (guint64)), 0, stop };
+    GlimContextOptions o = { .backend = GLIM_BACKEND_CPU, .n_ctx = 16, .n_threads = 1,
+                             .progress = log_progress, .progress_data = &log };
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GlimContext) ctx = glim_context_new (m, &o, &error);
+    g_assert_cmpuint (log.total, ==, bytes);
+    g_assert_cmpuint (g_array_index (log.done, guint64, 0), ==, 0);
+    if (stop < 0) {
+      g_assert_no_error (error);
+      g_assert_nonnull (ctx);
+      g_assert_cmpuint (log.done->len, >=, 2);
+      for (guint i = 1; i < log.done->len; i++)
+        g_assert_cmpuint (g_array_index (log.done, guint64, i), >,
+                          g_array_index (log.done, guint64, i - 1));
+      g_assert_cmpuint (g_array_index (log.done, guint64, log.done->len - 1), ==, bytes);
+    } else {
+      g_assert_null (ctx);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      g_assert_cmpuint (log.done->len, ==, 1);
+    }
+    g_array_unref (log.done);
+  }
+}
+
 static void
 test_mtp (void)
 {
@@ -448,6 +496,7 @@ main (int argc, char **argv)
   g_test_add_func ("/glimmer/model/shape-errors", test_load_shape_errors);
   g_test_add_func ("/glimmer/model/truncated", test_truncated_model);
   g_test_add_func ("/glimmer/model/bad-tokens", test_bad_tokens);
+  g_test_add_func ("/glimmer/model/cpu-load-progress", test_cpu_load_progress);
   g_test_add_func ("/glimmer/model/mtp-on-request", test_mtp);
   return g_test_run ();
 }
