@@ -483,21 +483,13 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   TRY_NULL (cudaEventCreateWithFlags (&fw->fork, cudaEventDisableTiming), error);
   TRY_NULL (cudaEventCreateWithFlags (&fw->join, cudaEventDisableTiming), error);
 
-  /* Memory plan first: weights + cache + scratch must fit, or say what does not. */
+  /* Memory plan first: weights + cache + workspace must fit, or say what does not (the ranks
+   * of tensor parallelism were checked together by cuda-tp.c) */
+  if (shard == NULL && !glim_cuda_check_memory (model, 1, &device, n_ctx, error))
+    return NULL;
   int C = glim_config_cache_width (c);
   size_t cache_bytes = (size_t) c->n_layers * (size_t) n_ctx * (size_t) C * 2;
   fw->arena_size = model_bytes (fw);
-  size_t free_b = 0, total_b = 0;
-  cudaMemGetInfo (&free_b, &total_b);
-  if (fw->arena_size + cache_bytes + ((size_t) 512 << 20) > free_b) {
-    g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_OUT_OF_MEMORY,
-                 "the model does not fit on GPU %d (%s, rank %d of %d): weights %.2f GiB + KV "
-                 "cache for %d tokens %.2f GiB + workspace 0.5 GiB > %.2f GiB free; use a "
-                 "shorter context or more GPUs", device, desc, fw->rank, fw->tp,
-                 fw->arena_size / 1073741824.0, n_ctx, cache_bytes / 1073741824.0,
-                 free_b / 1073741824.0);
-    return NULL;
-  }
   if (!alloc_scratch (fw, error))
     return NULL;
   TRY_NULL (cudaMalloc ((void **) &fw->arena, fw->arena_size), error);

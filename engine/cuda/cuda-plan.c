@@ -2,7 +2,7 @@
  * context it chooses when asked for "as long as fits" (n_ctx 0).
  * SPDX-License-Identifier: MIT
  * Both the one-GPU path (cuda-forward.c) and the tensor-parallel one (cuda-tp.c) use these, so
- * the context chosen is the one the fit check then accepts. */
+ * the context chosen is the one the fit check then accepts, and one check serves both. */
 #define G_LOG_DOMAIN "glimmer-cuda"
 
 #include "cuda-private.h"
@@ -41,5 +41,25 @@ glim_cuda_fit_context (GlimModel *model, int tp, const int *devices, int *n_ctx,
     return FALSE;
   }
   g_debug ("automatic context length: %d tokens at tensor parallel size %d", *n_ctx, tp);
+  return TRUE;
+}
+
+gboolean
+glim_cuda_check_memory (GlimModel *model, int tp, const int *devices, int n_ctx, GError **error)
+{
+  for (int r = 0; r < tp; r++) {
+    size_t free_b = 0, total_b = 0;
+    GLIM_CUDA_TRY (cudaSetDevice (devices[r]), error);
+    GLIM_CUDA_TRY (cudaMemGetInfo (&free_b, &total_b), error);
+    GlimShardPlanOptions po;
+    glim_cuda_plan_options (n_ctx, &po);
+    po.device_bytes = free_b > GLIM_SHARD_RUNTIME_RESERVE ? free_b - GLIM_SHARD_RUNTIME_RESERVE : 1;
+    GlimShardPlan plan;
+    if (!glim_shard_plan (model, tp, &po, &plan, error)) {
+      g_prefix_error (error, "GPU %d (%.2f GiB free, 0.5 GiB kept for the CUDA runtime): ",
+                      devices[r], free_b / 1073741824.0);
+      return FALSE;
+    }
+  }
   return TRUE;
 }

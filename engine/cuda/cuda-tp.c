@@ -253,21 +253,7 @@ check_memory (GlimCudaTp *tp, GError **error)
 {
   if (tp->n_ctx == 0 && !glim_cuda_fit_context (tp->model, tp->tp, tp->devices, &tp->n_ctx, error))
     return FALSE;
-  for (int r = 0; r < tp->tp; r++) {
-    size_t free_b = 0, total_b = 0;
-    GLIM_CUDA_TRY (cudaSetDevice (tp->devices[r]), error);
-    GLIM_CUDA_TRY (cudaMemGetInfo (&free_b, &total_b), error);
-    GlimShardPlanOptions po;
-    glim_cuda_plan_options (tp->n_ctx, &po);
-    po.device_bytes = free_b > GLIM_SHARD_RUNTIME_RESERVE ? free_b - GLIM_SHARD_RUNTIME_RESERVE : 1;
-    GlimShardPlan plan;
-    if (!glim_shard_plan (tp->model, tp->tp, &po, &plan, error)) {
-      g_prefix_error (error, "GPU %d (%.2f GiB free, 0.5 GiB kept for the CUDA runtime): ",
-                      tp->devices[r], free_b / 1073741824.0);
-      return FALSE;
-    }
-  }
-  return TRUE;
+  return glim_cuda_check_memory (tp->model, tp->tp, tp->devices, tp->n_ctx, error);
 }
 
 static ReduceMode

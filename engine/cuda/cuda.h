@@ -112,5 +112,10 @@ void        glim_cuda_plan_options  (int n_ctx, GlimShardPlanOptions *po);
  * fits (the message names the GPUs and what does not fit). */
 gboolean    glim_cuda_fit_context   (GlimModel *model, int tp, const int *devices, int *n_ctx,
                                      GError **error);
+/* Each rank's plan for n_ctx (weights, bf16 latent cache, decode and prefill workspace)
+ * against its device's free memory less the runtime's reserve; the error names the GPU, what
+ * does not fit and the tensor-parallel size that would. */
+gboolean    glim_cuda_check_memory  (GlimModel *model, int tp, const int *devices, int n_ctx,
+                                     GError **error);
 
 G_END_DECLS
