@@ -50,8 +50,10 @@ gk_half (uint16_t h)
   return __half2float (__ushort_as_half (h));
 }
 
-__device__ __forceinline__ float
-gk_warp_sum (float v)
+/* Sum over the warp (float, or double where a kernel needs it); every lane gets it. */
+template <typename V>
+__device__ __forceinline__ V
+gk_warp_sum (V v)
 {
   for (int o = 16; o > 0; o >>= 1)
     v += __shfl_xor_sync (0xffffffffu, v, o);
@@ -87,7 +89,7 @@ gk_block_reduce (V v, V *red, V none)
 __device__ __forceinline__ float
 gk_block_sum (float v, float *red)
 {
-  return gk_block_reduce<float, gk_warp_sum> (v, red, 0.0f);
+  return gk_block_reduce<float, gk_warp_sum<float>> (v, red, 0.0f);
 }
 
 __device__ __forceinline__ float

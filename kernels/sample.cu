@@ -36,19 +36,11 @@ key_value (uint32_t key)
   return __uint_as_float ((ord & 0x80000000u) ? (ord & 0x7fffffffu) : ~ord);
 }
 
-__device__ __forceinline__ double
-warp_sum_d (double v)
-{
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync (0xffffffffu, v, o);
-  return v;
-}
-
 /* Sum over the block; every thread gets it. Fixed order: deterministic. */
 __device__ __forceinline__ double
 block_sum_d (double v, double *red)
 {
-  return gk_block_reduce<double, warp_sum_d> (v, red, 0.0);
+  return gk_block_reduce<double, gk_warp_sum<double>> (v, red, 0.0);
 }
 
 /* Exclusive prefix sum over threads in thread order. */
