@@ -92,16 +92,24 @@ check_exchange (const char *out, gboolean thinking)
                                                "prompt_tokens"));
 }
 
+/* glimmer-cli with args must succeed; its standard output (both streams are logged) */
+static char *
+chat_ok (const char *const *args)
+{
+  g_autofree char *out = NULL, *err = NULL;
+  int status = test_run_cli (args, &out, &err);
+  g_test_message ("stdout: %s\nstderr: %s", out, err);
+  g_assert_cmpint (status, ==, 0);
+  return g_steal_pointer (&out);
+}
+
 static void
 test_calculator_thinking (void)
 {
   /* no --model: the bundled demo model is found in the source tree */
   const char *args[] = { "chat", "--message", "What is 37 * 41?", "--yes", "--json",
                          "--seed", "1", NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  int status = test_run_cli (args, &out, &err);
-  g_test_message ("stdout: %s\nstderr: %s", out, err);
-  g_assert_cmpint (status, ==, 0);
+  g_autofree char *out = chat_ok (args);
   check_exchange (out, TRUE);
 }
 
@@ -111,10 +119,7 @@ test_calculator_no_think (void)
   g_autofree char *dir = test_demo_model_dir ();
   const char *args[] = { "chat", "--model", dir, "--message", "What is 37 * 41?", "--yes",
                          "--json", "--no-think", NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  int status = test_run_cli (args, &out, &err);
-  g_test_message ("stdout: %s\nstderr: %s", out, err);
-  g_assert_cmpint (status, ==, 0);
+  g_autofree char *out = chat_ok (args);
   check_exchange (out, FALSE);
 }
 
@@ -124,10 +129,7 @@ test_text_output (void)
   g_autofree char *dir = test_demo_model_dir ();
   const char *args[] = { "chat", "--model", dir, "--message", "What is 37 * 41?", "--yes",
                          NULL };
-  g_autofree char *out = NULL, *err = NULL;
-  int status = test_run_cli (args, &out, &err);
-  g_test_message ("stdout: %s\nstderr: %s", out, err);
-  g_assert_cmpint (status, ==, 0);
+  g_autofree char *out = chat_ok (args);
   g_assert_nonnull (strstr (out, "[tool call] calculator(expr=37 * 41)\n[calculator] 1517\n"));
   g_assert_nonnull (strstr (out, "[thinking]\n"));
   g_assert_null (strstr (out, "\033["));     /* no colours when stdout is not a terminal */
