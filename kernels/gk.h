@@ -167,11 +167,17 @@ typedef struct {
   int          x_stride;
   const float *norm_w;      /* optional [D] */
   float        norm_eps;
+  float        *logits;     /* device scratch [T, E]: the blocks' products */
+  unsigned int *done;       /* device [T], zero before the first call (and left zero): blocks
+                             * finished per token; the last one routes */
 } GkRouterInput;
 
-/* gk_route with the router's product computed in the same kernel (args->logits unused): one
- * launch per MoE layer instead of two in decode. BF16 routers with D <= 4096 (a multiple of
- * 8); cudaErrorNotSupported otherwise (run gk_gemv and gk_route). */
+/* gk_route with the router's product computed in the same launch (args->logits unused): one
+ * launch per MoE layer instead of two in decode. The expert rows are spread over blocks (one
+ * warp per row, all of a row's loads in flight) and the last block of a token to finish routes
+ * it. Launched as a programmatic dependent (sm_90): the router's weights are loaded while the
+ * previous kernel finishes. BF16 routers with D <= 4096 (a multiple of 8);
+ * cudaErrorNotSupported otherwise (run gk_gemv and gk_route). */
 cudaError_t gk_router_route (const GkRouteArgs *args, const GkRouterInput *in,
                              cudaStream_t stream);
 

@@ -142,10 +142,12 @@ route_kernel (GkRouteArgs a)
   route_token (a, blockIdx.x, a.logits + (size_t) blockIdx.x * a.E, sm);
 }
 
-/* The router's matrix-vector product and the routing in one block per token (decode): the
- * RMSNorm'd x is staged in shared memory, each warp takes every ROUTER_WARPS-th expert row with
- * all of a lane's 16-byte BF16 loads of it in flight, then warp 0 routes. */
-#define ROUTER_WARPS 16
+/* The router's matrix-vector product and the routing in one launch: grid (row blocks, T), one
+ * warp per expert row with all of a lane's 16-byte BF16 loads in flight (issued before waiting
+ * on the previous kernel: the weights don't depend on it), x RMSNorm'd into shared memory by
+ * every block; each block writes its logits, and the last block of a token to finish reads
+ * them all back and routes (then resets the token's counter for the next call). */
+#define ROUTER_WARPS 8
 #define ROUTER_COLS_PER_LANE 8          /* bf16 per 16-byte load */
 
 template <int LOADS>
@@ -154,8 +156,20 @@ router_route_kernel (GkRouteArgs a, GkRouterInput in)
 {
   __shared__ RouteSmem sm;
   __shared__ float logits[ROUTE_MAX_E], red[32];
+  __shared__ int last;
   extern __shared__ float xs[];                         /* [D] */
-  const int t = blockIdx.x, D = in.w.cols, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  gk_pdl_launch_dependents ();
+  const int t = blockIdx.y, D = in.w.cols, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int e = blockIdx.x * ROUTER_WARPS + warp;
+  const uint16_t *w = (const uint16_t *) in.w.data;
+  uint4 q[LOADS];
+#pragma unroll
+  for (int i = 0; i < LOADS; i++) {
+    int c = (i * 32 + lane) * ROUTER_COLS_PER_LANE;
+    q[i] = e < a.E && c < D ? __ldg ((const uint4 *) (w + (size_t) e * D + c))
+                            : make_uint4 (0, 0, 0, 0);
+  }
+  gk_pdl_wait ();                                       /* x is the previous kernel's output */
   const float *x = in.x + (size_t) t * in.x_stride;
   float ss = 0.0f;
   for (int c = threadIdx.x; c < D; c += blockDim.x) {
@@ -165,14 +179,7 @@ router_route_kernel (GkRouteArgs a, GkRouterInput in)
   }
   float inv = in.norm_w ? rsqrtf (gk_block_sum (ss, red) / (float) D + in.norm_eps) : 1.0f;
   __syncthreads ();
-  const uint16_t *w = (const uint16_t *) in.w.data;
-  for (int e = warp; e < a.E; e += ROUTER_WARPS) {
-    uint4 q[LOADS];
-#pragma unroll
-    for (int i = 0; i < LOADS; i++) {
-      int c = (i * 32 + lane) * ROUTER_COLS_PER_LANE;
-      q[i] = c < D ? __ldg ((const uint4 *) (w + (size_t) e * D + c)) : make_uint4 (0, 0, 0, 0);
-    }
+  if (e < a.E) {
     float acc = 0.0f;
 #pragma unroll
     for (int i = 0; i < LOADS; i++) {
@@ -187,8 +194,21 @@ router_route_kernel (GkRouteArgs a, GkRouterInput in)
     }
     acc = gk_warp_sum (acc);
     if (lane == 0)
-      logits[e] = acc * inv;
+      in.logits[(size_t) t * a.E + e] = acc * inv;
   }
+  /* publish this block's logits, then count it; the last block sees every block's */
+  __threadfence ();
+  __syncthreads ();
+  if (threadIdx.x == 0)
+    last = atomicAdd (&in.done[t], 1u) == gridDim.x - 1;
+  __syncthreads ();
+  if (!last)
+    return;
+  __threadfence ();
+  for (int i = threadIdx.x; i < a.E; i += blockDim.x)
+    logits[i] = __ldcg (in.logits + (size_t) t * a.E + i);
+  if (threadIdx.x == 0)
+    in.done[t] = 0;
   __syncthreads ();
   if (warp == 0)
     route_token (a, t, logits, sm);
@@ -237,14 +257,24 @@ gk_router_route (const GkRouteArgs *args, const GkRouterInput *in, cudaStream_t 
     return cudaErrorInvalidValue;
   if (args->T <= 0)
     return cudaSuccess;
-  size_t smem = (size_t) D * sizeof (float);
-  dim3 grid (args->T), block (ROUTER_WARPS * 32);
+  if (in->logits == NULL || in->done == NULL)
+    return cudaErrorInvalidValue;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3 (GK_CEIL_DIV (args->E, ROUTER_WARPS), args->T);
+  cfg.blockDim = dim3 (ROUTER_WARPS * 32);
+  cfg.dynamicSmemBytes = (size_t) D * sizeof (float);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = gk_device_has_pdl () ? 1 : 0;
   if (loads <= 4)
-    router_route_kernel<4><<<grid, block, smem, stream>>> (*args, *in);
+    cudaLaunchKernelEx (&cfg, router_route_kernel<4>, *args, *in);
   else if (loads <= 8)
-    router_route_kernel<8><<<grid, block, smem, stream>>> (*args, *in);
+    cudaLaunchKernelEx (&cfg, router_route_kernel<8>, *args, *in);
   else
-    router_route_kernel<16><<<grid, block, smem, stream>>> (*args, *in);
+    cudaLaunchKernelEx (&cfg, router_route_kernel<16>, *args, *in);
   return gk_check_launch ();
 }
 

@@ -249,6 +249,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->moe_groups, (size_t) 2 * TMAX * (K + 1) * sizeof (GkGemvGroup) },
     { (void **) &fw->argmax_scratch, gk_argmax_scratch_bytes (TMAX) },
     { (void **) &fw->next_val, 4 },
+    { (void **) &fw->route_done, (size_t) TMAX * sizeof (unsigned int) },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++)
@@ -658,7 +659,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     const GkGemvGroup *rd = &g_array_index (fw->host_desc, GkGemvGroup, cl->desc[D_ROUTER]);
     GkRouterInput ri = {
       .w = rd->w, .x = rd->x, .x_stride = rd->x_stride, .norm_w = rd->norm_w,
-      .norm_eps = rd->norm_eps,
+      .norm_eps = rd->norm_eps, .logits = fw->rlogits, .done = fw->route_done,
     };
     cudaError_t re = gk_router_route (&ra, &ri, s);
     if (re == cudaErrorNotSupported) {

@@ -48,6 +48,7 @@ struct _GlimCudaForward {
   GlimCudaReduceFunc reduce;     /* after o_proj and after the FFN; NULL: nothing to sum */
   gpointer           reduce_data;
   float             *next_val;   /* device: the logit at *next (distributed argmax) */
+  unsigned int      *route_done; /* device [TMAX]: router blocks finished per token (gk_router_route) */
   float             *pinned_val; /* host */
   int           n_ctx;
   int           max_splits;
