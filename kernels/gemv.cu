@@ -79,6 +79,18 @@ load_x8 (const GkGemvGroup &g, int c, float (*xv)[8], float *ss)
   }
 }
 
+/* The 8 E2M1 codes of q through the 16-entry table: each code's byte offset into the table is
+ * one shift and one mask away (no separate index scaling). */
+__device__ __forceinline__ void
+lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
+{
+  const char *base = (const char *) lut;
+  wv[0] = *(const float *) (base + ((q << 2) & 0x3c));
+#pragma unroll
+  for (int i = 1; i < 8; i++)
+    wv[i] = *(const float *) (base + ((q >> (4 * i - 2)) & 0x3c));
+}
+
 template <int T>
 __device__ __forceinline__ void
 dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
@@ -136,15 +148,11 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
         for (int r = 0; r < RPW; r++) {
           if (r >= n_rows)
             break;
-#pragma unroll
-          for (int i = 0; i < 8; i++)
-            wv[i] = lut[(q[r][u] >> (4 * i)) & 0xf];
-          dot8<T> (wv, xv, gk_fp8_e4m3 (s[r][u]), acc[r]);
+          lut_e2m1x8 (q[r][u], lut, wv);
+          dot8<T> (wv, xv, gk_fp8_e4m3_fast (s[r][u]), acc[r]);
           if (MODE == GK_GEMV_SWIGLU) {
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-              wv[i] = lut[(q2[r][u] >> (4 * i)) & 0xf];
-            dot8<T> (wv, xv, gk_fp8_e4m3 (s2[r][u]), acc2[r]);
+            lut_e2m1x8 (q2[r][u], lut, wv);
+            dot8<T> (wv, xv, gk_fp8_e4m3_fast (s2[r][u]), acc2[r]);
           }
         }
       }
