@@ -254,6 +254,41 @@ cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStrea
 /* dst[i] = bf16(src[i]) */
 cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
 
+/* dst [rows, cols] bf16 = W, NVFP4 without its scale2 (left to the GEMM's alpha): exact for
+ * NVFP4 and BF16 (an e2m1 code times an e4m3 scale has at most 5 significant bits), rounded to
+ * nearest even for F16 and F32. */
+cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
+
+/* ---- causal flash attention for the prefill (flash-attn.cu) ----
+ * The non-absorbed ("compute-friendly") MLA: per head h, query i (absolute position p0 + i) and
+ * key j <= p0 + i: s = scale * (q[i,h,:Dn] . kn[j,h] + q[i,h,Dn:] . kpe[j]), softmax over j,
+ * o[i,h] = sum_j p v[j,h]. Keys come in blocks (one launch per block, k0 ascending): the flash
+ * state (unnormalised output in o itself, running max m and sum l) carries over between
+ * launches, so the caller needs K/V of one block at a time. CPU reference: engine/cpu/
+ * cpu-attention.c (absorbed, the same math); float64 reference in tests/test-cuda-flash.c. */
+#define GK_FLASH_MAX_DIM 256          /* Dn + R and Dv up to this (padded to 64, 128 or 256) */
+
+typedef struct {
+  const float    *q;        /* [T] rows of ldq floats: head h at h * (Dn + R), [nope | rope] */
+  const uint16_t *kn;       /* bf16: key k0 + j, head h at kn + j * ldkv + h * hkv, Dn values */
+  const uint16_t *v;        /* bf16: key k0 + j, head h at v + j * ldkv + h * hkv, Dv values */
+  const uint16_t *kpe;      /* bf16: key k0 + j at kpe + j * ldpe, R values, shared by all heads */
+  float          *o;        /* float32: query i, head h at o + i * ldo + o_lead + h * Dv */
+  float          *m, *l;    /* [T, H] flash state (running max, log2 domain; running sum) */
+  int             T, H, Dn, R, Dv;
+  int             ldq, ldkv, hkv, ldpe, ldo, o_lead;
+  int             p0;       /* absolute position of query 0 */
+  int             k0, nk;   /* this launch's keys: absolute k0 .. k0 + nk - 1 (nk <= p0 + T - k0) */
+  float           scale;    /* softmax scale */
+  int             first;    /* 1: the first key block (starts the state) */
+  int             last;     /* 1: the last key block (writes o normalised) */
+  int             bf16;     /* 1: plain bf16 Q and P (one product each; measuring only) */
+} GkFlashAttnArgs;
+
+/* Whether the kernel takes these dims on the current device (shared memory included). */
+int         gk_flash_attn_supported (int Dqk, int Dv, int bf16);
+cudaError_t gk_flash_attn (const GkFlashAttnArgs *args, cudaStream_t stream);
+
 /* ---- tensor parallelism (tp.cu) ---- */
 
 #define GK_TP_MAX 8

@@ -154,6 +154,24 @@ dequant_f32_kernel (float *dst, GkMatrix w)
   }
 }
 
+/* as dequant_f32_kernel, rounded to bf16 (exact for NVFP4 and BF16) */
+__global__ void
+dequant_bf16_kernel (uint16_t *dst, GkMatrix w)
+{
+  size_t n = (size_t) w.rows * (size_t) w.cols;
+  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (size_t) gridDim.x * blockDim.x) {
+    float f;
+    if (w.format == GK_WEIGHT_NVFP4) {
+      uint8_t byte = ((const uint8_t *) w.data)[i / 2];
+      f = gk_e2m1 ((i & 1) ? (byte >> 4) : (byte & 0xf)) * gk_fp8_e4m3 (w.scales[i / 16]);
+    } else {
+      f = gk_matrix_at (w, (int) (i / w.cols), (int) (i % w.cols));
+    }
+    dst[i] = gk_to_bf16 (f);
+  }
+}
+
 __global__ void
 gather_f32_kernel (float *dst, const float *src, const int32_t *rows, int d)
 {
@@ -177,6 +195,13 @@ extern "C" cudaError_t
 gk_dequant_f32 (float *dst, const GkMatrix *w, cudaStream_t stream)
 {
   dequant_f32_kernel<<<2048, 256, 0, stream>>> (dst, *w);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream)
+{
+  dequant_bf16_kernel<<<2048, 256, 0, stream>>> (dst, *w);
   return gk_check_launch ();
 }
 
