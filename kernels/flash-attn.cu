@@ -319,7 +319,7 @@ template <int P, bool SPLIT>
 static cudaError_t
 fa_launch (const GkFlashAttnArgs *a, int vec, cudaStream_t stream)
 {
-  int stages = fa_stages (P, SPLIT);
+  int stages = a->stages == 1 ? min (1, fa_stages (P, SPLIT)) : fa_stages (P, SPLIT);
   if (stages == 0)
     return cudaErrorInvalidValue;
   size_t smem = fa_smem (P, SPLIT, stages);

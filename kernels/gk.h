@@ -283,6 +283,8 @@ typedef struct {
   int             first;    /* 1: the first key block (starts the state) */
   int             last;     /* 1: the last key block (writes o normalised) */
   int             bf16;     /* 1: plain bf16 Q and P (one product each; measuring only) */
+  int             stages;   /* K/V tiles in flight: 0 = 2 where shared memory allows, else 1;
+                             * 1 = one (smaller CTAs: two may share an SM; for measuring) */
 } GkFlashAttnArgs;
 
 /* Whether the kernel takes these dims on the current device (shared memory included). */

@@ -16,6 +16,7 @@
 
 #include "../kernels/gk.h"
 #include "test-cuda-gemv.h"
+#include "test-cuda-flash.h"
 
 #define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
 #endif
@@ -831,6 +832,7 @@ main (int argc, char **argv)
 #ifdef GLIM_HAVE_CUDA
   g_test_add_func ("/glimmer/cuda/kernels/sample-vs-cpu", test_sample_kernel);
   test_cuda_gemv_register ();
+  test_cuda_flash_register ();
   g_test_add_func ("/glimmer/cuda/kernels/mla-decode-short", test_mla_short);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
                         test_mla_long);

@@ -5,8 +5,12 @@
  * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to float32 scratch
  * without their global scale (scale2 becomes the GEMM's alpha) and multiplied with float32
  * activations (see compute_type()); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the
- * absorbed form over the latent cache (its rows widened to float32) with scores materialised per
- * query block (S = Q.cache^T, causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
+ * non-absorbed MLA ("compute-friendly", docs/model.md 2.1): per block of at most
+ * PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM (kv_b exact in bf16), then
+ * the causal flash kernel (kernels/flash-attn.cu) carries its state over the blocks. Head dims
+ * past GK_FLASH_MAX_DIM, or GLIMMER_PREFILL_ATTN=cublas, take the absorbed form with float32
+ * scores materialised per query block instead (S = Q.cache^T, causal softmax, P.cache, W_UV).
+ * The MoE routes on the device, then the host groups tokens by
  * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c.
  * Tensor parallelism: a rank runs the same steps on its shard (glim-shard.h: its heads, its
  * part of every FFN width, its lm_head rows); each block's output (o_proj, the FFN) is then its
@@ -22,14 +26,30 @@
 #include <string.h>
 
 #define PREFILL_T GLIM_CUDA_PREFILL_T
+#define PREFILL_KEYS GLIM_CUDA_PREFILL_KEYS
 #define SCORE_BUDGET ((size_t) GLIM_CUDA_SCORE_BUDGET)
+
+/* How attention() runs (GLIMMER_PREFILL_ATTN, read once per context: "bf16" measures what the
+ * split costs, "cublas" compares with the score-block path on a GPU). */
+typedef enum {
+  ATTN_FLASH,           /* flash kernel, Q and P split into bf16 hi + lo */
+  ATTN_FLASH_BF16,      /* flash kernel, plain bf16 Q and P */
+  ATTN_CUBLAS,          /* absorbed form, float32 scores through cuBLAS */
+} AttnPath;
 
 typedef struct {
   int       T;          /* tokens per chunk */
-  int       Tq;         /* queries per attention block */
+  AttnPath  attn;
+  int       KB;         /* flash: keys per K/V block */
+  int       stages;     /* flash: GkFlashAttnArgs.stages (GLIMMER_PREFILL_FLASH_STAGES=1) */
+  int       Tq;         /* cuBLAS path: queries per attention block */
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *ye, *logits;
   uint16_t *xb;
-  float    *wbuf, *xe, *qfull, *p, *olat, *kvb, *cache;
+  float    *wbuf, *xe;
+  uint16_t *kvb16;      /* flash: kv_b [H * (Dn + Dv), Lkv] bf16, without scale2 */
+  uint16_t *knv;        /* flash: Kn|V [KB, H * (Dn + Dv)] bf16, head-major as kv_b's rows */
+  float    *fm, *fl;    /* flash: state [T, H] (running max, sum) across key blocks */
+  float    *qfull, *p, *olat, *kvb, *cache;      /* cuBLAS path */
   float    *s;
   int32_t  *ids, *idx, *tok, *slot, *iota, *kslot;
   float    *lw, *ones;
@@ -119,11 +139,21 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   Pre *p = g_new0 (Pre, 1);
   fw->pre_layout = p;
   p->T = MIN (PREFILL_T, fw->n_ctx);
+  const char *path = g_getenv ("GLIMMER_PREFILL_ATTN");
+  p->attn = g_strcmp0 (path, "bf16") == 0 ? ATTN_FLASH_BF16 : ATTN_FLASH;
+  if (g_strcmp0 (path, "cublas") == 0 || !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
+    p->attn = ATTN_CUBLAS;
+  gboolean flash = p->attn != ATTN_CUBLAS;
+  p->KB = MIN (PREFILL_KEYS, fw->n_ctx);
+  p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
   p->wbuf_elems = max_weight_elems (fw);
-  size_t T = p->T, Tq = p->Tq, LT = MIN ((size_t) p->T, (size_t) 256);
+  size_t T = p->T, Tq = flash ? 0 : p->Tq, LT = MIN ((size_t) p->T, (size_t) 256);
+  size_t Dkv = (size_t) c->qk_nope_head_dim + Dv, KB = flash ? p->KB : 0;
+  size_t n_ctx = flash ? 0 : (size_t) fw->n_ctx, Hs = flash ? 0 : (size_t) H;
+  size_t Hf = flash ? (size_t) H : 0;
 
   struct { void **ptr; size_t bytes; } b[] = {
     { (void **) &p->x, T * D * 4 }, { (void **) &p->h, T * D * 4 }, { (void **) &p->out, T * D * 4 },
@@ -134,10 +164,14 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * D * 4 },
     { (void **) &p->logits, LT * MAX (fw->n_vocab, 1) * 4 },
     { (void **) &p->xb, T * max_weight_cols (fw) * 2 },
-    { (void **) &p->xe, T * D * 4 }, { (void **) &p->cache, (size_t) fw->n_ctx * C * 4 },
-    { (void **) &p->qfull, T * H * C * 4 }, { (void **) &p->p, Tq * H * fw->n_ctx * 4 },
-    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, T * H * Lkv * 4 },
-    { (void **) &p->wbuf, p->wbuf_elems * 4 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 4 },
+    { (void **) &p->xe, T * D * 4 }, { (void **) &p->wbuf, p->wbuf_elems * 4 },
+    /* the attention's: one path's buffers, the other's are 0 bytes (and never used) */
+    { (void **) &p->kvb16, Hf * Dkv * Lkv * 2 }, { (void **) &p->knv, KB * Hf * Dkv * 2 },
+    { (void **) &p->fm, T * Hf * 4 }, { (void **) &p->fl, T * Hf * 4 },
+    { (void **) &p->cache, n_ctx * C * 4 },
+    { (void **) &p->qfull, T * Hs * C * 4 }, { (void **) &p->p, Tq * Hs * n_ctx * 4 },
+    { (void **) &p->s, Tq * Hs * n_ctx * 4 }, { (void **) &p->olat, T * Hs * Lkv * 4 },
+    { (void **) &p->kvb, Hs * Dkv * Lkv * 4 },
     { (void **) &p->ids, T * 4 }, { (void **) &p->idx, T * K * 4 }, { (void **) &p->tok, T * K * 4 },
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
@@ -149,7 +183,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   fw->pre_size = total;
   size_t at = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (b); i++) {
-    *b[i].ptr = fw->pre + at;
+    *b[i].ptr = b[i].bytes > 0 ? fw->pre + at : NULL;
     at += (b[i].bytes + 255) & ~(size_t) 255;
   }
   /* constant index arrays for the shared expert's scatter */
@@ -241,41 +275,51 @@ mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatr
 
 /* ---- blocks ---- */
 
+/* o[i, o_lead + h * Dv ..] = causal attention of the chunk's queries (p->q, rotated) over the
+ * cache's keys 0 .. p0 + T - 1, non-absorbed: per block of at most KB keys, Kn|V in bf16 from
+ * one GEMM (the cache rows and kv_b are exact bf16 operands; scale2 is its alpha), then the flash
+ * kernel, whose state (o, p->fm, p->fl) carries over to the next block. */
 static gboolean
-attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
+attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, int p0, int ldo,
+              int o_lead, float scale, GError **error)
 {
   Pre *p = pre_of (fw);
   const GlimConfig *c = fw->model->config;
-  CudaLayer *cl = &fw->layers[l];
-  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
-  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
-  /* o rows are ldo wide, the rank's heads from column o_lead (glim_shard_o_range) */
-  int ldo = MAX (H * Dv, fw->o_cols), o_lead = fw->shard != NULL ? fw->shard->o_lead[l] : 0;
+  int H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim, C = Lkv + R;
+  int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Nkv = H * (Dn + Dv);
   cudaStream_t s = fw->stream;
-  float scale = 1.0f / sqrtf ((float) Dqk);
-
-  if (cl->desc[D_QA] >= 0) {
-    int Nq = c->q_lora_rank;
-    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->h, D, T, p->qa, Nq, error))
-      return FALSE;
-    TRY (gk_rmsnorm (p->qa, p->qa, NULL, cl->q_a_norm, T, Nq, Nq, Nq, (float) c->latent_norm_eps, s));
-    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qa, Nq, T, p->q, H * Dqk, error))
-      return FALSE;
-  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->h, D, T, p->q, H * Dqk, error)) {
-    return FALSE;
+  float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f, zero = 0.0f;
+  TRY (gk_dequant_bf16 (p->kvb16, &cl->kv_b, s));
+  for (int k0 = 0; k0 < p0 + T; k0 += p->KB) {
+    int nk = MIN (p->KB, p0 + T - k0);
+    /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T, float32 sums rounded to bf16 */
+    TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv, &kv_alpha,
+                            p->kvb16, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C, CUDA_R_16BF, C,
+                            &zero, p->knv, CUDA_R_16BF, Nkv, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
+    GkFlashAttnArgs fa = {
+      .q = p->q, .kn = p->knv, .v = p->knv + Dn, .kpe = cache + (size_t) k0 * C + Lkv,
+      .o = p->o, .m = p->fm, .l = p->fl, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv,
+      .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = o_lead,
+      .p0 = p0, .k0 = k0, .nk = nk, .scale = scale, .first = k0 == 0,
+      .last = k0 + nk == p0 + T, .bf16 = p->attn == ATTN_FLASH_BF16, .stages = p->stages,
+    };
+    TRY (gk_flash_attn (&fa, s));
   }
-  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->h, D, T, p->kva, C, error))
-    return FALSE;
-  uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
-  /* a widened o_proj view reads columns of a neighbour's heads: zeros here */
-  if (layer_matrix (fw, cl->desc[D_O])->cols != H * Dv)
-    TRY (cudaMemsetAsync (p->o, 0, (size_t) T * ldo * sizeof (float), s));
-  GkMlaCacheArgs ca = {
-    .kva = p->kva, .kv_norm = cl->kv_a_norm, .q = p->q, .cache = cache, .n_past = fw->n_past,
-    .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
-    .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
-  };
-  TRY (gk_mla_rope_cache (&ca, s));
+  return TRUE;
+}
+
+/* The same attention in the absorbed form with float32 scores materialised per query block:
+ * the path before the flash kernel, kept for head dims it does not take and for comparisons. */
+static gboolean
+attend_scores (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, int p0, int ldo,
+               int o_lead, float scale, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  int H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
+  cudaStream_t s = fw->stream;
   /* Attention in float32 like the decode kernels (bf16 probabilities and latents flipped random
    * routers' near-ties against them): the cache rows this chunk reads, kv_b without scale2. */
   TRY (gk_bf16_to_f32 (p->cache, cache, (size_t) (p0 + T) * C, s));
@@ -319,6 +363,49 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
                                           p->o + (size_t) q0 * ldo + o_lead, CUDA_R_32F, ldo,
                                           Dv, H, math, CUBLAS_GEMM_DEFAULT));
   }
+  return TRUE;
+}
+
+static gboolean
+attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  CudaLayer *cl = &fw->layers[l];
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
+  /* o rows are ldo wide, the rank's heads from column o_lead (glim_shard_o_range) */
+  int ldo = MAX (H * Dv, fw->o_cols), o_lead = fw->shard != NULL ? fw->shard->o_lead[l] : 0;
+  cudaStream_t s = fw->stream;
+  float scale = 1.0f / sqrtf ((float) Dqk);
+
+  if (cl->desc[D_QA] >= 0) {
+    int Nq = c->q_lora_rank;
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->h, D, T, p->qa, Nq, error))
+      return FALSE;
+    TRY (gk_rmsnorm (p->qa, p->qa, NULL, cl->q_a_norm, T, Nq, Nq, Nq, (float) c->latent_norm_eps, s));
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qa, Nq, T, p->q, H * Dqk, error))
+      return FALSE;
+  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->h, D, T, p->q, H * Dqk, error)) {
+    return FALSE;
+  }
+  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->h, D, T, p->kva, C, error))
+    return FALSE;
+  uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
+  /* a widened o_proj view reads columns of a neighbour's heads: zeros here */
+  if (layer_matrix (fw, cl->desc[D_O])->cols != H * Dv)
+    TRY (cudaMemsetAsync (p->o, 0, (size_t) T * ldo * sizeof (float), s));
+  GkMlaCacheArgs ca = {
+    .kva = p->kva, .kv_norm = cl->kv_a_norm, .q = p->q, .cache = cache, .n_past = fw->n_past,
+    .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
+    .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
+  };
+  TRY (gk_mla_rope_cache (&ca, s));
+  gboolean ok = p->attn == ATTN_CUBLAS
+                  ? attend_scores (fw, cl, cache, T, p0, ldo, o_lead, scale, error)
+                  : attend_flash (fw, cl, cache, T, p0, ldo, o_lead, scale, error);
+  if (!ok)
+    return FALSE;
   return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, ldo, T, p->out, D, error);
 }
 
