@@ -289,6 +289,8 @@ attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, 
   int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Nkv = H * (Dn + Dv);
   cudaStream_t s = fw->stream;
   float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f, zero = 0.0f;
+  if (H == 0)
+    return TRUE;
   TRY (gk_dequant_bf16 (p->kvb16, &cl->kv_b, s));
   for (int k0 = 0; k0 < p0 + T; k0 += p->KB) {
     int nk = MIN (p->KB, p0 + T - k0);
