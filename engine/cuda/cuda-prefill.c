@@ -145,6 +145,9 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     p->attn = ATTN_CUBLAS;
   gboolean flash = p->attn != ATTN_CUBLAS;
   p->KB = MIN (PREFILL_KEYS, fw->n_ctx);
+  const char *kb_env = g_getenv ("GLIMMER_PREFILL_KEY_BLOCK");   /* testing: smaller blocks */
+  if (kb_env != NULL)
+    p->KB = CLAMP (atoi (kb_env), 1, p->KB);
   p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
