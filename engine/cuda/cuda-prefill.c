@@ -37,6 +37,9 @@ typedef enum {
   ATTN_CUBLAS,          /* absorbed form, float32 scores through cuBLAS */
 } AttnPath;
 
+enum { PHASE_ATTENTION, PHASE_MOE, PHASE_DENSE, PHASE_HEAD, PHASE_N };
+static const char *const phase_name[PHASE_N] = { "attention", "moe", "dense mlp", "head+norm" };
+
 typedef struct {
   int       T;          /* tokens per chunk */
   AttnPath  attn;
@@ -54,6 +57,11 @@ typedef struct {
   int32_t  *ids, *idx, *tok, *slot, *iota, *kslot;
   float    *lw, *ones;
   size_t    wbuf_elems;
+  /* GLIMMER_PREFILL_PROFILE=1: device time per block kind, summed over a prefill (events
+   * around each block, one synchronisation per layer: for finding where the time goes) */
+  gboolean     profile;
+  cudaEvent_t  ev[4];
+  double       ms[PHASE_N];
 } Pre;
 
 static Pre *
@@ -85,6 +93,9 @@ glim_cuda_prefill_free (GlimCudaForward *fw)
 {
   if (fw->cublas != NULL)
     cublasDestroy (fw->cublas);
+  Pre *p = fw->pre_layout;
+  for (int i = 0; p != NULL && p->profile && i < 4; i++)
+    cudaEventDestroy (p->ev[i]);
   fw->cublas = NULL;
   cudaFree (fw->pre);
   fw->pre = NULL;
@@ -201,6 +212,9 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   TRY (cudaMemcpy (p->iota, iota, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMemcpy (p->kslot, kslot, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMemcpy (p->ones, ones, T * 4, cudaMemcpyHostToDevice));
+  p->profile = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_PROFILE"), "1") == 0;
+  for (int i = 0; p->profile && i < 4; i++)
+    TRY (cudaEventCreate (&p->ev[i]));
   TRY_BLAS (cublasCreate (&fw->cublas));
   TRY_BLAS (cublasSetStream (fw->cublas, fw->stream));
   TRY_BLAS (cublasSetMathMode (fw->cublas, CUBLAS_DEFAULT_MATH));
@@ -504,9 +518,13 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
   TRY (gk_embed (p->x, fw->embed.data, fw->embed.format, p->ids, T, D, s));
   for (int l = 0; l < c->n_layers; l++) {
     CudaLayer *cl = &fw->layers[l];
+    if (p->profile)
+      TRY (cudaEventRecord (p->ev[0], s));
     TRY (gk_rmsnorm (p->h, p->x, l == 0 ? NULL : p->out, cl->input_norm, T, D, D, D, eps, s));
     if (!attention (fw, l, T, p0, error) || !REDUCE ())
       return FALSE;
+    if (p->profile)
+      TRY (cudaEventRecord (p->ev[1], s));
     TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
     if (cl->is_moe) {
       if (!moe (fw, l, T, p0, error))
@@ -521,8 +539,19 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
     }
     if (!REDUCE ())
       return FALSE;
+    if (p->profile) {
+      float a, b;
+      TRY (cudaEventRecord (p->ev[2], s));
+      TRY (cudaEventSynchronize (p->ev[2]));
+      TRY (cudaEventElapsedTime (&a, p->ev[0], p->ev[1]));
+      TRY (cudaEventElapsedTime (&b, p->ev[1], p->ev[2]));
+      p->ms[PHASE_ATTENTION] += a;
+      p->ms[cl->is_moe ? PHASE_MOE : PHASE_DENSE] += b;
+    }
   }
 #undef REDUCE
+  if (p->profile)
+    TRY (cudaEventRecord (p->ev[0], s));
   TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
   /* the last token's residual stream goes to the decode buffers: the lm_head GEMV normalises it */
   TRY (cudaMemcpyAsync (fw->x, p->x + (size_t) (T - 1) * D, (size_t) D * 4,
@@ -543,6 +572,13 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
                          0, s));
     TRY (cudaMemcpyAsync (logits + fw->vocab0, fw->logits, (size_t) Vr * 4,
                           cudaMemcpyDeviceToHost, s));
+  }
+  if (p->profile) {
+    float a;
+    TRY (cudaEventRecord (p->ev[1], s));
+    TRY (cudaEventSynchronize (p->ev[1]));
+    TRY (cudaEventElapsedTime (&a, p->ev[0], p->ev[1]));
+    p->ms[PHASE_HEAD] += a;
   }
   TRY (cudaStreamSynchronize (s));
   return TRUE;
@@ -566,6 +602,14 @@ glim_cuda_prefill (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past
       out = logits;
     if (!chunk (fw, tokens + start, n, n_past + start, out, all_logits, error))
       return FALSE;
+  }
+  if (p->profile) {
+    g_autoptr (GString) line = g_string_new (NULL);
+    for (int i = 0; i < PHASE_N; i++) {
+      g_string_append_printf (line, "%s %.1f ms%s", phase_name[i], p->ms[i], i + 1 < PHASE_N ? ", " : "");
+      p->ms[i] = 0;
+    }
+    g_printerr ("prefill phases (%d tokens from position %d): %s\n", T, n_past, line->str);
   }
   return TRUE;
 }
