@@ -381,12 +381,20 @@ shard_widest (GlimModel *model, const GlimShard *s, guint64 *elems, guint64 *col
 }
 
 /* Whether the CUDA prefill takes this model's attention with the flash kernel
- * (cuda-prefill.c, pre_alloc): both head dims within what the kernel takes. */
+ * (cuda-prefill.c, pre_alloc): both head dims within what the kernel takes, and every kv_b
+ * exact in bf16 (NVFP4 or BF16). */
 static gboolean
-prefill_flash (const GlimConfig *c, const GlimShardPlanOptions *o)
+prefill_flash (GlimModel *model, const GlimShardPlanOptions *o)
 {
-  return o->prefill_flash_max_dim > 0 && glim_config_qk_head_dim (c) <= o->prefill_flash_max_dim &&
-         c->v_head_dim <= o->prefill_flash_max_dim;
+  const GlimConfig *c = model->config;
+  if (o->prefill_flash_max_dim <= 0 || glim_config_qk_head_dim (c) > o->prefill_flash_max_dim ||
+      c->v_head_dim > o->prefill_flash_max_dim)
+    return FALSE;
+  for (int l = 0; l < c->n_layers; l++)
+    if (model->layers[l].kv_b.format != GLIM_WEIGHT_NVFP4 &&
+        model->layers[l].kv_b.format != GLIM_WEIGHT_BF16)
+      return FALSE;
+  return TRUE;
 }
 
 /* The prefill workspace of one rank (engine/cuda/cuda-prefill.c, pre_alloc, buffer by buffer):
@@ -416,7 +424,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
                    + wide_elems                                /* a weight expanded */
                    + T * (5 * K + 4);                          /* int32 index arrays */
   guint64 halves = 0;                                          /* bf16 values */
-  if (prefill_flash (c, o)) {
+  if (prefill_flash (model, o)) {
     /* kv_b in bf16, Kn|V of one key block, the flash state (max, sum) */
     guint64 KB = MIN ((guint64) MAX (o->prefill_key_block, 1), n_ctx);
     halves += Hl * Dkv * Lkv + KB * Hl * Dkv;

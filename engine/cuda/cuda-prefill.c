@@ -8,8 +8,9 @@
  * non-absorbed MLA ("compute-friendly", docs/model.md 2.1): per block of at most
  * PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM (kv_b exact in bf16), then
  * the causal flash kernel (kernels/flash-attn.cu) carries its state over the blocks. Head dims
- * past GK_FLASH_MAX_DIM, or GLIMMER_PREFILL_ATTN=cublas, take the absorbed form with float32
- * scores materialised per query block instead (S = Q.cache^T, causal softmax, P.cache, W_UV).
+ * past GK_FLASH_MAX_DIM, a kv_b not exact in bf16 (F16, F32) or GLIMMER_PREFILL_ATTN=cublas
+ * take the absorbed form with float32 scores materialised per query block instead
+ * (S = Q.cache^T, causal softmax, P.cache, W_UV).
  * The MoE routes on the device, then the host groups tokens by
  * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c.
  * Tensor parallelism: a rank runs the same steps on its shard (glim-shard.h: its heads, its
@@ -154,6 +155,10 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   p->attn = g_strcmp0 (path, "bf16") == 0 ? ATTN_FLASH_BF16 : ATTN_FLASH;
   if (g_strcmp0 (path, "cublas") == 0 || !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
     p->attn = ATTN_CUBLAS;
+  /* K/V in bf16 are exact products only of a kv_b exact in bf16 (glim-shard.c prefill_flash) */
+  for (int l = 0; l < c->n_layers; l++)
+    if (fw->layers[l].kv_b.format != GK_WEIGHT_NVFP4 && fw->layers[l].kv_b.format != GK_WEIGHT_BF16)
+      p->attn = ATTN_CUBLAS;
   gboolean flash = p->attn != ATTN_CUBLAS;
   p->KB = MIN (PREFILL_KEYS, fw->n_ctx);
   const char *kb_env = g_getenv ("GLIMMER_PREFILL_KEY_BLOCK");   /* testing: smaller blocks */
@@ -308,12 +313,16 @@ attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, 
   float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f, zero = 0.0f;
   if (H == 0)
     return TRUE;
-  TRY (gk_dequant_bf16 (p->kvb16, &cl->kv_b, s));
+  const uint16_t *kvb = cl->kv_b.data;                  /* BF16: as it is */
+  if (cl->kv_b.format == GK_WEIGHT_NVFP4) {
+    TRY (gk_dequant_bf16 (p->kvb16, &cl->kv_b, s));
+    kvb = p->kvb16;
+  }
   for (int k0 = 0; k0 < p0 + T; k0 += p->KB) {
     int nk = MIN (p->KB, p0 + T - k0);
     /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T, float32 sums rounded to bf16 */
     TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv, &kv_alpha,
-                            p->kvb16, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C, CUDA_R_16BF, C,
+                            kvb, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C, CUDA_R_16BF, C,
                             &zero, p->knv, CUDA_R_16BF, Nkv, CUBLAS_COMPUTE_32F,
                             CUBLAS_GEMM_DEFAULT));
     GkFlashAttnArgs fa = {
