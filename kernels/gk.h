@@ -255,7 +255,7 @@ cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStrea
 cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
 
 /* dst [rows, cols] bf16 = W, NVFP4 without its scale2 (left to the GEMM's alpha): exact for
- * NVFP4 and BF16 (an e2m1 code times an e4m3 scale has at most 5 significant bits), rounded to
+ * NVFP4 and BF16 (an e2m1 code times an e4m3 scale has at most 6 significant bits), rounded to
  * nearest even for F16 and F32. */
 cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
 
