@@ -401,20 +401,23 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
   guint64 per_q = Hl * n_ctx * 8;
   guint64 Tq = MIN (T, MAX (16, o->prefill_score_bytes / per_q));
   Tq = MAX (16, Tq / 16 * 16);
-  guint64 floats = T * D * 5                                   /* x, h, out, ye, xe */
+  guint64 floats = T * D * 4                                   /* x, h, out, xe */
+                   + T * K * D                                 /* ye: routed outputs */
                    + T * (guint64) MAX (c->q_lora_rank, 16)
                    + T * Hl * (guint64) glim_config_qk_head_dim (c)
                    + T * C + T * O + 2 * T * F                 /* kva, o, gate, up */
                    + T * E + T * K + T * (K + 1) * D           /* router, slots */
                    + LT * (guint64) MAX (n_vocab, 1)           /* logits */
                    + T * Hl * C + T * Hl * Lkv                 /* q over the cache, o latent */
-                   + wide_elems                                /* a weight expanded */
+                   + wide_elems                                /* a weight expanded (float32
+                                                                * for tf32/fp32; bf16 uses half) */
                    + Hl * (guint64) (c->qk_nope_head_dim + c->v_head_dim) * Lkv
-                   + T * (5 * K + 4)                           /* int32 index arrays */
+                   + T * (5 * K + 4) + E + 1                   /* int32 index arrays, offsets */
                    + n_ctx * C                                 /* one layer's cache */
                    + 2 * Tq * Hl * n_ctx;                      /* S, P */
-  return floats * 4 + T * wide_cols * 2                        /* bf16 activations */
-         + 32 * 256;
+  /* bf16 hi + lo activations: of p->h [T, D], and of any other input (the MoE's [T * K, D]) */
+  guint64 bf16_values = 2 * T * D + 2 * T * MAX (K * D, wide_cols);
+  return floats * 4 + bf16_values * 2 + 33 * 256;             /* 33 buffers, each padded */
 }
 
 static gboolean
