@@ -384,6 +384,16 @@ mla_mma_min_keys (void)
   return v ? (int) g_ascii_strtoll (v, NULL, 10) : 3072;
 }
 
+/* Most splits of one token's keys in the MLA decode (each split is one CTA of the tensor-core
+ * kernel, one block per head of the simple one). GLIMMER_MLA_SPLITS overrides, for measuring. */
+static int
+mla_max_splits (void)
+{
+  const char *v = g_getenv ("GLIMMER_MLA_SPLITS");
+  int n = v ? (int) g_ascii_strtoll (v, NULL, 10) : 128;
+  return CLAMP (n, 1, 1024);
+}
+
 void
 glim_cuda_forward_free (GlimCudaForward *fw)
 {
@@ -469,7 +479,7 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   fw->o_cols = fw->n_heads * c->v_head_dim;
   for (int l = 0; shard != NULL && l < c->n_layers; l++)
     fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
-  fw->max_splits = MIN (128, MAX (1, (n_ctx + 63) / 64));
+  fw->max_splits = MIN (mla_max_splits (), MAX (1, (n_ctx + 63) / 64));
   fw->gemv_mma = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "mma") == 0;
   fw->mla_kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO;
   fw->mla_min_keys = mla_mma_min_keys ();

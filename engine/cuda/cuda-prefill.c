@@ -39,6 +39,9 @@ typedef enum {
   PRE_MATH_FP32,        /* float32 throughout */
 } PreMath;
 
+enum { PHASE_ATTENTION, PHASE_MOE, PHASE_DENSE, PHASE_HEAD, PHASE_N };
+static const char *const phase_name[PHASE_N] = { "attention", "moe", "dense mlp", "head+norm" };
+
 typedef struct {
   int       T;          /* tokens per chunk */
   int       Tq;         /* queries per attention block */
@@ -56,6 +59,11 @@ typedef struct {
   cudaEvent_t offsets_ready;
   int       hs_T;
   size_t    wbuf_elems, xs_elems;
+  /* GLIMMER_PREFILL_PROFILE=1: device time per block kind, summed over a prefill (events
+   * around each block, one synchronisation per layer: for finding where the time goes) */
+  gboolean     profile;
+  cudaEvent_t  ev[4];
+  double       ms[PHASE_N];
 } Pre;
 
 /* bf16 hi and lo halves of an input [n, cols] (lo NULL: hi only) */
@@ -92,10 +100,12 @@ glim_cuda_prefill_free (GlimCudaForward *fw)
 {
   if (fw->cublas != NULL)
     cublasDestroy (fw->cublas);
+  Pre *p = pre_of (fw);
+  for (int i = 0; p != NULL && p->profile && i < 4; i++)
+    cudaEventDestroy (p->ev[i]);
   fw->cublas = NULL;
   cudaFree (fw->pre);
   fw->pre = NULL;
-  Pre *p = pre_of (fw);
   if (p != NULL) {
     cudaFreeHost (p->host_offsets);
     if (p->offsets_ready != NULL)
@@ -228,6 +238,9 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   TRY (cudaMemcpy (p->ones, ones, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMallocHost ((void **) &p->host_offsets, (size_t) (E + 1) * 4));
   TRY (cudaEventCreateWithFlags (&p->offsets_ready, cudaEventDisableTiming));
+  p->profile = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_PROFILE"), "1") == 0;
+  for (int i = 0; p->profile && i < 4; i++)
+    TRY (cudaEventCreate (&p->ev[i]));
   TRY_BLAS (cublasCreate (&fw->cublas));
   TRY_BLAS (cublasSetStream (fw->cublas, fw->stream));
   TRY_BLAS (cublasSetMathMode (fw->cublas, CUBLAS_DEFAULT_MATH));
@@ -572,10 +585,14 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
   TRY (gk_embed (p->x, fw->embed.data, fw->embed.format, p->ids, T, D, s));
   for (int l = 0; l < c->n_layers; l++) {
     CudaLayer *cl = &fw->layers[l];
+    if (p->profile)
+      TRY (cudaEventRecord (p->ev[0], s));
     TRY (gk_rmsnorm (p->h, p->x, l == 0 ? NULL : p->out, cl->input_norm, T, D, D, D, eps, s));
     p->hs_T = 0;                      /* p->h changed: its split is stale */
     if (!attention (fw, l, T, p0, error) || !REDUCE ())
       return FALSE;
+    if (p->profile)
+      TRY (cudaEventRecord (p->ev[1], s));
     TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
     p->hs_T = 0;                      /* p->h changed: its split is stale */
     if (cl->is_moe) {
@@ -591,8 +608,19 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
     }
     if (!REDUCE ())
       return FALSE;
+    if (p->profile) {
+      float a, b;
+      TRY (cudaEventRecord (p->ev[2], s));
+      TRY (cudaEventSynchronize (p->ev[2]));
+      TRY (cudaEventElapsedTime (&a, p->ev[0], p->ev[1]));
+      TRY (cudaEventElapsedTime (&b, p->ev[1], p->ev[2]));
+      p->ms[PHASE_ATTENTION] += a;
+      p->ms[cl->is_moe ? PHASE_MOE : PHASE_DENSE] += b;
+    }
   }
 #undef REDUCE
+  if (p->profile)
+    TRY (cudaEventRecord (p->ev[0], s));
   TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
   p->hs_T = 0;                      /* p->h changed: its split is stale */
   /* the last token's residual stream goes to the decode buffers: the lm_head GEMV normalises it */
@@ -614,6 +642,13 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
                          0, s));
     TRY (cudaMemcpyAsync (logits + fw->vocab0, fw->logits, (size_t) Vr * 4,
                           cudaMemcpyDeviceToHost, s));
+  }
+  if (p->profile) {
+    float a;
+    TRY (cudaEventRecord (p->ev[1], s));
+    TRY (cudaEventSynchronize (p->ev[1]));
+    TRY (cudaEventElapsedTime (&a, p->ev[0], p->ev[1]));
+    p->ms[PHASE_HEAD] += a;
   }
   TRY (cudaStreamSynchronize (s));
   return TRUE;
@@ -637,6 +672,14 @@ glim_cuda_prefill (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past
       out = logits;
     if (!chunk (fw, tokens + start, n, n_past + start, out, all_logits, error))
       return FALSE;
+  }
+  if (p->profile) {
+    g_autoptr (GString) line = g_string_new (NULL);
+    for (int i = 0; i < PHASE_N; i++) {
+      g_string_append_printf (line, "%s %.1f ms%s", phase_name[i], p->ms[i], i + 1 < PHASE_N ? ", " : "");
+      p->ms[i] = 0;
+    }
+    g_printerr ("prefill phases (%d tokens from position %d): %s\n", T, n_past, line->str);
   }
   return TRUE;
 }
