@@ -338,13 +338,15 @@ workspace_estimate (GlimModel *model, int tp, int T)
   return floats * 4 * (guint64) T;
 }
 
-/* The widest weight of a shard: most elements (*elems) and most input columns (*cols). */
+/* The widest weight of a shard: most elements the prefill expands to float32 scratch (*elems;
+ * BF16 weights are used in place) and most input columns (*cols). */
 static void
 widest_weight (const GlimWeight *w, guint64 *elems, guint64 *cols)
 {
   if (w->format == GLIM_WEIGHT_NONE)
     return;
-  *elems = MAX (*elems, (guint64) w->rows * (guint64) w->cols);
+  if (w->format != GLIM_WEIGHT_BF16)
+    *elems = MAX (*elems, (guint64) w->rows * (guint64) w->cols);
   *cols = MAX (*cols, (guint64) w->cols);
 }
 

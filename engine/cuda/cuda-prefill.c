@@ -115,21 +115,29 @@ glim_cuda_prefill_free (GlimCudaForward *fw)
   fw->pre_layout = NULL;
 }
 
+/* Elements of w that linear() expands into p->wbuf: none for BF16, used in place. */
+static size_t
+expanded_elems (const GkMatrix *w)
+{
+  return w->format == GK_WEIGHT_BF16 ? 0 : (size_t) w->rows * (size_t) w->cols;
+}
+
+/* The most elements any weight expands to (lm_head, BF16, does not count: at full size it
+ * would hold 1.2 GB of float32 scratch that nothing uses). */
 static size_t
 max_weight_elems (GlimCudaForward *fw)
 {
   size_t best = 0;
-  for (guint i = 0; i < fw->host_desc->len; i++) {
-    const GkGemvGroup *g = &g_array_index (fw->host_desc, GkGemvGroup, i);
-    best = MAX (best, (size_t) g->w.rows * g->w.cols);
-  }
+  for (guint i = 0; i < fw->host_desc->len; i++)
+    best = MAX (best, expanded_elems (&g_array_index (fw->host_desc, GkGemvGroup, i).w));
   for (int l = 0; l < fw->model->config->n_layers; l++) {
     const CudaLayer *cl = &fw->layers[l];
-    best = MAX (best, (size_t) cl->kv_b.rows * cl->kv_b.cols);
+    best = MAX (best, expanded_elems (&cl->kv_b));
     if (cl->h_gate != NULL)
       for (int e = 0; e <= fw->model->config->n_routed_experts; e++) {
-        best = MAX (best, (size_t) cl->h_gate[e].rows * cl->h_gate[e].cols);
-        best = MAX (best, (size_t) cl->h_down[e].rows * cl->h_down[e].cols);
+        best = MAX (best, expanded_elems (&cl->h_gate[e]));
+        best = MAX (best, expanded_elems (&cl->h_up[e]));
+        best = MAX (best, expanded_elems (&cl->h_down[e]));
       }
   }
   return best;
