@@ -249,15 +249,36 @@ cudaError_t gk_causal_softmax_f32 (float *p, const float *s, int H, int Tq, int 
 /* qfull[h, i, Lkv + r] = scale * q[i, h, Dn + r] (the rotated rope part of the query). */
 cudaError_t gk_mla_pack_qpe_f32 (float *qfull, const float *q, int Tq, int H, int Dn, int R,
                                  int Lkv, float scale, cudaStream_t stream);
+/* ---- bf16 tensor-core inputs (the "bf16x2" prefill GEMMs) ---- */
+
+/* dst [rows, cols] bf16 = W without its scale2 (left to the GEMM's alpha), for NVFP4 W only
+ * (cudaErrorNotSupported otherwise: BF16 weights are used in place). Exact: an e2m1 value
+ * (2 significant bits) times an e4m3 scale (4, or 3 when subnormal) has at most 6 significant
+ * bits and lies in [2^-10, 2688], well inside bf16's 8 bits and float32 exponent range.
+ * CPU reference: engine/glim-model.c glim_weight_row_to_f32 with scale2 1. */
+cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
+
+/* For i < n, with r = rows ? rows[i] : i and x = X[r * ldx + c] (c < cols):
+ * hi[i * cols + c] = bf16(x), lo[i * cols + c] = bf16(x - hi) (round to nearest even), so
+ * hi + lo carries 16 significant bits of x (relative error <= 2^-16) in float32's range.
+ * lo may be NULL (hi only). lo is 0 where hi is not finite. hi, lo: [n, cols]. */
+cudaError_t gk_split_bf16 (uint16_t *hi, uint16_t *lo, const float *X, int ldx,
+                           const int32_t *rows, int n, int cols, cudaStream_t stream);
+
+/* Group the (token, slot) pairs of a routing by expert, on the device, in one block: per-expert
+ * counts, their exclusive scan into offsets [E + 1] (offsets[E] = pairs placed), then each
+ * pair i = t * K + k with idx[i] in 0..E-1 goes to a position p in its expert's range:
+ * tok[p] = t, slot[p] = k, w[p] = weight[i]. The order inside an expert's range may vary from
+ * run to run. idx, weight: [T, K]; tok, slot, w: [T * K]. CPU reference: the grouping loop of
+ * engine/cpu/cpu-forward.c. */
+cudaError_t gk_moe_group (int32_t *offsets, int32_t *tok, int32_t *slot, float *w,
+                          const int32_t *idx, const float *weight, int T, int K, int E,
+                          cudaStream_t stream);
+
 /* dst[i] = float(src[i]) for bf16 src */
 cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);
 /* dst[i] = bf16(src[i]) */
 cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
-
-/* dst [rows, cols] bf16 = W, NVFP4 without its scale2 (left to the GEMM's alpha): exact for
- * NVFP4 and BF16 (an e2m1 code times an e4m3 scale has at most 6 significant bits), rounded to
- * nearest even for F16 and F32. */
-cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
 
 /* ---- causal flash attention for the prefill (flash-attn.cu) ----
  * The non-absorbed ("compute-friendly") MLA: per head h, query i (absolute position p0 + i) and

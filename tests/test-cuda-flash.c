@@ -1,5 +1,5 @@
 /* test-cuda-flash.c: the prefill's causal flash attention (kernels/flash-attn.cu) against a
- * float64 reference of the same attention, and gk_dequant_bf16 against the host's NVFP4 decode.
+ * float64 reference of the same attention (gk_dequant_bf16 has its own test in test-cuda-prefill.c).
  * Inputs are laid out as cuda-prefill.c lays them (Kn|V head-major rows of one GEMM, Kpe read
  * from latent-cache rows, output columns of a tensor-parallel rank), keys fed in several blocks.
  * K, V and Kpe are bf16 on both sides, Q float32 on both sides. Part of the test-cuda program
@@ -147,43 +147,6 @@ test_flash (gconstpointer data)
   g_assert_cmpfloat (e, <, k->tol);
 }
 
-/* an NVFP4 matrix dequantised to bf16 on the GPU equals the host's float32 decode, bit for bit
- * (every e2m1 x e4m3 product fits bf16) */
-static void
-test_dequant_bf16 (void)
-{
-  const int rows = 48, cols = 64;
-  size_t n = (size_t) rows * cols;
-  g_autoptr (GRand) r = g_rand_new_with_seed (99);
-  g_autofree uint8_t *w = g_new (uint8_t, n / 2);
-  g_autofree uint8_t *sc = g_new (uint8_t, n / 16);
-  g_autofree uint16_t *got = g_new (uint16_t, n);
-  for (size_t i = 0; i < n / 2; i++)
-    w[i] = (uint8_t) g_rand_int (r);
-  for (size_t i = 0; i < n / 16; i++)
-    sc[i] = (uint8_t) (g_rand_int_range (r, 1, 0x7f) | (i % 5 == 2 ? 0x80 : 0));
-  void *d_w;
-  uint8_t *d_s;
-  uint16_t *d_out;
-  CUDA_OK (cudaMalloc (&d_w, n / 2));
-  CUDA_OK (cudaMalloc ((void **) &d_s, n / 16));
-  CUDA_OK (cudaMalloc ((void **) &d_out, n * 2));
-  CUDA_OK (cudaMemcpy (d_w, w, n / 2, cudaMemcpyHostToDevice));
-  CUDA_OK (cudaMemcpy (d_s, sc, n / 16, cudaMemcpyHostToDevice));
-  GkMatrix m = { .data = d_w, .scales = d_s, .scale2 = 0.5f, .format = GK_WEIGHT_NVFP4,
-                 .rows = rows, .cols = cols };
-  CUDA_OK (gk_dequant_bf16 (d_out, &m, NULL));
-  CUDA_OK (cudaMemcpy (got, d_out, n * 2, cudaMemcpyDeviceToHost));
-  cudaFree (d_w);
-  cudaFree (d_s);
-  cudaFree (d_out);
-  for (size_t i = 0; i < n; i++) {
-    int code = (i & 1) ? w[i / 2] >> 4 : w[i / 2] & 15;
-    float want = glim_e2m1_values[code] * glim_fp8_e4m3_to_f32 (sc[i / 16]);   /* no scale2 */
-    g_assert_cmpfloat (glim_bf16_to_f32 (got[i]), ==, want);
-  }
-}
-
 static const FlashCase cases[] = {
   /* GLM-4.7-Flash: Dn 192, R 64, Dv 256; 20 heads (tp 1) and 5 (tp 4) */
   { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096, 0, 0, 1e-4 },
@@ -201,7 +164,6 @@ static const FlashCase cases[] = {
 void
 test_cuda_flash_register (void)
 {
-  g_test_add_func ("/glimmer/cuda/kernels/dequant-bf16", test_dequant_bf16);
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *path = g_strdup_printf ("/glimmer/cuda/kernels/flash-attn/%s", cases[i].name);
     g_test_add_data_func (path, &cases[i], test_flash);

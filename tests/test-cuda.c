@@ -17,6 +17,7 @@
 #include "../kernels/gk.h"
 #include "test-cuda-gemv.h"
 #include "test-cuda-flash.h"
+#include "test-cuda-prefill.h"
 
 #define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
 #endif
@@ -714,8 +715,8 @@ test_tp_pair (gconstpointer data)
   g_assert_true (glim_context_eval (a, ids, T, la, TRUE, &error));
   g_assert_true (glim_context_eval (b, ids, T, lb, TRUE, &error));
   g_assert_no_error (error);
-  /* Between different tp the sums run in other orders (and the prefill GEMMs are TF32 on other
-   * shapes), so a token whose reference routing is a near-tie may take other experts and its
+  /* Between different tp the sums run in other orders (and the prefill GEMMs, bf16 x (hi + lo)
+   * by default, on other shapes), so a token whose reference routing is a near-tie may take other experts and its
    * row then differs completely, as between CPU and GPU (test_logits). Such rows are excused
    * when the CPU reference's routing margin of that token is below TIE_MARGIN at some layer;
    * every other row must be within tol. */
@@ -848,6 +849,7 @@ main (int argc, char **argv)
   g_test_add_func ("/glimmer/cuda/kernels/sample-vs-cpu", test_sample_kernel);
   test_cuda_gemv_register ();
   test_cuda_flash_register ();
+  test_cuda_prefill_register ();
   g_test_add_func ("/glimmer/cuda/kernels/mla-decode-short", test_mla_short);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
                         test_mla_long);
