@@ -338,13 +338,15 @@ workspace_estimate (GlimModel *model, int tp, int T)
   return floats * 4 * (guint64) T;
 }
 
-/* The widest weight of a shard: most elements (*elems) and most input columns (*cols). */
+/* The widest weight of a shard: most elements the prefill expands to float32 scratch (*elems;
+ * BF16 weights are used in place) and most input columns (*cols). */
 static void
 widest_weight (const GlimWeight *w, guint64 *elems, guint64 *cols)
 {
   if (w->format == GLIM_WEIGHT_NONE)
     return;
-  *elems = MAX (*elems, (guint64) w->rows * (guint64) w->cols);
+  if (w->format != GLIM_WEIGHT_BF16)
+    *elems = MAX (*elems, (guint64) w->rows * (guint64) w->cols);
   *cols = MAX (*cols, (guint64) w->cols);
 }
 
@@ -380,6 +382,23 @@ shard_widest (GlimModel *model, const GlimShard *s, guint64 *elems, guint64 *col
   }
 }
 
+/* Whether the CUDA prefill takes this model's attention with the flash kernel
+ * (cuda-prefill.c, pre_alloc): both head dims within what the kernel takes, and every kv_b
+ * exact in bf16 (NVFP4 or BF16). */
+static gboolean
+prefill_flash (GlimModel *model, const GlimShardPlanOptions *o)
+{
+  const GlimConfig *c = model->config;
+  if (o->prefill_flash_max_dim <= 0 || glim_config_qk_head_dim (c) > o->prefill_flash_max_dim ||
+      c->v_head_dim > o->prefill_flash_max_dim)
+    return FALSE;
+  for (int l = 0; l < c->n_layers; l++)
+    if (model->layers[l].kv_b.format != GLIM_WEIGHT_NVFP4 &&
+        model->layers[l].kv_b.format != GLIM_WEIGHT_BF16)
+      return FALSE;
+  return TRUE;
+}
+
 /* The prefill workspace of one rank (engine/cuda/cuda-prefill.c, pre_alloc, buffer by buffer):
  * chunks of T tokens, float32 unless noted; each buffer padded to 256 bytes. */
 static guint64
@@ -397,24 +416,35 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
   guint64 O = MAX (Hl * (guint64) c->v_head_dim, (guint64) o_widest);
   int v0, n_vocab = 0;
   glim_shard_vocab_range (c->vocab_size, tp, 0, &v0, &n_vocab);      /* rank 0's is the most */
-  /* the score blocks S and P: Tq queries x Hl heads x n_ctx keys, Tq cut to the budget */
-  guint64 per_q = Hl * n_ctx * 8;
-  guint64 Tq = MIN (T, MAX (16, o->prefill_score_bytes / per_q));
-  Tq = MAX (16, Tq / 16 * 16);
-  guint64 floats = T * D * 5                                   /* x, h, out, ye, xe */
+  guint64 Dkv = (guint64) (c->qk_nope_head_dim + c->v_head_dim);
+  guint64 floats = T * D * 4                                   /* x, h, out, xe */
+                   + T * K * D                                 /* ye: routed outputs */
                    + T * (guint64) MAX (c->q_lora_rank, 16)
                    + T * Hl * (guint64) glim_config_qk_head_dim (c)
                    + T * C + T * O + 2 * T * F                 /* kva, o, gate, up */
                    + T * E + T * K + T * (K + 1) * D           /* router, slots */
                    + LT * (guint64) MAX (n_vocab, 1)           /* logits */
-                   + T * Hl * C + T * Hl * Lkv                 /* q over the cache, o latent */
-                   + wide_elems                                /* a weight expanded */
-                   + Hl * (guint64) (c->qk_nope_head_dim + c->v_head_dim) * Lkv
-                   + T * (5 * K + 4)                           /* int32 index arrays */
-                   + n_ctx * C                                 /* one layer's cache */
-                   + 2 * Tq * Hl * n_ctx;                      /* S, P */
-  return floats * 4 + T * wide_cols * 2                        /* bf16 activations */
-         + 32 * 256;
+                   + wide_elems                                /* a weight expanded (float32
+                                                                * for tf32/fp32; bf16 uses half) */
+                   + T * (5 * K + 4) + E + 1;                  /* int32 index arrays, offsets */
+  /* bf16 hi + lo activations: of p->h [T, D], and of any other input (the MoE's [T * K, D]) */
+  guint64 halves = 2 * T * D + 2 * T * MAX (K * D, wide_cols);
+  if (prefill_flash (model, o)) {
+    /* kv_b in bf16, Kn|V of one key block, the flash state (max, sum) */
+    guint64 KB = MIN ((guint64) MAX (o->prefill_key_block, 1), n_ctx);
+    halves += Hl * Dkv * Lkv + KB * Hl * Dkv;
+    floats += 2 * T * Hl;
+  } else {
+    /* the score blocks S and P: Tq queries x Hl heads x n_ctx keys, Tq cut to the budget */
+    guint64 per_q = Hl * n_ctx * 8;
+    guint64 Tq = MIN (T, MAX (16, o->prefill_score_bytes / per_q));
+    Tq = MAX (16, Tq / 16 * 16);
+    floats += T * Hl * C + T * Hl * Lkv                        /* q over the cache, o latent */
+              + Hl * Dkv * Lkv                                 /* kv_b in float32 */
+              + n_ctx * C                                      /* one layer's cache */
+              + 2 * Tq * Hl * n_ctx;                           /* S, P */
+  }
+  return floats * 4 + halves * 2 + 37 * 256;                   /* 37 buffers, each padded */
 }
 
 static gboolean

@@ -119,10 +119,15 @@ typedef struct {
   int     prefill_tokens;      /* a backend with a separate prefill workspace (CUDA,
                                 * cuda-prefill.c): tokens per prefill chunk. Its estimate (float32
                                 * activations of the chunk, the widest weight expanded to float32,
-                                * one layer's cache in float32 and the score blocks, both growing
-                                * with n_ctx) is added to the workspace; 0: none */
-  guint64 prefill_score_bytes; /* with prefill_tokens: bytes the score blocks aim for (the query
-                                * block shrinks to fit them, to 16 queries at least) */
+                                * and the attention's buffers, growing with n_ctx) is added to
+                                * the workspace; 0: none */
+  int     prefill_key_block;   /* with prefill_tokens: keys per K/V block of the flash attention
+                                * (Kn|V of min(this, n_ctx) keys in bf16) */
+  int     prefill_flash_max_dim; /* head dims (Dn + R, Dv) the flash attention takes; wider ones
+                                * (or 0 here) use the score blocks below instead */
+  guint64 prefill_score_bytes; /* with prefill_tokens, the score-block attention: bytes S and P
+                                * aim for (the query block shrinks to fit them, to 16 queries at
+                                * least), plus one layer's cache in float32 */
 } GlimShardPlanOptions;
 
 typedef struct {

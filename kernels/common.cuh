@@ -134,6 +134,56 @@ gk_mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32
                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* Shared-memory address, cp.async (16 bytes, zero-filled when !valid) and ldmatrix, for the
+ * mma.sync kernels (mla-mma.cu, flash-attn.cu); sm_80+. */
+__device__ __forceinline__ uint32_t
+smem_addr (const void *p)
+{
+  return (uint32_t) __cvta_generic_to_shared (p);
+}
+
+__device__ __forceinline__ void
+cp_async16 (void *dst, const void *src, bool valid)
+{
+  /* src-size 0 fills the 16 bytes with zeros (keys past the end of the split) */
+  asm volatile ("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr (dst)),
+                "l"(src), "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void
+cp_async_commit (void)
+{
+  asm volatile ("cp.async.commit_group;\n" ::);
+}
+
+template <int N>
+__device__ __forceinline__ void
+cp_async_wait (void)
+{
+  asm volatile ("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void
+ldsm_x4 (uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, const void *p)
+{
+  asm volatile ("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr (p)));
+}
+
+__device__ __forceinline__ void
+ldsm_x4_trans (uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, const void *p)
+{
+  asm volatile ("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr (p)));
+}
+
+__device__ __forceinline__ void
+ldsm_x2 (uint32_t &r0, uint32_t &r1, const void *p)
+{
+  asm volatile ("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                : "=r"(r0), "=r"(r1) : "r"(smem_addr (p)));
+}
+
 /* One element of row r, column c of a matrix in any format (slow path helpers). */
 __device__ __forceinline__ float
 gk_matrix_at (const GkMatrix &w, int r, int c)

@@ -255,10 +255,68 @@ cudaError_t gk_causal_softmax_f32 (float *p, const float *s, int H, int Tq, int 
 /* qfull[h, i, Lkv + r] = scale * q[i, h, Dn + r] (the rotated rope part of the query). */
 cudaError_t gk_mla_pack_qpe_f32 (float *qfull, const float *q, int Tq, int H, int Dn, int R,
                                  int Lkv, float scale, cudaStream_t stream);
+/* ---- bf16 tensor-core inputs (the "bf16x2" prefill GEMMs) ---- */
+
+/* dst [rows, cols] bf16 = W without its scale2 (left to the GEMM's alpha), for NVFP4 W only
+ * (cudaErrorNotSupported otherwise: BF16 weights are used in place). Exact: an e2m1 value
+ * (2 significant bits) times an e4m3 scale (4, or 3 when subnormal) has at most 6 significant
+ * bits and lies in [2^-10, 2688], well inside bf16's 8 bits and float32 exponent range.
+ * CPU reference: engine/glim-model.c glim_weight_row_to_f32 with scale2 1. */
+cudaError_t gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream);
+
+/* For i < n, with r = rows ? rows[i] : i and x = X[r * ldx + c] (c < cols):
+ * hi[i * cols + c] = bf16(x), lo[i * cols + c] = bf16(x - hi) (round to nearest even), so
+ * hi + lo carries 16 significant bits of x (relative error <= 2^-16) in float32's range.
+ * lo may be NULL (hi only). lo is 0 where hi is not finite. hi, lo: [n, cols]. */
+cudaError_t gk_split_bf16 (uint16_t *hi, uint16_t *lo, const float *X, int ldx,
+                           const int32_t *rows, int n, int cols, cudaStream_t stream);
+
+/* Group the (token, slot) pairs of a routing by expert, on the device, in one block: per-expert
+ * counts, their exclusive scan into offsets [E + 1] (offsets[E] = pairs placed), then each
+ * pair i = t * K + k with idx[i] in 0..E-1 goes to a position p in its expert's range:
+ * tok[p] = t, slot[p] = k, w[p] = weight[i]. The order inside an expert's range may vary from
+ * run to run. idx, weight: [T, K]; tok, slot, w: [T * K]. CPU reference: the grouping loop of
+ * engine/cpu/cpu-forward.c. */
+cudaError_t gk_moe_group (int32_t *offsets, int32_t *tok, int32_t *slot, float *w,
+                          const int32_t *idx, const float *weight, int T, int K, int E,
+                          cudaStream_t stream);
+
 /* dst[i] = float(src[i]) for bf16 src */
 cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);
 /* dst[i] = bf16(src[i]) */
 cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStream_t stream);
+
+/* ---- causal flash attention for the prefill (flash-attn.cu) ----
+ * The non-absorbed ("compute-friendly") MLA: per head h, query i (absolute position p0 + i) and
+ * key j <= p0 + i: s = scale * (q[i,h,:Dn] . kn[j,h] + q[i,h,Dn:] . kpe[j]), softmax over j,
+ * o[i,h] = sum_j p v[j,h]. Keys come in blocks (one launch per block, k0 ascending): the flash
+ * state (unnormalised output in o itself, running max m and sum l) carries over between
+ * launches, so the caller needs K/V of one block at a time. CPU reference: engine/cpu/
+ * cpu-attention.c (absorbed, the same math); float64 reference in tests/test-cuda-flash.c. */
+#define GK_FLASH_MAX_DIM 256          /* Dn + R and Dv up to this (padded to 64, 128 or 256) */
+
+typedef struct {
+  const float    *q;        /* [T] rows of ldq floats: head h at h * (Dn + R), [nope | rope] */
+  const uint16_t *kn;       /* bf16: key k0 + j, head h at kn + j * ldkv + h * hkv, Dn values */
+  const uint16_t *v;        /* bf16: key k0 + j, head h at v + j * ldkv + h * hkv, Dv values */
+  const uint16_t *kpe;      /* bf16: key k0 + j at kpe + j * ldpe, R values, shared by all heads */
+  float          *o;        /* float32: query i, head h at o + i * ldo + o_lead + h * Dv */
+  float          *m, *l;    /* [T, H] flash state (running max, log2 domain; running sum) */
+  int             T, H, Dn, R, Dv;
+  int             ldq, ldkv, hkv, ldpe, ldo, o_lead;
+  int             p0;       /* absolute position of query 0 */
+  int             k0, nk;   /* this launch's keys: absolute k0 .. k0 + nk - 1 (nk <= p0 + T - k0) */
+  float           scale;    /* softmax scale */
+  int             first;    /* 1: the first key block (starts the state) */
+  int             last;     /* 1: the last key block (writes o normalised) */
+  int             bf16;     /* 1: plain bf16 Q and P (one product each; measuring only) */
+  int             stages;   /* K/V tiles in flight: 0 = 2 where shared memory allows, else 1;
+                             * 1 = one (smaller CTAs: two may share an SM; for measuring) */
+} GkFlashAttnArgs;
+
+/* Whether the kernel takes these dims on the current device (shared memory included). */
+int         gk_flash_attn_supported (int Dqk, int Dv, int bf16);
+cudaError_t gk_flash_attn (const GkFlashAttnArgs *args, cudaStream_t stream);
 
 /* ---- tensor parallelism (tp.cu) ---- */
 

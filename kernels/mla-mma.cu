@@ -36,55 +36,7 @@
    (size_t) 2 * MMA_HMAX * MMA_PROW * 2 +         /* P hi, lo */                           \
    (size_t) 4 * MMA_HMAX * 4 + 16)                /* m, l, corr, (pad); zero chunk */
 
-/* ---- device helpers ---- */
-
-__device__ __forceinline__ uint32_t
-smem_addr (const void *p)
-{
-  return (uint32_t) __cvta_generic_to_shared (p);
-}
-
-__device__ __forceinline__ void
-cp_async16 (void *dst, const void *src, bool valid)
-{
-  /* src-size 0 fills the 16 bytes with zeros (keys past the end of the split) */
-  asm volatile ("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr (dst)),
-                "l"(src), "r"(valid ? 16 : 0));
-}
-
-__device__ __forceinline__ void
-cp_async_commit (void)
-{
-  asm volatile ("cp.async.commit_group;\n" ::);
-}
-
-template <int N>
-__device__ __forceinline__ void
-cp_async_wait (void)
-{
-  asm volatile ("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void
-ldsm_x4 (uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, const void *p)
-{
-  asm volatile ("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr (p)));
-}
-
-__device__ __forceinline__ void
-ldsm_x4_trans (uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, const void *p)
-{
-  asm volatile ("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(smem_addr (p)));
-}
-
-__device__ __forceinline__ void
-ldsm_x2 (uint32_t &r0, uint32_t &r1, const void *p)
-{
-  asm volatile ("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
-                : "=r"(r0), "=r"(r1) : "r"(smem_addr (p)));
-}
+/* ---- device helpers (cp.async, ldmatrix: common.cuh) ---- */
 
 /* B fragments (k16 x n8, "col" = stored [n][k]) of the three 8-head n-tiles at column k0 of a
  * [heads][row] bf16 array; rows at or past H read the zero chunk. */

@@ -1,11 +1,15 @@
-/* prefill.cu: the small kernels around the tensor-core GEMMs of prefill: row gathers and
- * scatters for MoE, SwiGLU, causal softmax over materialised scores, query packing.
+/* prefill.cu: the small kernels around the tensor-core GEMMs of prefill: NVFP4 -> bf16 weights
+ * and float32 -> bf16 hi + lo activations (the bf16x2 GEMM inputs), MoE grouping on the device,
+ * row gathers and scatters for MoE, SwiGLU, causal softmax over materialised scores, query
+ * packing.
  * SPDX-License-Identifier: MIT
  * Architectures: sm_80, 86, 89, 90. CPU reference: engine/cpu/cpu-forward.c and
  * engine/cpu/cpu-attention.c (the same math, float32). */
 #include <float.h>
 
 #include "common.cuh"
+
+#define MIN_GRID(a, b) ((a) < (b) ? (a) : (b))
 
 /* ---- kernels ---- */
 
@@ -195,5 +199,134 @@ gk_silu_mul_f32 (float *g, const float *u, size_t n, cudaStream_t stream)
   if (n == 0)
     return cudaSuccess;
   silu_mul_f32_kernel<<<(unsigned) GK_CEIL_DIV (n, 256), 256, 0, stream>>> (g, u, n);
+  return gk_check_launch ();
+}
+
+/* ---- bf16 GEMM inputs (bf16x2 path) ---- */
+
+/* One thread per 16-element NVFP4 block: 8 packed bytes and one e4m3 scale in, 16 bf16 out.
+ * The product e2m1 * e4m3 is exact in float32 and again in bf16 (gk.h). */
+template <bool ALIGNED>
+__global__ void __launch_bounds__ (256)
+dequant_bf16_nvfp4_kernel (uint16_t *dst, const uint8_t *q, const uint8_t *scales, size_t n_blocks)
+{
+  for (size_t b = (size_t) blockIdx.x * blockDim.x + threadIdx.x; b < n_blocks;
+       b += (size_t) gridDim.x * blockDim.x) {
+    uint2 packed;
+    if (ALIGNED) {
+      packed = *(const uint2 *) (q + b * 8);
+    } else {
+      const uint8_t *p = q + b * 8;
+      packed.x = p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t) p[3] << 24);
+      packed.y = p[4] | (p[5] << 8) | (p[6] << 16) | ((uint32_t) p[7] << 24);
+    }
+    float s = gk_fp8_e4m3 (scales[b]);
+    uint32_t out[8];
+    for (int j = 0; j < 8; j++) {
+      uint32_t byte = ((j < 4 ? packed.x : packed.y) >> (8 * (j & 3))) & 0xffu;
+      uint32_t lo = gk_to_bf16 (gk_e2m1 (byte & 0xfu) * s);
+      uint32_t hi = gk_to_bf16 (gk_e2m1 (byte >> 4) * s);
+      out[j] = lo | (hi << 16);                      /* element 2j first (little endian) */
+    }
+    uint4 *o = (uint4 *) (dst + b * 16);
+    o[0] = make_uint4 (out[0], out[1], out[2], out[3]);
+    o[1] = make_uint4 (out[4], out[5], out[6], out[7]);
+  }
+}
+
+/* grid (n rows), threads over the columns */
+__global__ void __launch_bounds__ (256)
+split_bf16_kernel (uint16_t *hi, uint16_t *lo, const float *X, int ldx, const int32_t *rows,
+                   int cols)
+{
+  size_t i = blockIdx.x;
+  const float *x = X + (size_t) (rows != NULL ? rows[i] : (int32_t) i) * ldx;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = x[c];
+    uint16_t h = gk_to_bf16 (v);
+    hi[i * cols + c] = h;
+    if (lo != NULL) {
+      float hv = gk_bf16 (h);
+      lo[i * cols + c] = isfinite (hv) ? gk_to_bf16 (v - hv) : (uint16_t) 0;
+    }
+  }
+}
+
+/* One block; dynamic shared memory: counts [E], fill positions [E]. */
+__global__ void __launch_bounds__ (1024)
+moe_group_block_kernel (int32_t *offsets, int32_t *tok, int32_t *slot, float *w,
+                        const int32_t *idx, const float *weight, int T, int K, int E)
+{
+  extern __shared__ int32_t sh[];
+  int32_t *count = sh, *fill = sh + E;
+  int n = T * K;
+  for (int e = threadIdx.x; e < E; e += blockDim.x)
+    count[e] = 0;
+  __syncthreads ();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    int e = idx[i];
+    if (e >= 0 && e < E)
+      atomicAdd (&count[e], 1);
+  }
+  __syncthreads ();
+  if (threadIdx.x == 0) {        /* E is small (64): a serial scan is a few hundred cycles */
+    int32_t at = 0;
+    for (int e = 0; e < E; e++) {
+      offsets[e] = at;
+      fill[e] = at;
+      at += count[e];
+    }
+    offsets[E] = at;
+  }
+  __syncthreads ();
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    int e = idx[i];
+    if (e < 0 || e >= E)
+      continue;
+    int p = atomicAdd (&fill[e], 1);
+    tok[p] = i / K;
+    slot[p] = i % K;
+    w[p] = weight[i];
+  }
+}
+
+extern "C" cudaError_t
+gk_dequant_bf16 (uint16_t *dst, const GkMatrix *w, cudaStream_t stream)
+{
+  if (w->format != GK_WEIGHT_NVFP4 || w->cols % 16 != 0)
+    return cudaErrorNotSupported;
+  size_t n_blocks = (size_t) w->rows * (size_t) (w->cols / 16);
+  if (n_blocks == 0)
+    return cudaSuccess;
+  unsigned grid = (unsigned) MIN_GRID (GK_CEIL_DIV (n_blocks, 256), 8192);
+  const uint8_t *q = (const uint8_t *) w->data;
+  if ((uintptr_t) dst % 16 != 0)
+    return cudaErrorMisalignedAddress;
+  if ((uintptr_t) q % 8 == 0)
+    dequant_bf16_nvfp4_kernel<true><<<grid, 256, 0, stream>>> (dst, q, w->scales, n_blocks);
+  else
+    dequant_bf16_nvfp4_kernel<false><<<grid, 256, 0, stream>>> (dst, q, w->scales, n_blocks);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_split_bf16 (uint16_t *hi, uint16_t *lo, const float *X, int ldx, const int32_t *rows, int n,
+               int cols, cudaStream_t stream)
+{
+  if (n <= 0 || cols <= 0)
+    return cudaSuccess;
+  int threads = cols >= 256 ? 256 : (int) GK_CEIL_DIV (cols, 32) * 32;
+  split_bf16_kernel<<<n, threads, 0, stream>>> (hi, lo, X, ldx, rows, cols);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_moe_group (int32_t *offsets, int32_t *tok, int32_t *slot, float *w, const int32_t *idx,
+              const float *weight, int T, int K, int E, cudaStream_t stream)
+{
+  if (E <= 0 || (size_t) E * 8 > 48 * 1024)
+    return cudaErrorNotSupported;
+  moe_group_block_kernel<<<1, 1024, (size_t) E * 8, stream>>> (offsets, tok, slot, w, idx, weight,
+                                                               T, K, E);
   return gk_check_launch ();
 }

@@ -16,6 +16,8 @@
 
 #include "../kernels/gk.h"
 #include "test-cuda-gemv.h"
+#include "test-cuda-flash.h"
+#include "test-cuda-prefill.h"
 
 #define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
 #endif
@@ -586,7 +588,9 @@ median (double *v, int n)
  * the H200 with tiny-nonorm, token 13 of a 100-token prompt: rel 0.99 through both GPU paths,
  * the rows after it 0.02-0.09. So the two GPU paths must agree row by row (bf16 GEMM against
  * float32 GEMV may flip a rare tie: at most 2% of rows), and against the CPU the median row
- * (under the 2e-2 bound; tiny-nonorm's contaminated tail puts it at 1.3e-2). */
+ * (under the 2e-2 bound; tiny-nonorm's contaminated tail puts it at 1.3e-2). Each attention of
+ * the GEMM path is held to that: the flash kernel, the same in key blocks of 128, the float32
+ * score blocks (GLIMMER_PREFILL_ATTN=cublas). */
 static void
 test_long_prefill (gconstpointer data)
 {
@@ -600,32 +604,45 @@ test_long_prefill (gconstpointer data)
     int T = MIN (lengths[li], m->config->max_position_embeddings - 1);
     g_autofree int32_t *ids = make_prompt (T, V, 9);
     g_autofree float *ref = g_new (float, (gsize) T * V);
-    float *out[2] = { g_new (float, (gsize) T * V), g_new (float, (gsize) T * V) };
+    /* the GEMM prefill (flash attention), the GEMV path, the flash attention fed in key
+     * blocks of 128, the float32 score-block attention */
+    static const char *const paths[][2] = {
+      { NULL, NULL }, { "GLIMMER_PREFILL", "gemv" }, { "GLIMMER_PREFILL_KEY_BLOCK", "128" },
+      { "GLIMMER_PREFILL_ATTN", "cublas" },
+    };
+    float *out[G_N_ELEMENTS (paths)];
     {
       g_autoptr (GlimContext) c = open_ctx (m, GLIM_BACKEND_CPU, T);
       g_assert_true (glim_context_eval (c, ids, T, ref, TRUE, &error));
     }
-    for (int path = 0; path < 2; path++) {
-      if (path == 1)
-        g_setenv ("GLIMMER_PREFILL", "gemv", TRUE);
+    for (gsize path = 0; path < G_N_ELEMENTS (paths); path++) {
+      out[path] = g_new (float, (gsize) T * V);
+      if (paths[path][0] != NULL)
+        g_setenv (paths[path][0], paths[path][1], TRUE);
       g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, T);
       g_assert_true (glim_context_eval (g, ids, T, out[path], TRUE, &error));
       g_assert_no_error (error);
-      g_unsetenv ("GLIMMER_PREFILL");
+      if (paths[path][0] != NULL)
+        g_unsetenv (paths[path][0]);
     }
     g_autofree double *rel = g_new (double, T);
-    int n_bad = 0;
-    for (int t = 0; t < T; t++) {
-      n_bad += test_rel_l2 (out[0] + (gsize) t * V, out[1] + (gsize) t * V, V) >= 2e-2;
-      rel[t] = test_rel_l2 (out[0] + (gsize) t * V, ref + (gsize) t * V, V);
+    for (gsize path = 0; path < G_N_ELEMENTS (paths); path++) {
+      if (path == 1)
+        continue;
+      int n_bad = 0;
+      for (int t = 0; t < T; t++) {
+        n_bad += test_rel_l2 (out[path] + (gsize) t * V, out[1] + (gsize) t * V, V) >= 2e-2;
+        rel[t] = test_rel_l2 (out[path] + (gsize) t * V, ref + (gsize) t * V, V);
+      }
+      double med = median (rel, T);
+      g_test_message ("%s: %d tokens, %s=%s: gemm vs gemv %d rows over 2e-2; vs cpu median rel "
+                      "%.3g", dir, T, paths[path][0] ? paths[path][0] : "default",
+                      paths[path][1] ? paths[path][1] : "", n_bad, med);
+      g_assert_cmpfloat (n_bad, <=, 0.02 * T);
+      g_assert_cmpfloat (med, <, 2e-2);
     }
-    double med = median (rel, T);
-    g_test_message ("%s: %d tokens: gemm vs gemv %d rows over 2e-2; vs cpu median rel %.3g", dir,
-                    T, n_bad, med);
-    g_assert_cmpfloat (n_bad, <=, 0.02 * T);
-    g_assert_cmpfloat (med, <, 2e-2);
-    g_free (out[0]);
-    g_free (out[1]);
+    for (gsize path = 0; path < G_N_ELEMENTS (paths); path++)
+      g_free (out[path]);
   }
 }
 
@@ -698,8 +715,8 @@ test_tp_pair (gconstpointer data)
   g_assert_true (glim_context_eval (a, ids, T, la, TRUE, &error));
   g_assert_true (glim_context_eval (b, ids, T, lb, TRUE, &error));
   g_assert_no_error (error);
-  /* Between different tp the sums run in other orders (and the prefill GEMMs are TF32 on other
-   * shapes), so a token whose reference routing is a near-tie may take other experts and its
+  /* Between different tp the sums run in other orders (and the prefill GEMMs, bf16 x (hi + lo)
+   * by default, on other shapes), so a token whose reference routing is a near-tie may take other experts and its
    * row then differs completely, as between CPU and GPU (test_logits). Such rows are excused
    * when the CPU reference's routing margin of that token is below TIE_MARGIN at some layer;
    * every other row must be within tol. */
@@ -831,6 +848,8 @@ main (int argc, char **argv)
 #ifdef GLIM_HAVE_CUDA
   g_test_add_func ("/glimmer/cuda/kernels/sample-vs-cpu", test_sample_kernel);
   test_cuda_gemv_register ();
+  test_cuda_flash_register ();
+  test_cuda_prefill_register ();
   g_test_add_func ("/glimmer/cuda/kernels/mla-decode-short", test_mla_short);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
                         test_mla_long);

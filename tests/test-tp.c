@@ -778,7 +778,8 @@ static GlimShardPlanOptions
 cuda_like_options (void)
 {
   return (GlimShardPlanOptions) { .cache_value_bytes = 2, .chunk_tokens = 16,
-                                  .prefill_tokens = 2048,
+                                  .prefill_tokens = 2048, .prefill_key_block = 8192,
+                                  .prefill_flash_max_dim = 256,
                                   .prefill_score_bytes = 768ull << 20 };
 }
 
@@ -827,7 +828,8 @@ test_fit_context (void)
   g_test_message ("tp 1, full context: weights %.2f GiB, KV %.2f GiB, workspace %.2f GiB",
                   full.weight_bytes / 1073741824.0, full.kv_cache_bytes / 1073741824.0,
                   full.workspace_bytes / 1073741824.0);
-  /* the prefill workspace grows with the context (one layer's cache in float32, the scores) */
+  /* the prefill workspace grows with the context (the flash attention's K/V block, up to 8192
+   * keys) */
   GlimShardPlanOptions decode_only = o;
   decode_only.prefill_tokens = 0;
   g_assert_cmpuint (plan_total (m, 1, o, 65536) - plan_total (m, 1, decode_only, 65536), >,

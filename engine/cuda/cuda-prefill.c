@@ -1,13 +1,23 @@
-/* cuda-prefill.c: long inputs on the GPU through cuBLAS GEMMs in float32 (the decode kernels'
- * precision; a custom NVFP4 tensor-core path is to replace them for speed).
+/* cuda-prefill.c: long inputs on the GPU through cuBLAS GEMMs on bf16 tensor cores.
  * SPDX-License-Identifier: MIT
  *
- * Per chunk of up to PREFILL_T tokens and per layer: NVFP4 weights are expanded to float32 scratch
- * without their global scale (scale2 becomes the GEMM's alpha) and multiplied with float32
- * activations (see compute_type()); BF16 weights (lm_head) keep bf16 GEMMs. Attention is the
- * absorbed form over the latent cache (its rows widened to float32) with scores materialised per
- * query block (S = Q.cache^T, causal softmax, P.cache, W_UV). The MoE routes on the device, then the host groups tokens by
- * expert and runs each active expert once over its tokens. Mirrors engine/cpu/cpu-forward.c.
+ * Per chunk of up to PREFILL_T tokens and per layer. Weight products (linear()), by
+ * GLIMMER_PREFILL_MATH (read once, in pre_alloc; see PreMath): the default "bf16x2" expands
+ * NVFP4 weights to bf16 scratch without their global scale (exact; scale2 becomes the GEMM's
+ * alpha; BF16 weights are used in place) and multiplies them with the float32 activations split
+ * into bf16 hi + lo halves (16 significant bits together): Y = alpha (W.Xhi + W.Xlo), two GEMMs
+ * with float32 accumulation. Each input is split once (gate and up share it; q_a and kv_a share
+ * p->h, whose split is kept until chunk() writes p->h again). "bf16" drops the lo product;
+ * "tf32" and "fp32" expand weights to float32 and run TF32 or float32 GEMMs (F32/F16 weights
+ * always take that path). Attention is the non-absorbed MLA ("compute-friendly", docs/model.md
+ * 2.1): per block of at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM
+ * (kv_b exact in bf16), then the causal flash kernel (kernels/flash-attn.cu) carries its state
+ * over the blocks. Head dims past GK_FLASH_MAX_DIM, a kv_b not exact in bf16 (F16, F32) or
+ * GLIMMER_PREFILL_ATTN=cublas take the absorbed form with float32 scores materialised per query
+ * block instead (S = Q.cache^T, causal softmax, P.cache, W_UV). The MoE routes and groups
+ * (token, slot) pairs by expert on the device; the host reads only the E + 1 offsets (one wait
+ * per MoE layer, while the shared expert runs) and runs each active expert once over its slice
+ * of the gathered, once-split rows. Mirrors engine/cpu/cpu-forward.c.
  * Tensor parallelism: a rank runs the same steps on its shard (glim-shard.h: its heads, its
  * part of every FFN width, its lm_head rows); each block's output (o_proj, the FFN) is then its
  * partial sum, and fw->reduce sums the partials over the ranks before the residual add, at the
@@ -22,27 +32,63 @@
 #include <string.h>
 
 #define PREFILL_T GLIM_CUDA_PREFILL_T
+#define PREFILL_KEYS GLIM_CUDA_PREFILL_KEYS
 #define SCORE_BUDGET ((size_t) GLIM_CUDA_SCORE_BUDGET)
+
+/* How attention() runs (GLIMMER_PREFILL_ATTN, read once per context: "bf16" measures what the
+ * split costs, "cublas" compares with the score-block path on a GPU). */
+typedef enum {
+  ATTN_FLASH,           /* flash kernel, Q and P split into bf16 hi + lo */
+  ATTN_FLASH_BF16,      /* flash kernel, plain bf16 Q and P */
+  ATTN_CUBLAS,          /* absorbed form, float32 scores through cuBLAS */
+} AttnPath;
+
+/* GLIMMER_PREFILL_MATH: how linear() multiplies weights (cuda-prefill.c's header) */
+typedef enum {
+  PRE_MATH_BF16X2,      /* default: bf16 weights x (bf16 hi + bf16 lo) activations */
+  PRE_MATH_BF16,        /* hi only: what the lo product costs, for measurements */
+  PRE_MATH_TF32,        /* float32 weights and activations, TF32 tensor cores */
+  PRE_MATH_FP32,        /* float32 throughout */
+} PreMath;
 
 enum { PHASE_ATTENTION, PHASE_MOE, PHASE_DENSE, PHASE_HEAD, PHASE_N };
 static const char *const phase_name[PHASE_N] = { "attention", "moe", "dense mlp", "head+norm" };
 
 typedef struct {
   int       T;          /* tokens per chunk */
-  int       Tq;         /* queries per attention block */
-  float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *ye, *logits;
-  uint16_t *xb;
-  float    *wbuf, *xe, *qfull, *p, *olat, *kvb, *cache;
+  AttnPath  attn;
+  int       KB;         /* flash: keys per K/V block */
+  int       stages;     /* flash: GkFlashAttnArgs.stages (GLIMMER_PREFILL_FLASH_STAGES=1) */
+  int       Tq;         /* cuBLAS path: queries per attention block */
+  PreMath   math;
+  float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *logits;
+  float    *ye;         /* [T * K, D] routed experts' outputs, in grouped order */
+  float    *wbuf, *xe;
+  uint16_t *kvb16;      /* flash: kv_b [H * (Dn + Dv), Lkv] bf16, without scale2 */
+  uint16_t *knv;        /* flash: Kn|V [KB, H * (Dn + Dv)] bf16, head-major as kv_b's rows */
+  float    *fm, *fl;    /* flash: state [T, H] (running max, sum) across key blocks */
+  float    *qfull, *p, *olat, *kvb, *cache;      /* cuBLAS path */
   float    *s;
-  int32_t  *ids, *idx, *tok, *slot, *iota, *kslot;
+  uint16_t *hs;         /* [2][T, D] bf16 hi, lo of p->h (valid for hs_T tokens; 0: stale) */
+  uint16_t *xs;         /* [2][xs_elems] bf16 hi, lo of any other input (the MoE's gathered
+                         * rows [T * K, D]) */
+  int32_t  *ids, *idx, *tok, *slot, *iota, *kslot, *offsets;
   float    *lw, *ones;
-  size_t    wbuf_elems;
+  int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
+  cudaEvent_t offsets_ready;
+  int       hs_T;
+  size_t    wbuf_elems, xs_elems;
   /* GLIMMER_PREFILL_PROFILE=1: device time per block kind, summed over a prefill (events
    * around each block, one synchronisation per layer: for finding where the time goes) */
   gboolean     profile;
   cudaEvent_t  ev[4];
   double       ms[PHASE_N];
 } Pre;
+
+/* bf16 hi and lo halves of an input [n, cols] (lo NULL: hi only) */
+typedef struct {
+  const uint16_t *hi, *lo;
+} Split;
 
 static Pre *
 pre_of (GlimCudaForward *fw)
@@ -73,31 +119,44 @@ glim_cuda_prefill_free (GlimCudaForward *fw)
 {
   if (fw->cublas != NULL)
     cublasDestroy (fw->cublas);
-  Pre *p = fw->pre_layout;
+  Pre *p = pre_of (fw);
   for (int i = 0; p != NULL && p->profile && i < 4; i++)
     cudaEventDestroy (p->ev[i]);
   fw->cublas = NULL;
   cudaFree (fw->pre);
   fw->pre = NULL;
+  if (p != NULL) {
+    cudaFreeHost (p->host_offsets);
+    if (p->offsets_ready != NULL)
+      cudaEventDestroy (p->offsets_ready);
+  }
   g_free (fw->pre_layout);
   fw->pre_layout = NULL;
 }
 
+/* Elements of w that linear() expands into p->wbuf: none for BF16, used in place. */
+static size_t
+expanded_elems (const GkMatrix *w)
+{
+  return w->format == GK_WEIGHT_BF16 ? 0 : (size_t) w->rows * (size_t) w->cols;
+}
+
+/* The most elements any weight expands to (lm_head, BF16, does not count: at full size it
+ * would hold 1.2 GB of float32 scratch that nothing uses). */
 static size_t
 max_weight_elems (GlimCudaForward *fw)
 {
   size_t best = 0;
-  for (guint i = 0; i < fw->host_desc->len; i++) {
-    const GkGemvGroup *g = &g_array_index (fw->host_desc, GkGemvGroup, i);
-    best = MAX (best, (size_t) g->w.rows * g->w.cols);
-  }
+  for (guint i = 0; i < fw->host_desc->len; i++)
+    best = MAX (best, expanded_elems (&g_array_index (fw->host_desc, GkGemvGroup, i).w));
   for (int l = 0; l < fw->model->config->n_layers; l++) {
     const CudaLayer *cl = &fw->layers[l];
-    best = MAX (best, (size_t) cl->kv_b.rows * cl->kv_b.cols);
+    best = MAX (best, expanded_elems (&cl->kv_b));
     if (cl->h_gate != NULL)
       for (int e = 0; e <= fw->model->config->n_routed_experts; e++) {
-        best = MAX (best, (size_t) cl->h_gate[e].rows * cl->h_gate[e].cols);
-        best = MAX (best, (size_t) cl->h_down[e].rows * cl->h_down[e].cols);
+        best = MAX (best, expanded_elems (&cl->h_gate[e]));
+        best = MAX (best, expanded_elems (&cl->h_up[e]));
+        best = MAX (best, expanded_elems (&cl->h_down[e]));
       }
   }
   return best;
@@ -117,10 +176,35 @@ max_weight_cols (GlimCudaForward *fw)
 }
 
 static gboolean
+parse_math (PreMath *math, GError **error)
+{
+  const char *v = g_getenv ("GLIMMER_PREFILL_MATH");
+  static const struct { const char *name; PreMath math; } names[] = {
+    { "bf16x2", PRE_MATH_BF16X2 }, { "bf16", PRE_MATH_BF16 },
+    { "tf32", PRE_MATH_TF32 }, { "fp32", PRE_MATH_FP32 },
+  };
+  *math = PRE_MATH_BF16X2;
+  if (v == NULL || *v == '\0')
+    return TRUE;
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    if (strcmp (v, names[i].name) == 0) {
+      *math = names[i].math;
+      return TRUE;
+    }
+  g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
+               "GLIMMER_PREFILL_MATH=%s: unknown value (use bf16x2, bf16, tf32 or fp32)", v);
+  return FALSE;
+}
+
+static gboolean
 pre_alloc (GlimCudaForward *fw, GError **error)
 {
   if (fw->pre != NULL)
     return TRUE;
+  PreMath math;
+  if (!parse_math (&math, error))
+    return FALSE;
+  glim_cuda_prefill_free (fw);     /* what a failed earlier attempt left */
   const GlimConfig *c = fw->model->config;
   int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
   int C = Lkv + R, Dqk = glim_config_qk_head_dim (c), Dv = c->v_head_dim;
@@ -129,12 +213,31 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   int O = MAX (H * Dv, fw->o_cols);   /* o_proj's input: a rank's view may be widened */
   Pre *p = g_new0 (Pre, 1);
   fw->pre_layout = p;
+  p->math = math;
   p->T = MIN (PREFILL_T, fw->n_ctx);
+  const char *path = g_getenv ("GLIMMER_PREFILL_ATTN");
+  p->attn = g_strcmp0 (path, "bf16") == 0 ? ATTN_FLASH_BF16 : ATTN_FLASH;
+  if (g_strcmp0 (path, "cublas") == 0 || !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
+    p->attn = ATTN_CUBLAS;
+  /* K/V in bf16 are exact products only of a kv_b exact in bf16 (glim-shard.c prefill_flash) */
+  for (int l = 0; l < c->n_layers; l++)
+    if (fw->layers[l].kv_b.format != GK_WEIGHT_NVFP4 && fw->layers[l].kv_b.format != GK_WEIGHT_BF16)
+      p->attn = ATTN_CUBLAS;
+  gboolean flash = p->attn != ATTN_CUBLAS;
+  p->KB = MIN (PREFILL_KEYS, fw->n_ctx);
+  const char *kb_env = g_getenv ("GLIMMER_PREFILL_KEY_BLOCK");   /* testing: smaller blocks */
+  if (kb_env != NULL)
+    p->KB = CLAMP (atoi (kb_env), 1, p->KB);
+  p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
   p->wbuf_elems = max_weight_elems (fw);
-  size_t T = p->T, Tq = p->Tq, LT = MIN ((size_t) p->T, (size_t) 256);
+  size_t T = p->T, Tq = flash ? 0 : p->Tq, LT = MIN ((size_t) p->T, (size_t) 256);
+  size_t Dkv = (size_t) c->qk_nope_head_dim + Dv, KB = flash ? p->KB : 0;
+  size_t n_ctx = flash ? 0 : (size_t) fw->n_ctx, Hs = flash ? 0 : (size_t) H;
+  size_t Hf = flash ? (size_t) H : 0;
+  p->xs_elems = T * MAX ((size_t) K * D, (size_t) max_weight_cols (fw));
 
   struct { void **ptr; size_t bytes; } b[] = {
     { (void **) &p->x, T * D * 4 }, { (void **) &p->h, T * D * 4 }, { (void **) &p->out, T * D * 4 },
@@ -142,16 +245,22 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->kva, T * C * 4 }, { (void **) &p->o, T * O * 4 },
     { (void **) &p->g, T * F_max * 4 }, { (void **) &p->u, T * F_max * 4 },
     { (void **) &p->rlogits, T * E * 4 }, { (void **) &p->rweight, T * K * 4 },
-    { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * D * 4 },
+    { (void **) &p->slots, T * (K + 1) * D * 4 }, { (void **) &p->ye, T * K * D * 4 },
     { (void **) &p->logits, LT * MAX (fw->n_vocab, 1) * 4 },
-    { (void **) &p->xb, T * max_weight_cols (fw) * 2 },
-    { (void **) &p->xe, T * D * 4 }, { (void **) &p->cache, (size_t) fw->n_ctx * C * 4 },
-    { (void **) &p->qfull, T * H * C * 4 }, { (void **) &p->p, Tq * H * fw->n_ctx * 4 },
-    { (void **) &p->s, Tq * H * fw->n_ctx * 4 }, { (void **) &p->olat, T * H * Lkv * 4 },
-    { (void **) &p->wbuf, p->wbuf_elems * 4 }, { (void **) &p->kvb, (size_t) H * (c->qk_nope_head_dim + Dv) * Lkv * 4 },
+    { (void **) &p->hs, 2 * T * D * 2 }, { (void **) &p->xs, 2 * p->xs_elems * 2 },
+    /* float32 for the tf32/fp32 math and F32/F16 weights; the bf16 expansion uses half */
+    { (void **) &p->xe, T * D * 4 }, { (void **) &p->wbuf, p->wbuf_elems * 4 },
+    /* the attention's: one path's buffers, the other's are 0 bytes (and never used) */
+    { (void **) &p->kvb16, Hf * Dkv * Lkv * 2 }, { (void **) &p->knv, KB * Hf * Dkv * 2 },
+    { (void **) &p->fm, T * Hf * 4 }, { (void **) &p->fl, T * Hf * 4 },
+    { (void **) &p->cache, n_ctx * C * 4 },
+    { (void **) &p->qfull, T * Hs * C * 4 }, { (void **) &p->p, Tq * Hs * n_ctx * 4 },
+    { (void **) &p->s, Tq * Hs * n_ctx * 4 }, { (void **) &p->olat, T * Hs * Lkv * 4 },
+    { (void **) &p->kvb, Hs * Dkv * Lkv * 4 },
     { (void **) &p->ids, T * 4 }, { (void **) &p->idx, T * K * 4 }, { (void **) &p->tok, T * K * 4 },
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
+    { (void **) &p->offsets, (size_t) (E + 1) * 4 },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (b); i++)
@@ -160,7 +269,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   fw->pre_size = total;
   size_t at = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (b); i++) {
-    *b[i].ptr = fw->pre + at;
+    *b[i].ptr = b[i].bytes > 0 ? fw->pre + at : NULL;
     at += (b[i].bytes + 255) & ~(size_t) 255;
   }
   /* constant index arrays for the shared expert's scatter */
@@ -175,6 +284,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   TRY (cudaMemcpy (p->iota, iota, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMemcpy (p->kslot, kslot, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMemcpy (p->ones, ones, T * 4, cudaMemcpyHostToDevice));
+  TRY (cudaMallocHost ((void **) &p->host_offsets, (size_t) (E + 1) * 4));
+  TRY (cudaEventCreateWithFlags (&p->offsets_ready, cudaEventDisableTiming));
   p->profile = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_PROFILE"), "1") == 0;
   for (int i = 0; p->profile && i < 4; i++)
     TRY (cudaEventCreate (&p->ev[i]));
@@ -186,16 +297,76 @@ pre_alloc (GlimCudaForward *fw, GError **error)
 
 /* ---- GEMM helpers ---- */
 
-/* Weight GEMMs in TF32 (float32 activations and accumulation, tensor cores). With the
- * attention intermediates in float32 every CUDA test passes with TF32 on the H200: the rows
- * that still differ are tokens whose reference routing is a near-tie (margin < 2e-3), which any
- * rounding may resolve the other way (tests/test-cuda.c). GLIMMER_PREFILL_MATH=fp32 selects
- * full float32 (2.4x slower at 8k) for comparisons. */
+/* The math of attention()'s GEMMs (TF32 unless GLIMMER_PREFILL_MATH=fp32). With the attention
+ * intermediates in float32 every CUDA test passed with TF32 weight GEMMs on the H200: the rows
+ * that still differed were tokens whose reference routing is a near-tie (margin < 2e-3), which
+ * any rounding may resolve the other way (tests/test-cuda.c). linear() reads p->math instead. */
 static cublasComputeType_t
 compute_type (void)
 {
   return g_strcmp0 (g_getenv ("GLIMMER_PREFILL_MATH"), "fp32") == 0 ? CUBLAS_COMPUTE_32F
                                                                      : CUBLAS_COMPUTE_32F_FAST_TF32;
+}
+
+/* Whether w goes through the bf16 GEMMs (else float32 scratch and TF32/fp32) */
+static gboolean
+uses_bf16 (const Pre *p, const GkMatrix *w)
+{
+  return p->math <= PRE_MATH_BF16 && (w->format == GK_WEIGHT_NVFP4 || w->format == GK_WEIGHT_BF16);
+}
+
+/* Split X [n, cols] (row stride ldx; row i is X[rows[i]] when rows is set) into bf16 halves.
+ * p->h itself goes to p->hs and stays there until chunk() rewrites p->h (hs_T = 0); any other
+ * input goes to p->xs. */
+static gboolean
+split_input (GlimCudaForward *fw, const float *X, int ldx, const int32_t *rows, int n, int cols,
+             Split *out, GError **error)
+{
+  Pre *p = pre_of (fw);
+  gboolean lo = p->math == PRE_MATH_BF16X2;
+  int D = fw->model->config->hidden_size;
+  if (X == p->h && rows == NULL && ldx == D && cols == D && n <= p->T) {
+    out->hi = p->hs;
+    out->lo = lo ? p->hs + (size_t) p->T * D : NULL;
+    if (p->hs_T != n) {
+      TRY (gk_split_bf16 (p->hs, lo ? p->hs + (size_t) p->T * D : NULL, X, ldx, NULL, n, cols,
+                          fw->stream));
+      p->hs_T = n;
+    }
+    return TRUE;
+  }
+  g_assert ((size_t) n * cols <= p->xs_elems);
+  out->hi = p->xs;
+  out->lo = lo ? p->xs + p->xs_elems : NULL;
+  TRY (gk_split_bf16 (p->xs, lo ? p->xs + p->xs_elems : NULL, X, ldx, rows, n, cols, fw->stream));
+  return TRUE;
+}
+
+/* Y[T, rows] (row stride ldy, fp32) = alpha W . (Xhi + Xlo)^T for a bf16-able W (uses_bf16):
+ * NVFP4 expanded to bf16 scratch without scale2 (alpha = scale2), BF16 in place. */
+static gboolean
+linear_split (GlimCudaForward *fw, const GkMatrix *w, const Split *x, int T, float *Y, int ldy,
+              GError **error)
+{
+  Pre *p = pre_of (fw);
+  const float one = 1.0f, zero = 0.0f;
+  float alpha = 1.0f;
+  const void *A = w->data;
+  if (w->rows == 0 || T == 0)
+    return TRUE;
+  if (w->format == GK_WEIGHT_NVFP4) {
+    TRY (gk_dequant_bf16 ((uint16_t *) p->wbuf, w, fw->stream));
+    A = p->wbuf;
+    alpha = w->scale2;
+  }
+  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha, A,
+                          CUDA_R_16BF, w->cols, x->hi, CUDA_R_16BF, w->cols, &zero, Y, CUDA_R_32F,
+                          ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  if (x->lo != NULL)
+    TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha, A,
+                            CUDA_R_16BF, w->cols, x->lo, CUDA_R_16BF, w->cols, &one, Y,
+                            CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  return TRUE;
 }
 
 /* Y[T, rows] (row stride ldy, fp32) = X[T, cols] (fp32, stride ldx) . W^T */
@@ -205,16 +376,19 @@ linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, 
 {
   Pre *p = pre_of (fw);
   float alpha = 1.0f, beta = 0.0f;
+  if (uses_bf16 (p, w)) {
+    Split x;
+    return split_input (fw, X, ldx, NULL, T, w->cols, &x, error) &&
+           linear_split (fw, w, &x, T, Y, ldy, error);
+  }
+  cublasComputeType_t math = p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F
+                                                      : CUBLAS_COMPUTE_32F_FAST_TF32;
   if (w->format == GK_WEIGHT_BF16) {
-    /* lm_head-sized BF16 weights stay as they are: the activations go to bf16 instead */
-    if (ldx == w->cols)
-      TRY (gk_f32_to_bf16 (p->xb, X, (size_t) T * w->cols, fw->stream));
-    else
-      for (int t = 0; t < T; t++)
-        TRY (gk_f32_to_bf16 (p->xb + (size_t) t * w->cols, X + (size_t) t * ldx,
-                             (size_t) w->cols, fw->stream));
+    /* tf32/fp32 math: lm_head-sized BF16 weights stay as they are, the activations go to bf16 */
+    g_assert ((size_t) T * w->cols <= p->xs_elems);
+    TRY (gk_split_bf16 (p->xs, NULL, X, ldx, NULL, T, w->cols, fw->stream));
     TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
-                            w->data, CUDA_R_16BF, w->cols, p->xb, CUDA_R_16BF, w->cols, &beta, Y,
+                            w->data, CUDA_R_16BF, w->cols, p->xs, CUDA_R_16BF, w->cols, &beta, Y,
                             CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return TRUE;
   }
@@ -223,7 +397,7 @@ linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, 
     alpha = w->scale2;
   TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
                           p->wbuf, CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F,
-                          ldy, compute_type (), CUBLAS_GEMM_DEFAULT));
+                          ldy, math, CUBLAS_GEMM_DEFAULT));
   return TRUE;
 }
 
@@ -239,6 +413,31 @@ layer_matrix2 (GlimCudaForward *fw, int desc)
   return &g_array_index (fw->host_desc, GkGemvGroup, desc).w2;
 }
 
+/* out[T, D] = down(silu(gate.X) * up.X) for X already split (bf16 weights): the activation
+ * is split into p->u, free once silu(g) * u is in p->g (T * F floats hold 2 x T * F bf16). */
+static gboolean
+mlp_split (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatrix *down,
+           const Split *x, int T, float *out, GError **error)
+{
+  Pre *p = pre_of (fw);
+  int F = gate->rows;
+  if (!linear_split (fw, gate, x, T, p->g, F, error) ||
+      !linear_split (fw, up, x, T, p->u, F, error))
+    return FALSE;
+  TRY (gk_silu_mul_f32 (p->g, p->u, (size_t) T * F, fw->stream));
+  uint16_t *a_hi = (uint16_t *) p->u;
+  uint16_t *a_lo = p->math == PRE_MATH_BF16X2 ? a_hi + (size_t) T * F : NULL;
+  TRY (gk_split_bf16 (a_hi, a_lo, p->g, F, NULL, T, F, fw->stream));
+  Split a = { a_hi, a_lo };
+  return linear_split (fw, down, &a, T, out, down->rows, error);
+}
+
+static gboolean
+mlp_uses_bf16 (const Pre *p, const GkMatrix *gate, const GkMatrix *up, const GkMatrix *down)
+{
+  return uses_bf16 (p, gate) && uses_bf16 (p, up) && uses_bf16 (p, down);
+}
+
 /* out[T, D] = down(silu(gate.X) * up.X) */
 static gboolean
 mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatrix *down,
@@ -246,6 +445,11 @@ mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatr
 {
   Pre *p = pre_of (fw);
   int F = gate->rows;
+  if (mlp_uses_bf16 (p, gate, up, down)) {
+    Split x;           /* one split for gate and up */
+    return split_input (fw, X, gate->cols, NULL, T, gate->cols, &x, error) &&
+           mlp_split (fw, gate, up, down, &x, T, out, error);
+  }
   if (!linear (fw, gate, X, gate->cols, T, p->g, F, error) ||
       !linear (fw, up, X, up->cols, T, p->u, F, error))
     return FALSE;
@@ -255,41 +459,57 @@ mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatr
 
 /* ---- blocks ---- */
 
+/* o[i, o_lead + h * Dv ..] = causal attention of the chunk's queries (p->q, rotated) over the
+ * cache's keys 0 .. p0 + T - 1, non-absorbed: per block of at most KB keys, Kn|V in bf16 from
+ * one GEMM (the cache rows and kv_b are exact bf16 operands; scale2 is its alpha), then the flash
+ * kernel, whose state (o, p->fm, p->fl) carries over to the next block. */
 static gboolean
-attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
+attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, int p0, int ldo,
+              int o_lead, float scale, GError **error)
 {
   Pre *p = pre_of (fw);
   const GlimConfig *c = fw->model->config;
-  CudaLayer *cl = &fw->layers[l];
-  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
-  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
-  /* o rows are ldo wide, the rank's heads from column o_lead (glim_shard_o_range) */
-  int ldo = MAX (H * Dv, fw->o_cols), o_lead = fw->shard != NULL ? fw->shard->o_lead[l] : 0;
+  int H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim, C = Lkv + R;
+  int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Nkv = H * (Dn + Dv);
   cudaStream_t s = fw->stream;
-  float scale = 1.0f / sqrtf ((float) Dqk);
-
-  if (cl->desc[D_QA] >= 0) {
-    int Nq = c->q_lora_rank;
-    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->h, D, T, p->qa, Nq, error))
-      return FALSE;
-    TRY (gk_rmsnorm (p->qa, p->qa, NULL, cl->q_a_norm, T, Nq, Nq, Nq, (float) c->latent_norm_eps, s));
-    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qa, Nq, T, p->q, H * Dqk, error))
-      return FALSE;
-  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->h, D, T, p->q, H * Dqk, error)) {
-    return FALSE;
+  float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f, zero = 0.0f;
+  if (H == 0)
+    return TRUE;
+  const uint16_t *kvb = cl->kv_b.data;                  /* BF16: as it is */
+  if (cl->kv_b.format == GK_WEIGHT_NVFP4) {
+    TRY (gk_dequant_bf16 (p->kvb16, &cl->kv_b, s));
+    kvb = p->kvb16;
   }
-  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->h, D, T, p->kva, C, error))
-    return FALSE;
-  uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
-  /* a widened o_proj view reads columns of a neighbour's heads: zeros here */
-  if (layer_matrix (fw, cl->desc[D_O])->cols != H * Dv)
-    TRY (cudaMemsetAsync (p->o, 0, (size_t) T * ldo * sizeof (float), s));
-  GkMlaCacheArgs ca = {
-    .kva = p->kva, .kv_norm = cl->kv_a_norm, .q = p->q, .cache = cache, .n_past = fw->n_past,
-    .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
-    .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
-  };
-  TRY (gk_mla_rope_cache (&ca, s));
+  for (int k0 = 0; k0 < p0 + T; k0 += p->KB) {
+    int nk = MIN (p->KB, p0 + T - k0);
+    /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T, float32 sums rounded to bf16 */
+    TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv, &kv_alpha,
+                            kvb, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C, CUDA_R_16BF, C,
+                            &zero, p->knv, CUDA_R_16BF, Nkv, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
+    GkFlashAttnArgs fa = {
+      .q = p->q, .kn = p->knv, .v = p->knv + Dn, .kpe = cache + (size_t) k0 * C + Lkv,
+      .o = p->o, .m = p->fm, .l = p->fl, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv,
+      .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = o_lead,
+      .p0 = p0, .k0 = k0, .nk = nk, .scale = scale, .first = k0 == 0,
+      .last = k0 + nk == p0 + T, .bf16 = p->attn == ATTN_FLASH_BF16, .stages = p->stages,
+    };
+    TRY (gk_flash_attn (&fa, s));
+  }
+  return TRUE;
+}
+
+/* The same attention in the absorbed form with float32 scores materialised per query block:
+ * the path before the flash kernel, kept for head dims it does not take and for comparisons. */
+static gboolean
+attend_scores (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, int p0, int ldo,
+               int o_lead, float scale, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  int H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
+  cudaStream_t s = fw->stream;
   /* Attention in float32 like the decode kernels (bf16 probabilities and latents flipped random
    * routers' near-ties against them): the cache rows this chunk reads, kv_b without scale2. */
   TRY (gk_bf16_to_f32 (p->cache, cache, (size_t) (p0 + T) * C, s));
@@ -333,6 +553,49 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
                                           p->o + (size_t) q0 * ldo + o_lead, CUDA_R_32F, ldo,
                                           Dv, H, math, CUBLAS_GEMM_DEFAULT));
   }
+  return TRUE;
+}
+
+static gboolean
+attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  CudaLayer *cl = &fw->layers[l];
+  int D = c->hidden_size, H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim;
+  int C = Lkv + R, Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Dqk = Dn + R;
+  /* o rows are ldo wide, the rank's heads from column o_lead (glim_shard_o_range) */
+  int ldo = MAX (H * Dv, fw->o_cols), o_lead = fw->shard != NULL ? fw->shard->o_lead[l] : 0;
+  cudaStream_t s = fw->stream;
+  float scale = 1.0f / sqrtf ((float) Dqk);
+
+  if (cl->desc[D_QA] >= 0) {
+    int Nq = c->q_lora_rank;
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QA]), p->h, D, T, p->qa, Nq, error))
+      return FALSE;
+    TRY (gk_rmsnorm (p->qa, p->qa, NULL, cl->q_a_norm, T, Nq, Nq, Nq, (float) c->latent_norm_eps, s));
+    if (!linear (fw, layer_matrix (fw, cl->desc[D_QB]), p->qa, Nq, T, p->q, H * Dqk, error))
+      return FALSE;
+  } else if (!linear (fw, layer_matrix (fw, cl->desc[D_Q]), p->h, D, T, p->q, H * Dqk, error)) {
+    return FALSE;
+  }
+  if (!linear (fw, layer_matrix (fw, cl->desc[D_KVA]), p->h, D, T, p->kva, C, error))
+    return FALSE;
+  uint16_t *cache = fw->cache + (size_t) l * fw->n_ctx * C;
+  /* a widened o_proj view reads columns of a neighbour's heads: zeros here */
+  if (layer_matrix (fw, cl->desc[D_O])->cols != H * Dv)
+    TRY (cudaMemsetAsync (p->o, 0, (size_t) T * ldo * sizeof (float), s));
+  GkMlaCacheArgs ca = {
+    .kva = p->kva, .kv_norm = cl->kv_a_norm, .q = p->q, .cache = cache, .n_past = fw->n_past,
+    .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
+    .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
+  };
+  TRY (gk_mla_rope_cache (&ca, s));
+  gboolean ok = p->attn == ATTN_CUBLAS
+                  ? attend_scores (fw, cl, cache, T, p0, ldo, o_lead, scale, error)
+                  : attend_flash (fw, cl, cache, T, p0, ldo, o_lead, scale, error);
+  if (!ok)
+    return FALSE;
   return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, ldo, T, p->out, D, error);
 }
 
@@ -352,59 +615,62 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
     .norm_topk_prob = c->norm_topk_prob, .scaling = (float) c->routed_scaling_factor,
   };
   TRY (gk_route (&ra, s));
-  g_autofree int32_t *idx = g_new (int32_t, (gsize) T * K);
-  g_autofree float *w = g_new (float, (gsize) T * K);
-  TRY (cudaMemcpyAsync (idx, p->idx, (size_t) T * K * 4, cudaMemcpyDeviceToHost, s));
-  TRY (cudaMemcpyAsync (w, p->rweight, (size_t) T * K * 4, cudaMemcpyDeviceToHost, s));
-  TRY (cudaStreamSynchronize (s));
   if (fw->trace != NULL && !glim_cuda_trace_routes (fw, p->idx, l, T, p0, error))
     return FALSE;
+  /* group (token, slot) pairs by expert on the device; only the offsets come back */
+  TRY (gk_moe_group (p->offsets, p->tok, p->slot, p->lw, p->idx, p->rweight, T, K, E, s));
+  TRY (cudaMemcpyAsync (p->host_offsets, p->offsets, (size_t) (E + 1) * 4,
+                        cudaMemcpyDeviceToHost, s));
+  TRY (cudaEventRecord (p->offsets_ready, s));
 
-  /* group (token, slot) pairs by expert */
-  g_autofree int *count = g_new0 (int, E + 1);
-  for (int i = 0; i < T * K; i++)
-    count[idx[i] + 1]++;
-  for (int e = 0; e < E; e++)
-    count[e + 1] += count[e];
-  g_autofree int32_t *tok = g_new (int32_t, (gsize) T * K);
-  g_autofree int32_t *slot = g_new (int32_t, (gsize) T * K);
-  g_autofree float *lw = g_new (float, (gsize) T * K);
-  g_autofree int *fill = g_memdup2 (count, sizeof (int) * (E + 1));
-  for (int t = 0; t < T; t++)
-    for (int k = 0; k < K; k++) {
-      int e = idx[t * K + k], at = fill[e]++;
-      tok[at] = t;
-      slot[at] = k;
-      lw[at] = w[t * K + k];
-    }
-  TRY (cudaMemcpyAsync (p->tok, tok, (size_t) T * K * 4, cudaMemcpyHostToDevice, s));
-  TRY (cudaMemcpyAsync (p->slot, slot, (size_t) T * K * 4, cudaMemcpyHostToDevice, s));
-  TRY (cudaMemcpyAsync (p->lw, lw, (size_t) T * K * 4, cudaMemcpyHostToDevice, s));
-
-  for (int e = 0; e < E; e++) {
-    int n = count[e + 1] - count[e], off = count[e];
-    if (n == 0)
-      continue;
-    if (cl->h_gate[e].rows == 0) {
-      /* this rank holds none of the expert's width: its slots get zeros */
-      TRY (cudaMemsetAsync (p->ye, 0, (size_t) n * D * sizeof (float), s));
-    } else {
-      TRY (gk_gather_f32 (p->xe, p->h, p->tok + off, n, D, s));
-      if (!mlp (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], p->xe, n, p->ye, error))
-        return FALSE;
-    }
-    TRY (gk_scatter_slots (p->slots, p->ye, p->tok + off, p->slot + off, p->lw + off, n, K + 1, D, s));
-  }
+  /* the shared expert (at tp > 1 the rank's part of it) runs while the host waits; its output
+   * is in its slot before the routed experts reuse p->ye */
   int used = K;
-  if (cl->h_gate[E].rows > 0) {      /* (at tp > 1 the rank's part of the shared expert) */
+  if (cl->h_gate[E].rows > 0) {
     if (!mlp (fw, &cl->h_gate[E], &cl->h_up[E], &cl->h_down[E], p->h, T, p->ye, error))
       return FALSE;
     TRY (gk_scatter_slots (p->slots, p->ye, p->iota, p->kslot, p->ones, T, K + 1, D, s));
     used = K + 1;
   }
+  TRY (cudaEventSynchronize (p->offsets_ready));
+  const int32_t *off = p->host_offsets;
+  int n_pairs = off[E];
+  for (int e = 0; e < E; e++)
+    if (off[e] < 0 || off[e] > off[e + 1])
+      return glim_cuda_set_error (error, cudaErrorIllegalState, "gk_moe_group offsets", G_STRFUNC,
+                                  __FILE__, __LINE__);
+  if (n_pairs != T * K)
+    return glim_cuda_set_error (error, cudaErrorIllegalState, "gk_moe_group pair count",
+                                G_STRFUNC, __FILE__, __LINE__);
+
+  /* the bf16 path when every active expert of this rank takes it: gather and split once */
+  gboolean bf16 = TRUE;
+  for (int e = 0; e < E; e++)
+    if (off[e + 1] > off[e] && cl->h_gate[e].rows > 0)
+      bf16 = bf16 && mlp_uses_bf16 (p, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e]);
+  Split xs = { NULL, NULL };
+  if (bf16 && !split_input (fw, p->h, D, p->tok, n_pairs, D, &xs, error))
+    return FALSE;
+  for (int e = 0; e < E; e++) {
+    int n = off[e + 1] - off[e], at = off[e];
+    float *ye = p->ye + (size_t) at * D;     /* [n, D] */
+    if (n == 0)
+      continue;
+    if (cl->h_gate[e].rows == 0) {
+      /* this rank holds none of the expert's width: its slots get zeros */
+      TRY (cudaMemsetAsync (ye, 0, (size_t) n * D * sizeof (float), s));
+    } else if (bf16) {
+      Split xe = { xs.hi + (size_t) at * D, xs.lo != NULL ? xs.lo + (size_t) at * D : NULL };
+      if (!mlp_split (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], &xe, n, ye, error))
+        return FALSE;
+    } else {
+      TRY (gk_gather_f32 (p->xe, p->h, p->tok + at, n, D, s));
+      if (!mlp (fw, &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e], p->xe, n, ye, error))
+        return FALSE;
+    }
+  }
+  TRY (gk_scatter_slots (p->slots, p->ye, p->tok, p->slot, p->lw, n_pairs, K + 1, D, s));
   TRY (gk_moe_combine (p->out, p->slots, T, K + 1, used, D, 0, s));
-  /* the host arrays above must stay alive until the copies ran */
-  TRY (cudaStreamSynchronize (s));
   return TRUE;
 }
 
@@ -429,11 +695,13 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
     if (p->profile)
       TRY (cudaEventRecord (p->ev[0], s));
     TRY (gk_rmsnorm (p->h, p->x, l == 0 ? NULL : p->out, cl->input_norm, T, D, D, D, eps, s));
+    p->hs_T = 0;                      /* p->h changed: its split is stale */
     if (!attention (fw, l, T, p0, error) || !REDUCE ())
       return FALSE;
     if (p->profile)
       TRY (cudaEventRecord (p->ev[1], s));
     TRY (gk_rmsnorm (p->h, p->x, p->out, cl->post_norm, T, D, D, D, eps, s));
+    p->hs_T = 0;                      /* p->h changed: its split is stale */
     if (cl->is_moe) {
       if (!moe (fw, l, T, p0, error))
         return FALSE;
@@ -461,6 +729,7 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
   if (p->profile)
     TRY (cudaEventRecord (p->ev[0], s));
   TRY (gk_rmsnorm (p->h, p->x, p->out, fw->final_norm, T, D, D, D, eps, s));
+  p->hs_T = 0;                      /* p->h changed: its split is stale */
   /* the last token's residual stream goes to the decode buffers: the lm_head GEMV normalises it */
   TRY (cudaMemcpyAsync (fw->x, p->x + (size_t) (T - 1) * D, (size_t) D * 4,
                         cudaMemcpyDeviceToDevice, s));

@@ -12,9 +12,12 @@
 #include "../../kernels/gk.h"
 
 #define TMAX GK_GEMV_MAX_T
-/* cuda-prefill.c: tokens per prefill chunk, and bytes for S and P (float32) of one query
- * block; the memory plan (cuda-plan.c) counts the workspace they size */
+/* cuda-prefill.c: tokens per prefill chunk; keys per K/V block of the flash attention (Kn|V
+ * of that many keys in bf16: 147 MB at GLM's 20 heads); bytes for S and P (float32) of one
+ * query block of the cuBLAS attention (head dims past GK_FLASH_MAX_DIM, or
+ * GLIMMER_PREFILL_ATTN=cublas). The memory plan (cuda-plan.c) counts the workspace they size. */
 #define GLIM_CUDA_PREFILL_T 2048
+#define GLIM_CUDA_PREFILL_KEYS 8192
 #define GLIM_CUDA_SCORE_BUDGET ((guint64) 768 << 20)
 
 /* Indices into the static descriptor table of one layer. */

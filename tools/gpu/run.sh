@@ -81,7 +81,8 @@ if ((do_san)); then
     $bin/test-cuda -p /glimmer/cuda/tiny-base/logits-vs-cpu -p /glimmer/cuda/tiny-groups/greedy-32-vs-cpu \
     -p /glimmer/cuda/tiny-nonorm/decode-and-prefill-mixed -p /glimmer/cuda/tiny-mtp/long-prefill \
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/tiny-base/eval-sample \
-    -p /glimmer/cuda/kernels/gemv \
+    -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
+    -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
     > "$OUT/sanitizer.log" 2>&1
   rc=$?
   tail -3 "$OUT/sanitizer.log"
@@ -105,6 +106,13 @@ if [[ -n $preset ]]; then
     summary+=("bench tp $n: $log")
     while read -r line; do summary+=("  tp $n decode $line"); done < <(grep -E "^\| [0-9]+ \|" "$log")
     while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
+  done
+  # the prefill's weight-product math (engine/cuda/cuda-prefill.c): the runs above use bf16x2
+  for math in bf16 tf32; do
+    line=$(GLIMMER_PREFILL_MATH=$math $bin/glimmer-cli bench --model "$model" --backend cuda \
+      --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
+    echo "GLIMMER_PREFILL_MATH=$math $line"
+    summary+=("  tp 1 GLIMMER_PREFILL_MATH=$math $line")
   done
 fi
 

@@ -1,0 +1,171 @@
+/* test-cuda-flash.c: the prefill's causal flash attention (kernels/flash-attn.cu) against a
+ * float64 reference of the same attention (gk_dequant_bf16 has its own test in test-cuda-prefill.c).
+ * Inputs are laid out as cuda-prefill.c lays them (Kn|V head-major rows of one GEMM, Kpe read
+ * from latent-cache rows, output columns of a tensor-parallel rank), keys fed in several blocks.
+ * K, V and Kpe are bf16 on both sides, Q float32 on both sides. Part of the test-cuda program
+ * (registered from test-cuda.c).
+ * SPDX-License-Identifier: MIT */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include <cuda_runtime.h>
+
+#include "glim.h"
+#include "glim-dtype.h"
+#include "testutil.h"
+#include "../kernels/gk.h"
+
+#include "test-cuda-flash.h"
+
+#define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
+
+static double
+gauss (GRand *r)
+{
+  double u = g_rand_double_range (r, 1e-12, 1.0), v = g_rand_double (r);
+  return sqrt (-2.0 * log (u)) * cos (2.0 * G_PI * v);
+}
+
+typedef struct {
+  const char *name;
+  int         T, H, Dn, R, Dv, p0;
+  int         KB;        /* keys per launch */
+  int         bf16;      /* plain bf16 Q and P */
+  int         stages;    /* GkFlashAttnArgs.stages: 0 default, 1 single-buffered */
+  double      tol;       /* rel L2 bound */
+} FlashCase;
+
+/* Relative L2 error of the whole output against float64; the columns outside the rank's heads
+ * must keep their sentinel. */
+static double
+run_flash (const FlashCase *k, GRand *r)
+{
+  int T = k->T, H = k->H, Dn = k->Dn, R = k->R, Dv = k->Dv, Dqk = Dn + R;
+  int nk_all = k->p0 + T, Lkv = 32, C = Lkv + R;
+  int ldkv = H * (Dn + Dv), lead = 8, ldo = lead + H * Dv + 5;
+  double scale = 1.0 / sqrt ((double) Dqk);
+  size_t nq = (size_t) T * H * Dqk, nkv = (size_t) nk_all * ldkv, nc = (size_t) nk_all * C;
+  size_t no = (size_t) T * ldo;
+  g_autofree float *q = g_new (float, nq);
+  g_autofree uint16_t *knv = g_new (uint16_t, nkv);
+  g_autofree uint16_t *cache = g_new (uint16_t, nc);
+  g_autofree float *o = g_new (float, no);
+  /* a spread of score sizes: some heads peaked, some flat */
+  for (size_t i = 0; i < nq; i++)
+    q[i] = (float) (gauss (r) * (1.0 + 2.0 * (double) ((i / Dqk) % 3)));
+  for (size_t i = 0; i < nkv; i++)
+    knv[i] = glim_f32_to_bf16 ((float) gauss (r));
+  for (size_t i = 0; i < nc; i++)
+    cache[i] = glim_f32_to_bf16 ((float) gauss (r));
+  for (size_t i = 0; i < no; i++)
+    o[i] = 7.0f;
+
+  float *d_q, *d_o, *d_m, *d_l;
+  uint16_t *d_knv, *d_cache;
+  CUDA_OK (cudaMalloc ((void **) &d_q, nq * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_o, no * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_m, (size_t) T * H * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_l, (size_t) T * H * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_knv, nkv * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_cache, nc * 2));
+  CUDA_OK (cudaMemcpy (d_q, q, nq * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_o, o, no * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_knv, knv, nkv * 2, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_cache, cache, nc * 2, cudaMemcpyHostToDevice));
+  for (int k0 = 0; k0 < nk_all; k0 += k->KB) {
+    int nk = MIN (k->KB, nk_all - k0);
+    GkFlashAttnArgs a = {
+      .q = d_q, .kn = d_knv + (size_t) k0 * ldkv, .v = d_knv + (size_t) k0 * ldkv + Dn,
+      .kpe = d_cache + (size_t) k0 * C + Lkv, .o = d_o, .m = d_m, .l = d_l,
+      .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv, .ldq = H * Dqk, .ldkv = ldkv,
+      .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = lead, .p0 = k->p0, .k0 = k0, .nk = nk,
+      .scale = (float) scale, .first = k0 == 0, .last = k0 + nk == nk_all, .bf16 = k->bf16,
+      .stages = k->stages,
+    };
+    CUDA_OK (gk_flash_attn (&a, NULL));
+  }
+  CUDA_OK (cudaMemcpy (o, d_o, no * 4, cudaMemcpyDeviceToHost));
+  cudaFree (d_q);
+  cudaFree (d_o);
+  cudaFree (d_m);
+  cudaFree (d_l);
+  cudaFree (d_knv);
+  cudaFree (d_cache);
+
+  double err = 0.0, ref = 0.0;
+  g_autofree double *s = g_new (double, nk_all);
+  g_autofree double *acc = g_new (double, Dv);
+  for (int i = 0; i < T; i++) {
+    for (int c = 0; c < ldo; c++)
+      if (c < lead || c >= lead + H * Dv)
+        g_assert_cmpfloat (o[(size_t) i * ldo + c], ==, 7.0f);
+    int n = k->p0 + i + 1;
+    for (int h = 0; h < H; h++) {
+      const float *qi = q + ((size_t) i * H + h) * Dqk;
+      double mx = -INFINITY, sum = 0.0;
+      for (int j = 0; j < n; j++) {
+        const uint16_t *kn = knv + (size_t) j * ldkv + (size_t) h * (Dn + Dv);
+        const uint16_t *pe = cache + (size_t) j * C + Lkv;
+        double d = 0.0;
+        for (int e = 0; e < Dn; e++)
+          d += (double) qi[e] * glim_bf16_to_f32 (kn[e]);
+        for (int e = 0; e < R; e++)
+          d += (double) qi[Dn + e] * glim_bf16_to_f32 (pe[e]);
+        s[j] = d * scale;
+        mx = MAX (mx, s[j]);
+      }
+      memset (acc, 0, sizeof (double) * Dv);
+      for (int j = 0; j < n; j++) {
+        double p = exp (s[j] - mx);
+        const uint16_t *v = knv + (size_t) j * ldkv + (size_t) h * (Dn + Dv) + Dn;
+        sum += p;
+        for (int e = 0; e < Dv; e++)
+          acc[e] += p * glim_bf16_to_f32 (v[e]);
+      }
+      for (int e = 0; e < Dv; e++) {
+        double want = acc[e] / sum, got = o[(size_t) i * ldo + lead + (size_t) h * Dv + e];
+        err += (got - want) * (got - want);
+        ref += want * want;
+      }
+    }
+  }
+  return sqrt (err / ref);
+}
+
+static void
+test_flash (gconstpointer data)
+{
+  const FlashCase *k = data;
+  if (!gk_flash_attn_supported (k->Dn + k->R, k->Dv, k->bf16)) {
+    g_test_skip ("this GPU lacks the shared memory for the kernel");
+    return;
+  }
+  g_autoptr (GRand) r = g_rand_new_with_seed (4242u + (guint32) k->T * 7u + (guint32) k->H);
+  double e = run_flash (k, r);
+  g_test_message ("%s: rel L2 %.3g (bound %.3g)", k->name, e, k->tol);
+  g_assert_cmpfloat (e, <, k->tol);
+}
+
+static const FlashCase cases[] = {
+  /* GLM-4.7-Flash: Dn 192, R 64, Dv 256; 20 heads (tp 1) and 5 (tp 4) */
+  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096, 0, 0, 1e-4 },
+  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96, 0, 0, 1e-4 },
+  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128, 0, 0, 1e-4 },
+  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512, 0, 0, 1e-4 },
+  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100, 0, 1, 1e-4 },
+  { "glm-h10-bf16",     90, 10, 192, 64, 256,   50,   64, 1, 0, 2e-2 },
+  /* the tiny test models' dims (tests/data/tiny-*), and odd ones (element loads) */
+  { "tiny",             37,  4,  16, 16,  24,    5,   16, 0, 0, 1e-4 },
+  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8, 0, 0, 1e-4 },
+  { "mid-128",          65,  3,  96, 32, 128,   64,   40, 0, 0, 1e-4 },
+};
+
+void
+test_cuda_flash_register (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *path = g_strdup_printf ("/glimmer/cuda/kernels/flash-attn/%s", cases[i].name);
+    g_test_add_data_func (path, &cases[i], test_flash);
+  }
+}
