@@ -215,6 +215,10 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   fw->pre_layout = p;
   p->math = math;
   p->T = MIN (PREFILL_T, fw->n_ctx);
+  /* measuring only: another chunk size (the memory plan still counts PREFILL_T's) */
+  const char *t_env = g_getenv ("GLIMMER_PREFILL_TOKENS");
+  if (t_env != NULL)
+    p->T = CLAMP (atoi (t_env), 16, fw->n_ctx);
   const char *path = g_getenv ("GLIMMER_PREFILL_ATTN");
   p->attn = g_strcmp0 (path, "bf16") == 0 ? ATTN_FLASH_BF16 : ATTN_FLASH;
   if (g_strcmp0 (path, "cublas") == 0 || !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
