@@ -123,6 +123,10 @@ typedef struct {
                                 * with n_ctx) is added to the workspace; 0: none */
   guint64 prefill_score_bytes; /* with prefill_tokens: bytes the score blocks aim for (the query
                                 * block shrinks to fit them, to 16 queries at least) */
+  int     decode_splits;       /* a backend whose decode attention splits each token's keys
+                                * (CUDA): the most splits per token, at most one per 64 keys;
+                                * their partial outputs, chunk_tokens x Hl x splits x
+                                * (kv_lora_rank + 2) floats, are added to the workspace; 0: none */
 } GlimShardPlanOptions;
 
 typedef struct {
