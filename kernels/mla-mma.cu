@@ -346,7 +346,9 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
 
 /* shared memory of a v2 CTA, in bytes: GROUPS x (STAGES key tiles + score partials) + the
  * query (hi, lo) of H heads + a zero chunk */
-#define MMA2_SROW(NT) ((NT) * 8 + 4)   /* score partial row (one key), floats */
+/* score partial row (one key), floats: 8 or 24, so the float2 stores and loads of a half-warp
+ * (keys g..g+3, heads c2..c2+1) fall on distinct banks */
+#define MMA2_SROW(NT) ((NT) == 1 ? 8 : 24)
 #define MMA2_SMEM(H, G, S, NT)                                                             \
   ((size_t) (G) * ((S) * MMA_KT * MMA_ROW * 2 + 4 * MMA_KT * MMA2_SROW (NT) * 4) +         \
    (size_t) 2 * (H) * MMA_ROW * 2 + 16)
