@@ -141,8 +141,10 @@ enum {
   GK_MLA_MMA_V1 = 4,   /* mla-mma.cu: the first tensor-core kernel, one split per CTA */
 };
 
-/* fewest keys per split of the mma kernel (8 tiles of 16 keys) */
-#define GK_MLA_SPLIT_MIN_KEYS 128
+/* fewest keys per split of the mma kernel: 4 tiles of 16 keys per warp group, 8 per CTA. Within
+ * one wave (splits <= split_target) more, shorter splits only shorten the step; this bounds
+ * the fixed cost per split (query copy, pipeline fill, one more partial to combine). */
+#define GK_MLA_SPLIT_MIN_KEYS 64
 
 /* Softmax attention over the latent cache, the keys split across blocks, then combined.
  * CPU reference: engine/cpu/cpu-attention.c attend_task. */
