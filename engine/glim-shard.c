@@ -312,9 +312,10 @@ widest_o (GlimModel *model, int tp)
   return o_widest;
 }
 
-/* float32 activations of one chunk of T tokens on the largest rank of tp. */
+/* float32 activations of one chunk of T tokens on the largest rank of tp, and the decode
+ * attention's split partials (o->decode_splits). */
 static guint64
-workspace_estimate (GlimModel *model, int tp, int T)
+workspace_estimate (GlimModel *model, int tp, int T, const GlimShardPlanOptions *o)
 {
   const GlimConfig *c = model->config;
   guint64 D = (guint64) c->hidden_size, Hl = (guint64) (c->n_heads / tp);
@@ -335,6 +336,9 @@ workspace_estimate (GlimModel *model, int tp, int T)
                    + K * D                                     /* MoE slots */
                    + (guint64) c->n_routed_experts             /* router logits */
                    + (guint64) c->vocab_size;                  /* gathered logits */
+  guint64 splits = MIN ((guint64) MAX (o->decode_splits, 0),
+                        ((guint64) MAX (o->n_ctx, 1) + 63) / 64);
+  floats += Hl * splits * (Lkv + 2);                          /* decode split partials */
   return floats * 4 * (guint64) T;
 }
 
@@ -477,7 +481,7 @@ compute_plan (GlimModel *model, int tp, const GlimShardPlanOptions *o, GlimShard
   plan->kv_cache_bytes = (guint64) c->n_layers * (guint64) MAX (o->n_ctx, 0) *
                          (guint64) glim_config_cache_width (c) * (guint64) value_bytes;
   plan->workspace_bytes = o->workspace_bytes > 0 ? o->workspace_bytes
-                                                 : workspace_estimate (model, tp, T);
+                                                 : workspace_estimate (model, tp, T, o);
   if (o->prefill_tokens > 0)
     plan->workspace_bytes += prefill_estimate (model, tp, o, wide_elems, wide_cols,
                                                widest_o (model, tp));

@@ -128,6 +128,10 @@ typedef struct {
   guint64 prefill_score_bytes; /* with prefill_tokens, the score-block attention: bytes S and P
                                 * aim for (the query block shrinks to fit them, to 16 queries at
                                 * least), plus one layer's cache in float32 */
+  int     decode_splits;       /* a backend whose decode attention splits each token's keys
+                                * (CUDA): the most splits per token, at most one per 64 keys;
+                                * their partial outputs, chunk_tokens x Hl x splits x
+                                * (kv_lora_rank + 2) floats, are added to the workspace; 0: none */
 } GlimShardPlanOptions;
 
 typedef struct {

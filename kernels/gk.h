@@ -116,30 +116,49 @@ typedef struct {
   const int32_t  *n_past;    /* device scalar: token t attends to keys 0..n_past+t */
   float          *partial;   /* [T, H, max_splits, Lkv + 2] scratch: o, max, sum */
   float          *o_lat;     /* [T, H, Lkv] output */
+  uint16_t       *q_mma;     /* [T, H, 2, Lkv + R] scratch for the mma kernel (16-byte aligned):
+                              * the summed, scaled query as bf16 hi and lo rows, written once per
+                              * token. NULL: the mma kernel is not used (v1 still can be) */
   int             T, H, Dn, R, Lkv;
   int             max_splits;/* splits per (t, h); keys are spread over at most this many blocks */
+  int             split_target; /* mma kernel: splits that fill the device once for T = 1
+                              * (gk_mla_decode_split_target); a token takes
+                              * min(ceil(split_target / T), keys / GK_MLA_SPLIT_MIN_KEYS,
+                              * max_splits). 0: max_splits */
   float           scale;     /* softmax scale */
   int             kernel;    /* GK_MLA_*: which split kernel */
-  int             mma_min_keys; /* GK_MLA_AUTO with the mma kernel supported: a token with fewer
-                              * keys (n_past + t + 1) than this takes the simple kernel. Both are
-                              * launched and the one not chosen returns at once, so the choice
+  int             mma_min_keys; /* GK_MLA_AUTO(_V1) with the mma kernel supported: a token with
+                              * fewer keys (n_past + t + 1) than this takes the simple kernel. Both
+                              * are launched and the one not chosen returns at once, so the choice
                               * follows n_past inside a CUDA graph. 0: always mma */
 } GkMlaDecodeArgs;
 
 enum {
-  GK_MLA_AUTO = 0,     /* tensor cores where supported, else simple */
+  GK_MLA_AUTO = 0,     /* the mma kernel where supported (else v1, else simple) above mma_min_keys */
   GK_MLA_SIMPLE = 1,   /* mla.cu: one block per (head, split), float32 CUDA cores */
-  GK_MLA_MMA = 2,      /* mla-mma.cu: one block per split for all heads, mma.sync */
+  GK_MLA_MMA = 2,      /* mla-mma.cu: groups of 4 warps per CTA, each a split for all heads */
+  GK_MLA_AUTO_V1 = 3,  /* as AUTO with the first tensor-core kernel (for comparing) */
+  GK_MLA_MMA_V1 = 4,   /* mla-mma.cu: the first tensor-core kernel, one split per CTA */
 };
+
+/* fewest keys per split of the mma kernel: 4 tiles of 16 keys per warp group, 8 per CTA. Within
+ * one wave (splits <= split_target) more, shorter splits only shorten the step; this bounds
+ * the fixed cost per split (query copy, pipeline fill, one more partial to combine). */
+#define GK_MLA_SPLIT_MIN_KEYS 64
 
 /* Softmax attention over the latent cache, the keys split across blocks, then combined.
  * CPU reference: engine/cpu/cpu-attention.c attend_task. */
 cudaError_t gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream);
-/* The tensor-core split kernel (kernels/mla-mma.cu): whether it takes this shape on the current
- * device (Lkv 512, R 64, H <= 24, enough shared memory), and its launch (partials only; the
- * combine pass is gk_mla_decode's). */
+/* The tensor-core split kernels (kernels/mla-mma.cu): whether one takes this shape on the current
+ * device (Lkv 512, R 64, H <= 24, enough shared memory; v2 also needs q_mma), and their launch
+ * (partials only; the combine pass is gk_mla_decode's). */
 int         gk_mla_decode_mma_supported (const GkMlaDecodeArgs *args);
 cudaError_t gk_mla_decode_mma_splits    (const GkMlaDecodeArgs *args, cudaStream_t stream);
+int         gk_mla_decode_mma2_supported (const GkMlaDecodeArgs *args);
+cudaError_t gk_mla_decode_mma2_splits   (const GkMlaDecodeArgs *args, cudaStream_t stream);
+/* Splits of one token that fill the current device once with the mma kernel for H heads: SMs x
+ * resident CTAs per SM x splits per CTA (asked of the device; 0 if the kernel does not fit). */
+int         gk_mla_decode_split_target  (int H);
 
 /* ---- MoE ---- */
 

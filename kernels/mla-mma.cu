@@ -1,19 +1,30 @@
 /* mla-mma.cu: absorbed-MLA decode attention on tensor cores, every head of a token in one CTA,
  * so each split of the latent cache is read from memory once per layer (not once per head).
  * SPDX-License-Identifier: MIT
- * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 bf16 -> f32, ldmatrix, cp.async: no
- * Hopper-only instructions, so it runs on an RTX 3090). Shape: Lkv 512, R 64 (C = 576), H <= 24.
+ * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 bf16 -> f32, ldmatrix, movmatrix, cp.async:
+ * no Hopper-only instructions, so it runs on an RTX 3090). Shape: Lkv 512, R 64 (C = 576), H <= 24.
  * CPU reference: engine/cpu/cpu-attention.c attend_task; float32 reference in tests/test-cuda.c.
  *
- * FlashMLA's shape, on mma.sync: grid (splits, T); a CTA takes a run of keys of token t and all
- * heads. Per tile of 16 keys (cp.async, STAGES deep):
- *   S^T [16 keys, 24 heads] = K [16, 576] . Q^T       (M = keys, N = heads padded to 24)
- *   online softmax per head (float32, in shared memory)
- *   O^T [512, 24] += V^T [512, 16] . P^T [16, 24]       (V = the latent part of the same keys)
+ * FlashMLA's shape, on mma.sync: a split takes a run of keys of token t and all heads. Per tile
+ * of 16 keys (cp.async, STAGES deep):
+ *   S^T [16 keys, 8 NT heads] = K [16, 576] . Q^T     (M = keys, N = heads padded to 8, 16, 24)
+ *   online softmax per head (float32)
+ *   O^T [512, 8 NT] += V^T [512, 16] . P^T [16, 8 NT]  (V = the latent part of the same keys)
  * Q and P are split into bf16 hi + lo parts (two products each), so scores and weights carry
  * about 16 mantissa bits instead of bf16's 8: the result stays within float32-reference noise
  * (the cache itself is bf16 and exact). Accumulation is float32. The splits' partial outputs,
- * maxima and sums go to GkMlaDecodeArgs.partial in the layout mla.cu's combine kernel reads. */
+ * maxima and sums go to GkMlaDecodeArgs.partial in the layout mla.cu's combine kernel reads.
+ *
+ * Two kernels:
+ * - v1 (mla_decode_mma_kernel, GK_MLA_MMA_V1): grid (splits, T), one 4-warp CTA per split; each
+ *   CTA sums the query's partial sums itself; softmax state in shared memory, 3 barriers a tile.
+ * - v2 (mla_decode_mma2_kernel, GK_MLA_MMA, the default): mla_q_prep_kernel sums and splits the
+ *   query once per token into q_mma; a CTA holds GROUPS independent 4-warp groups (own split,
+ *   key stages, named barrier) sharing that query in shared memory. The four warps of a group
+ *   split the 576 dims of S; after one barrier every warp sums the partials and keeps the
+ *   online-softmax state of all heads in registers (identical in the four warps), turns P into
+ *   mma B fragments with movmatrix (no P in shared memory, no third barrier), and adds its 128
+ *   latent dims of O. Splits follow the key count and the device (gk_mla_splits). */
 #include <float.h>
 
 #include "common.cuh"
@@ -25,7 +36,6 @@
 #define MMA_HMAX 24                     /* 3 n-tiles of 8 heads */
 #define MMA_ROW (MMA_C + 8)             /* smem row in bf16: 1168 bytes, ldmatrix conflict-free */
 #define MMA_PROW (MMA_KT + 8)           /* P row (one head) in bf16 */
-#define MMA_MIN_KEYS 64                 /* as mla.cu's decode_splits: the combine kernel agrees */
 #define MMA_MAX_QPARTS 16               /* gk_mla_absorb_parts bound (GLM: 12) */
 
 /* shared memory, in bytes, for H heads and S stages */
@@ -74,7 +84,7 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
   int s = blockIdx.x, t = blockIdx.y;
   int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   int n_keys = *a.n_past + t + 1;
-  int splits = min (GK_CEIL_DIV (n_keys, MMA_MIN_KEYS), a.max_splits);
+  int splits = gk_mla_splits (a, n_keys);       /* ceil(n_keys / 64), at most max_splits */
   if (s >= splits || n_keys < a.mma_min_keys)   /* short: mla.cu's simple kernel has it */
     return;
   int per = GK_CEIL_DIV (n_keys, splits);
@@ -282,6 +292,346 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
   }
 }
 
+/* ---- v2: the query prepared once, groups of warps, softmax in registers ---- */
+
+#define MMA2_GROUP 128                  /* threads of one group: 4 warps */
+
+/* shared memory of a v2 CTA, in bytes: GROUPS x (STAGES key tiles + score partials) + the
+ * query (hi, lo) of H heads + a zero chunk */
+/* score partial row (one key), floats: 8 or 24, so the float2 stores and loads of a half-warp
+ * (keys g..g+3, heads c2..c2+1) fall on distinct banks */
+#define MMA2_SROW(NT) ((NT) == 1 ? 8 : 24)
+#define MMA2_SMEM(H, G, S, NT)                                                             \
+  ((size_t) (G) * ((S) * MMA_KT * MMA_ROW * 2 + 4 * MMA_KT * MMA2_SROW (NT) * 4) +         \
+   (size_t) 2 * (H) * MMA_ROW * 2 + 16)
+
+__device__ __forceinline__ uint32_t
+movmatrix_trans (uint32_t x)
+{
+  uint32_t y;
+  asm volatile ("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+
+__device__ __forceinline__ uint32_t
+pack_bf16 (uint16_t lo_elem, uint16_t hi_elem)
+{
+  return (uint32_t) lo_elem | ((uint32_t) hi_elem << 16);
+}
+
+/* barrier of the 128 threads of group g (barrier 0 is __syncthreads) */
+template <int GROUPS>
+__device__ __forceinline__ void
+group_sync (int g)
+{
+  if (GROUPS == 1)
+    __syncthreads ();
+  else if (g == 0)                       /* constant ids: ptxas reserves only these */
+    asm volatile ("bar.sync 1, %0;\n" ::"n"(MMA2_GROUP) : "memory");
+  else
+    asm volatile ("bar.sync 2, %0;\n" ::"n"(MMA2_GROUP) : "memory");
+}
+
+/* B fragments (k16 x n8) of NT 8-head n-tiles at column k0 of a [heads][row] bf16 array; rows at
+ * or past H read the zero chunk. */
+template <int NT>
+__device__ __forceinline__ void
+load_bn (uint32_t (&b)[NT][2], const uint16_t *base, int k0, int H, const uint16_t *zero)
+{
+  int lane = threadIdx.x & 31, kk = ((lane >> 3) & 1) * 8;
+  if (NT >= 2) {
+    int n01 = (lane & 7) + (lane >> 4) * 8;
+    const uint16_t *p01 = n01 < H ? base + (size_t) n01 * MMA_ROW + k0 + kk : zero;
+    ldsm_x4 (b[0][0], b[0][1], b[NT >= 2 ? 1 : 0][0], b[NT >= 2 ? 1 : 0][1], p01);
+  } else {
+    int n0 = lane & 7;
+    const uint16_t *p0 = n0 < H ? base + (size_t) n0 * MMA_ROW + k0 + kk : zero;
+    ldsm_x2 (b[0][0], b[0][1], p0);
+  }
+  if (NT == 3) {
+    int n2 = 16 + (lane & 7);
+    const uint16_t *p2 = n2 < H ? base + (size_t) n2 * MMA_ROW + k0 + kk : zero;
+    ldsm_x2 (b[NT - 1][0], b[NT - 1][1], p2);
+  }
+}
+
+/* grid (H, T), 128 threads: q_mma[t, h] = bf16 hi and lo rows of
+ * [sum over parts of q_lat[t, h] | rotated q_pe[t, h]] * scale. */
+__global__ void __launch_bounds__ (128)
+mla_q_prep_kernel (GkMlaDecodeArgs a)
+{
+  int h = blockIdx.x, t = blockIdx.y, H = a.H;
+  if (!gk_mla_mma_takes (a, *a.n_past + t + 1))
+    return;
+  uint16_t *hi = a.q_mma + ((size_t) t * H + h) * 2 * MMA_C, *lo = hi + MMA_C;
+  const float4 *ql = (const float4 *) (a.q_lat + ((size_t) t * H + h) * a.n_qparts * MMA_LKV);
+  for (int i = threadIdx.x; i < MMA_LKV / 4; i += blockDim.x) {
+    float4 x[MMA_MAX_QPARTS];
+#pragma unroll
+    for (int part = 0; part < MMA_MAX_QPARTS; part++)
+      if (part < a.n_qparts)
+        x[part] = ql[(size_t) part * (MMA_LKV / 4) + i];
+    float v[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+#pragma unroll
+    for (int part = 0; part < MMA_MAX_QPARTS; part++)
+      if (part < a.n_qparts) {
+        v[0] += x[part].x;
+        v[1] += x[part].y;
+        v[2] += x[part].z;
+        v[3] += x[part].w;
+      }
+    uint16_t vh[4], vl[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      float q = v[e] * a.scale;
+      vh[e] = gk_to_bf16 (q);
+      vl[e] = gk_to_bf16 (q - gk_bf16 (vh[e]));
+    }
+    *(uint2 *) (hi + 4 * i) = make_uint2 (pack_bf16 (vh[0], vh[1]), pack_bf16 (vh[2], vh[3]));
+    *(uint2 *) (lo + 4 * i) = make_uint2 (pack_bf16 (vl[0], vl[1]), pack_bf16 (vl[2], vl[3]));
+  }
+  const float *qp = a.q + ((size_t) t * H + h) * (a.Dn + a.R) + a.Dn;
+  for (int r = threadIdx.x; r < MMA_C - MMA_LKV; r += blockDim.x) {
+    float q = qp[r] * a.scale;
+    uint16_t vh = gk_to_bf16 (q);
+    hi[MMA_LKV + r] = vh;
+    lo[MMA_LKV + r] = gk_to_bf16 (q - gk_bf16 (vh));
+  }
+}
+
+/* grid (ceil(max_splits / GROUPS), T), GROUPS x 128 threads, MMA2_SMEM bytes of shared memory.
+ * Group g of CTA x takes split x * GROUPS + g. Needs q_mma from mla_q_prep_kernel. */
+template <int GROUPS, int STAGES, int NT>
+__global__ void __launch_bounds__ (GROUPS * MMA2_GROUP, 1)
+mla_decode_mma2_kernel (GkMlaDecodeArgs a)
+{
+  extern __shared__ __align__ (16) unsigned char smem[];
+  constexpr int SROW = MMA2_SROW (NT);
+  const int H = a.H;
+  static_assert (GROUPS == 1 || GROUPS == 2, "group_sync names two barriers");
+  int tid = threadIdx.x, grp = tid / MMA2_GROUP, gtid = tid % MMA2_GROUP;
+  int warp = gtid >> 5, lane = tid & 31;
+  int t = blockIdx.y;
+  int n_keys = *a.n_past + t + 1;
+  if (!gk_mla_mma_takes (a, n_keys))       /* short: mla.cu's simple kernel has it */
+    return;
+  int splits = gk_mla_splits (a, n_keys);
+  if ((int) blockIdx.x * GROUPS >= splits)   /* the whole CTA: before any barrier */
+    return;
+
+  uint16_t *kall = (uint16_t *) smem;                                  /* [G][STAGES][KT][ROW] */
+  uint16_t *qhi = kall + (size_t) GROUPS * STAGES * MMA_KT * MMA_ROW;  /* [H][ROW] */
+  uint16_t *qlo = qhi + (size_t) H * MMA_ROW;
+  float *sall = (float *) (qlo + (size_t) H * MMA_ROW);                /* [G][4][KT][SROW] */
+  uint16_t *zero = (uint16_t *) (sall + GROUPS * 4 * MMA_KT * SROW);  /* 16 zero bytes */
+  uint16_t *kt = kall + (size_t) grp * STAGES * MMA_KT * MMA_ROW;
+  float *spart = sall + (size_t) grp * 4 * MMA_KT * SROW;
+
+  int s = blockIdx.x * GROUPS + grp;
+  int per = GK_CEIL_DIV (n_keys, splits);
+  int k_begin = min (s * per, n_keys), k_end = min (n_keys, k_begin + per);
+  int n_tiles = s < splits && k_end > k_begin ? GK_CEIL_DIV (k_end - k_begin, MMA_KT) : 0;
+  const uint16_t *cache = a.cache;
+
+  /* the query, hi and lo rows of every head, by all threads (one cp.async group) */
+  {
+    const uint16_t *qsrc = a.q_mma + (size_t) t * H * 2 * MMA_C;
+    for (int i = tid; i < H * 2 * (MMA_C / 8); i += GROUPS * MMA2_GROUP) {
+      int row = i / (MMA_C / 8), c = i % (MMA_C / 8);        /* row = 2 h + (0 hi, 1 lo) */
+      uint16_t *dst = ((row & 1) ? qlo : qhi) + (size_t) (row >> 1) * MMA_ROW + c * 8;
+      cp_async16 (dst, qsrc + (size_t) row * MMA_C + c * 8, true);
+    }
+    cp_async_commit ();
+  }
+
+  /* K/V tile loader of the group: 16 keys x 72 chunks of 16 bytes, 9 per thread */
+  auto load_tile = [&](int tile, int stage) {
+    uint16_t *dst = kt + (size_t) stage * MMA_KT * MMA_ROW;
+    int key0 = k_begin + tile * MMA_KT;
+    for (int i = gtid; i < MMA_KT * (MMA_C / 8); i += MMA2_GROUP) {
+      int r = i / (MMA_C / 8), c = i % (MMA_C / 8);
+      int key = key0 + r;
+      bool valid = key < k_end;
+      const uint16_t *src = cache + (size_t) (valid ? key : k_begin) * MMA_C + c * 8;
+      cp_async16 (dst + (size_t) r * MMA_ROW + c * 8, src, valid);
+    }
+  };
+  for (int st = 0; st < STAGES - 1; st++) {
+    if (st < n_tiles)
+      load_tile (st, st);
+    cp_async_commit ();
+  }
+  if (tid < 8)
+    zero[tid] = 0;
+  cp_async_wait<STAGES - 1> ();          /* this thread's part of the query landed */
+  __syncthreads ();                      /* everyone's; the only CTA-wide barrier */
+
+  /* the lane's place in the mma fragments: keys (S^T rows) or latent dims (O^T rows) g, g + 8;
+   * heads 8 j + c2, 8 j + c2 + 1 */
+  const int g = lane >> 2, c2 = (lane & 3) * 2;
+  float o[8][NT][4];
+  float m_run[NT][2], l_run[NT][2];
+#pragma unroll
+  for (int j = 0; j < NT; j++) {
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+      o[i][j][0] = o[i][j][1] = o[i][j][2] = o[i][j][3] = 0.0f;
+    m_run[j][0] = m_run[j][1] = -FLT_MAX;
+    l_run[j][0] = l_run[j][1] = 0.0f;
+  }
+
+  for (int tile = 0; tile < n_tiles; tile++) {
+    cp_async_wait<STAGES - 2> ();
+    group_sync<GROUPS> (grp);              /* tile's data landed; the previous tile is done */
+    {
+      int nt = tile + STAGES - 1;
+      if (nt < n_tiles)
+        load_tile (nt, nt % STAGES);
+      cp_async_commit ();
+    }
+    const uint16_t *K = kt + (size_t) (tile % STAGES) * MMA_KT * MMA_ROW;
+
+    /* S^T partial over this warp's quarter of the 576 dims (9 k-steps); hi and lo products in
+     * separate accumulators (shorter dependency chains) */
+    float sh[NT][4], sl[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        sh[j][e] = sl[j][e] = 0.0f;
+#pragma unroll 3
+    for (int ks = 0; ks < 9; ks++) {
+      int k0 = (warp * 9 + ks) * 16;
+      uint32_t a0, a1, a2, a3;
+      int row = (lane & 7) + ((lane >> 3) & 1) * 8, col = k0 + (lane >> 4) * 8;
+      ldsm_x4 (a0, a1, a2, a3, K + (size_t) row * MMA_ROW + col);
+      uint32_t bh[NT][2], bl[NT][2];
+      load_bn<NT> (bh, qhi, k0, H, zero);
+      load_bn<NT> (bl, qlo, k0, H, zero);
+#pragma unroll
+      for (int j = 0; j < NT; j++) {
+        gk_mma_bf16 (sh[j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
+        gk_mma_bf16 (sl[j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
+      }
+    }
+    {
+      float *sp = spart + (size_t) warp * MMA_KT * SROW;
+#pragma unroll
+      for (int j = 0; j < NT; j++) {
+        *(float2 *) (sp + g * SROW + 8 * j + c2) = make_float2 (sh[j][0] + sl[j][0], sh[j][1] + sl[j][1]);
+        *(float2 *) (sp + (g + 8) * SROW + 8 * j + c2) =
+            make_float2 (sh[j][2] + sl[j][2], sh[j][3] + sl[j][3]);
+      }
+    }
+    group_sync<GROUPS> (grp);              /* the four warps' partials are in */
+
+    /* every warp: the full scores of its fragment positions (same order in every warp, so the
+     * four copies of the softmax state stay identical), then the online softmax per head: the
+     * 16 keys of a head are in the 8 lanes of one c2 (xor 4, 8, 16) and two registers */
+    int valid_keys = min (MMA_KT, k_end - (k_begin + tile * MMA_KT));
+    bool live0 = g < valid_keys, live1 = g + 8 < valid_keys;
+    float sc[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int half = 0; half < 2; half++) {
+        float2 acc = make_float2 (0.0f, 0.0f);
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+          float2 v = *(const float2 *) (spart + ((size_t) w * MMA_KT + g + 8 * half) * SROW + 8 * j + c2);
+          acc.x += v.x;
+          acc.y += v.y;
+        }
+        sc[j][2 * half] = acc.x;
+        sc[j][2 * half + 1] = acc.y;
+      }
+    float corr[NT][2];
+    uint32_t bph[NT][2], bpl[NT][2];
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+      float p[4];
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        float mx = fmaxf (live0 ? sc[j][e] : -FLT_MAX, live1 ? sc[j][e + 2] : -FLT_MAX);
+        mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 4));
+        mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 8));
+        mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 16));
+        float m_new = fmaxf (m_run[j][e], mx);      /* finite: key 0 of the tile is live */
+        p[e] = live0 ? expf (sc[j][e] - m_new) : 0.0f;
+        p[e + 2] = live1 ? expf (sc[j][e + 2] - m_new) : 0.0f;
+        float sum = p[e] + p[e + 2];
+        sum += __shfl_xor_sync (0xffffffffu, sum, 4);
+        sum += __shfl_xor_sync (0xffffffffu, sum, 8);
+        sum += __shfl_xor_sync (0xffffffffu, sum, 16);
+        corr[j][e] = expf (m_run[j][e] - m_new);     /* m_run = -FLT_MAX: 0 */
+        l_run[j][e] = l_run[j][e] * corr[j][e] + sum;
+        m_run[j][e] = m_new;
+      }
+      /* P^T as B fragments: the S^T accumulator holds (key g, heads c2, c2 + 1), the B operand
+       * wants (keys 2 (lane & 3) + {0, 1}, head lane >> 2): an 8x8 transpose per key half */
+      uint16_t h[4], l[4];
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        h[e] = gk_to_bf16 (p[e]);
+        l[e] = gk_to_bf16 (p[e] - gk_bf16 (h[e]));
+      }
+      bph[j][0] = movmatrix_trans (pack_bf16 (h[0], h[1]));
+      bph[j][1] = movmatrix_trans (pack_bf16 (h[2], h[3]));
+      bpl[j][0] = movmatrix_trans (pack_bf16 (l[0], l[1]));
+      bpl[j][1] = movmatrix_trans (pack_bf16 (l[2], l[3]));
+    }
+
+    /* O^T = O^T * corr + V^T . P^T over the 16 keys (one k-step), this warp's 128 dims */
+    {
+      int key = (lane & 7) + (lane >> 4) * 8, dsub = ((lane >> 3) & 1) * 8;
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        int m0 = warp * 128 + i * 16;
+        uint32_t a0, a1, a2, a3;
+        ldsm_x4_trans (a0, a1, a2, a3, K + (size_t) key * MMA_ROW + m0 + dsub);
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+          o[i][j][0] *= corr[j][0];
+          o[i][j][1] *= corr[j][1];
+          o[i][j][2] *= corr[j][0];
+          o[i][j][3] *= corr[j][1];
+          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bph[j][0], bph[j][1]);
+          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bpl[j][0], bpl[j][1]);
+        }
+      }
+    }
+  }
+  cp_async_wait<0> ();
+  if (s >= splits)
+    return;
+
+  /* this split's partial output (relative to its max), max and sum per head; an empty split
+   * writes zeros, -FLT_MAX and 0, which the combine weighs with 0 */
+  float *base = a.partial + ((size_t) t * H * a.max_splits + s) * (MMA_LKV + 2);
+  const size_t hstride = (size_t) a.max_splits * (MMA_LKV + 2);
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        int h = 8 * j + c2 + (e & 1), d = warp * 128 + i * 16 + g + (e >> 1) * 8;
+        if (h < H)
+          base[h * hstride + d] = o[i][j][e];
+      }
+  if (warp == 0 && g == 0)
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        int h = 8 * j + c2 + e;
+        if (h < H) {
+          base[h * hstride + MMA_LKV] = m_run[j][e];
+          base[h * hstride + MMA_LKV + 1] = l_run[j][e];
+        }
+      }
+}
+
 /* ---- launchers ---- */
 
 static int
@@ -329,4 +679,89 @@ gk_mla_decode_mma_splits (const GkMlaDecodeArgs *a, cudaStream_t stream)
     mla_decode_mma_kernel<2><<<grid, MMA_THREADS, smem, stream>>> (*a);
   }
   return gk_check_launch ();
+}
+
+/* ---- v2 launchers ---- */
+
+/* the v2 kernel for H heads: groups and stages as many as fit in shared memory (2 x 3 on the
+ * H100/H200, 2 x 2 on the A100, 1 x 2 on the RTX 30xx/40xx); NULL if none fits */
+static const void *
+mma2_kernel (int H, int *groups, int *stages, size_t *smem)
+{
+  int dev = 0, optin = 0;
+  if (H < 1 || H > MMA_HMAX || cudaGetDevice (&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+    return NULL;
+  int nt = GK_CEIL_DIV (H, 8);
+  static const int shapes[][2] = { { 2, 3 }, { 2, 2 }, { 1, 2 } };
+  for (int i = 0; i < 3; i++) {
+    int G = shapes[i][0], S = shapes[i][1];
+    size_t bytes = MMA2_SMEM (H, G, S, nt);
+    if (bytes > (size_t) optin)
+      continue;
+    *groups = G;
+    *stages = S;
+    *smem = bytes;
+#define PICK(G_, S_)                                                                       \
+    if (G == G_ && S == S_)                                                                \
+      return nt == 1 ? (const void *) mla_decode_mma2_kernel<G_, S_, 1>                   \
+           : nt == 2 ? (const void *) mla_decode_mma2_kernel<G_, S_, 2>                   \
+                     : (const void *) mla_decode_mma2_kernel<G_, S_, 3>;
+    PICK (2, 3) PICK (2, 2) PICK (1, 2)
+#undef PICK
+  }
+  return NULL;
+}
+
+extern "C" int
+gk_mla_decode_mma2_supported (const GkMlaDecodeArgs *a)
+{
+  int groups, stages;
+  size_t smem;
+  return a->Lkv == MMA_LKV && a->R == MMA_C - MMA_LKV && a->H >= 1 && a->H <= MMA_HMAX &&
+         a->n_qparts >= 1 && a->n_qparts <= MMA_MAX_QPARTS && a->max_splits >= 1 &&
+         a->q_mma != NULL && ((uintptr_t) a->q_mma & 15) == 0 &&
+         ((uintptr_t) a->q_lat & 15) == 0 && mma2_kernel (a->H, &groups, &stages, &smem) != NULL;
+}
+
+extern "C" int
+gk_mla_decode_split_target (int H)
+{
+  int groups, stages, dev = 0, n_sm = 0, per_sm = 0;
+  size_t smem;
+  const void *k = mma2_kernel (H, &groups, &stages, &smem);
+  if (k == NULL || cudaGetDevice (&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+      cudaFuncSetAttribute (k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem) !=
+          cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor (&per_sm, k, groups * MMA2_GROUP, smem) !=
+          cudaSuccess)
+    return 0;
+  return n_sm * per_sm * groups;
+}
+
+/* the query prepared (q_mma), then the splits' partials; a token the simple kernel takes is
+ * skipped by both (a.kernel, a.mma_min_keys as resolved by gk_mla_decode) */
+extern "C" cudaError_t
+gk_mla_decode_mma2_splits (const GkMlaDecodeArgs *a, cudaStream_t stream)
+{
+  int groups, stages;
+  size_t smem;
+  const void *k;
+  if (!gk_mla_decode_mma2_supported (a) ||
+      (k = mma2_kernel (a->H, &groups, &stages, &smem)) == NULL)
+    return cudaErrorInvalidValue;
+  GkMlaDecodeArgs args = *a;
+  args.kernel = GK_MLA_MMA;              /* the split rule the combine uses for this kernel */
+  mla_q_prep_kernel<<<dim3 (a->H, a->T), 128, 0, stream>>> (args);
+  cudaError_t e = gk_check_launch ();
+  if (e != cudaSuccess)
+    return e;
+  e = cudaFuncSetAttribute (k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
+  if (e != cudaSuccess)
+    return e;
+  void *params[] = { &args };
+  e = cudaLaunchKernel (k, dim3 (GK_CEIL_DIV (a->max_splits, groups), a->T),
+                        dim3 (groups * MMA2_GROUP), params, smem, stream);
+  return e != cudaSuccess ? e : gk_check_launch ();
 }

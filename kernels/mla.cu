@@ -13,7 +13,7 @@
 #define DECODE_WARPS (DECODE_THREADS / 32)
 #define COMBINE_MAX_SPLITS 1024
 #define DECODE_MAX_C 1088       /* Lkv + R bound for shared buffers (GLM: 576) */
-#define DECODE_MIN_KEYS 8       /* fewest keys per warp worth a split */
+/* the simple kernel takes GK_MLA_SIMPLE_SPLIT_KEYS (64) keys per split at least: 8 a warp */
 #define ABSORB_ROWS 16          /* rows of W_UK per absorb block */
 
 /* ---- device helpers ---- */
@@ -142,14 +142,6 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
   }
 }
 
-/* Keys per split: each of the block's warps takes an equal share of at least DECODE_MIN_KEYS. */
-__device__ __forceinline__ int
-decode_splits (int n_keys, int max_splits)
-{
-  int s = GK_CEIL_DIV (n_keys, DECODE_WARPS * DECODE_MIN_KEYS);
-  return s < max_splits ? s : max_splits;
-}
-
 #define KEY_UNROLL 4
 
 /* grid (H, max_splits, T). Every warp streams its own run of keys with its own online softmax:
@@ -167,8 +159,8 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
                                                         * together read the same keys (L2) */
   int C = a.Lkv + a.R, Dqk = a.Dn + a.R;
   int n_keys = *a.n_past + t + 1;
-  int splits = decode_splits (n_keys, a.max_splits);
-  if (s >= splits || (a.mma_min_keys > 0 && n_keys >= a.mma_min_keys))
+  int splits = gk_mla_splits (a, n_keys);   /* ceil(n_keys / 64): each warp 8 keys or more */
+  if (s >= splits || gk_mla_mma_takes (a, n_keys))
     return;
   int per = GK_CEIL_DIV (n_keys, splits);
   int k_begin = s * per, k_end = min (n_keys, k_begin + per);
@@ -277,18 +269,22 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
   }
 }
 
-/* grid (H, T): merge the splits of one (token, head). */
+/* grid (H, T, ceil(Lkv / 32)), DECODE_THREADS threads: merge the splits of one (token, head)
+ * for 32 latent dims. Every block reads the splits' maxima and sums; then warp w adds splits w,
+ * w + 8, ... (a coalesced 128-byte row each, several in flight) and the warps' sums are added
+ * in a fixed order. Many blocks with many loads in flight: the partials (splits x H x 2 KB) are
+ * read from L2 at its rate, not at one block's latency. */
 __global__ void __launch_bounds__ (DECODE_THREADS)
 mla_decode_combine_kernel (GkMlaDecodeArgs a)
 {
   gk_pdl_launch_dependents ();    /* W_UV's GEMV may start loading weights */
   int h = blockIdx.x, t = blockIdx.y;
   int n_keys = *a.n_past + t + 1;
-  int splits = decode_splits (n_keys, a.max_splits);
+  int splits = gk_mla_splits (a, n_keys);
   const float *base = a.partial + ((size_t) t * a.H + h) * a.max_splits * (a.Lkv + 2);
   /* one thread per split loads its max and sum; the block combines them, and each split's
    * weight exp(m_s - M) / L goes to shared memory, so the output loop's loads are independent */
-  __shared__ float wgt[COMBINE_MAX_SPLITS], red[32];
+  __shared__ float wgt[COMBINE_MAX_SPLITS], red[32], wsum[DECODE_WARPS][32];
   const int stride = a.Lkv + 2;
   float m = -FLT_MAX;
   for (int s = threadIdx.x; s < splits; s += blockDim.x)
@@ -301,13 +297,22 @@ mla_decode_combine_kernel (GkMlaDecodeArgs a)
     l += base[s * stride + a.Lkv + 1] * e;
   }
   const float inv_l = 1.0f / gk_block_sum (l, red);   /* its barriers also publish wgt */
-  float *out = a.o_lat + ((size_t) t * a.H + h) * a.Lkv;
-  for (int d = threadIdx.x; d < a.Lkv; d += blockDim.x) {
-    float acc = 0.0f;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int d = blockIdx.z * 32 + lane;
+  float acc = 0.0f;
+  if (d < a.Lkv) {
 #pragma unroll 4
-    for (int s = 0; s < splits; s++)
+    for (int s = warp; s < splits; s += DECODE_WARPS)
       acc += base[s * stride + d] * wgt[s];
-    out[d] = acc * inv_l;
+  }
+  wsum[warp][lane] = acc;
+  __syncthreads ();
+  if (warp == 0 && d < a.Lkv) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < DECODE_WARPS; w++)
+      sum += wsum[w][lane];
+    a.o_lat[((size_t) t * a.H + h) * a.Lkv + d] = sum * inv_l;
   }
 }
 
@@ -356,30 +361,34 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
       args->max_splits > COMBINE_MAX_SPLITS ||
       args->R % 2 || args->max_splits < 1)
     return cudaErrorInvalidValue;
-  int mma = args->kernel != GK_MLA_SIMPLE && gk_mla_decode_mma_supported (args);
-  if (args->kernel == GK_MLA_MMA && !mma)
+  /* resolve the kernel: AUTO takes v2, else v1, else simple; the *_V1 kinds v1 */
+  int want = args->kernel;
+  int v2 = (want == GK_MLA_AUTO || want == GK_MLA_MMA) && gk_mla_decode_mma2_supported (args);
+  int v1 = !v2 && (want == GK_MLA_AUTO || want == GK_MLA_AUTO_V1 || want == GK_MLA_MMA_V1) &&
+           gk_mla_decode_mma_supported (args);
+  if ((want == GK_MLA_MMA && !v2) || (want == GK_MLA_MMA_V1 && !v1))
     return cudaErrorInvalidValue;
+  GkMlaDecodeArgs r = *args;
+  r.kernel = v2 ? GK_MLA_MMA : v1 ? GK_MLA_MMA_V1 : GK_MLA_SIMPLE;
+  if (want == GK_MLA_MMA || want == GK_MLA_MMA_V1 || r.kernel == GK_MLA_SIMPLE)
+    r.mma_min_keys = 0;   /* asked for by name: it takes every token (simple: unused) */
   cudaError_t err = cudaSuccess;
-  if (mma) {
-    GkMlaDecodeArgs m = *args;
-    if (args->kernel != GK_MLA_AUTO)
-      m.mma_min_keys = 0;   /* asked for by name: it takes every token */
-    err = gk_mla_decode_mma_splits (&m, stream);
-  }
-  if (!mma || (err == cudaSuccess && args->kernel == GK_MLA_AUTO && args->mma_min_keys > 0)) {
-    GkMlaDecodeArgs a = *args;
-    if (!mma)
-      a.mma_min_keys = 0;   /* the simple kernel takes every token */
+  if (v2)
+    err = gk_mla_decode_mma2_splits (&r, stream);
+  else if (v1)
+    err = gk_mla_decode_mma_splits (&r, stream);
+  if (err == cudaSuccess && (r.kernel == GK_MLA_SIMPLE || r.mma_min_keys > 0)) {
     dim3 grid (args->H, args->max_splits, args->T);
     int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
     if (words <= 9 * 32)
-      mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (a);     /* C <= 576 */
+      mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (r);     /* C <= 576 */
     else
-      mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (a);
+      mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (r);
     err = gk_check_launch ();
   }
   if (err != cudaSuccess)
     return err;
-  mla_decode_combine_kernel<<<dim3 (args->H, args->T), DECODE_THREADS, 0, stream>>> (*args);
+  mla_decode_combine_kernel<<<dim3 (args->H, args->T, GK_CEIL_DIV (args->Lkv, 32)),
+                              DECODE_THREADS, 0, stream>>> (r);
   return gk_check_launch ();
 }

@@ -429,16 +429,25 @@ test_sample_kernel (void)
 }
 
 /* Absorbed-MLA decode of T tokens over a random latent cache of N positions (token t attends
- * to keys 0..N-T+t; GLM-4.7-Flash's shape: 20 heads, 512 + 64, 12 query partial sums), against
- * a double-precision reference on the same bf16 cache, through both split kernels. Fails the
+ * to keys 0..N-T+t; GLM-4.7-Flash's shape: 512 + 64, 12 query partial sums; H = 20 heads, or 10
+ * and 5 as on the ranks of tensor parallelism), against a double-precision reference on the
+ * same bf16 cache, through every split kernel and several split counts: the simple kernel, the
+ * first tensor-core kernel (v1), the tensor-core kernel v2 with the device's split target, with
+ * an odd target (a CTA with an idle group), with as many splits as the keys allow, and (T > 1)
+ * the automatic choice with the switch inside the batch, so one launch mixes kernels. Fails the
  * test when a head's rel L2 reaches 1e-3. */
+typedef struct {
+  const char *name;
+  int         kernel, max_splits, split_target, min_keys;
+} MlaRun;
+
 static void
-mla_check (int N, int T)
+mla_check (int N, int T, int H)
 {
-  const int H = 20, Lkv = 512, R = 64, Dn = 192, Dqk = Dn + R, C = Lkv + R, P = 12;
+  const int Lkv = 512, R = 64, Dn = 192, Dqk = Dn + R, C = Lkv + R, P = 12;
   float scale = 1.0f / sqrtf ((float) Dqk);
-  int max_splits = MIN (128, MAX (1, (N + 63) / 64));      /* as engine/cuda/cuda-forward.c */
-  GRand *r = g_rand_new_with_seed (N * 16 + T);
+  int bound = MIN (1024, MAX (1, (N + 63) / 64));          /* most splits any run uses */
+  GRand *r = g_rand_new_with_seed (N * 16 + T + 1000 * (H != 20 ? H : 0));
   g_autofree uint16_t *cache = g_new (uint16_t, (gsize) N * C);
   for (gsize i = 0; i < (gsize) N * C; i++) {
     float v = (float) normal (r);
@@ -497,13 +506,14 @@ mla_check (int N, int T)
         ref[((gsize) t * H + h) * Lkv + c] = (float) (acc[c] / sum);
     }
 
-  uint16_t *d_cache;
+  uint16_t *d_cache, *d_qmma;
   float *d_qlat, *d_q, *d_partial, *d_out;
   int32_t *d_npast, npast = N - T;
   CUDA_OK (cudaMalloc ((void **) &d_cache, (size_t) N * C * 2));
   CUDA_OK (cudaMalloc ((void **) &d_qlat, (size_t) T * H * P * Lkv * 4));
   CUDA_OK (cudaMalloc ((void **) &d_q, (size_t) T * H * Dqk * 4));
-  CUDA_OK (cudaMalloc ((void **) &d_partial, (size_t) T * H * max_splits * (Lkv + 2) * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_qmma, (size_t) T * H * 2 * C * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_partial, (size_t) T * H * bound * (Lkv + 2) * 4));
   CUDA_OK (cudaMalloc ((void **) &d_out, (size_t) T * H * Lkv * 4));
   CUDA_OK (cudaMalloc ((void **) &d_npast, 4));
   CUDA_OK (cudaMemcpy (d_cache, cache, (size_t) N * C * 2, cudaMemcpyHostToDevice));
@@ -511,20 +521,40 @@ mla_check (int N, int T)
   CUDA_OK (cudaMemcpy (d_q, q, (size_t) T * H * Dqk * 4, cudaMemcpyHostToDevice));
   CUDA_OK (cudaMemcpy (d_npast, &npast, 4, cudaMemcpyHostToDevice));
   g_autofree float *out = g_new (float, (gsize) T * H * Lkv);
-  const int kernels[] = { GK_MLA_SIMPLE, GK_MLA_MMA };
-  for (gsize ki = 0; ki < G_N_ELEMENTS (kernels); ki++) {
+
+  int legacy = MIN (128, bound);                 /* the bound before device-sized splits */
+  int target = gk_mla_decode_split_target (H);
+  int mid = N - T + 1 + T / 2;                   /* T > 1: tokens t >= T / 2 take the mma kernel */
+  const MlaRun runs[] = {
+    { "simple", GK_MLA_SIMPLE, legacy, 0, 0 },
+    { "mma-v1", GK_MLA_MMA_V1, legacy, 0, 0 },
+    { "mma", GK_MLA_MMA, MIN (bound, MAX (128, target)), target, 0 },
+    { "mma, 3 splits", GK_MLA_MMA, MIN (bound, 3), 3 * T, 0 },   /* 3 per token */
+    { "mma, most splits", GK_MLA_MMA, bound, 0, 0 },
+    { "auto, mixed", GK_MLA_AUTO, MIN (bound, MAX (128, target)), target, mid },
+    { "auto-v1, mixed", GK_MLA_AUTO_V1, legacy, 0, mid },
+  };
+  g_assert_cmpint (target, >, 0);                /* the v2 kernel fits on this device */
+  for (gsize ri = 0; ri < G_N_ELEMENTS (runs); ri++) {
+    const MlaRun *run = &runs[ri];
+    if (run->min_keys > 0 && T == 1)
+      continue;
     GkMlaDecodeArgs a = {
       .q_lat = d_qlat, .n_qparts = P, .q = d_q, .cache = d_cache, .n_past = d_npast,
-      .partial = d_partial, .o_lat = d_out, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
-      .max_splits = max_splits, .scale = scale, .kernel = kernels[ki],
+      .partial = d_partial, .o_lat = d_out, .q_mma = d_qmma, .T = T, .H = H, .Dn = Dn, .R = R,
+      .Lkv = Lkv, .max_splits = run->max_splits, .split_target = run->split_target,
+      .scale = scale, .kernel = run->kernel, .mma_min_keys = run->min_keys,
     };
-    const char *name = kernels[ki] == GK_MLA_MMA ? "mma" : "simple";
-    if (kernels[ki] == GK_MLA_MMA && !gk_mla_decode_mma_supported (&a)) {
-      g_test_message ("%d keys: the mma kernel does not run on this device", N);
+    if ((run->kernel == GK_MLA_MMA_V1 && !gk_mla_decode_mma_supported (&a)) ||
+        (run->kernel == GK_MLA_MMA && !gk_mla_decode_mma2_supported (&a))) {
+      g_test_message ("%d keys: the %s kernel does not run on this device", N, run->name);
       g_test_fail ();
       continue;
     }
-    CUDA_OK (cudaMemset (d_out, 0xff, (size_t) T * H * Lkv * 4));       /* NaN if not written */
+    /* NaN where not written: the output, and stale partials of an earlier run */
+    CUDA_OK (cudaMemset (d_out, 0xff, (size_t) T * H * Lkv * 4));
+    CUDA_OK (cudaMemset (d_partial, 0xff, (size_t) T * H * bound * (Lkv + 2) * 4));
+    CUDA_OK (cudaMemset (d_qmma, 0xff, (size_t) T * H * 2 * C * 2));
     CUDA_OK (gk_mla_decode (&a, NULL));
     CUDA_OK (cudaDeviceSynchronize ());
     CUDA_OK (cudaMemcpy (out, d_out, (size_t) T * H * Lkv * 4, cudaMemcpyDeviceToHost));
@@ -539,33 +569,38 @@ mla_check (int N, int T)
       }
     }
     double all = test_rel_l2 (out, ref, (gsize) T * H * Lkv);
-    g_test_message ("%d keys, %d tokens, %s kernel, %d max splits: rel L2 %.3g, worst %.3g "
-                    "(token %d head %d) against float64", N, T, name, max_splits, all, worst,
-                    worst_t, worst_h);
+    g_test_message ("%d keys, %d tokens, %d heads, %s kernel, %d max splits, target %d: rel L2 "
+                    "%.3g, worst %.3g (token %d head %d) against float64", N, T, H, run->name,
+                    run->max_splits, run->split_target, all, worst, worst_t, worst_h);
     g_assert_cmpfloat (worst, <, 1e-3);
   }
   cudaFree (d_cache);
   cudaFree (d_qlat);
   cudaFree (d_q);
+  cudaFree (d_qmma);
   cudaFree (d_partial);
   cudaFree (d_out);
   cudaFree (d_npast);
 }
 
-/* the long-context check: 8k and 64k keys */
+/* the long-context check: 8k and 64k keys, all heads and a rank's 5 */
 static void
 test_mla_long (gconstpointer data)
 {
-  mla_check (GPOINTER_TO_INT (data), 1);
+  mla_check (GPOINTER_TO_INT (data), 1, 20);
+  mla_check (GPOINTER_TO_INT (data), 2, 5);
 }
 
-/* short contexts, partial key tiles and splits, several tokens with their causal limits */
+/* short contexts, partial key tiles and splits, several tokens with their causal limits, the
+ * heads of tensor-parallel ranks (10 at tp 2, 5 at tp 4) */
 static void
 test_mla_short (void)
 {
-  const int cases[][2] = { { 1, 1 }, { 17, 1 }, { 100, 3 }, { 1000, 8 }, { 4099, 2 } };
+  const int cases[][3] = { { 1, 1, 20 }, { 17, 1, 20 }, { 100, 3, 20 }, { 1000, 8, 20 },
+                           { 4099, 2, 20 }, { 300, 4, 10 }, { 2500, 3, 10 }, { 129, 1, 5 },
+                           { 5000, 8, 5 } };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    mla_check (cases[i][0], cases[i][1]);
+    mla_check (cases[i][0], cases[i][1], cases[i][2]);
 }
 #endif
 

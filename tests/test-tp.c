@@ -707,6 +707,21 @@ test_plan_glm (void)
   }
   g_assert_cmpuint (p[4].workspace_bytes, <, p[1].workspace_bytes);
 
+  /* a backend that splits each decode token's keys (CUDA) adds the splits' partial outputs:
+   * chunk (64) x Hl x min(splits, one per 64 keys) x (kv_lora_rank 512 + max + sum) floats */
+  const int ctxs[] = { 32768, 1000 };
+  for (gsize i = 0; i < G_N_ELEMENTS (ctxs); i++)
+    for (int tp = 1; tp <= 4; tp *= 2) {
+      GlimShardPlanOptions plain = { .n_ctx = ctxs[i] }, split = plain;
+      split.decode_splits = 264;
+      GlimShardPlan a, b;
+      g_assert_true (glim_shard_plan (m, tp, &plain, &a, &error));
+      g_assert_true (glim_shard_plan (m, tp, &split, &b, &error));
+      guint64 splits = ctxs[i] == 32768 ? 264 : 16;
+      g_assert_cmpuint (b.workspace_bytes - a.workspace_bytes, ==,
+                        64ull * (guint64) (20 / tp) * splits * 514 * 4);
+    }
+
   /* tp 5 cuts the 96 blocks of F = 1536 as 20, 19, 19, 19, 19 (everything else evenly): rank 0
    * holds one block more of every expert, and the plan is that of rank 0 */
   GlimShardPlan p5;

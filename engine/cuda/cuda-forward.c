@@ -237,6 +237,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->o_lat, (size_t) TMAX * H * Lkv * 4 },
     { (void **) &fw->o, (size_t) TMAX * fw->o_cols * 4 },   /* zero outside the rank's heads */
     { (void **) &fw->partial, (size_t) TMAX * H * fw->max_splits * (Lkv + 2) * 4 },
+    { (void **) &fw->q_mma, (size_t) TMAX * H * 2 * C * 2 },
     { (void **) &fw->act, (size_t) TMAX * (K + 1) * F_max * 4 },
     { (void **) &fw->slots, (size_t) TMAX * (K + 1) * D * 4 },
     { (void **) &fw->rlogits, (size_t) TMAX * E * 4 },
@@ -385,16 +386,6 @@ mla_mma_min_keys (void)
   return v ? (int) g_ascii_strtoll (v, NULL, 10) : 3072;
 }
 
-/* Most splits of one token's keys in the MLA decode (each split is one CTA of the tensor-core
- * kernel, one block per head of the simple one). GLIMMER_MLA_SPLITS overrides, for measuring. */
-static int
-mla_max_splits (void)
-{
-  const char *v = g_getenv ("GLIMMER_MLA_SPLITS");
-  int n = v ? (int) g_ascii_strtoll (v, NULL, 10) : 128;
-  return CLAMP (n, 1, 1024);
-}
-
 void
 glim_cuda_forward_free (GlimCudaForward *fw)
 {
@@ -480,15 +471,23 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   fw->o_cols = fw->n_heads * c->v_head_dim;
   for (int l = 0; shard != NULL && l < c->n_layers; l++)
     fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
-  fw->max_splits = MIN (mla_max_splits (), MAX (1, (n_ctx + 63) / 64));
   fw->gemv_mma = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "mma") == 0;
-  fw->mla_kernel = g_strcmp0 (g_getenv ("GLIMMER_MLA"), "simple") == 0 ? GK_MLA_SIMPLE : GK_MLA_AUTO;
+  const char *mla = g_getenv ("GLIMMER_MLA");
+  fw->mla_kernel = g_strcmp0 (mla, "simple") == 0   ? GK_MLA_SIMPLE
+                   : g_strcmp0 (mla, "mma-v1") == 0 ? GK_MLA_AUTO_V1
+                                                    : GK_MLA_AUTO;
   fw->mla_min_keys = mla_mma_min_keys ();
   fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));
   if (cudaSetDevice (device) != cudaSuccess) {
     glim_cuda_set_error (error, cudaGetLastError (), "cudaSetDevice", G_STRFUNC, __FILE__, __LINE__);
     return NULL;
   }
+  /* MLA decode splits: the most per token (the memory plan counts their partials), and the
+   * count that fills this device once (GLIMMER_MLA_SPLITS sets both, for measuring) */
+  fw->max_splits = MIN (glim_cuda_mla_splits_bound (), MAX (1, (n_ctx + 63) / 64));
+  fw->mla_split_target = g_getenv ("GLIMMER_MLA_SPLITS") != NULL
+                             ? glim_cuda_mla_splits_bound ()
+                             : gk_mla_decode_split_target (fw->n_heads);
   TRY_NULL (cudaStreamCreateWithFlags (&fw->stream, cudaStreamNonBlocking), error);
   TRY_NULL (cudaStreamCreateWithFlags (&fw->side, cudaStreamNonBlocking), error);
   TRY_NULL (cudaEventCreateWithFlags (&fw->fork, cudaEventDisableTiming), error);
@@ -626,6 +625,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache,
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
+      .q_mma = fw->q_mma, .split_target = fw->mla_split_target,
       .scale = 1.0f / sqrtf ((float) Dqk),
       .kernel = fw->mla_kernel, .mma_min_keys = fw->mla_min_keys,
     };

@@ -18,7 +18,20 @@ glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
     .prefill_key_block = GLIM_CUDA_PREFILL_KEYS,
     .prefill_flash_max_dim = GK_FLASH_MAX_DIM,
     .prefill_score_bytes = GLIM_CUDA_SCORE_BUDGET,
+    .decode_splits = glim_cuda_mla_splits_bound (),     /* alloc_scratch's partials */
   };
+}
+
+/* GLIMMER_MLA_SPLITS, for measuring; else enough splits to fill the current device once with the
+ * tensor-core MLA decode (20 heads: GLM-4.7-Flash), and 128 at least (the other kernels' bound
+ * before the device-sized count). */
+int
+glim_cuda_mla_splits_bound (void)
+{
+  const char *v = g_getenv ("GLIMMER_MLA_SPLITS");
+  if (v != NULL)
+    return CLAMP ((int) g_ascii_strtoll (v, NULL, 10), 1, GLIM_CUDA_MLA_SPLITS_MAX);
+  return CLAMP (gk_mla_decode_split_target (20), 128, GLIM_CUDA_MLA_SPLITS_MAX);
 }
 
 gboolean

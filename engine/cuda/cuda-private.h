@@ -19,6 +19,7 @@
 #define GLIM_CUDA_PREFILL_T 2048
 #define GLIM_CUDA_PREFILL_KEYS 8192
 #define GLIM_CUDA_SCORE_BUDGET ((guint64) 768 << 20)
+#define GLIM_CUDA_MLA_SPLITS_MAX 1024   /* kernels/mla.cu COMBINE_MAX_SPLITS */
 
 /* Indices into the static descriptor table of one layer. */
 enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_N };
@@ -54,9 +55,11 @@ struct _GlimCudaForward {
   unsigned int      *route_done; /* device [TMAX]: router blocks finished per token (gk_router_route) */
   float             *pinned_val; /* host */
   int           n_ctx;
-  int           max_splits;
+  int           max_splits;      /* MLA decode: most splits per token (sizes fw->partial) */
+  int           mla_split_target;/* splits that fill the device once (GkMlaDecodeArgs) */
   /* kernel choices, read from the environment once at creation (benchmarks and tests):
-   * GLIMMER_GEMV=mma (tensor-core GEMV), GLIMMER_MLA=simple, GLIMMER_MLA_MIN_KEYS=N */
+   * GLIMMER_GEMV=mma (tensor-core GEMV), GLIMMER_MLA=simple|mma-v1, GLIMMER_MLA_MIN_KEYS=N,
+   * GLIMMER_MLA_SPLITS=N */
   gboolean      gemv_mma;
   int           mla_kernel;
   int           mla_min_keys;
@@ -83,6 +86,7 @@ struct _GlimCudaForward {
   float   *x, *qa, *q, *kva, *q_lat, *o_lat, *o, *partial, *act, *slots, *rlogits,
           *rweight, *logits;
   int32_t *ids, *n_past, *idx, *next;
+  uint16_t *q_mma;           /* [TMAX, Hl, 2, C] bf16: the MLA decode's prepared query */
   GkGemvGroup *moe_groups;
   void        *argmax_scratch;
   void        *sample_scratch;   /* gk_sample's, allocated on the first sampled token */

@@ -107,6 +107,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimCudaTp, glim_cuda_tp_free)
 
 /* The options this backend plans with (bf16 cache, decode and prefill workspaces) for n_ctx. */
 void        glim_cuda_plan_options  (int n_ctx, GlimShardPlanOptions *po);
+/* The MLA decode's most key splits per token on the current device: GLIMMER_MLA_SPLITS, or
+ * what fills the device once (kernels' gk_mla_decode_split_target), 128 at least. */
+int         glim_cuda_mla_splits_bound (void);
 /* *n_ctx = the longest context that fits on devices[0..tp) given their free memory now
  * (cudaMemGetInfo; glim_shard_fit_context). Errors: a CUDA failure, or not even a short context
  * fits (the message names the GPUs and what does not fit). */
