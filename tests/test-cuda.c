@@ -624,8 +624,9 @@ median (double *v, int n)
  * the rows after it 0.02-0.09. So the two GPU paths must agree row by row (bf16 GEMM against
  * float32 GEMV may flip a rare tie: at most 2% of rows), and against the CPU the median row
  * (under the 2e-2 bound; tiny-nonorm's contaminated tail puts it at 1.3e-2). Each attention of
- * the GEMM path is held to that: the flash kernel, the same in key blocks of 128, the float32
- * score blocks (GLIMMER_PREFILL_ATTN=cublas). */
+ * the GEMM path is held to that: the float32 score blocks (the default), the flash kernel
+ * (GLIMMER_PREFILL_ATTN=flash), the same in key blocks of 128, and the bf16 hi + lo weight
+ * GEMMs (GLIMMER_PREFILL_MATH=bf16x2). */
 static void
 test_long_prefill (gconstpointer data)
 {
@@ -639,11 +640,13 @@ test_long_prefill (gconstpointer data)
     int T = MIN (lengths[li], m->config->max_position_embeddings - 1);
     g_autofree int32_t *ids = make_prompt (T, V, 9);
     g_autofree float *ref = g_new (float, (gsize) T * V);
-    /* the GEMM prefill (flash attention), the GEMV path, the flash attention fed in key
-     * blocks of 128, the float32 score-block attention */
-    static const char *const paths[][2] = {
-      { NULL, NULL }, { "GLIMMER_PREFILL", "gemv" }, { "GLIMMER_PREFILL_KEY_BLOCK", "128" },
-      { "GLIMMER_PREFILL_ATTN", "cublas" },
+    /* the GEMM prefill (TF32 weight GEMMs, float32 score blocks), the GEMV path, the flash
+     * attention, the same fed in key blocks of 128, the bf16 hi + lo weight GEMMs */
+    static const char *const paths[][4] = {
+      { NULL, NULL, NULL, NULL }, { "GLIMMER_PREFILL", "gemv", NULL, NULL },
+      { "GLIMMER_PREFILL_ATTN", "flash", NULL, NULL },
+      { "GLIMMER_PREFILL_ATTN", "flash", "GLIMMER_PREFILL_KEY_BLOCK", "128" },
+      { "GLIMMER_PREFILL_MATH", "bf16x2", NULL, NULL },
     };
     float *out[G_N_ELEMENTS (paths)];
     {
@@ -652,13 +655,15 @@ test_long_prefill (gconstpointer data)
     }
     for (gsize path = 0; path < G_N_ELEMENTS (paths); path++) {
       out[path] = g_new (float, (gsize) T * V);
-      if (paths[path][0] != NULL)
-        g_setenv (paths[path][0], paths[path][1], TRUE);
+      for (int v = 0; v < 4; v += 2)
+        if (paths[path][v] != NULL)
+          g_setenv (paths[path][v], paths[path][v + 1], TRUE);
       g_autoptr (GlimContext) g = open_ctx (m, GLIM_BACKEND_CUDA, T);
       g_assert_true (glim_context_eval (g, ids, T, out[path], TRUE, &error));
       g_assert_no_error (error);
-      if (paths[path][0] != NULL)
-        g_unsetenv (paths[path][0]);
+      for (int v = 0; v < 4; v += 2)
+        if (paths[path][v] != NULL)
+          g_unsetenv (paths[path][v]);
     }
     g_autofree double *rel = g_new (double, T);
     for (gsize path = 0; path < G_N_ELEMENTS (paths); path++) {
@@ -670,9 +675,10 @@ test_long_prefill (gconstpointer data)
         rel[t] = test_rel_l2 (out[path] + (gsize) t * V, ref + (gsize) t * V, V);
       }
       double med = median (rel, T);
-      g_test_message ("%s: %d tokens, %s=%s: gemm vs gemv %d rows over 2e-2; vs cpu median rel "
-                      "%.3g", dir, T, paths[path][0] ? paths[path][0] : "default",
-                      paths[path][1] ? paths[path][1] : "", n_bad, med);
+      g_test_message ("%s: %d tokens, %s=%s %s=%s: gemm vs gemv %d rows over 2e-2; vs cpu median "
+                      "rel %.3g", dir, T, paths[path][0] ? paths[path][0] : "default",
+                      paths[path][1] ? paths[path][1] : "", paths[path][2] ? paths[path][2] : "",
+                      paths[path][3] ? paths[path][3] : "", n_bad, med);
       g_assert_cmpfloat (n_bad, <=, 0.02 * T);
       g_assert_cmpfloat (med, <, 2e-2);
     }

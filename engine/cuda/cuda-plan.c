@@ -7,6 +7,8 @@
 
 #include "cuda-private.h"
 
+#include <string.h>
+
 void
 glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
 {
@@ -16,10 +18,30 @@ glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
     .chunk_tokens = TMAX,                       /* decode scratch (alloc_scratch) */
     .prefill_tokens = GLIM_CUDA_PREFILL_T,      /* cuda-prefill.c's workspace */
     .prefill_key_block = GLIM_CUDA_PREFILL_KEYS,
-    .prefill_flash_max_dim = GK_FLASH_MAX_DIM,
+    .prefill_flash_max_dim = glim_cuda_prefill_attn (NULL) == GLIM_CUDA_ATTN_CUBLAS ? 0 : GK_FLASH_MAX_DIM,
     .prefill_score_bytes = GLIM_CUDA_SCORE_BUDGET,
     .decode_splits = glim_cuda_mla_splits_bound (),     /* alloc_scratch's partials */
   };
+}
+
+/* GLIMMER_PREFILL_ATTN: unset or "cublas" (the default score blocks), "flash", "flash-bf16"
+ * (or "bf16"); -1 with *error for anything else (the plan, which passes NULL, takes the
+ * default then, and pre_alloc reports it). */
+int
+glim_cuda_prefill_attn (GError **error)
+{
+  const char *v = g_getenv ("GLIMMER_PREFILL_ATTN");
+  if (v == NULL || *v == '\0' || strcmp (v, "cublas") == 0)
+    return GLIM_CUDA_ATTN_CUBLAS;
+  if (strcmp (v, "flash") == 0)
+    return GLIM_CUDA_ATTN_FLASH;
+  if (strcmp (v, "flash-bf16") == 0 || strcmp (v, "bf16") == 0)
+    return GLIM_CUDA_ATTN_FLASH_BF16;
+  if (error == NULL)
+    return GLIM_CUDA_ATTN_CUBLAS;
+  g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
+               "GLIMMER_PREFILL_ATTN=%s: unknown value (use cublas, flash or flash-bf16)", v);
+  return -1;
 }
 
 /* GLIMMER_MLA_SPLITS, for measuring; else enough splits to fill the current device once with the

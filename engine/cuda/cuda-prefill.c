@@ -2,22 +2,25 @@
  * SPDX-License-Identifier: MIT
  *
  * Per chunk of up to PREFILL_T tokens and per layer. Weight products (linear()), by
- * GLIMMER_PREFILL_MATH (read once, in pre_alloc; see PreMath): the default "bf16x2" expands
- * NVFP4 weights to bf16 scratch without their global scale (exact; scale2 becomes the GEMM's
- * alpha; BF16 weights are used in place) and multiplies them with the float32 activations split
- * into bf16 hi + lo halves (16 significant bits together): Y = alpha (W.Xhi + W.Xlo), two GEMMs
- * with float32 accumulation. Each input is split once (gate and up share it; q_a and kv_a share
- * p->h, whose split is kept until chunk() writes p->h again). "bf16" drops the lo product;
- * "tf32" and "fp32" expand weights to float32 and run TF32 or float32 GEMMs (F32/F16 weights
- * always take that path). Attention is the non-absorbed MLA ("compute-friendly", docs/model.md
- * 2.1): per block of at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM
- * (kv_b exact in bf16), then the causal flash kernel (kernels/flash-attn.cu) carries its state
- * over the blocks. Head dims past GK_FLASH_MAX_DIM, a kv_b not exact in bf16 (F16, F32) or
- * GLIMMER_PREFILL_ATTN=cublas take the absorbed form with float32 scores materialised per query
- * block instead (S = Q.cache^T, causal softmax, P.cache, W_UV). The MoE routes and groups
- * (token, slot) pairs by expert on the device; the host reads only the E + 1 offsets (one wait
- * per MoE layer, while the shared expert runs) and runs each active expert once over its slice
- * of the gathered, once-split rows. Mirrors engine/cpu/cpu-forward.c.
+ * GLIMMER_PREFILL_MATH (read once, in pre_alloc; see PreMath): the default "tf32" expands NVFP4
+ * weights to float32 scratch without their global scale (scale2 becomes the GEMM's alpha) and
+ * runs TF32 GEMMs on float32 activations ("fp32": full float32 GEMMs; F32/F16 weights always
+ * take this path). "bf16x2" expands to bf16 instead (exact) and multiplies with the activations
+ * split into bf16 hi + lo halves (16 significant bits together): Y = alpha (W.Xhi + W.Xlo), two
+ * GEMMs with float32 accumulation, each input split once; "bf16" drops the lo product. On the
+ * H200 at 8k tokens tf32 is the fastest (bf16x2 issues twice the cuBLAS calls per expert and
+ * the MoE is bound by them: docs/PERFORMANCE.md). Attention, by GLIMMER_PREFILL_ATTN: the
+ * default is the absorbed form over the latent cache with float32 scores materialised per
+ * query block (S = Q.cache^T, causal softmax, P.cache, W_UV, TF32 GEMMs); "flash" is the
+ * non-absorbed MLA ("compute-friendly", docs/model.md 2.1): per block of at most PREFILL_KEYS
+ * keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM (kv_b exact in bf16), then the causal
+ * flash kernel (kernels/flash-attn.cu) carries its state over the blocks, Q and P split into
+ * bf16 hi + lo ("flash-bf16": plain bf16). It needs no score buffers but is still slower than
+ * the cuBLAS path (untuned); head dims past GK_FLASH_MAX_DIM or a kv_b not exact in bf16 (F16,
+ * F32) always take the score blocks. The MoE routes and groups (token, slot) pairs by expert on
+ * the device; the host reads only the E + 1 offsets (one wait per MoE layer, while the shared
+ * expert runs) and runs each active expert once over its slice of the gathered rows. Mirrors
+ * engine/cpu/cpu-forward.c.
  * Tensor parallelism: a rank runs the same steps on its shard (glim-shard.h: its heads, its
  * part of every FFN width, its lm_head rows); each block's output (o_proj, the FFN) is then its
  * partial sum, and fw->reduce sums the partials over the ranks before the residual add, at the
@@ -35,8 +38,7 @@
 #define PREFILL_KEYS GLIM_CUDA_PREFILL_KEYS
 #define SCORE_BUDGET ((size_t) GLIM_CUDA_SCORE_BUDGET)
 
-/* How attention() runs (GLIMMER_PREFILL_ATTN, read once per context: "bf16" measures what the
- * split costs, "cublas" compares with the score-block path on a GPU). */
+/* How attention() runs (GLIMMER_PREFILL_ATTN, read once per context: glim_cuda_prefill_attn). */
 typedef enum {
   ATTN_FLASH,           /* flash kernel, Q and P split into bf16 hi + lo */
   ATTN_FLASH_BF16,      /* flash kernel, plain bf16 Q and P */
@@ -183,7 +185,7 @@ parse_math (PreMath *math, GError **error)
     { "bf16x2", PRE_MATH_BF16X2 }, { "bf16", PRE_MATH_BF16 },
     { "tf32", PRE_MATH_TF32 }, { "fp32", PRE_MATH_FP32 },
   };
-  *math = PRE_MATH_BF16X2;
+  *math = PRE_MATH_TF32;
   if (v == NULL || *v == '\0')
     return TRUE;
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
@@ -219,9 +221,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   const char *t_env = g_getenv ("GLIMMER_PREFILL_TOKENS");
   if (t_env != NULL)
     p->T = CLAMP (atoi (t_env), 16, fw->n_ctx);
-  const char *path = g_getenv ("GLIMMER_PREFILL_ATTN");
-  p->attn = g_strcmp0 (path, "bf16") == 0 ? ATTN_FLASH_BF16 : ATTN_FLASH;
-  if (g_strcmp0 (path, "cublas") == 0 || !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
+  int want = glim_cuda_prefill_attn (error);
+  if (want < 0)
+    return FALSE;
+  p->attn = want == GLIM_CUDA_ATTN_FLASH_BF16 ? ATTN_FLASH_BF16 : want == GLIM_CUDA_ATTN_FLASH ? ATTN_FLASH : ATTN_CUBLAS;
+  if (p->attn != ATTN_CUBLAS && !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
     p->attn = ATTN_CUBLAS;
   /* K/V in bf16 are exact products only of a kv_b exact in bf16 (glim-shard.c prefill_flash) */
   for (int l = 0; l < c->n_layers; l++)

@@ -108,12 +108,13 @@ if [[ -n $preset ]]; then
     while read -r line; do summary+=("  tp $n decode $line"); done < <(grep -E "^\| [0-9]+ \|" "$log")
     while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
   done
-  # the prefill's weight-product math (engine/cuda/cuda-prefill.c): the runs above use bf16x2
-  for math in bf16 tf32; do
-    line=$(GLIMMER_PREFILL_MATH=$math $bin/glimmer-cli bench --model "$model" --backend cuda \
+  # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use tf32 weight
+  # GEMMs and the float32 score-block attention
+  for setting in GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=flash; do
+    line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
-    echo "GLIMMER_PREFILL_MATH=$math $line"
-    summary+=("  tp 1 GLIMMER_PREFILL_MATH=$math $line")
+    echo "$setting $line"
+    summary+=("  tp 1 $setting $line")
   done
 fi
 
