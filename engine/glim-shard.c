@@ -448,8 +448,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
               + n_ctx * C                                      /* one layer's cache */
               + 2 * Tq * Hl * n_ctx;                           /* S, P */
   }
-  return floats * 4 + halves * 2 + 9 * E * 8                   /* + grouped-GEMM pointers */
-         + 38 * 256;                                           /* 38 buffers, each padded */
+  return floats * 4 + halves * 2 + 37 * 256;                   /* 37 buffers, each padded */
 }
 
 static gboolean

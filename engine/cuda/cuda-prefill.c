@@ -78,11 +78,6 @@ typedef struct {
   float    *lw, *ones;
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
   cudaEvent_t offsets_ready;
-  /* grouped expert GEMMs (moe_grouped): pointer arrays [3 stages][3 (A, B, C)][E], pinned on
-   * the host and copied to the device per layer; grouped = cuBLAS takes them here */
-  const void **host_ptrs;
-  const void **dev_ptrs;
-  gboolean  grouped;
   int       hs_T;
   size_t    wbuf_elems, xs_elems;
   /* GLIMMER_PREFILL_PROFILE=1: device time per block kind, summed over a prefill (events
@@ -134,7 +129,6 @@ glim_cuda_prefill_free (GlimCudaForward *fw)
   fw->pre = NULL;
   if (p != NULL) {
     cudaFreeHost (p->host_offsets);
-    cudaFreeHost (p->host_ptrs);
     if (p->offsets_ready != NULL)
       cudaEventDestroy (p->offsets_ready);
   }
@@ -202,29 +196,6 @@ parse_math (PreMath *math, GError **error)
   g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
                "GLIMMER_PREFILL_MATH=%s: unknown value (use bf16x2, bf16, tf32 or fp32)", v);
   return FALSE;
-}
-
-/* Whether this cuBLAS runs grouped float32 GEMMs with TF32 (cublasGemmGroupedBatchedEx): one
- * 16 x 16 x 16 product on the scratch, pointers already on the device. */
-static gboolean
-probe_grouped (GlimCudaForward *fw)
-{
-  Pre *p = pre_of (fw);
-  if (p->wbuf_elems < 3 * 256)
-    return FALSE;
-  const void *ptrs[3] = { p->wbuf, p->wbuf + 256, p->wbuf + 512 };
-  if (cudaMemcpy (p->dev_ptrs, ptrs, sizeof ptrs, cudaMemcpyHostToDevice) != cudaSuccess)
-    return FALSE;
-  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  int sz = 16, one = 1;
-  float alpha = 1.0f, beta = 0.0f;
-  cublasStatus_t st = cublasGemmGroupedBatchedEx (
-    fw->cublas, &ta, &tb, &sz, &sz, &sz, &alpha, p->dev_ptrs, CUDA_R_32F, &sz, p->dev_ptrs + 1,
-    CUDA_R_32F, &sz, &beta, (void *const *) (p->dev_ptrs + 2), CUDA_R_32F, &sz, 1, &one,
-    CUBLAS_COMPUTE_32F_FAST_TF32);
-  gboolean ok = st == CUBLAS_STATUS_SUCCESS && cudaStreamSynchronize (fw->stream) == cudaSuccess;
-  g_debug ("grouped TF32 GEMMs: %s (cuBLAS status %d)", ok ? "yes" : "no", (int) st);
-  return ok;
 }
 
 static gboolean
@@ -298,7 +269,6 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
     { (void **) &p->offsets, (size_t) (E + 1) * 4 },
-    { (void **) &p->dev_ptrs, (size_t) 9 * E * sizeof (void *) },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (b); i++)
@@ -323,7 +293,6 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   TRY (cudaMemcpy (p->kslot, kslot, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMemcpy (p->ones, ones, T * 4, cudaMemcpyHostToDevice));
   TRY (cudaMallocHost ((void **) &p->host_offsets, (size_t) (E + 1) * 4));
-  TRY (cudaMallocHost ((void **) &p->host_ptrs, (size_t) 9 * E * sizeof (void *)));
   TRY (cudaEventCreateWithFlags (&p->offsets_ready, cudaEventDisableTiming));
   p->profile = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_PROFILE"), "1") == 0;
   for (int i = 0; p->profile && i < 4; i++)
@@ -331,7 +300,6 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   TRY_BLAS (cublasCreate (&fw->cublas));
   TRY_BLAS (cublasSetStream (fw->cublas, fw->stream));
   TRY_BLAS (cublasSetMathMode (fw->cublas, CUBLAS_DEFAULT_MATH));
-  p->grouped = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_GROUPED"), "0") != 0 && probe_grouped (fw);
   return TRUE;
 }
 
@@ -639,106 +607,6 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, ldo, T, p->out, D, error);
 }
 
-/* The routed experts of a layer in float32 math with few cuBLAS calls: the rows of all
- * (token, slot) pairs gathered once (into p->xs, which holds T * K * D floats), then per batch
- * of experts whose weights fit the scratch, for gate, up and down in turn: each expert's matrix
- * expanded into its part of p->wbuf and one grouped GEMM (cublasGemmGroupedBatchedEx) over the
- * batch, each expert on its slice of the pairs. SiLU(gate) * up over all pairs at once.
- * Returns FALSE with *handled FALSE (no error) where the shapes don't allow it: the caller
- * runs the experts one by one. */
-static gboolean
-moe_grouped (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
-             gboolean *handled, GError **error)
-{
-  Pre *p = pre_of (fw);
-  const GlimConfig *c = fw->model->config;
-  int D = c->hidden_size, E = c->n_routed_experts, K = c->n_experts_per_tok;
-  int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
-  cudaStream_t s = fw->stream;
-  *handled = FALSE;
-  /* the experts with pairs here and rows on this rank; all alike (one F, formats expanded) */
-  g_autofree int *act = g_new (int, E);
-  int n_act = 0, F = 0;
-  size_t elems = 0;
-  for (int e = 0; e < E; e++) {
-    if (off[e + 1] == off[e] || cl->h_gate[e].rows == 0)
-      continue;
-    const GkMatrix *w[3] = { &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e] };
-    if (elems == 0) {
-      elems = (size_t) w[0]->rows * w[0]->cols;
-      F = w[0]->rows;
-    }
-    for (int i = 0; i < 3; i++)
-      if (w[i]->format == GK_WEIGHT_BF16 || (size_t) w[i]->rows * w[i]->cols != elems)
-        return TRUE;      /* BF16 experts keep their bf16 GEMMs (linear()) */
-    if (w[0]->rows != F || w[1]->rows != F || w[2]->cols != F || w[0]->cols != D ||
-        w[1]->cols != D || w[2]->rows != D)
-      return TRUE;
-    act[n_act++] = e;
-  }
-  size_t batch = elems > 0 ? MIN ((size_t) E, p->wbuf_elems / elems) : 0;
-  if (n_act == 0 || batch == 0 || (size_t) n_pairs * F > (size_t) p->T * F_max ||
-      (size_t) n_pairs * D > p->xs_elems || n_pairs > p->T * K)
-    return TRUE;
-  *handled = TRUE;
-  /* experts with pairs but no rows on this rank: zeros in their slots */
-  for (int e = 0; e < E; e++)
-    if (off[e + 1] > off[e] && cl->h_gate[e].rows == 0)
-      TRY (cudaMemsetAsync (p->ye + (size_t) off[e] * D, 0,
-                            (size_t) (off[e + 1] - off[e]) * D * sizeof (float), s));
-  float *xg = (float *) (void *) p->xs;                    /* [n_pairs, D] */
-  TRY (gk_gather_f32 (xg, p->h, p->tok, n_pairs, D, s));
-  /* pointer arrays: stage (gate, up, down) x (A, B, C) x active expert */
-  const void **hp = p->host_ptrs;
-  for (int a = 0; a < n_act; a++) {
-    int e = act[a], at = off[e];
-    float *wb = p->wbuf + (size_t) (a % batch) * elems;
-    hp[0 * E + a] = wb; hp[1 * E + a] = xg + (size_t) at * D; hp[2 * E + a] = p->g + (size_t) at * F;
-    hp[3 * E + a] = wb; hp[4 * E + a] = xg + (size_t) at * D; hp[5 * E + a] = p->u + (size_t) at * F;
-    hp[6 * E + a] = wb; hp[7 * E + a] = p->g + (size_t) at * F; hp[8 * E + a] = p->ye + (size_t) at * D;
-  }
-  TRY (cudaMemcpyAsync (p->dev_ptrs, hp, (size_t) 9 * E * sizeof (void *), cudaMemcpyHostToDevice, s));
-  cublasComputeType_t math = p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F
-                                                      : CUBLAS_COMPUTE_32F_FAST_TF32;
-  g_autofree cublasOperation_t *ta = g_new (cublasOperation_t, batch);
-  g_autofree cublasOperation_t *tb = g_new (cublasOperation_t, batch);
-  g_autofree int *m = g_new (int, batch), *n = g_new (int, batch), *k = g_new (int, batch);
-  g_autofree int *ones = g_new (int, batch);
-  g_autofree float *alpha = g_new (float, batch), *beta = g_new0 (float, batch);
-  g_autofree int *ldcs = g_new (int, batch);
-  for (size_t a0 = 0; a0 < (size_t) n_act; a0 += batch) {
-    int nb = (int) MIN (batch, (size_t) n_act - a0);
-    for (int stage = 0; stage < 3; stage++) {
-      for (int j = 0; j < nb; j++) {
-        int e = act[a0 + j];
-        const GkMatrix *w = stage == 0 ? &cl->h_gate[e] : stage == 1 ? &cl->h_up[e] : &cl->h_down[e];
-        TRY (gk_dequant_f32 (p->wbuf + (size_t) j * elems, w, s));
-        ta[j] = CUBLAS_OP_T;
-        tb[j] = CUBLAS_OP_N;
-        m[j] = w->rows;
-        n[j] = off[e + 1] - off[e];
-        k[j] = w->cols;
-        ones[j] = 1;
-        alpha[j] = w->format == GK_WEIGHT_NVFP4 ? w->scale2 : 1.0f;
-      }
-      const void **dp = p->dev_ptrs + (size_t) stage * 3 * E + a0;
-      for (int j = 0; j < nb; j++)
-        ldcs[j] = stage == 2 ? D : F;
-      TRY_BLAS (cublasGemmGroupedBatchedEx (fw->cublas, ta, tb, m, n, k, alpha, dp, CUDA_R_32F, k,
-                                            dp + E, CUDA_R_32F, k, beta,
-                                            (void *const *) (dp + 2 * E), CUDA_R_32F, ldcs, nb,
-                                            ones, math));
-      if (stage == 1) {
-        /* silu(gate) * up over this batch's pairs (contiguous: experts in order) */
-        int first = off[act[a0]], last = off[act[a0 + nb - 1] + 1];
-        TRY (gk_silu_mul_f32 (p->g + (size_t) first * F, p->u + (size_t) first * F,
-                              (size_t) (last - first) * F, s));
-      }
-    }
-  }
-  return TRUE;
-}
-
 static gboolean
 moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
 {
@@ -791,10 +659,7 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   Split xs = { NULL, NULL };
   if (bf16 && !split_input (fw, p->h, D, p->tok, n_pairs, D, &xs, error))
     return FALSE;
-  gboolean grouped = FALSE;
-  if (!bf16 && p->grouped && !moe_grouped (fw, cl, off, n_pairs, &grouped, error))
-    return FALSE;
-  for (int e = 0; e < E && !grouped; e++) {
+  for (int e = 0; e < E; e++) {
     int n = off[e + 1] - off[e], at = off[e];
     float *ye = p->ye + (size_t) at * D;     /* [n, D] */
     if (n == 0)
