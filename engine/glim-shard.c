@@ -428,8 +428,9 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
                    + T * C + T * O + 2 * T * F                 /* kva, o, gate, up */
                    + T * E + T * K + T * (K + 1) * D           /* router, slots */
                    + LT * (guint64) MAX (n_vocab, 1)           /* logits */
-                   + wide_elems                                /* a weight expanded (float32
-                                                                * for tf32/fp32; bf16 uses half) */
+                   + wide_elems * (guint64) MAX (o->prefill_lanes, 1) /* a weight expanded
+                                                                * per expert lane (float32 for
+                                                                * tf32/fp32; bf16 uses half) */
                    + T * (5 * K + 4) + E + 1;                  /* int32 index arrays, offsets */
   /* bf16 hi + lo activations: of p->h [T, D], and of any other input (the MoE's [T * K, D]) */
   guint64 halves = 2 * T * D + 2 * T * MAX (K * D, wide_cols);
@@ -448,7 +449,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
               + n_ctx * C                                      /* one layer's cache */
               + 2 * Tq * Hl * n_ctx;                           /* S, P */
   }
-  return floats * 4 + halves * 2 + 37 * 256;                   /* 37 buffers, each padded */
+  return floats * 4 + halves * 2 + 38 * 256;                   /* 38 buffers, each padded */
 }
 
 static gboolean

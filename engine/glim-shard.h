@@ -121,6 +121,8 @@ typedef struct {
                                 * activations of the chunk, the widest weight expanded to float32,
                                 * and the attention's buffers, growing with n_ctx) is added to
                                 * the workspace; 0: none */
+  int     prefill_lanes;       /* with prefill_tokens: streams the routed experts run on, each
+                                * with its own expanded-weight scratch (0 or 1: one) */
   int     prefill_key_block;   /* with prefill_tokens: keys per K/V block of the flash attention
                                 * (Kn|V of min(this, n_ctx) keys in bf16) */
   int     prefill_flash_max_dim; /* head dims (Dn + R, Dv) the flash attention takes; wider ones

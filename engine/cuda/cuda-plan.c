@@ -17,6 +17,7 @@ glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
     .cache_value_bytes = 2,                     /* the latent cache is bf16 */
     .chunk_tokens = TMAX,                       /* decode scratch (alloc_scratch) */
     .prefill_tokens = GLIM_CUDA_PREFILL_T,      /* cuda-prefill.c's workspace */
+    .prefill_lanes = GLIM_CUDA_PREFILL_LANES,
     .prefill_key_block = GLIM_CUDA_PREFILL_KEYS,
     .prefill_flash_max_dim = glim_cuda_prefill_attn (NULL) == GLIM_CUDA_ATTN_CUBLAS ? 0 : GK_FLASH_MAX_DIM,
     .prefill_score_bytes = GLIM_CUDA_SCORE_BUDGET,

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #define PREFILL_T GLIM_CUDA_PREFILL_T
+#define LANES GLIM_CUDA_PREFILL_LANES
 #define PREFILL_KEYS GLIM_CUDA_PREFILL_KEYS
 #define SCORE_BUDGET ((size_t) GLIM_CUDA_SCORE_BUDGET)
 
@@ -78,6 +79,13 @@ typedef struct {
   float    *lw, *ones;
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
   cudaEvent_t offsets_ready;
+  /* float32 math: the routed experts run on LANES streams (moe_lanes), each with its cuBLAS
+   * handle and weight scratch (lane 0's is p->wbuf); n_lanes 0: not set up */
+  int            n_lanes;
+  cudaStream_t   lane[LANES];
+  cublasHandle_t lane_blas[LANES];
+  cudaEvent_t    lane_done[LANES], fork;
+  float         *lane_wbuf;   /* [LANES - 1][wbuf_elems] */
   int       hs_T;
   size_t    wbuf_elems, xs_elems;
   /* GLIMMER_PREFILL_PROFILE=1: device time per block kind, summed over a prefill (events
@@ -129,6 +137,13 @@ glim_cuda_prefill_free (GlimCudaForward *fw)
   fw->pre = NULL;
   if (p != NULL) {
     cudaFreeHost (p->host_offsets);
+    for (int i = 0; i < p->n_lanes; i++) {
+      cublasDestroy (p->lane_blas[i]);
+      cudaEventDestroy (p->lane_done[i]);
+      cudaStreamDestroy (p->lane[i]);
+    }
+    if (p->n_lanes > 0)
+      cudaEventDestroy (p->fork);
     if (p->offsets_ready != NULL)
       cudaEventDestroy (p->offsets_ready);
   }
@@ -258,6 +273,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->hs, 2 * T * D * 2 }, { (void **) &p->xs, 2 * p->xs_elems * 2 },
     /* float32 for the tf32/fp32 math and F32/F16 weights; the bf16 expansion uses half */
     { (void **) &p->xe, T * D * 4 }, { (void **) &p->wbuf, p->wbuf_elems * 4 },
+    { (void **) &p->lane_wbuf, math >= PRE_MATH_TF32 ? (LANES - 1) * p->wbuf_elems * 4 : 0 },
     /* the attention's: one path's buffers, the other's are 0 bytes (and never used) */
     { (void **) &p->kvb16, Hf * Dkv * Lkv * 2 }, { (void **) &p->knv, KB * Hf * Dkv * 2 },
     { (void **) &p->fm, T * Hf * 4 }, { (void **) &p->fl, T * Hf * 4 },
@@ -300,6 +316,17 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   TRY_BLAS (cublasCreate (&fw->cublas));
   TRY_BLAS (cublasSetStream (fw->cublas, fw->stream));
   TRY_BLAS (cublasSetMathMode (fw->cublas, CUBLAS_DEFAULT_MATH));
+  if (math >= PRE_MATH_TF32 && p->wbuf_elems > 0 &&
+      g_strcmp0 (g_getenv ("GLIMMER_PREFILL_LANES"), "1") != 0) {
+    TRY (cudaEventCreateWithFlags (&p->fork, cudaEventDisableTiming));
+    for (int i = 0; i < LANES; i++) {
+      TRY (cudaStreamCreateWithFlags (&p->lane[i], cudaStreamNonBlocking));
+      TRY (cudaEventCreateWithFlags (&p->lane_done[i], cudaEventDisableTiming));
+      p->n_lanes = i + 1;     /* what glim_cuda_prefill_free releases */
+      TRY_BLAS (cublasCreate (&p->lane_blas[i]));
+      TRY_BLAS (cublasSetStream (p->lane_blas[i], p->lane[i]));
+    }
+  }
   return TRUE;
 }
 
@@ -607,6 +634,86 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, ldo, T, p->out, D, error);
 }
 
+/* Y[n, w->rows] (stride ldy) = X[n, w->cols] (stride ldx) . W^T in float32 math on lane i */
+static gboolean
+lane_linear (GlimCudaForward *fw, int i, const GkMatrix *w, const float *X, int ldx, int n,
+             float *Y, int ldy, GError **error)
+{
+  Pre *p = pre_of (fw);
+  float *wb = i == 0 ? p->wbuf : p->lane_wbuf + (size_t) (i - 1) * p->wbuf_elems;
+  float alpha = w->format == GK_WEIGHT_NVFP4 ? w->scale2 : 1.0f, beta = 0.0f;
+  TRY (gk_dequant_f32 (wb, w, p->lane[i]));
+  TRY_BLAS (cublasGemmEx (p->lane_blas[i], CUBLAS_OP_T, CUBLAS_OP_N, w->rows, n, w->cols, &alpha,
+                          wb, CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F, ldy,
+                          p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F
+                                                   : CUBLAS_COMPUTE_32F_FAST_TF32,
+                          CUBLAS_GEMM_DEFAULT));
+  return TRUE;
+}
+
+/* The routed experts of a layer in float32 math, spread over the lanes: one expert's GEMM
+ * (F x ~T*K/E x D) fills only part of a large GPU, so LANES of them run at once. The pairs'
+ * rows are gathered once into p->xs (room for T * K * D floats); expert e works on rows
+ * off[e] .. off[e + 1] of it, of p->g and p->u ([n_pairs, F]) and of p->ye, so the lanes share
+ * no buffer but their weight scratch. *handled FALSE (no error): shapes it does not take (BF16
+ * experts, unequal widths, too little room); the caller runs the experts one by one. */
+static gboolean
+moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
+           gboolean *handled, GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, E = c->n_routed_experts;
+  int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  cudaStream_t s = fw->stream;
+  *handled = FALSE;
+  int F = 0;
+  for (int e = 0; e < E; e++) {
+    const GkMatrix *w[3] = { &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e] };
+    if (off[e + 1] == off[e] || w[0]->rows == 0)
+      continue;
+    F = F == 0 ? w[0]->rows : F;
+    for (int i = 0; i < 3; i++)
+      if (w[i]->format == GK_WEIGHT_BF16 || (size_t) w[i]->rows * w[i]->cols > p->wbuf_elems)
+        return TRUE;      /* BF16 experts keep linear()'s bf16 GEMMs */
+    if (w[0]->rows != F || w[1]->rows != F || w[2]->cols != F || w[0]->cols != D ||
+        w[1]->cols != D || w[2]->rows != D)
+      return TRUE;
+  }
+  if (p->n_lanes < LANES || (size_t) n_pairs * F > (size_t) p->T * F_max ||
+      (size_t) n_pairs * D > p->xs_elems)
+    return TRUE;
+  *handled = TRUE;
+  float *xg = (float *) (void *) p->xs;                    /* [n_pairs, D] */
+  TRY (gk_gather_f32 (xg, p->h, p->tok, n_pairs, D, s));
+  for (int e = 0; e < E; e++)
+    if (off[e + 1] > off[e] && cl->h_gate[e].rows == 0)   /* none of its width here: zeros */
+      TRY (cudaMemsetAsync (p->ye + (size_t) off[e] * D, 0,
+                            (size_t) (off[e + 1] - off[e]) * D * sizeof (float), s));
+  TRY (cudaEventRecord (p->fork, s));
+  for (int i = 0; i < LANES; i++)
+    TRY (cudaStreamWaitEvent (p->lane[i], p->fork, 0));
+  int a = 0;
+  for (int e = 0; e < E; e++) {
+    int n = off[e + 1] - off[e], at = off[e];
+    if (n == 0 || cl->h_gate[e].rows == 0)
+      continue;
+    int i = a++ % LANES;
+    float *g = p->g + (size_t) at * F, *u = p->u + (size_t) at * F;
+    if (!lane_linear (fw, i, &cl->h_gate[e], xg + (size_t) at * D, D, n, g, F, error) ||
+        !lane_linear (fw, i, &cl->h_up[e], xg + (size_t) at * D, D, n, u, F, error))
+      return FALSE;
+    TRY (gk_silu_mul_f32 (g, u, (size_t) n * F, p->lane[i]));
+    if (!lane_linear (fw, i, &cl->h_down[e], g, F, n, p->ye + (size_t) at * D, D, error))
+      return FALSE;
+  }
+  for (int i = 0; i < LANES; i++) {
+    TRY (cudaEventRecord (p->lane_done[i], p->lane[i]));
+    TRY (cudaStreamWaitEvent (s, p->lane_done[i], 0));
+  }
+  return TRUE;
+}
+
 static gboolean
 moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
 {
@@ -659,7 +766,10 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   Split xs = { NULL, NULL };
   if (bf16 && !split_input (fw, p->h, D, p->tok, n_pairs, D, &xs, error))
     return FALSE;
-  for (int e = 0; e < E; e++) {
+  gboolean laned = FALSE;
+  if (!bf16 && !moe_lanes (fw, cl, off, n_pairs, &laned, error))
+    return FALSE;
+  for (int e = 0; e < E && !laned; e++) {
     int n = off[e + 1] - off[e], at = off[e];
     float *ye = p->ye + (size_t) at * D;     /* [n, D] */
     if (n == 0)

@@ -17,6 +17,7 @@
  * query block of the cuBLAS attention (head dims past GK_FLASH_MAX_DIM, or
  * GLIMMER_PREFILL_ATTN=cublas). The memory plan (cuda-plan.c) counts the workspace they size. */
 #define GLIM_CUDA_PREFILL_T 8192
+#define GLIM_CUDA_PREFILL_LANES 4     /* streams the prefill's routed experts run on */
 #define GLIM_CUDA_PREFILL_KEYS 8192
 #define GLIM_CUDA_SCORE_BUDGET ((guint64) 768 << 20)
 #define GLIM_CUDA_MLA_SPLITS_MAX 1024   /* kernels/mla.cu COMBINE_MAX_SPLITS */
