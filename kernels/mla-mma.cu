@@ -62,6 +62,21 @@ load_b3 (uint32_t (&b)[3][2], const uint16_t *base, int row, int k0, int H, cons
   ldsm_x2 (b[2][0], b[2][1], p2);
 }
 
+/* cp.async of a K/V tile: keys key0 .. key0 + MMA_KT of the latent cache (MMA_C values each,
+ * 16-byte chunks) into dst [MMA_KT][MMA_ROW]; keys at or past k_end become zeros (their source
+ * address stays inside the split). Threads t, t + n, ... of the n that share the tile. */
+__device__ __forceinline__ void
+load_kv_tile (uint16_t *dst, const uint16_t *cache, int key0, int k_begin, int k_end, int t, int n)
+{
+  for (int i = t; i < MMA_KT * (MMA_C / 8); i += n) {
+    int r = i / (MMA_C / 8), c = i % (MMA_C / 8);
+    int key = key0 + r;
+    bool valid = key < k_end;
+    const uint16_t *src = cache + (size_t) (valid ? key : k_begin) * MMA_C + c * 8;
+    cp_async16 (dst + (size_t) r * MMA_ROW + c * 8, src, valid);
+  }
+}
+
 /* ---- kernels ---- */
 
 /* grid (max_splits, T), MMA_THREADS threads, MMA_SMEM (H, STAGES) bytes of shared memory. */
@@ -92,17 +107,9 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
   int n_tiles = k_end > k_begin ? GK_CEIL_DIV (k_end - k_begin, MMA_KT) : 0;
   const uint16_t *cache = a.cache;
 
-  /* K/V tile loader: 16 keys x 72 chunks of 16 bytes, 9 per thread */
   auto load_tile = [&](int tile, int stage) {
-    uint16_t *dst = kt + (size_t) stage * MMA_KT * MMA_ROW;
-    int key0 = k_begin + tile * MMA_KT;
-    for (int i = tid; i < MMA_KT * (MMA_C / 8); i += MMA_THREADS) {
-      int r = i / (MMA_C / 8), c = i % (MMA_C / 8);
-      int key = key0 + r;
-      bool valid = key < k_end;
-      const uint16_t *src = cache + (size_t) (valid ? key : k_begin) * MMA_C + c * 8;
-      cp_async16 (dst + (size_t) r * MMA_ROW + c * 8, src, valid);
-    }
+    load_kv_tile (kt + (size_t) stage * MMA_KT * MMA_ROW, cache, k_begin + tile * MMA_KT, k_begin,
+                  k_end, tid, MMA_THREADS);
   };
   for (int st = 0; st < STAGES - 1; st++) {
     if (st < n_tiles)
@@ -444,17 +451,9 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
     cp_async_commit ();
   }
 
-  /* K/V tile loader of the group: 16 keys x 72 chunks of 16 bytes, 9 per thread */
-  auto load_tile = [&](int tile, int stage) {
-    uint16_t *dst = kt + (size_t) stage * MMA_KT * MMA_ROW;
-    int key0 = k_begin + tile * MMA_KT;
-    for (int i = gtid; i < MMA_KT * (MMA_C / 8); i += MMA2_GROUP) {
-      int r = i / (MMA_C / 8), c = i % (MMA_C / 8);
-      int key = key0 + r;
-      bool valid = key < k_end;
-      const uint16_t *src = cache + (size_t) (valid ? key : k_begin) * MMA_C + c * 8;
-      cp_async16 (dst + (size_t) r * MMA_ROW + c * 8, src, valid);
-    }
+  auto load_tile = [&](int tile, int stage) {     /* the group's threads */
+    load_kv_tile (kt + (size_t) stage * MMA_KT * MMA_ROW, cache, k_begin + tile * MMA_KT, k_begin,
+                  k_end, gtid, MMA2_GROUP);
   };
   for (int st = 0; st < STAGES - 1; st++) {
     if (st < n_tiles)

@@ -18,13 +18,6 @@
 
 #define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
 
-static double
-gauss (GRand *r)
-{
-  double u = g_rand_double_range (r, 1e-12, 1.0), v = g_rand_double (r);
-  return sqrt (-2.0 * log (u)) * cos (2.0 * G_PI * v);
-}
-
 /* A random matrix on the host (dequantised to double) and on the device. */
 typedef struct {
   GkMatrix  dev;
@@ -65,7 +58,7 @@ mat_make (Mat *m, int format, int rows, int cols, GRand *r)
   } else if (format == GK_WEIGHT_BF16) {
     g_autofree uint16_t *h = g_new (uint16_t, n);
     for (size_t i = 0; i < n; i++) {
-      h[i] = glim_f32_to_bf16 ((float) (0.05 * gauss (r)));
+      h[i] = glim_f32_to_bf16 ((float) (0.05 * test_gauss (r)));
       m->w[i] = glim_bf16_to_f32 (h[i]);
     }
     CUDA_OK (cudaMalloc (&m->d_data, n * 2));
@@ -73,7 +66,7 @@ mat_make (Mat *m, int format, int rows, int cols, GRand *r)
   } else {
     g_autofree float *f = g_new (float, n);
     for (size_t i = 0; i < n; i++)
-      m->w[i] = f[i] = (float) (0.05 * gauss (r));
+      m->w[i] = f[i] = (float) (0.05 * test_gauss (r));
     CUDA_OK (cudaMalloc (&m->d_data, n * 4));
     CUDA_OK (cudaMemcpy (m->d_data, f, n * 4, cudaMemcpyHostToDevice));
   }
@@ -105,11 +98,11 @@ run_case (const Case *k, int kernel, GRand *r)
   g_autofree float *y0 = g_new (float, (size_t) G * T * R);
   g_autofree float *y = g_new (float, (size_t) G * T * R);
   for (size_t i = 0; i < (size_t) G * T * K; i++)
-    x[i] = (float) (gauss (r) * (i % 97 == 3 ? 300.0 : 2.0));    /* a few large values */
+    x[i] = (float) (test_gauss (r) * (i % 97 == 3 ? 300.0 : 2.0));    /* a few large values */
   for (int c = 0; c < K; c++)
-    nw[c] = (float) (1.0 + 0.2 * gauss (r));
+    nw[c] = (float) (1.0 + 0.2 * test_gauss (r));
   for (size_t i = 0; i < (size_t) G * T * R; i++)
-    y0[i] = (float) gauss (r);
+    y0[i] = (float) test_gauss (r);
   float *d_x, *d_y, *d_nw;
   GkGemvGroup *d_desc;
   CUDA_OK (cudaMalloc ((void **) &d_x, (size_t) G * T * K * 4));

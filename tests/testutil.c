@@ -75,6 +75,13 @@ test_rel_l2 (const float *a, const float *b, gsize n)
   return den > 0 ? sqrt (num / den) : sqrt (num);
 }
 
+double
+test_gauss (GRand *r)
+{
+  double u = g_rand_double_range (r, 1e-12, 1.0), v = g_rand_double (r);
+  return sqrt (-2.0 * log (u)) * cos (2.0 * G_PI * v);
+}
+
 char *
 test_demo_model_dir (void)
 {

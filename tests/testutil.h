@@ -17,6 +17,8 @@ void    test_rmtree      (const char *path);
 float  *test_read_f32    (const char *path, gsize *n);
 /* ||a - b|| / ||b|| */
 double  test_rel_l2      (const float *a, const float *b, gsize n);
+/* A standard normal sample (Box-Muller) from r. */
+double  test_gauss       (GRand *r);
 /* Run glimmer-cli (path from $GLIMMER_CLI) with argv; returns exit status, captures output. */
 int     test_run_cli     (const char *const *args, char **out, char **err);
 /* The bundled demo model, data/demo-model in the source tree. */
