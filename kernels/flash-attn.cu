@@ -6,15 +6,20 @@
  * Hopper-only instructions). CPU reference: engine/cpu/cpu-attention.c (the absorbed form of
  * the same math); float64 reference in tests/test-cuda-flash.c.
  *
- * FlashAttention-2's shape on mma.sync: grid (query tiles of 64, heads), 4 warps, a warp owns
- * 16 query rows. Per tile of 32 keys (cp.async, double-buffered where shared memory allows):
+ * FlashAttention-2's shape on mma.sync: a CTA takes BM queries of one head (BM 128 with 8 warps
+ * where shared memory allows, sm_90 and sm_80 mostly; else 64 with 4 warps), a warp owns 16
+ * query rows. Grid (heads, query tiles), the longest (last) query tiles first for every head, so
+ * the last wave is short. Per tile of 32 keys (cp.async, double-buffered where shared memory
+ * allows):
  *   S [16, 32] = Q [16, P] . K^T          (P = head dims padded to 64, 128 or 256, zero tails)
  *   online softmax per row, float32, base 2 (log2 e folded into Q with the scale)
  *   O [16, P] = O * corr + P . V           (P straight from the S registers: no shared memory)
  * Q and P are split into bf16 hi + lo parts (two products each), so scores and weights carry
  * about 16 significant bits; K and V are bf16 and exact operands. `bf16` args select one
- * product each (measuring what the split costs). Key tiles past a tile's last query are
- * skipped (causal: about half the work), the diagonal ones masked.
+ * product each (measuring what the split costs); Q.K's hi and lo products go to separate
+ * accumulators (two independent mma chains). Key tiles past a CTA's last query are not loaded,
+ * those past a warp's last query not computed (causal: about half the work); only the diagonal
+ * tiles (and the launch's last) are masked.
  * Keys come in blocks, one launch each: between launches the unnormalised output stays in o and
  * the running max and sum in m, l; the last launch divides. */
 #include <float.h>
@@ -22,18 +27,17 @@
 
 #include "common.cuh"
 
-#define FA_THREADS 128          /* 4 warps */
-#define FA_BM 64                /* queries per CTA: 16 per warp */
-#define FA_BN 32                /* keys per tile */
+#define FA_BN 32                /* keys per tile; queries per CTA (BM, 16 per warp) are a
+                                 * template argument: 128 or 64 */
 #define FA_LOG2E 1.4426950408889634f
 
-/* shared memory in bytes: Q (hi, and lo when split) and `stages` K + V tiles, rows of P + 8
- * bf16 (the 16-byte skew keeps ldmatrix free of bank conflicts) */
+/* shared memory in bytes: BM rows of Q (hi, and lo when split) and `stages` K + V tiles, rows
+ * of P + 8 bf16 (the 16-byte skew keeps ldmatrix free of bank conflicts) */
 static size_t
-fa_smem (int P, bool split, int stages)
+fa_smem (int P, bool split, int bm, int stages)
 {
   size_t row = (size_t) (P + 8) * 2;
-  return (size_t) (split ? 2 : 1) * FA_BM * row + (size_t) stages * 2 * FA_BN * row;
+  return (size_t) (split ? 2 : 1) * bm * row + (size_t) stages * 2 * FA_BN * row;
 }
 
 /* two floats -> packed bf16 pair (x0 in the low half), and the pair of what they leave over */
@@ -47,35 +51,36 @@ fa_split2 (float x0, float x1, uint32_t &hi, uint32_t &lo)
 
 /* ---- kernels ---- */
 
-/* grid (ceil(T / FA_BM), H), FA_THREADS threads, fa_smem (P, SPLIT, stages) bytes.
+/* grid (H, ceil(T / BM)), 2 * BM threads, fa_smem (P, SPLIT, BM, stages) bytes.
  * vec: every K/V/Kpe row segment is 16-byte aligned (cp.async); else element loads. */
-template <int P, bool SPLIT>
-__global__ void __launch_bounds__ (FA_THREADS, 1)
+template <int P, bool SPLIT, int BM>
+__global__ void __launch_bounds__ (2 * BM, 1)
 flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 {
+  constexpr int THREADS = 2 * BM;       /* BM / 16 warps */
   constexpr int ROW = P + 8;
   constexpr int NT = P / 8;             /* output n-tiles of 8 columns */
   constexpr int KS = P / 16;            /* k-steps over the qk dims */
   constexpr int CH = P / 8;             /* 16-byte chunks per row */
   extern __shared__ __align__ (16) unsigned char smem[];
   uint16_t *qhi = (uint16_t *) smem;                                 /* [BM][ROW] */
-  uint16_t *qlo = qhi + (SPLIT ? FA_BM * ROW : 0);                   /* [BM][ROW] when split */
-  uint16_t *kv = qhi + (size_t) (SPLIT ? 2 : 1) * FA_BM * ROW;       /* [stages][K, V][BN][ROW] */
+  uint16_t *qlo = qhi + (SPLIT ? BM * ROW : 0);                      /* [BM][ROW] when split */
+  uint16_t *kv = qhi + (size_t) (SPLIT ? 2 : 1) * BM * ROW;          /* [stages][K, V][BN][ROW] */
 
-  const int qt = gridDim.x - 1 - blockIdx.x;         /* the longest (last) query tiles first */
-  const int h = blockIdx.y, i0 = qt * FA_BM;
+  const int qt = gridDim.y - 1 - blockIdx.y;         /* the longest (last) query tiles first */
+  const int h = blockIdx.x, i0 = qt * BM;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, c2 = (lane & 3) * 2;
   const int Dn = a.Dn, Dqk = a.Dn + a.R, Dv = a.Dv;
   const int key_lim = a.k0 + a.nk;                   /* this launch's keys end here */
   /* keys any query of this tile sees, in this launch */
-  const int k_end = min (key_lim, a.p0 + min (i0 + FA_BM, a.T));
+  const int k_end = min (key_lim, a.p0 + min (i0 + BM, a.T));
   const int n_tiles = k_end > a.k0 ? GK_CEIL_DIV (k_end - a.k0, FA_BN) : 0;
 
   auto load_kv = [&](int tile, int stage) {
     uint16_t *ks = kv + (size_t) stage * 2 * FA_BN * ROW;
     int j0 = tile * FA_BN;
-    for (int idx = tid; idx < 2 * FA_BN * CH; idx += FA_THREADS) {
+    for (int idx = tid; idx < 2 * FA_BN * CH; idx += THREADS) {
       bool isv = idx >= FA_BN * CH;
       int r = (idx % (FA_BN * CH)) / CH, d0 = (idx % CH) * 8, j = j0 + r;
       bool live = a.k0 + j < k_end;
@@ -108,7 +113,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 
   /* Q * scale * log2 e as bf16 hi (+ lo), zero past T and past Dqk */
   const float qs = a.scale * FA_LOG2E;
-  for (int idx = tid; idx < FA_BM * P; idx += FA_THREADS) {
+  for (int idx = tid; idx < BM * P; idx += THREADS) {
     int r = idx / P, d = idx % P, i = i0 + r;
     float x = 0.0f;
     if (i < a.T && d < Dqk)
@@ -139,6 +144,9 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
     }
 
   const int qpos0 = a.p0 + row0;                     /* absolute positions of the two rows */
+  /* this warp's 16 rows: absolute positions wfirst .. wlast; rows past T compute nothing */
+  const int wfirst = a.p0 + i0 + warp * 16, wlast = wfirst + 15;
+  const bool wlive = i0 + warp * 16 < a.T;
   for (int t = 0; t < n_tiles; t++) {
     int st = 0;
     if (stages == 2) {
@@ -153,95 +161,109 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
     __syncthreads ();                                /* tile t (and Q) landed */
     const uint16_t *Ks = kv + (size_t) st * 2 * FA_BN * ROW;
     const uint16_t *Vs = Ks + (size_t) FA_BN * ROW;
+    const int kbase = a.k0 + t * FA_BN;
 
-    /* S = Q . K^T: 4 n-tiles of 8 keys */
-    float s[4][4];
+    /* a tile wholly past this warp's rows leaves their state as it is (every score -inf):
+     * skipped, warp-uniform, the barriers still shared with the other warps */
+    if (wlive && kbase <= wlast) {
+      /* S = Q . K^T: 4 n-tiles of 8 keys; Qhi.K and Qlo.K in separate accumulators */
+      float s[4][4], sl[4][4];
 #pragma unroll
-    for (int j = 0; j < 4; j++)
-      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+      for (int j = 0; j < 4; j++)
 #pragma unroll
-    for (int ks = 0; ks < KS; ks++) {
-      if (ks * 16 >= Dqk)
-        break;
-      int arow = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, acol = ks * 16 + (lane >> 4) * 8;
-      uint32_t ah[4], al[4];
-      ldsm_x4 (ah[0], ah[1], ah[2], ah[3], qhi + arow * ROW + acol);
-      if (SPLIT)
-        ldsm_x4 (al[0], al[1], al[2], al[3], qlo + arow * ROW + acol);
+        for (int e = 0; e < 4; e++)
+          s[j][e] = sl[j][e] = 0.0f;
 #pragma unroll
-      for (int np = 0; np < 2; np++) {
-        int n = np * 16 + (lane & 7) + (lane >> 4) * 8, k = ks * 16 + ((lane >> 3) & 1) * 8;
-        uint32_t b0, b1, b2, b3;
-        ldsm_x4 (b0, b1, b2, b3, Ks + n * ROW + k);
-        gk_mma_bf16 (s[2 * np], ah[0], ah[1], ah[2], ah[3], b0, b1);
-        gk_mma_bf16 (s[2 * np + 1], ah[0], ah[1], ah[2], ah[3], b2, b3);
-        if (SPLIT) {
-          gk_mma_bf16 (s[2 * np], al[0], al[1], al[2], al[3], b0, b1);
-          gk_mma_bf16 (s[2 * np + 1], al[0], al[1], al[2], al[3], b2, b3);
+      for (int ks = 0; ks < KS; ks++) {
+        if (ks * 16 >= Dqk)
+          break;
+        int arow = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, acol = ks * 16 + (lane >> 4) * 8;
+        uint32_t ah[4], al[4];
+        ldsm_x4 (ah[0], ah[1], ah[2], ah[3], qhi + arow * ROW + acol);
+        if (SPLIT)
+          ldsm_x4 (al[0], al[1], al[2], al[3], qlo + arow * ROW + acol);
+#pragma unroll
+        for (int np = 0; np < 2; np++) {
+          int n = np * 16 + (lane & 7) + (lane >> 4) * 8, k = ks * 16 + ((lane >> 3) & 1) * 8;
+          uint32_t b0, b1, b2, b3;
+          ldsm_x4 (b0, b1, b2, b3, Ks + n * ROW + k);
+          gk_mma_bf16 (s[2 * np], ah[0], ah[1], ah[2], ah[3], b0, b1);
+          gk_mma_bf16 (s[2 * np + 1], ah[0], ah[1], ah[2], ah[3], b2, b3);
+          if (SPLIT) {
+            gk_mma_bf16 (sl[2 * np], al[0], al[1], al[2], al[3], b0, b1);
+            gk_mma_bf16 (sl[2 * np + 1], al[0], al[1], al[2], al[3], b2, b3);
+          }
         }
       }
-    }
+      if (SPLIT)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+          for (int e = 0; e < 4; e++)
+            s[j][e] += sl[j][e];
 
-    /* causal mask (and the launch's key limit), then the online softmax of both rows */
-    int kbase = a.k0 + t * FA_BN;
-    float mx[2] = { -INFINITY, -INFINITY };
+      /* causal mask (and the launch's key limit) where the tile reaches past this warp's first
+       * row or the launch's keys, then the online softmax of both rows */
+      const bool mask = kbase + FA_BN - 1 > wfirst || kbase + FA_BN > key_lim;
+      float mx[2] = { -INFINITY, -INFINITY };
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+      for (int j = 0; j < 4; j++)
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        int key = kbase + j * 8 + c2 + (e & 1), qpos = qpos0 + (e >> 1) * 8;
-        if (key > qpos || key >= key_lim)
-          s[j][e] = -INFINITY;
-        mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
-      }
-    float m_use[2], corr[2];
+        for (int e = 0; e < 4; e++) {
+          int key = kbase + j * 8 + c2 + (e & 1), qpos = qpos0 + (e >> 1) * 8;
+          if (mask && (key > qpos || key >= key_lim))
+            s[j][e] = -INFINITY;
+          mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
+        }
+      float m_use[2], corr[2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-      mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 2));
-      float m_new = fmaxf (m_r[r], mx[r]);
-      m_use[r] = m_new == -INFINITY ? 0.0f : m_new;      /* no key yet: keep 0 * anything */
-      corr[r] = exp2f (m_r[r] - m_use[r]);
-      m_r[r] = m_new;
-      l_r[r] *= corr[r];
-    }
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        float p = exp2f (s[j][e] - m_use[e >> 1]);
-        s[j][e] = p;
-        l_r[e >> 1] += p;
+      for (int r = 0; r < 2; r++) {
+        mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 2));
+        float m_new = fmaxf (m_r[r], mx[r]);
+        m_use[r] = m_new == -INFINITY ? 0.0f : m_new;    /* no key yet: keep 0 * anything */
+        corr[r] = exp2f (m_r[r] - m_use[r]);
+        m_r[r] = m_new;
+        l_r[r] *= corr[r];
       }
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      o[nt][0] *= corr[0];
-      o[nt][1] *= corr[0];
-      o[nt][2] *= corr[1];
-      o[nt][3] *= corr[1];
-    }
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          float p = exp2f (s[j][e] - m_use[e >> 1]);
+          s[j][e] = p;
+          l_r[e >> 1] += p;
+        }
+#pragma unroll
+      for (int nt = 0; nt < NT; nt++) {
+        o[nt][0] *= corr[0];
+        o[nt][1] *= corr[0];
+        o[nt][2] *= corr[1];
+        o[nt][3] *= corr[1];
+      }
 
-    /* O += P . V: two k-steps of 16 keys, P's A fragments straight from S's accumulators */
+      /* O += P . V: two k-steps of 16 keys, P's A fragments straight from S's accumulators */
 #pragma unroll
-    for (int kk = 0; kk < 2; kk++) {
-      uint32_t ph[4], pl[4];
+      for (int kk = 0; kk < 2; kk++) {
+        uint32_t ph[4], pl[4];
 #pragma unroll
-      for (int q = 0; q < 4; q++) {
-        int j = 2 * kk + (q >> 1), e0 = (q & 1) * 2;
-        fa_split2 (s[j][e0], s[j][e0 + 1], ph[q], pl[q]);
-      }
+        for (int q = 0; q < 4; q++) {
+          int j = 2 * kk + (q >> 1), e0 = (q & 1) * 2;
+          fa_split2 (s[j][e0], s[j][e0 + 1], ph[q], pl[q]);
+        }
 #pragma unroll
-      for (int np = 0; np < NT / 2; np++) {
-        if (np * 16 >= Dv)
-          break;
-        int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, col = np * 16 + (lane >> 4) * 8;
-        uint32_t b0, b1, b2, b3;
-        ldsm_x4_trans (b0, b1, b2, b3, Vs + key * ROW + col);
-        gk_mma_bf16 (o[2 * np], ph[0], ph[1], ph[2], ph[3], b0, b1);
-        gk_mma_bf16 (o[2 * np + 1], ph[0], ph[1], ph[2], ph[3], b2, b3);
-        if (SPLIT) {
-          gk_mma_bf16 (o[2 * np], pl[0], pl[1], pl[2], pl[3], b0, b1);
-          gk_mma_bf16 (o[2 * np + 1], pl[0], pl[1], pl[2], pl[3], b2, b3);
+        for (int np = 0; np < NT / 2; np++) {
+          if (np * 16 >= Dv)
+            break;
+          int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, col = np * 16 + (lane >> 4) * 8;
+          uint32_t b0, b1, b2, b3;
+          ldsm_x4_trans (b0, b1, b2, b3, Vs + key * ROW + col);
+          gk_mma_bf16 (o[2 * np], ph[0], ph[1], ph[2], ph[3], b0, b1);
+          gk_mma_bf16 (o[2 * np + 1], ph[0], ph[1], ph[2], ph[3], b2, b3);
+          if (SPLIT) {
+            gk_mma_bf16 (o[2 * np], pl[0], pl[1], pl[2], pl[3], b0, b1);
+            gk_mma_bf16 (o[2 * np + 1], pl[0], pl[1], pl[2], pl[3], b2, b3);
+          }
         }
       }
     }
@@ -293,43 +315,67 @@ fa_pad (int d)
   return d <= 0 ? 0 : d <= 64 ? 64 : d <= 128 ? 128 : d <= GK_FLASH_MAX_DIM ? 256 : 0;
 }
 
-/* 2 (double-buffered K/V), 1, or 0 where even one stage does not fit the device */
-static int
-fa_stages (int P, bool split)
+/* The CTA shape for the padded dim P on the current device: *bm queries (128 or 64) and *stages
+ * K/V tiles in flight (2 or 1), the first that fits the device's shared memory of (128, 2),
+ * (64, 2), (128, 1), (64, 1); want_bm (64 or 128) and want_stages (1) restrict the choice, 0
+ * leaves it free. FALSE where none fits. */
+static bool
+fa_config (int P, bool split, int want_bm, int want_stages, int *bm, int *stages)
 {
+  static const int shapes[4][2] = { { 128, 2 }, { 64, 2 }, { 128, 1 }, { 64, 1 } };
   int dev = 0, optin = 0;
   if (cudaGetDevice (&dev) != cudaSuccess ||
       cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return 0;
-  if (fa_smem (P, split, 2) <= (size_t) optin)
-    return 2;
-  if (fa_smem (P, split, 1) <= (size_t) optin)
-    return 1;
-  return 0;
+    return false;
+  for (int i = 0; i < 4; i++) {
+    int b = shapes[i][0], st = shapes[i][1];
+    if ((want_bm != 0 && b != want_bm) || (want_stages == 1 && st != 1))
+      continue;
+    if (fa_smem (P, split, b, st) <= (size_t) optin) {
+      *bm = b;
+      *stages = st;
+      return true;
+    }
+  }
+  return false;
 }
 
 extern "C" int
 gk_flash_attn_supported (int Dqk, int Dv, int bf16)
 {
-  int P = max (fa_pad (Dqk), fa_pad (Dv));
-  return fa_pad (Dqk) > 0 && fa_pad (Dv) > 0 && fa_stages (P, !bf16) > 0;
+  int P = max (fa_pad (Dqk), fa_pad (Dv)), bm = 0, stages = 0;
+  return fa_pad (Dqk) > 0 && fa_pad (Dv) > 0 && fa_config (P, !bf16, 0, 0, &bm, &stages);
+}
+
+extern "C" int
+gk_flash_attn_shape (const GkFlashAttnArgs *a, int *bm, int *stages)
+{
+  int Dqk = a->Dn + a->R, P = max (fa_pad (Dqk), fa_pad (a->Dv));
+  if (fa_pad (Dqk) == 0 || fa_pad (a->Dv) == 0 || (a->bm != 0 && a->bm != 64 && a->bm != 128))
+    return 0;
+  return fa_config (P, !a->bf16, a->bm, a->stages, bm, stages);
+}
+
+template <int P, bool SPLIT, int BM>
+static cudaError_t
+fa_launch (const GkFlashAttnArgs *a, int stages, int vec, cudaStream_t stream)
+{
+  size_t smem = fa_smem (P, SPLIT, BM, stages);
+  cudaError_t e = cudaFuncSetAttribute (flash_attn_kernel<P, SPLIT, BM>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
+  if (e != cudaSuccess)
+    return e;
+  dim3 grid (a->H, GK_CEIL_DIV (a->T, BM));
+  flash_attn_kernel<P, SPLIT, BM><<<grid, 2 * BM, smem, stream>>> (*a, stages, vec);
+  return gk_check_launch ();
 }
 
 template <int P, bool SPLIT>
 static cudaError_t
-fa_launch (const GkFlashAttnArgs *a, int vec, cudaStream_t stream)
+fa_launch_bm (const GkFlashAttnArgs *a, int bm, int stages, int vec, cudaStream_t stream)
 {
-  int stages = a->stages == 1 ? min (1, fa_stages (P, SPLIT)) : fa_stages (P, SPLIT);
-  if (stages == 0)
-    return cudaErrorInvalidValue;
-  size_t smem = fa_smem (P, SPLIT, stages);
-  cudaError_t e = cudaFuncSetAttribute (flash_attn_kernel<P, SPLIT>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
-  if (e != cudaSuccess)
-    return e;
-  dim3 grid (GK_CEIL_DIV (a->T, FA_BM), a->H);
-  flash_attn_kernel<P, SPLIT><<<grid, FA_THREADS, smem, stream>>> (*a, stages, vec);
-  return gk_check_launch ();
+  return bm == 128 ? fa_launch<P, SPLIT, 128> (a, stages, vec, stream)
+                   : fa_launch<P, SPLIT, 64> (a, stages, vec, stream);
 }
 
 static bool
@@ -341,21 +387,25 @@ fa_aligned (const void *p)
 extern "C" cudaError_t
 gk_flash_attn (const GkFlashAttnArgs *a, cudaStream_t stream)
 {
-  int Dqk = a->Dn + a->R;
+  int bm = 0, stages = 0;
   if (a->T <= 0 || a->H <= 0 || a->Dn < 0 || a->R < 0 || a->k0 < 0 || a->nk < 0 ||
-      a->k0 + a->nk > a->p0 + a->T || !gk_flash_attn_supported (Dqk, a->Dv, a->bf16))
+      a->k0 + a->nk > a->p0 + a->T || GK_CEIL_DIV (a->T, 64) > 65535 ||
+      !gk_flash_attn_shape (a, &bm, &stages))
     return cudaErrorInvalidValue;
   int vec = a->Dn % 8 == 0 && a->R % 8 == 0 && a->Dv % 8 == 0 && a->ldkv % 8 == 0 &&
             a->hkv % 8 == 0 && a->ldpe % 8 == 0 && fa_aligned (a->kn) && fa_aligned (a->v) &&
             fa_aligned (a->kpe);
-  int P = max (fa_pad (Dqk), fa_pad (a->Dv));
+  int P = max (fa_pad (a->Dn + a->R), fa_pad (a->Dv));
   bool split = !a->bf16;
   switch (P) {
   case 64:
-    return split ? fa_launch<64, true> (a, vec, stream) : fa_launch<64, false> (a, vec, stream);
+    return split ? fa_launch_bm<64, true> (a, bm, stages, vec, stream)
+                 : fa_launch_bm<64, false> (a, bm, stages, vec, stream);
   case 128:
-    return split ? fa_launch<128, true> (a, vec, stream) : fa_launch<128, false> (a, vec, stream);
+    return split ? fa_launch_bm<128, true> (a, bm, stages, vec, stream)
+                 : fa_launch_bm<128, false> (a, bm, stages, vec, stream);
   default:
-    return split ? fa_launch<256, true> (a, vec, stream) : fa_launch<256, false> (a, vec, stream);
+    return split ? fa_launch_bm<256, true> (a, bm, stages, vec, stream)
+                 : fa_launch_bm<256, false> (a, bm, stages, vec, stream);
   }
 }

@@ -331,10 +331,15 @@ typedef struct {
   int             bf16;     /* 1: plain bf16 Q and P (one product each; measuring only) */
   int             stages;   /* K/V tiles in flight: 0 = 2 where shared memory allows, else 1;
                              * 1 = one (smaller CTAs: two may share an SM; for measuring) */
+  int             bm;       /* queries per CTA: 0 = 128 (8 warps) where shared memory allows,
+                             * else 64 (4 warps); 64 or 128 forces it (tests, measuring) */
 } GkFlashAttnArgs;
 
 /* Whether the kernel takes these dims on the current device (shared memory included). */
 int         gk_flash_attn_supported (int Dqk, int Dv, int bf16);
+/* The CTA shape gk_flash_attn would run these args at on the current device: queries per CTA
+ * (*bm) and K/V tiles in flight (*stages); 0 where it would refuse the dims, a->bm or a->stages. */
+int         gk_flash_attn_shape (const GkFlashAttnArgs *args, int *bm, int *stages);
 cudaError_t gk_flash_attn (const GkFlashAttnArgs *args, cudaStream_t stream);
 
 /* ---- tensor parallelism (tp.cu) ---- */

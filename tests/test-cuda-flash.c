@@ -26,6 +26,7 @@ typedef struct {
   int         KB;        /* keys per launch */
   int         bf16;      /* plain bf16 Q and P */
   int         stages;    /* GkFlashAttnArgs.stages: 0 default, 1 single-buffered */
+  int         bm;        /* GkFlashAttnArgs.bm: 0 default, 64 or 128 forced */
   double      tol;       /* rel L2 bound */
 } FlashCase;
 
@@ -74,7 +75,7 @@ run_flash (const FlashCase *k, GRand *r)
       .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv, .ldq = H * Dqk, .ldkv = ldkv,
       .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = lead, .p0 = k->p0, .k0 = k0, .nk = nk,
       .scale = (float) scale, .first = k0 == 0, .last = k0 + nk == nk_all, .bf16 = k->bf16,
-      .stages = k->stages,
+      .stages = k->stages, .bm = k->bm,
     };
     CUDA_OK (gk_flash_attn (&a, NULL));
   }
@@ -130,28 +131,47 @@ static void
 test_flash (gconstpointer data)
 {
   const FlashCase *k = data;
-  if (!gk_flash_attn_supported (k->Dn + k->R, k->Dv, k->bf16)) {
-    g_test_skip ("this GPU lacks the shared memory for the kernel");
+  GkFlashAttnArgs want = { .Dn = k->Dn, .R = k->R, .Dv = k->Dv, .bf16 = k->bf16,
+                           .stages = k->stages, .bm = k->bm };
+  int bm = 0, stages = 0;
+  if (!gk_flash_attn_shape (&want, &bm, &stages)) {
+    g_test_skip ("this GPU lacks the shared memory for this CTA shape");
     return;
   }
+  /* the default shape is the widest that fits, and what a case forces is what runs */
+  g_assert_true (k->bm == 0 || bm == k->bm);
+  g_assert_true (k->stages != 1 || stages == 1);
+  g_assert_true (gk_flash_attn_supported (k->Dn + k->R, k->Dv, k->bf16));
   g_autoptr (GRand) r = g_rand_new_with_seed (4242u + (guint32) k->T * 7u + (guint32) k->H);
   double e = run_flash (k, r);
-  g_test_message ("%s: rel L2 %.3g (bound %.3g)", k->name, e, k->tol);
+  g_test_message ("%s: %d queries x %d stages per CTA, rel L2 %.3g (bound %.3g)", k->name, bm,
+                  stages, e, k->tol);
   g_assert_cmpfloat (e, <, k->tol);
 }
 
 static const FlashCase cases[] = {
   /* GLM-4.7-Flash: Dn 192, R 64, Dv 256; 20 heads (tp 1) and 5 (tp 4) */
-  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096, 0, 0, 1e-4 },
-  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96, 0, 0, 1e-4 },
-  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128, 0, 0, 1e-4 },
-  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512, 0, 0, 1e-4 },
-  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100, 0, 1, 1e-4 },
-  { "glm-h10-bf16",     90, 10, 192, 64, 256,   50,   64, 1, 0, 2e-2 },
+  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096, 0, 0, 1e-4, 0 },
+  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96, 0, 0, 1e-4, 0 },
+  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128, 0, 0, 1e-4, 0 },
+  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512, 0, 0, 1e-4, 0 },
+  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100, 0, 1, 1e-4, 0 },
+  { "glm-h10-bf16",     90, 10, 192, 64, 256,   50,   64, 1, 0, 2e-2, 0 },
   /* the tiny test models' dims (tests/data/tiny-*), and odd ones (element loads) */
-  { "tiny",             37,  4,  16, 16,  24,    5,   16, 0, 0, 1e-4 },
-  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8, 0, 0, 1e-4 },
-  { "mid-128",          65,  3,  96, 32, 128,   64,   40, 0, 0, 1e-4 },
+  { "tiny",             37,  4,  16, 16,  24,    5,   16, 0, 0, 1e-4, 0 },
+  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8, 0, 0, 1e-4, 0 },
+  { "mid-128",          65,  3,  96, 32, 128,   64,   40, 0, 0, 1e-4, 0 },
+  /* each CTA shape forced (the default picks 128 queries where shared memory allows: sm_90,
+   * and sm_80 for head dims up to 128 or plain bf16): 4 and 8 warps, partial last query tiles,
+   * warps wholly past T, key blocks that end inside a tile */
+  { "glm-h20-bm64",    200, 20, 192, 64, 256,   40,  100, 0, 0, 1e-4, 64 },
+  { "glm-h5-bm128",    300,  5, 192, 64, 256,  333,  160, 0, 0, 1e-4, 128 },
+  { "glm-h10-bm128-1", 141, 10, 192, 64, 256,    0,   48, 0, 1, 1e-4, 128 },
+  { "glm-h5-bm128-bf16", 257, 5, 192, 64, 256,  17,  512, 1, 0, 2e-2, 128 },
+  { "tiny-bm128",      133,  4,  16, 16,  24,    5,   16, 0, 0, 1e-4, 128 },
+  { "tiny-odd-bm128",   19,  6,  12,  8,  12,    3,    8, 0, 0, 1e-4, 128 },
+  { "mid-128-bm128",   250,  3,  96, 32, 128,   64,   40, 0, 0, 1e-4, 128 },
+  { "mid-128-bm64",    130,  3,  96, 32, 128,    0,  128, 0, 0, 1e-4, 64 },
 };
 
 void

@@ -62,6 +62,7 @@ typedef struct {
   AttnPath  attn;
   int       KB;         /* flash: keys per K/V block */
   int       stages;     /* flash: GkFlashAttnArgs.stages (GLIMMER_PREFILL_FLASH_STAGES=1) */
+  int       bm;         /* flash: GkFlashAttnArgs.bm (GLIMMER_PREFILL_FLASH_BM=64: the 4-warp CTA) */
   int       Tq;         /* cuBLAS path: queries per attention block */
   PreMath   math;
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *logits;
@@ -252,6 +253,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   if (kb_env != NULL)
     p->KB = CLAMP (atoi (kb_env), 1, p->KB);
   p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
+  p->bm = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BM"), "64") == 0 ? 64 : 0;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
@@ -528,6 +530,7 @@ attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, 
       .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = o_lead,
       .p0 = p0, .k0 = k0, .nk = nk, .scale = scale, .first = k0 == 0,
       .last = k0 + nk == p0 + T, .bf16 = p->attn == ATTN_FLASH_BF16, .stages = p->stages,
+      .bm = p->bm,
     };
     TRY (gk_flash_attn (&fa, s));
   }
