@@ -26,8 +26,8 @@ typedef struct {
   int         KB;        /* keys per launch */
   int         bf16;      /* plain bf16 Q and P */
   int         stages;    /* GkFlashAttnArgs.stages: 0 default, 1 single-buffered */
-  int         bm;        /* GkFlashAttnArgs.bm: 0 default, 64 or 128 forced */
   double      tol;       /* rel L2 bound */
+  int         bm;        /* GkFlashAttnArgs.bm: 0 default, 64 or 128 forced */
 } FlashCase;
 
 /* Relative L2 error of the whole output against float64; the columns outside the rank's heads
