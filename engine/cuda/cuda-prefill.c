@@ -336,15 +336,29 @@ pre_alloc (GlimCudaForward *fw, GError **error)
 
 /* ---- GEMM helpers ---- */
 
-/* The math of attention()'s GEMMs (TF32 unless GLIMMER_PREFILL_MATH=fp32). With the attention
- * intermediates in float32 every CUDA test passed with TF32 weight GEMMs on the H200: the rows
- * that still differed were tokens whose reference routing is a near-tie (margin < 2e-3), which
- * any rounding may resolve the other way (tests/test-cuda.c). linear() reads p->math instead. */
+/* The math of the float32 GEMMs (weights in linear() and the lanes, attention's score blocks):
+ * TF32 unless GLIMMER_PREFILL_MATH=fp32. With the attention intermediates in float32 every CUDA
+ * test passed with TF32 on the H200: the rows that still differed were tokens whose reference
+ * routing is a near-tie (margin < 2e-3), which any rounding may resolve the other way
+ * (tests/test-cuda.c). */
 static cublasComputeType_t
-compute_type (void)
+compute_type (const Pre *p)
 {
-  return g_strcmp0 (g_getenv ("GLIMMER_PREFILL_MATH"), "fp32") == 0 ? CUBLAS_COMPUTE_32F
-                                                                     : CUBLAS_COMPUTE_32F_FAST_TF32;
+  return p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+}
+
+/* Y[n, w->rows] (stride ldy) = X[n, w->cols] (stride ldx) . W^T in float32 math: W expanded
+ * into wbuf (scale2 as the GEMM's alpha), on the stream blas is bound to. */
+static gboolean
+gemm_f32 (GlimCudaForward *fw, cublasHandle_t blas, cudaStream_t stream, float *wbuf,
+          const GkMatrix *w, const float *X, int ldx, int n, float *Y, int ldy, GError **error)
+{
+  float alpha = w->format == GK_WEIGHT_NVFP4 ? w->scale2 : 1.0f, beta = 0.0f;
+  TRY (gk_dequant_f32 (wbuf, w, stream));
+  TRY_BLAS (cublasGemmEx (blas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, n, w->cols, &alpha, wbuf,
+                          CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F, ldy,
+                          compute_type (pre_of (fw)), CUBLAS_GEMM_DEFAULT));
+  return TRUE;
 }
 
 /* Whether w goes through the bf16 GEMMs (else float32 scratch and TF32/fp32) */
@@ -414,16 +428,14 @@ linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, 
         GError **error)
 {
   Pre *p = pre_of (fw);
-  float alpha = 1.0f, beta = 0.0f;
   if (uses_bf16 (p, w)) {
     Split x;
     return split_input (fw, X, ldx, NULL, T, w->cols, &x, error) &&
            linear_split (fw, w, &x, T, Y, ldy, error);
   }
-  cublasComputeType_t math = p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F
-                                                      : CUBLAS_COMPUTE_32F_FAST_TF32;
   if (w->format == GK_WEIGHT_BF16) {
     /* tf32/fp32 math: lm_head-sized BF16 weights stay as they are, the activations go to bf16 */
+    float alpha = 1.0f, beta = 0.0f;
     g_assert ((size_t) T * w->cols <= p->xs_elems);
     TRY (gk_split_bf16 (p->xs, NULL, X, ldx, NULL, T, w->cols, fw->stream));
     TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
@@ -431,13 +443,7 @@ linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, 
                             CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return TRUE;
   }
-  TRY (gk_dequant_f32 (p->wbuf, w, fw->stream));
-  if (w->format == GK_WEIGHT_NVFP4)
-    alpha = w->scale2;
-  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, T, w->cols, &alpha,
-                          p->wbuf, CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F,
-                          ldy, math, CUBLAS_GEMM_DEFAULT));
-  return TRUE;
+  return gemm_f32 (fw, fw->cublas, fw->stream, p->wbuf, w, X, ldx, T, Y, ldy, error);
 }
 
 static const GkMatrix *
@@ -556,7 +562,7 @@ attend_scores (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T,
   TRY (gk_dequant_f32 (p->kvb, &cl->kv_b, s));
   float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f;
   const float zero = 0.0f, one = 1.0f;
-  cublasComputeType_t math = compute_type ();
+  cublasComputeType_t math = compute_type (p);
   /* S and P hold Tq * n_ctx scores per head; with fewer keys, more queries fit per block */
   size_t cap = (size_t) p->Tq * (size_t) fw->n_ctx;
   int block = (int) MIN ((size_t) T, MAX ((size_t) 16, cap / (size_t) (p0 + T)));
@@ -639,21 +645,14 @@ attention (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   return linear (fw, layer_matrix (fw, cl->desc[D_O]), p->o, ldo, T, p->out, D, error);
 }
 
-/* Y[n, w->rows] (stride ldy) = X[n, w->cols] (stride ldx) . W^T in float32 math on lane i */
+/* gemm_f32 on lane i (its stream, cuBLAS handle and weight scratch) */
 static gboolean
 lane_linear (GlimCudaForward *fw, int i, const GkMatrix *w, const float *X, int ldx, int n,
              float *Y, int ldy, GError **error)
 {
   Pre *p = pre_of (fw);
   float *wb = i == 0 ? p->wbuf : p->lane_wbuf + (size_t) (i - 1) * p->wbuf_elems;
-  float alpha = w->format == GK_WEIGHT_NVFP4 ? w->scale2 : 1.0f, beta = 0.0f;
-  TRY (gk_dequant_f32 (wb, w, p->lane[i]));
-  TRY_BLAS (cublasGemmEx (p->lane_blas[i], CUBLAS_OP_T, CUBLAS_OP_N, w->rows, n, w->cols, &alpha,
-                          wb, CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F, ldy,
-                          p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F
-                                                   : CUBLAS_COMPUTE_32F_FAST_TF32,
-                          CUBLAS_GEMM_DEFAULT));
-  return TRUE;
+  return gemm_f32 (fw, p->lane_blas[i], p->lane[i], wb, w, X, ldx, n, Y, ldy, error);
 }
 
 /* The routed experts of a layer in float32 math, spread over the lanes: one expert's GEMM
