@@ -232,6 +232,23 @@ index_to_nick (const GValue *value, const GVariantType *type, gpointer data)
   return g_variant_new_string (nicks[MIN (g_value_get_uint (value), n - 1)]);
 }
 
+/* A combo row titled title over the (translatable) labels, bound to the string setting key
+ * whose values are nicks, in the same order. */
+static GtkWidget *
+nick_combo_row (GSettings *settings, const char *key, const char *title,
+                const char *const *labels, const char *const *nicks)
+{
+  g_autoptr(GtkStringList) list = gtk_string_list_new (NULL);
+  for (int i = 0; labels[i] != NULL; i++)
+    gtk_string_list_append (list, _(labels[i]));
+  GtkWidget *row = adw_combo_row_new ();
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (list));
+  g_settings_bind_with_mapping (settings, key, row, "selected", G_SETTINGS_BIND_DEFAULT,
+                                nick_to_index, index_to_nick, (gpointer) nicks, NULL);
+  return row;
+}
+
 static gboolean
 gpus_get (GValue *value, GVariant *variant, gpointer data)
 {
@@ -268,8 +285,6 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   g_autofree char *folder = g_settings_get_string (settings, "model-folder");
   const char *backends[] = { N_("Automatic"), N_("CPU"), N_("CUDA"), NULL };
   const char *schemes[] = { N_("Follow System"), N_("Light"), N_("Dark"), NULL };
-  g_autoptr(GtkStringList) backend_list = gtk_string_list_new (NULL);
-  g_autoptr(GtkStringList) scheme_list = gtk_string_list_new (NULL);
 
   p->settings = g_object_ref (settings);
   p->app = app;
@@ -319,14 +334,7 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
   gtk_widget_add_css_class (button, "flat");
   g_signal_connect_swapped (button, "clicked", G_CALLBACK (on_reload), window);
   adw_preferences_group_set_header_suffix (ADW_PREFERENCES_GROUP (group), button);
-  for (int i = 0; backends[i] != NULL; i++)
-    gtk_string_list_append (backend_list, _(backends[i]));
-  row = adw_combo_row_new ();
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Backend"));
-  adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (backend_list));
-  g_settings_bind_with_mapping (settings, "backend", row, "selected", G_SETTINGS_BIND_DEFAULT,
-                                nick_to_index, index_to_nick,
-                                (gpointer) backend_nicks, NULL);
+  row = nick_combo_row (settings, "backend", _("Backend"), backends, backend_nicks);
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   row = adw_entry_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("GPUs (device numbers, e.g. 0, 1)"));
@@ -389,15 +397,8 @@ glimmer_preferences_new (GtkWindow *parent, GSettings *settings, GlimmerApplicat
                                       "applications-graphics-symbolic");
   group = adw_preferences_group_new ();
   adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (group), _("Appearance"));
-  for (int i = 0; schemes[i] != NULL; i++)
-    gtk_string_list_append (scheme_list, _(schemes[i]));
-  row = adw_combo_row_new ();
+  row = nick_combo_row (settings, "color-scheme", _("Style"), schemes, color_scheme_nicks);
   gtk_widget_set_name (row, "color-scheme-row");  /* the GUI tests find it by name */
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), _("Style"));
-  adw_combo_row_set_model (ADW_COMBO_ROW (row), G_LIST_MODEL (scheme_list));
-  g_settings_bind_with_mapping (settings, "color-scheme", row, "selected", G_SETTINGS_BIND_DEFAULT,
-                                nick_to_index, index_to_nick,
-                                (gpointer) color_scheme_nicks, NULL);
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), row);
   adw_preferences_page_add (ADW_PREFERENCES_PAGE (page), ADW_PREFERENCES_GROUP (group));
   adw_preferences_window_add (ADW_PREFERENCES_WINDOW (window), ADW_PREFERENCES_PAGE (page));
