@@ -25,22 +25,21 @@ glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
   };
 }
 
-/* GLIMMER_PREFILL_ATTN: unset or "cublas" (the float32 score blocks, the default until the
- * 128-query flash kernel has passed the whole GPU suite), "flash", "flash-bf16" (or "bf16");
- * -1 with *error for anything else (the plan, which passes NULL, takes the default then, and
- * pre_alloc reports it). */
+/* GLIMMER_PREFILL_ATTN: unset or "flash" (the causal flash kernel, hi + lo: the default),
+ * "cublas" (the float32 score blocks), "flash-bf16" (or "bf16"); -1 with *error for anything
+ * else (the plan, which passes NULL, takes the default then, and pre_alloc reports it). */
 int
 glim_cuda_prefill_attn (GError **error)
 {
   const char *v = g_getenv ("GLIMMER_PREFILL_ATTN");
-  if (v == NULL || *v == '\0' || strcmp (v, "cublas") == 0)
-    return GLIM_CUDA_ATTN_CUBLAS;
-  if (strcmp (v, "flash") == 0)
+  if (v == NULL || *v == '\0' || strcmp (v, "flash") == 0)
     return GLIM_CUDA_ATTN_FLASH;
+  if (strcmp (v, "cublas") == 0)
+    return GLIM_CUDA_ATTN_CUBLAS;
   if (strcmp (v, "flash-bf16") == 0 || strcmp (v, "bf16") == 0)
     return GLIM_CUDA_ATTN_FLASH_BF16;
   if (error == NULL)
-    return GLIM_CUDA_ATTN_CUBLAS;
+    return GLIM_CUDA_ATTN_FLASH;
   g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
                "GLIMMER_PREFILL_ATTN=%s: unknown value (use cublas, flash or flash-bf16)", v);
   return -1;

@@ -109,8 +109,8 @@ if [[ -n $preset ]]; then
     while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
   done
   # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use tf32 weight
-  # GEMMs and the float32 score-block attention
-  for setting in GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=flash; do
+  # GEMMs and the flash attention
+  for setting in GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
     echo "$setting $line"
