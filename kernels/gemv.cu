@@ -79,16 +79,17 @@ load_x8 (const GkGemvGroup &g, int c, float (*xv)[8], float *ss)
   }
 }
 
-/* The 8 E2M1 codes of q through the 16-entry table: each code's byte offset into the table is
- * one shift and one mask away (no separate index scaling). */
+/* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
+ * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate
+ * index scaling or base add; in plain C the compiler adds the base with an extra IMAD per code. */
 __device__ __forceinline__ void
 lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
 {
-  const char *base = (const char *) lut;
-  wv[0] = *(const float *) (base + ((q << 2) & 0x3c));
+  const uint32_t base = (uint32_t) __cvta_generic_to_shared (lut);
+  asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[0]) : "r"(base | ((q << 2) & 0x3c)));
 #pragma unroll
   for (int i = 1; i < 8; i++)
-    wv[i] = *(const float *) (base + ((q >> (4 * i - 2)) & 0x3c));
+    asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[i]) : "r"(base | ((q >> (4 * i - 2)) & 0x3c)));
 }
 
 template <int T>
@@ -105,77 +106,114 @@ dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
   }
 }
 
-/* One warp's share of RPW rows: steps first, first + WPR, ...; x is loaded once per step and
+/* One warp's share of RPW NVFP4 rows (both matrices NVFP4 for SWIGLU): steps first,
+ * first + WPR, ... Each row's weight and scale pointers are computed once and advance through
+ * the columns, so every load is a pointer plus a constant (no per-load address arithmetic and no
+ * re-read descriptors); rows past the matrix read its last row and their sums are dropped by the
+ * caller. The U steps' loads of all rows go out before any is used; x is loaded once per step and
  * used for all RPW rows (x is fp32, 8x the bytes of the NVFP4 weights it meets, so reusing it
- * across rows is what keeps L1 from becoming the limit). */
+ * across rows is what keeps L1 from becoming the limit). Weights do not depend on the previous
+ * kernel, so the first steps' loads are issued before gk_pdl_wait. */
+template <int T, int MODE, int RPW, int WPR>
+__device__ __forceinline__ void
+gemv_warp_fp4 (const GkGemvGroup &g, int row0, int first, int lane, const float *lut,
+               float (*acc)[T], float (*acc2)[T], float *ss)
+{
+  constexpr bool SW = MODE == GK_GEMV_SWIGLU;
+  constexpr int STRIDE = GEMV_STEP * WPR;         /* columns from one step to the warp's next */
+  constexpr int U = SW ? GEMV_UNROLL / 2 : GEMV_UNROLL;   /* 2 x RPW x U words: <= 128 regs */
+  const int cols = g.w.cols, last = g.w.rows - 1;
+  const int c_begin = first * GEMV_STEP + lane * 8;
+  const uint8_t *wq[RPW], *ws[RPW], *wq2[RPW], *ws2[RPW];
+#pragma unroll
+  for (int r = 0; r < RPW; r++) {
+    size_t off = (size_t) min (row0 + r, last) * cols + c_begin;
+    wq[r] = (const uint8_t *) g.w.data + off / 2;
+    ws[r] = g.w.scales + off / 16;
+    if (SW) {
+      wq2[r] = (const uint8_t *) g.w2.data + off / 2;
+      ws2[r] = g.w2.scales + off / 16;
+    }
+  }
+  uint32_t q[RPW][U], q2[RPW][U], s[RPW][U], s2[RPW][U];
+  auto load = [&] (int c0) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      bool in = c0 + u * STRIDE < cols;
+#pragma unroll
+      for (int r = 0; r < RPW; r++) {
+        q[r][u] = in ? __ldg ((const uint32_t *) (wq[r] + u * STRIDE / 2)) : 0u;
+        s[r][u] = in ? __ldg (ws[r] + u * STRIDE / 16) : 0u;
+        if (SW) {
+          q2[r][u] = in ? __ldg ((const uint32_t *) (wq2[r] + u * STRIDE / 2)) : 0u;
+          s2[r][u] = in ? __ldg (ws2[r] + u * STRIDE / 16) : 0u;
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < RPW; r++) {
+      wq[r] += U * STRIDE / 2;
+      ws[r] += U * STRIDE / 16;
+      if (SW) {
+        wq2[r] += U * STRIDE / 2;
+        ws2[r] += U * STRIDE / 16;
+      }
+    }
+  };
+  if (c_begin < cols)
+    load (c_begin);
+  gk_pdl_wait ();         /* x (and y when accumulating) come from the previous kernel */
+  for (int c0 = c_begin; c0 < cols; c0 += STRIDE * U) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int c = c0 + u * STRIDE;
+      if (c >= cols)
+        break;
+      float xv[T][8], wv[8];
+      load_x8<T> (g, c, xv, ss);
+#pragma unroll
+      for (int r = 0; r < RPW; r++) {
+        lut_e2m1x8 (q[r][u], lut, wv);
+        dot8<T> (wv, xv, gk_fp8_e4m3_fast (s[r][u]), acc[r]);
+        if (SW) {
+          lut_e2m1x8 (q2[r][u], lut, wv);
+          dot8<T> (wv, xv, gk_fp8_e4m3_fast (s2[r][u]), acc2[r]);
+        }
+      }
+    }
+    if (c0 + STRIDE * U < cols)
+      load (c0 + STRIDE * U);
+  }
+}
+
+/* The same for BF16, F16 and F32 weights (and mixed pairs): one warp's share of RPW rows. */
 template <int T, int MODE, int RPW>
 __device__ __forceinline__ void
 gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr, int lane,
                  const float *lut, float (*acc)[T], float (*acc2)[T], float *ss)
 {
   const int cols = g.w.cols;
-  const bool fp4 = g.w.format == GK_WEIGHT_NVFP4 &&
-                   (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4);
   const int stride = GEMV_STEP * wpr;
   gk_pdl_wait ();         /* x (and y when accumulating) come from the previous kernel */
   for (int c0 = first * GEMV_STEP + lane * 8; c0 < cols; c0 += stride * GEMV_UNROLL) {
-    if (fp4) {
-      uint32_t q[RPW][GEMV_UNROLL], q2[RPW][GEMV_UNROLL];
-      uint8_t s[RPW][GEMV_UNROLL], s2[RPW][GEMV_UNROLL];
 #pragma unroll
-      for (int r = 0; r < RPW; r++)
+    for (int u = 0; u < GEMV_UNROLL; u++) {
+      int c = c0 + u * stride;
+      if (c >= cols)
+        break;
+      float xv[T][8];
+      load_x8<T> (g, c, xv, ss);
 #pragma unroll
-        for (int u = 0; u < GEMV_UNROLL; u++) {
-          int c = c0 + u * stride;
-          if (r < n_rows && c < cols) {
-            size_t off = (size_t) (row0 + r) * cols + c;
-            q[r][u] = __ldg ((const uint32_t *) ((const uint8_t *) g.w.data + off / 2));
-            s[r][u] = __ldg (g.w.scales + off / 16);
-            if (MODE == GK_GEMV_SWIGLU) {
-              q2[r][u] = __ldg ((const uint32_t *) ((const uint8_t *) g.w2.data + off / 2));
-              s2[r][u] = __ldg (g.w2.scales + off / 16);
-            }
-          }
-        }
-#pragma unroll
-      for (int u = 0; u < GEMV_UNROLL; u++) {
-        int c = c0 + u * stride;
-        if (c >= cols)
+      for (int r = 0; r < RPW; r++) {
+        if (r >= n_rows)
           break;
-        float xv[T][8], wv[8];
-        load_x8<T> (g, c, xv, ss);
-#pragma unroll
-        for (int r = 0; r < RPW; r++) {
-          if (r >= n_rows)
-            break;
-          lut_e2m1x8 (q[r][u], lut, wv);
-          dot8<T> (wv, xv, gk_fp8_e4m3_fast (s[r][u]), acc[r]);
-          if (MODE == GK_GEMV_SWIGLU) {
-            lut_e2m1x8 (q2[r][u], lut, wv);
-            dot8<T> (wv, xv, gk_fp8_e4m3_fast (s2[r][u]), acc2[r]);
-          }
-        }
-      }
-    } else {
-#pragma unroll
-      for (int u = 0; u < GEMV_UNROLL; u++) {
-        int c = c0 + u * stride;
-        if (c >= cols)
-          break;
-        float xv[T][8];
-        load_x8<T> (g, c, xv, ss);
-#pragma unroll
-        for (int r = 0; r < RPW; r++) {
-          if (r >= n_rows)
-            break;
-          size_t row_off = (size_t) (row0 + r) * cols;
-          float wv[8];
-          load_w8 (g.w, row_off, c, wv, lut);
-          dot8<T> (wv, xv, 1.0f, acc[r]);
-          if (MODE == GK_GEMV_SWIGLU) {
-            load_w8 (g.w2, row_off, c, wv, lut);
-            dot8<T> (wv, xv, 1.0f, acc2[r]);
-          }
+        size_t row_off = (size_t) (row0 + r) * cols;
+        float wv[8];
+        load_w8 (g.w, row_off, c, wv, lut);
+        dot8<T> (wv, xv, 1.0f, acc[r]);
+        if (MODE == GK_GEMV_SWIGLU) {
+          load_w8 (g.w2, row_off, c, wv, lut);
+          dot8<T> (wv, xv, 1.0f, acc2[r]);
         }
       }
     }
@@ -187,10 +225,10 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
 /* Block: GEMV_WARPS warps; WPR warps share RPW rows, so a block covers
  * (GEMV_WARPS / WPR) * RPW rows; grid (row blocks, groups). */
 template <int T, int MODE, int RPW, int WPR>
-__global__ void __launch_bounds__ (GEMV_WARPS * 32)
+__global__ void __launch_bounds__ (GEMV_WARPS * 32, 2)
 gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
 {
-  __shared__ float lut[16];
+  __shared__ __align__ (64) float lut[16];      /* lut_e2m1x8 ORs offsets into its address */
   __shared__ float part[GEMV_WARPS][2 * RPW + 1][T];   /* per warp: dots, dots2, sum of squares */
   gk_pdl_launch_dependents ();
   if (!early)
@@ -218,7 +256,11 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
     for (int r = 0; r < RPW; r++)
       acc[r][t] = acc2[r][t] = 0.0f;
   }
-  if (n_rows > 0)
+  const bool fp4 = g.w.format == GK_WEIGHT_NVFP4 &&
+                   (MODE == GK_GEMV_PLAIN || g.w2.format == GK_WEIGHT_NVFP4);
+  if (n_rows > 0 && fp4)
+    gemv_warp_fp4<T, MODE, RPW, WPR> (g, row0, warp % WPR, lane, lut, acc, acc2, ss);
+  else if (n_rows > 0)
     gemv_warp_share<T, MODE, RPW> (g, row0, n_rows, warp % WPR, WPR, lane, lut, acc, acc2, ss);
   gk_pdl_wait ();                 /* every thread: it reads y below, and idle warps too */
 #pragma unroll
@@ -287,15 +329,20 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
           int flags, cudaStream_t stream)
 {
   /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows so that about
-   * 16 warps per SM stream weights. Tuned on the H200 for the GLM-4.7-Flash shapes. */
+   * 16 warps per SM stream weights, each warp keeping 2 steps or more. Tuned on the H200 for
+   * the GLM-4.7-Flash shapes: 24, 32 or 64 warps per SM, or 1 step per warp, were slower
+   * (docs/PERFORMANCE.md). */
+  int dev = 0, sms = 132;
+  if (cudaGetDevice (&dev) == cudaSuccess)
+    cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
   const int rpw = T == 1 ? 4 : 1;
-  long warps_wanted = 132L * 16;
+  long warps_wanted = (long) sms * 16;
   int steps = GK_CEIL_DIV (max_cols, GEMV_STEP);
   long row_warps = (long) GK_CEIL_DIV (max_rows, rpw) * n_groups;
   int wpr = 1;
   while (wpr < 8 && row_warps * wpr < warps_wanted && steps / (2 * wpr) >= 2)
     wpr *= 2;
-  if (T == 1) {
+  if constexpr (T == 1) {
     switch (wpr) {
     case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
     case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
