@@ -125,6 +125,8 @@ typedef struct {
                               * (gk_mla_decode_split_target); a token takes
                               * min(ceil(split_target / T), keys / GK_MLA_SPLIT_MIN_KEYS,
                               * max_splits). 0: max_splits */
+  int             simple_fill; /* set by gk_mla_decode (callers leave 0): blocks of the simple
+                              * kernel resident at once; its splits are capped to one wave */
   float           scale;     /* softmax scale */
   int             kernel;    /* GK_MLA_*: which split kernel */
   int             mma_min_keys; /* GK_MLA_AUTO(_V1) with the mma kernel supported: a token with

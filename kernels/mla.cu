@@ -165,15 +165,24 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
   int per = GK_CEIL_DIV (n_keys, splits);
   int k_begin = s * per, k_end = min (n_keys, k_begin + per);
 
-  /* q_lat is the sum of the absorb kernel's partials over its row blocks */
+  /* q_lat is the sum of the absorb kernel's partials over its row blocks, added in order; up to
+   * 16 parts' loads are in flight at once (one after another they cost one L2 latency each:
+   * most of this kernel's time at short contexts) */
   const float *ql = a.q_lat + ((size_t) t * a.H + h) * a.n_qparts * a.Lkv;
   const float *qp = a.q + ((size_t) t * a.H + h) * Dqk + a.Dn;
   for (int i = threadIdx.x; i < C; i += blockDim.x) {
     float v;
     if (i < a.Lkv) {
       v = 0.0f;
-      for (int part = 0; part < a.n_qparts; part++)
-        v += ql[(size_t) part * a.Lkv + i];
+      for (int p0 = 0; p0 < a.n_qparts; p0 += 16) {
+        float x[16];
+#pragma unroll
+        for (int part = 0; part < 16; part++)
+          x[part] = p0 + part < a.n_qparts ? ql[(size_t) (p0 + part) * a.Lkv + i] : 0.0f;
+#pragma unroll
+        for (int part = 0; part < 16; part++)
+          v += x[part];
+      }
     } else {
       v = qp[i - a.Lkv];
     }
@@ -372,18 +381,29 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
   r.kernel = v2 ? GK_MLA_MMA : v1 ? GK_MLA_MMA_V1 : GK_MLA_SIMPLE;
   if (want == GK_MLA_MMA || want == GK_MLA_MMA_V1 || r.kernel == GK_MLA_SIMPLE)
     r.mma_min_keys = 0;   /* asked for by name: it takes every token (simple: unused) */
+  /* the simple kernel, where it takes tokens: its blocks resident at once bound its splits
+   * (gk_mla_splits), so r carries that bound to every kernel here before any launch */
+  const bool simple = r.kernel == GK_MLA_SIMPLE || r.mma_min_keys > 0;
+  int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
+  auto kernel = words <= 9 * 32 ? mla_decode_split_kernel<9>                    /* C <= 576 */
+                                : mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32>;
+  int dev = 0, sms = 0, per_sm = 0;
+  if (simple && cudaGetDevice (&dev) == cudaSuccess &&
+      cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor (&per_sm, kernel, DECODE_THREADS, 0) ==
+          cudaSuccess)
+    r.simple_fill = sms * per_sm;
   cudaError_t err = cudaSuccess;
   if (v2)
     err = gk_mla_decode_mma2_splits (&r, stream);
   else if (v1)
     err = gk_mla_decode_mma_splits (&r, stream);
-  if (err == cudaSuccess && (r.kernel == GK_MLA_SIMPLE || r.mma_min_keys > 0)) {
-    dim3 grid (args->H, args->max_splits, args->T);
-    int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
-    if (words <= 9 * 32)
-      mla_decode_split_kernel<9><<<grid, DECODE_THREADS, 0, stream>>> (r);     /* C <= 576 */
-    else
-      mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32><<<grid, DECODE_THREADS, 0, stream>>> (r);
+  if (err == cudaSuccess && simple) {
+    /* no token takes more splits than one wave holds: a grid of max_splits (264 on the H200)
+     * would start thousands of blocks that return at once */
+    int grid_splits = r.simple_fill > 0 ? max (1, r.simple_fill / (args->H * args->T)) : 0;
+    grid_splits = grid_splits > 0 ? min (grid_splits, args->max_splits) : args->max_splits;
+    kernel<<<dim3 (args->H, grid_splits, args->T), DECODE_THREADS, 0, stream>>> (r);
     err = gk_check_launch ();
   }
   if (err != cudaSuccess)
