@@ -296,6 +296,17 @@ test_greedy (gconstpointer data)
   }
 }
 
+/* The same with the MLA kernels switching at 20 keys: the 12-token prompt's first steps replay
+ * the graph of the CUDA-core kernel, the later ones the tensor-core kernel's (where the model's
+ * shape takes it: the full-width synthetic model), as a long conversation does at 3,072. */
+static void
+test_greedy_mla_switch (gconstpointer data)
+{
+  g_setenv ("GLIMMER_MLA_MIN_KEYS", "20", TRUE);
+  test_greedy (data);
+  g_unsetenv ("GLIMMER_MLA_MIN_KEYS");
+}
+
 /* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
  * are not zero: the same logits as the CPU reference in one pass. */
 static void
@@ -956,6 +967,8 @@ main (int argc, char **argv)
     g_autofree char *p4 = g_strdup_printf ("/glimmer/cuda/%s/long-prefill", base);
     g_test_add_data_func (p1, dir, test_logits);
     g_test_add_data_func (p2, dir, test_greedy);
+    g_autofree char *p6 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-mla-switch", base);
+    g_test_add_data_func (p6, dir, test_greedy_mla_switch);
     g_test_add_data_func (p3, dir, test_mixed_paths);
     g_autofree char *p5 = g_strdup_printf ("/glimmer/cuda/%s/eval-sample", base);
     g_test_add_data_func (p5, dir, test_eval_sample);

@@ -369,6 +369,14 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
   cl->experts_gate = arena_take (fw, tb);
   cl->experts_up = arena_take (fw, tb);
   cl->experts_down = arena_take (fw, tb);
+  /* the shared expert's gate/up of a single token, into its slot (K) of act: it does not wait
+   * for the routing, so the decode step runs it beside the router (enqueue_forward) */
+  if (c->n_shared_experts > 0 && gate[E].rows > 0) {
+    int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * c->n_shared_experts);
+    cl->desc[D_SHARED_GU] = add_desc (fw, &gate[E], &up[E], fw->x, D,
+                                      fw->act + (size_t) c->n_experts_per_tok * F_max, F_max);
+    desc_set_norm (fw, cl->desc[D_SHARED_GU], cl->post_norm, eps);
+  }
   GLIM_CUDA_TRY (cudaMemcpy (cl->experts_gate, gate, tb, cudaMemcpyHostToDevice), error);
   GLIM_CUDA_TRY (cudaMemcpy (cl->experts_up, up, tb, cudaMemcpyHostToDevice), error);
   GLIM_CUDA_TRY (cudaMemcpy (cl->experts_down, down, tb, cudaMemcpyHostToDevice), error);
@@ -392,10 +400,12 @@ glim_cuda_forward_free (GlimCudaForward *fw)
   if (fw == NULL)
     return;
   cudaSetDevice (fw->device);
-  if (fw->graph_exec)
-    cudaGraphExecDestroy (fw->graph_exec);
-  if (fw->graph)
-    cudaGraphDestroy (fw->graph);
+  for (int i = 0; i < 2; i++) {
+    if (fw->graph_exec[i])
+      cudaGraphExecDestroy (fw->graph_exec[i]);
+    if (fw->graph[i])
+      cudaGraphDestroy (fw->graph[i]);
+  }
   cudaFree (fw->arena);
   cudaFree (fw->cache);
   cudaFree (fw->scratch);
@@ -477,6 +487,7 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
                    : g_strcmp0 (mla, "mma-v1") == 0 ? GK_MLA_AUTO_V1
                                                     : GK_MLA_AUTO;
   fw->mla_min_keys = mla_mma_min_keys ();
+  fw->mla_regime = -1;
   fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));
   if (cudaSetDevice (device) != cudaSuccess) {
     glim_cuda_set_error (error, cudaGetLastError (), "cudaSetDevice", G_STRFUNC, __FILE__, __LINE__);
@@ -629,6 +640,10 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .scale = 1.0f / sqrtf ((float) Dqk),
       .kernel = fw->mla_kernel, .mma_min_keys = fw->mla_min_keys,
     };
+    if (fw->mla_regime == 0)
+      da.kernel = GK_MLA_SIMPLE;
+    else if (fw->mla_regime == 1)
+      da.mma_min_keys = 0;          /* the tensor-core kernel for every token */
     TRY_K (gk_mla_decode (&da, s));
     if (!gemv (fw, cl->desc_uv, H, Dv, GK_GEMV_PLAIN, T, error) ||
         !gemv (fw, cl->desc[D_O], 1, D, GK_GEMV_PLAIN, T, error) || !REDUCE ())
@@ -661,6 +676,16 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .w = rd->w, .x = rd->x, .x_stride = rd->x_stride, .norm_w = rd->norm_w,
       .norm_eps = rd->norm_eps, .logits = fw->rlogits, .done = fw->route_done,
     };
+    /* one token: the shared expert's gate/up (static descriptor) runs on the side stream while
+     * the router routes; the routed experts' gate/up then takes the first K groups only */
+    int shared_gu = T == 1 ? cl->desc[D_SHARED_GU] : -1;
+    if (shared_gu >= 0) {
+      TRY_K (cudaEventRecord (fw->fork, s));
+      TRY_K (cudaStreamWaitEvent (fw->side, fw->fork, 0));
+      TRY_K (glim_cuda_gemv (fw, fw->desc + shared_gu, 1, desc_rows (fw, shared_gu), D,
+                             GK_GEMV_SWIGLU, 1, 0, fw->side));
+      TRY_K (cudaEventRecord (fw->join, fw->side));
+    }
     cudaError_t re = gk_router_route (&ra, &ri, s);
     if (re == cudaErrorNotSupported) {
       if (!gemv (fw, cl->desc[D_ROUTER], 1, E, GK_GEMV_PLAIN, T, error))
@@ -674,7 +699,10 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     int F_rows = c->moe_intermediate_size * MAX (c->n_shared_experts, 1);
     /* gk_route wrote these descriptors: gate/up reads them only after it; down's were
      * complete before gate/up started, so it may load its weights early */
-    TRY_K (glim_cuda_gemv (fw, fw->moe_groups, n_groups, F_rows, D, GK_GEMV_SWIGLU, 0, 0, s));
+    TRY_K (glim_cuda_gemv (fw, fw->moe_groups, shared_gu >= 0 ? K : n_groups, F_rows, D,
+                           GK_GEMV_SWIGLU, 0, 0, s));
+    if (shared_gu >= 0)
+      TRY_K (cudaStreamWaitEvent (s, fw->join, 0));
     TRY_K (glim_cuda_gemv (fw, fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0,
                            GK_GEMV_EARLY, s));
     /* an expert part that is empty on this rank leaves its slots at their initial zeros */
@@ -756,13 +784,27 @@ enqueue_argmax (GlimCudaForward *fw, int row)
   return e;
 }
 
-static gboolean
-decode_step (GlimCudaForward *fw, GError **error)
+/* Which graph a single token at n_past takes: with the automatic MLA choice, whether its
+ * n_past + 1 keys reach the tensor-core kernel (gk_mla_decode's rule for mma_min_keys). */
+static int
+mla_regime (const GlimCudaForward *fw, int n_past)
 {
-  if (fw->graph_exec == NULL && fw->decode_calls >= 2 && fw->trace == NULL &&
+  gboolean automatic = fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1;
+  return automatic && fw->mla_min_keys > 0 && n_past + 1 >= fw->mla_min_keys ? 1 : 0;
+}
+
+static gboolean
+decode_step (GlimCudaForward *fw, int n_past, GError **error)
+{
+  gboolean automatic = (fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1) &&
+                       fw->mla_min_keys > 0;
+  int g = mla_regime (fw, n_past);
+  if (fw->graph_exec[g] == NULL && fw->decode_calls >= 2 && fw->trace == NULL &&
       g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
     GLIM_CUDA_TRY (cudaStreamBeginCapture (fw->stream, cudaStreamCaptureModeThreadLocal), error);
+    fw->mla_regime = automatic ? g : -1;
     gboolean ok = enqueue_forward (fw, 1, TRUE, error);
+    fw->mla_regime = -1;
     cudaError_t ae = ok ? enqueue_argmax (fw, 0) : cudaSuccess;
     cudaGraph_t graph = NULL;
     cudaError_t ee = cudaStreamEndCapture (fw->stream, &graph);
@@ -770,12 +812,12 @@ decode_step (GlimCudaForward *fw, GError **error)
       return FALSE;
     TRY_K (ae);
     TRY_K (ee);
-    fw->graph = graph;
-    TRY_K (cudaGraphInstantiate (&fw->graph_exec, graph, 0));
+    fw->graph[g] = graph;
+    TRY_K (cudaGraphInstantiate (&fw->graph_exec[g], graph, 0));
   }
   fw->decode_calls++;
-  if (fw->graph_exec != NULL && fw->trace == NULL) {
-    TRY_K (cudaGraphLaunch (fw->graph_exec, fw->stream));
+  if (fw->graph_exec[g] != NULL && fw->trace == NULL) {
+    TRY_K (cudaGraphLaunch (fw->graph_exec[g], fw->stream));
     return TRUE;
   }
   if (!enqueue_forward (fw, 1, TRUE, error))
@@ -810,7 +852,7 @@ forward_pick (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
     if (!stage_inputs (fw, tokens + start, n, n_past + start, error))
       return FALSE;
     if (n == 1 && last) {
-      if (!decode_step (fw, error))
+      if (!decode_step (fw, n_past + start, error))
         return FALSE;
     } else {
       if (!enqueue_forward (fw, n, last, error))

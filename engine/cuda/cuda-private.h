@@ -23,7 +23,7 @@
 #define GLIM_CUDA_MLA_SPLITS_MAX 1024   /* kernels/mla.cu COMBINE_MAX_SPLITS */
 
 /* Indices into the static descriptor table of one layer. */
-enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_N };
+enum { D_QA, D_QB, D_Q, D_KVA, D_O, D_DENSE_GU, D_DENSE_DOWN, D_ROUTER, D_SHARED_GU, D_N };
 
 typedef struct {
   float    *input_norm, *post_norm, *q_a_norm, *kv_a_norm, *router_bias;   /* device */
@@ -95,8 +95,12 @@ struct _GlimCudaForward {
   int32_t *pinned;           /* host: [TMAX + 1] ids then n_past */
   int32_t *pinned_next;      /* host: [TMAX] */
 
-  cudaGraph_t     graph;
-  cudaGraphExec_t graph_exec;
+  /* the single-token step's graphs: [0] before mla_min_keys keys (the CUDA-core MLA kernel
+   * only), [1] from there on (the tensor-core one only), so neither launches a kernel that
+   * would return at once; with one MLA kernel configured only [0] is used */
+  cudaGraph_t     graph[2];
+  cudaGraphExec_t graph_exec[2];
+  int             mla_regime;    /* while enqueueing: -1 both kernels (any T), else 0 or 1 */
   int             decode_calls;
   GlimRouteTrace *trace;         /* optional diagnostics (not owned): routes copied per layer */
 
