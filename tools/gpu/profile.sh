@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# tools/gpu/profile.sh MODEL [CONTEXT]: per-kernel device time of one decode step (graphs off),
-# through Nsight Compute, summed by kernel name. Run on the GPU machine with .gpu/ carried.
+# tools/gpu/profile.sh MODEL [CONTEXT] [KERNEL-REGEX]: per-kernel device time of one decode step
+# (graphs off), through Nsight Compute, summed by kernel name. With KERNEL-REGEX (matched against
+# the mangled name, so template arguments can be picked: gemv_split_row_kernelILi1ELi1E is the
+# batch-1 SWIGLU GEMV), the first two matching launches get Nsight Compute's detailed sections
+# too (speed of light, memory, occupancy, scheduler, warp stalls): why a kernel is slow, not only
+# that it is. Run on the GPU machine with .gpu/ carried.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 for f in .gpu/bin/*.xz; do [[ -f $f ]] && xz -d -f "$f"; done   # packed by bundle.sh
-model=$1; ctx=${2:-1024}
+model=$1; ctx=${2:-1024}; detail=${3:-}
 export LD_LIBRARY_PATH="$PWD/.gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export GLIMMER_NO_GRAPH=1
 OUT=${OUT:-/tmp/glimmer-out}
@@ -36,3 +40,17 @@ gi = hdr.index("Grid Size")
 for r in rows[:40]:
     print(f"  {float(r[vi].replace(',', ''))/1e3:7.1f} us  {r[ki].split('(')[0][:44]:44} {r[gi]}")
 PY
+
+if [[ -n $detail ]]; then
+  echo
+  echo "== detail: kernels matching /$detail/ (2 launches)"
+  ncu --clock-control none --cache-control none --kernel-name-base mangled -k "regex:$detail" \
+    --launch-skip 0 --launch-count 2 \
+    --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+    --section SchedulerStats --section WarpStateStats --section LaunchStats \
+    .gpu/bin/glimmer-cli bench --model "$model" --context "$ctx" --prompt 0 --decode-tokens 1 \
+    > "$OUT/detail.txt" 2>/dev/null
+  grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Achieved Occupancy|Theoretical Occupancy|Registers Per Thread|Block Limit|Issue Slots Busy|Issued Warp Per Scheduler|No Eligible|Active Warps Per Scheduler|Eligible Warps|Warp Cycles Per Issued|Grid Size|Waves Per SM" \
+    "$OUT/detail.txt" | head -80
+  echo "(stall reasons: $OUT/detail.txt, section WarpStateStats)"
+fi

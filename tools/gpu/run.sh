@@ -2,7 +2,7 @@
 # tools/gpu/run.sh: everything Glimmer does on the GPU machine, in one call.
 #   usage (on the device, from the repository root, with .gpu/ carried):
 #     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
-#                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile]
+#                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile[=KERNEL-REGEX]]
 # Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
 # major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
@@ -31,7 +31,7 @@ mkdir -p "$OUT"
 bin=.gpu/bin
 summary=()
 
-do_test=0; do_san=0; do_profile=0; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
+do_test=0; do_san=0; do_profile=0; detail=""; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
 tps=""
 for a in "$@"; do
   case "$a" in
@@ -42,6 +42,7 @@ for a in "$@"; do
     prompt=*) prompt=${a#prompt=} ;;
     models=*) models=${a#models=} ;;
     profile) do_profile=1 ;;
+    profile=*) do_profile=1; detail=${a#profile=} ;;   # e.g. profile=gemv_split_row_kernelILi1ELi1E
     tp=*) tps=${a#tp=} ;;
     synth-test=*) layers=${a#synth-test=}
       # a full-width synthetic model with few layers: CUDA against the CPU reference on it
@@ -120,7 +121,7 @@ fi
 
 if ((do_profile)) && [[ -n $preset ]]; then
   echo "== profile of one decode step (1k context)"
-  tools/gpu/profile.sh /tmp/synth-$preset 1024 | tee "$OUT/profile.txt"
+  tools/gpu/profile.sh /tmp/synth-$preset 1024 "$detail" | tee "$OUT/profile.txt"
 fi
 
 echo
