@@ -2,7 +2,7 @@
 # tools/gpu/profile.sh MODEL [CONTEXT] [KERNEL-REGEX]: per-kernel device time of one decode step
 # (graphs off), through Nsight Compute, summed by kernel name. With KERNEL-REGEX (matched against
 # the mangled name, so template arguments can be picked: gemv_split_row_kernelILi1ELi1E is the
-# batch-1 SWIGLU GEMV), the first two matching launches get Nsight Compute's detailed sections
+# batch-1 SWIGLU GEMV), the first four matching launches get Nsight Compute's detailed sections
 # too (speed of light, memory, occupancy, scheduler, warp stalls): why a kernel is slow, not only
 # that it is. Run on the GPU machine with .gpu/ carried.
 set -uo pipefail
@@ -43,9 +43,9 @@ PY
 
 if [[ -n $detail ]]; then
   echo
-  echo "== detail: kernels matching /$detail/ (2 launches)"
+  echo "== detail: kernels matching /$detail/ (first 4 launches)"
   ncu --clock-control none --cache-control none --kernel-name-base mangled -k "regex:$detail" \
-    --launch-skip 0 --launch-count 2 \
+    --launch-skip 0 --launch-count 4 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
     --section SchedulerStats --section WarpStateStats --section LaunchStats \
     .gpu/bin/glimmer-cli bench --model "$model" --context "$ctx" --prompt 0 --decode-tokens 1 \
