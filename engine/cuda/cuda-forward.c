@@ -784,25 +784,25 @@ enqueue_argmax (GlimCudaForward *fw, int row)
   return e;
 }
 
-/* Which graph a single token at n_past takes: with the automatic MLA choice, whether its
- * n_past + 1 keys reach the tensor-core kernel (gk_mla_decode's rule for mma_min_keys). */
+/* Which MLA kernel a single token at n_past takes (fw->mla_regime while it is enqueued): with
+ * the automatic choice, 1 if its n_past + 1 keys reach the tensor-core kernel (gk_mla_decode's
+ * rule for mma_min_keys), else 0; -1 when one kernel is configured for every token. */
 static int
 mla_regime (const GlimCudaForward *fw, int n_past)
 {
-  gboolean automatic = fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1;
-  return automatic && fw->mla_min_keys > 0 && n_past + 1 >= fw->mla_min_keys ? 1 : 0;
+  gboolean automatic = (fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1) &&
+                       fw->mla_min_keys > 0;
+  return !automatic ? -1 : n_past + 1 >= fw->mla_min_keys ? 1 : 0;
 }
 
 static gboolean
 decode_step (GlimCudaForward *fw, int n_past, GError **error)
 {
-  gboolean automatic = (fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1) &&
-                       fw->mla_min_keys > 0;
-  int g = mla_regime (fw, n_past);
+  int regime = mla_regime (fw, n_past), g = MAX (regime, 0);
   if (fw->graph_exec[g] == NULL && fw->decode_calls >= 2 && fw->trace == NULL &&
       g_getenv ("GLIMMER_NO_GRAPH") == NULL) {
     GLIM_CUDA_TRY (cudaStreamBeginCapture (fw->stream, cudaStreamCaptureModeThreadLocal), error);
-    fw->mla_regime = automatic ? g : -1;
+    fw->mla_regime = regime;
     gboolean ok = enqueue_forward (fw, 1, TRUE, error);
     fw->mla_regime = -1;
     cudaError_t ae = ok ? enqueue_argmax (fw, 0) : cudaSuccess;
