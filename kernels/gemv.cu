@@ -342,6 +342,9 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
   int wpr = 1;
   while (wpr < 8 && row_warps * wpr < warps_wanted && steps / (2 * wpr) >= 2)
     wpr *= 2;
+  int forced = (flags >> 8) & 0xf;                  /* GK_GEMV_WPR(n) */
+  if (forced == 1 || forced == 2 || forced == 4 || forced == 8)
+    wpr = forced;
   if constexpr (T == 1) {
     switch (wpr) {
     case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;

@@ -63,8 +63,11 @@ enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
  * flags GK_GEMV_EARLY: the descriptors and the weights they point to were written before the
  * previous kernel in the stream started, so the kernel is launched as a programmatic
  * dependent (sm_90): it starts, and loads weights, while that kernel finishes, and reads x
- * (and y) only after it has finished. */
+ * (and y) only after it has finished.
+ * flags GK_GEMV_WPR(n), n = 1, 2, 4 or 8: gk_gemv splits each row over n warps instead of
+ * choosing by shape (for measuring launch shapes: tests/bench-gemv.c). */
 enum { GK_GEMV_EARLY = 1 };
+#define GK_GEMV_WPR(n) ((n) << 8)
 cudaError_t gk_gemv     (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
                          int mode, int T, int flags, cudaStream_t stream);
 cudaError_t gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,

@@ -12,7 +12,7 @@ ninja -C "$build"
 rm -rf .gpu
 mkdir -p .gpu/bin .gpu/lib
 cp "$build"/src/glimmer-cli .gpu/bin/
-cp "$build"/tests/test-cuda .gpu/bin/
+cp "$build"/tests/test-cuda "$build"/tests/bench-gemv .gpu/bin/
 strip .gpu/bin/*     # symbols only; the device code (fatbins) stays. The carry limit is 64 MiB
 for exe in .gpu/bin/*; do
   ldd "$exe" | awk '/=> \// { print $3 }'
@@ -26,5 +26,5 @@ done | sort -u | while read -r lib; do
 done
 git rev-parse --short HEAD > .gpu/commit
 # the fat binaries (device code for four architectures) compress ~9x; run.sh unpacks them
-xz -T2 -6 .gpu/bin/glimmer-cli .gpu/bin/test-cuda
+xz -T2 -6 .gpu/bin/glimmer-cli .gpu/bin/test-cuda .gpu/bin/bench-gemv
 du -sh .gpu

@@ -3,6 +3,7 @@
 #   usage (on the device, from the repository root, with .gpu/ carried):
 #     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
 #                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile[=KERNEL-REGEX]]
+#                      [gemv-bench]
 # Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
 # major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
@@ -31,7 +32,7 @@ mkdir -p "$OUT"
 bin=.gpu/bin
 summary=()
 
-do_test=0; do_san=0; do_profile=0; detail=""; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
+do_test=0; do_san=0; do_profile=0; do_gemv=0; detail=""; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
 tps=""
 for a in "$@"; do
   case "$a" in
@@ -42,6 +43,7 @@ for a in "$@"; do
     prompt=*) prompt=${a#prompt=} ;;
     models=*) models=${a#models=} ;;
     profile) do_profile=1 ;;
+    gemv-bench) do_gemv=1 ;;     # tests/bench-gemv.c: each decode GEMV alone, per launch shape
     profile=*) do_profile=1; detail=${a#profile=} ;;   # e.g. profile=gemv_split_row_kernelILi1ELi1E
     tp=*) tps=${a#tp=} ;;
     synth-test=*) layers=${a#synth-test=}
@@ -117,6 +119,12 @@ if [[ -n $preset ]]; then
     echo "$setting $line"
     summary+=("  tp 1 $setting $line")
   done
+fi
+
+if ((do_gemv)); then
+  echo "== decode GEMVs alone (tests/bench-gemv.c)"
+  $bin/bench-gemv | tee "$OUT/bench-gemv.txt"
+  summary+=("gemv bench: $OUT/bench-gemv.txt")
 fi
 
 if ((do_profile)) && [[ -n $preset ]]; then
