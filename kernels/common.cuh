@@ -204,6 +204,36 @@ gk_matrix_at (const GkMatrix &w, int r, int c)
   }
 }
 
+/* ---- NVFP4 GEMV helpers (gemv.cu, gemv-ring.cu) ---- */
+
+/* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
+ * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate
+ * index scaling or base add; in plain C the compiler adds the base with an extra IMAD per code. */
+__device__ __forceinline__ void
+gk_lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
+{
+  const uint32_t base = (uint32_t) __cvta_generic_to_shared (lut);
+  asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[0]) : "r"(base | ((q << 2) & 0x3c)));
+#pragma unroll
+  for (int i = 1; i < 8; i++)
+    asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[i]) : "r"(base | ((q >> (4 * i - 2)) & 0x3c)));
+}
+
+/* acc[t] += scale * (the 8 weights . x[t]) for T tokens */
+template <int T>
+__device__ __forceinline__ void
+gk_dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
+{
+#pragma unroll
+  for (int t = 0; t < T; t++) {
+    float d = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+      d += wv[i] * xv[t][i];
+    acc[t] += d * scale;
+  }
+}
+
 /* Programmatic dependent launch (sm_90): let the next kernel in the stream start (it must
  * gk_pdl_wait before reading what this one writes), and wait until the kernels this one depends
  * on have finished with their writes visible. Both are no-ops for kernels launched without the

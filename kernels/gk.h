@@ -72,6 +72,11 @@ cudaError_t gk_gemv     (const GkGemvGroup *groups, int n_groups, int max_rows, 
                          int mode, int T, int flags, cudaStream_t stream);
 cudaError_t gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
                          int mode, int T, int flags, cudaStream_t stream);
+/* gk_gemv_ring (gemv-ring.cu): one token only (T 0 or 1, else cudaErrorNotSupported); NVFP4
+ * weights stream through a ring of shared-memory stages, each warp whole rows. Opt-in
+ * (GLIMMER_GEMV=ring), not yet measured on a GPU. */
+cudaError_t gk_gemv_ring (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                          int mode, int T, int flags, cudaStream_t stream);
 /* shared memory the tensor-core kernel stages x in, for K columns and T tokens */
 size_t      gk_gemv_mma_smem (int K, int T);
 #define GK_GEMV_MMA_SMEM_MAX (38 * 1024)

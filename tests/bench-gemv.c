@@ -1,11 +1,12 @@
-/* bench-gemv.c: device time of the decode GEMVs (kernels/gemv.cu, kernels/gemv-mma.cu) on the
+/* bench-gemv.c: device time of the decode GEMVs (kernels/gemv.cu, gemv-mma.cu, gemv-ring.cu) on the
  * batch-1 shapes of GLM-4.7-Flash at tp 1, one kernel at a time. A decode step's ~14 kernels
  * per layer make whole-step figures move by a few percent run to run; this measures each
  * product alone, for each launch shape, to a fraction of a microsecond.
  * The weights of every call are a different copy out of a pool larger than the L2 cache, so
  * each call reads device memory as a decode step does (every layer's weights are new to it).
  * Prints, per shape: weight bytes, then per variant (automatic launch shape, 1/2/4/8 warps per
- * row, the tensor-core kernel) microseconds per call and GB/s of weights.
+ * row, the tensor-core kernel, the shared-memory ring kernel) microseconds per call and GB/s
+ * of weights.
  * A benchmark, not a test: run on the GPU machine (tools/gpu/run.sh gemv-bench).
  * SPDX-License-Identifier: MIT */
 #include <glib.h>
@@ -136,7 +137,8 @@ main (void)
   CHECK (cudaEventCreate (&t0));
   CHECK (cudaEventCreate (&t1));
 
-  static const char *const variant_name[] = { "auto", "wpr 1", "wpr 2", "wpr 4", "wpr 8", "mma" };
+  static const char *const variant_name[] = { "auto", "wpr 1", "wpr 2", "wpr 4", "wpr 8", "mma",
+                                              "ring" };
   printf ("%-26s %9s", "product", "MB");
   for (gsize v = 0; v < G_N_ELEMENTS (variant_name); v++)
     printf (" | %16s", variant_name[v]);
@@ -168,14 +170,15 @@ main (void)
     printf ("%-26s %9.2f", s->name, weight_bytes / 1e6);
     for (gsize v = 0; v < G_N_ELEMENTS (variant_name); v++) {
       int flags = v >= 1 && v <= 4 ? GK_GEMV_WPR (1 << (v - 1)) : 0;
-      gboolean mma = v == 5;
+      gboolean mma = v == 5, ring = v == 6;
       cudaError_t err = cudaSuccess;
       for (int i = 0; i < CALLS + 10 && err == cudaSuccess; i++) {
         if (i == 10)
           CHECK (cudaEventRecord (t0, stream));
         const GkGemvGroup *g = d_groups + (size_t) (i % copies) * s->n_groups;
-        err = mma ? gk_gemv_mma (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
-                  : gk_gemv (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream);
+        err = mma    ? gk_gemv_mma (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
+              : ring ? gk_gemv_ring (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
+                     : gk_gemv (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream);
       }
       if (err != cudaSuccess) {
         CHECK (cudaStreamSynchronize (stream));

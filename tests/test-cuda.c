@@ -307,6 +307,16 @@ test_greedy_mla_switch (gconstpointer data)
   g_unsetenv ("GLIMMER_MLA_MIN_KEYS");
 }
 
+/* The same with the single-token GEMVs on the shared-memory ring kernel (GLIMMER_GEMV=ring,
+ * opt-in): its fast path on the full-width synthetic model, its plain loop on narrow ones. */
+static void
+test_greedy_gemv_ring (gconstpointer data)
+{
+  g_setenv ("GLIMMER_GEMV", "ring", TRUE);
+  test_greedy (data);
+  g_unsetenv ("GLIMMER_GEMV");
+}
+
 /* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
  * are not zero: the same logits as the CPU reference in one pass. */
 static void
@@ -969,6 +979,8 @@ main (int argc, char **argv)
     g_test_add_data_func (p2, dir, test_greedy);
     g_autofree char *p6 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-mla-switch", base);
     g_test_add_data_func (p6, dir, test_greedy_mla_switch);
+    g_autofree char *p7 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-gemv-ring", base);
+    g_test_add_data_func (p7, dir, test_greedy_gemv_ring);
     g_test_add_data_func (p3, dir, test_mixed_paths);
     g_autofree char *p5 = g_strdup_printf ("/glimmer/cuda/%s/eval-sample", base);
     g_test_add_data_func (p5, dir, test_eval_sample);

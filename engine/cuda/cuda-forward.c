@@ -482,6 +482,7 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   for (int l = 0; shard != NULL && l < c->n_layers; l++)
     fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
   fw->gemv_mma = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "mma") == 0;
+  fw->gemv_ring = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "ring") == 0;
   const char *mla = g_getenv ("GLIMMER_MLA");
   fw->mla_kernel = g_strcmp0 (mla, "simple") == 0   ? GK_MLA_SIMPLE
                    : g_strcmp0 (mla, "mma-v1") == 0 ? GK_MLA_AUTO_V1
@@ -584,7 +585,12 @@ gemv (GlimCudaForward *fw, int desc, int n, int rows, int mode, int T, GError **
   for (int i = 0; i < n; i++)
     cols = MAX (cols, g_array_index (fw->host_desc, GkGemvGroup, desc + i).w.cols);
   /* static descriptors and weights: the kernel may start loading before its input is ready */
-  TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY, fw->stream));
+  const GkGemvGroup *g0 = &g_array_index (fw->host_desc, GkGemvGroup, desc);
+  if (fw->gemv_ring && g0->w.format != GK_WEIGHT_NVFP4)   /* the ring kernel is for NVFP4 */
+    TRY_K (gk_gemv (fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY, fw->stream));
+  else
+    TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY,
+                           fw->stream));
   return TRUE;
 }
 

@@ -62,6 +62,7 @@ struct _GlimCudaForward {
    * GLIMMER_GEMV=mma (tensor-core GEMV), GLIMMER_MLA=simple|mma-v1, GLIMMER_MLA_MIN_KEYS=N,
    * GLIMMER_MLA_SPLITS=N */
   gboolean      gemv_mma;
+  gboolean      gemv_ring;     /* GLIMMER_GEMV=ring: gk_gemv_ring for single tokens */
   int           mla_kernel;
   int           mla_min_keys;
   cudaStream_t  stream;
@@ -127,8 +128,10 @@ static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
                 int max_cols, int mode, int T, int flags, cudaStream_t stream)
 {
-  if (fw->gemv_mma) {
-    cudaError_t e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
+  if (fw->gemv_mma || fw->gemv_ring) {
+    cudaError_t e = fw->gemv_ring
+                        ? gk_gemv_ring (groups, n_groups, max_rows, max_cols, mode, T, flags, stream)
+                        : gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
     if (e != cudaErrorNotSupported)
       return e;
   }
