@@ -113,6 +113,13 @@ if [[ -n $preset ]]; then
   done
   # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use tf32 weight
   # GEMMs and the flash attention
+  # the decode's opt-in GEMV kernels at 1k (engine/cuda/cuda-private.h glim_cuda_gemv)
+  for setting in GLIMMER_GEMV=ring GLIMMER_GEMV=mma; do
+    line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
+      --context 1024 --prompt 0 2>&1 | grep -E "^\| 1024 \||rror")
+    echo "$setting $line"
+    summary+=("  tp 1 $setting decode $line")
+  done
   for setting in GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
