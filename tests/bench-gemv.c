@@ -36,7 +36,8 @@ static const Shape shapes[] = {
   { "q_b", GK_WEIGHT_NVFP4, GK_GEMV_PLAIN, 1, { 5120, 5120 }, 768, FALSE, FALSE },
   { "W_UV (20 heads, bf16)", GK_WEIGHT_BF16, GK_GEMV_PLAIN, 20, { 256, 256 }, 512, FALSE, FALSE },
   { "o_proj (+residual)", GK_WEIGHT_NVFP4, GK_GEMV_PLAIN, 1, { 2048, 2048 }, 5120, FALSE, TRUE },
-  { "shared gate/up (norm)", GK_WEIGHT_NVFP4, GK_GEMV_SWIGLU, 1, { 1536, 1536 }, 2048, TRUE, FALSE },
+  { "shared gate/up (norm)", GK_WEIGHT_NVFP4, GK_GEMV_SWIGLU, 1, { 1536, 1536 }, 2048, TRUE,
+    FALSE },
   { "routed gate/up x4 (norm)", GK_WEIGHT_NVFP4, GK_GEMV_SWIGLU, 4, { 1536, 1536 }, 2048, TRUE,
     FALSE },
   { "down x5", GK_WEIGHT_NVFP4, GK_GEMV_PLAIN, 5, { 2048, 2048 }, 1536, FALSE, FALSE },
@@ -164,7 +165,8 @@ main (void)
     CHECK (cudaMalloc ((void **) &d_groups, gb * copies));
     g_autofree GkGemvGroup *h_groups = g_malloc (gb * copies);
     for (int c = 0; c < copies; c++)
-      fill_groups (s, pool + (size_t) c * per_call, x, y, norm_w, h_groups + (size_t) c * s->n_groups);
+      fill_groups (s, pool + (size_t) c * per_call, x, y, norm_w,
+                   h_groups + (size_t) c * s->n_groups);
     CHECK (cudaMemcpy (d_groups, h_groups, gb * copies, cudaMemcpyHostToDevice));
     int max_rows = MAX (s->rows[0], s->rows[1]);
     printf ("%-26s %9.2f", s->name, weight_bytes / 1e6);
