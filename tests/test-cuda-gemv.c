@@ -188,6 +188,7 @@ test_gemv_kernels (void)
 {
   const Case cases[] = {
     { GK_WEIGHT_NVFP4, 1536, 2048, 1, GK_GEMV_SWIGLU, 1, 0, 5, 0 },   /* MoE gate/up */
+    { GK_WEIGHT_NVFP4, 1536, 2048, 1, GK_GEMV_SWIGLU, 1, 0, 1, GK_GEMV_EARLY },  /* shared */
     { GK_WEIGHT_NVFP4, 2048, 1536, 1, GK_GEMV_PLAIN, 0, 0, 5, GK_GEMV_EARLY },  /* down */
     { GK_WEIGHT_NVFP4, 2048, 5120, 1, GK_GEMV_PLAIN, 0, 1, 1, 0 },    /* o_proj + residual */
     { GK_WEIGHT_NVFP4, 768, 2048, 2, GK_GEMV_PLAIN, 1, 0, 2, 0 },     /* q_a, kv_a */
