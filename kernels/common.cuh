@@ -204,36 +204,6 @@ gk_matrix_at (const GkMatrix &w, int r, int c)
   }
 }
 
-/* ---- NVFP4 GEMV helpers (gemv.cu, gemv-ring.cu) ---- */
-
-/* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
- * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate
- * index scaling or base add; in plain C the compiler adds the base with an extra IMAD per code. */
-__device__ __forceinline__ void
-gk_lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
-{
-  const uint32_t base = (uint32_t) __cvta_generic_to_shared (lut);
-  asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[0]) : "r"(base | ((q << 2) & 0x3c)));
-#pragma unroll
-  for (int i = 1; i < 8; i++)
-    asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[i]) : "r"(base | ((q >> (4 * i - 2)) & 0x3c)));
-}
-
-/* acc[t] += scale * (the 8 weights . x[t]) for T tokens */
-template <int T>
-__device__ __forceinline__ void
-gk_dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
-{
-#pragma unroll
-  for (int t = 0; t < T; t++) {
-    float d = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; i++)
-      d += wv[i] * xv[t][i];
-    acc[t] += d * scale;
-  }
-}
-
 /* Programmatic dependent launch (sm_90): let the next kernel in the stream start (it must
  * gk_pdl_wait before reading what this one writes), and wait until the kernels this one depends
  * on have finished with their writes visible. Both are no-ops for kernels launched without the
@@ -254,6 +224,49 @@ gk_pdl_wait (void)
 #endif
 }
 
+/* ---- NVFP4 GEMV helpers (gemv.cu, gemv-ring.cu) ---- */
+
+/* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
+ * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate
+ * index scaling or base add; in plain C the compiler adds the base with an extra IMAD per code. */
+__device__ __forceinline__ void
+gk_lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
+{
+  const uint32_t base = (uint32_t) __cvta_generic_to_shared (lut);
+  asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[0]) : "r"(base | ((q << 2) & 0x3c)));
+#pragma unroll
+  for (int i = 1; i < 8; i++)
+    asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[i]) : "r"(base | ((q >> (4 * i - 2)) & 0x3c)));
+}
+
+/* The start of an NVFP4 GEMV kernel: let the next kernel launch, wait for the previous one
+ * unless the descriptors are static (early), and fill the block's E2M1 table. */
+__device__ __forceinline__ void
+gk_gemv_begin (float *lut, int early)
+{
+  gk_pdl_launch_dependents ();
+  if (!early)
+    gk_pdl_wait ();               /* the descriptors may be the previous kernel's output */
+  if (threadIdx.x < 16)
+    lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
+  __syncthreads ();
+}
+
+/* acc[t] += scale * (the 8 weights . x[t]) for T tokens */
+template <int T>
+__device__ __forceinline__ void
+gk_dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
+{
+#pragma unroll
+  for (int t = 0; t < T; t++) {
+    float d = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+      d += wv[i] * xv[t][i];
+    acc[t] += d * scale;
+  }
+}
+
 /* Whether the current device runs programmatic dependent launches (sm_90 and newer). */
 static inline int
 gk_device_has_pdl (void)
@@ -263,6 +276,25 @@ gk_device_has_pdl (void)
       cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
     return 0;
   return major >= 9;
+}
+
+/* A launch of grid x block (smem bytes of dynamic shared memory) on stream, as a programmatic
+ * dependent of the stream's previous kernel when pdl and the device runs those; *attr holds the
+ * attribute and must live until the launch. */
+static inline cudaLaunchConfig_t
+gk_launch_config (dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
+                  cudaLaunchAttribute *attr)
+{
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  attr->id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr->val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl && gk_device_has_pdl () ? 1 : 0;
+  return cfg;
 }
 
 /* Launch-error helper for launchers. */

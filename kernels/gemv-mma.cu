@@ -532,16 +532,10 @@ launch (const GkGemvGroup *groups, int n_groups, int max_rows, int T, int row_un
         int early, int pdl, cudaStream_t stream)
 {
   constexpr int TPB = MMA_WARPS / WPT;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3 (GK_CEIL_DIV (GK_CEIL_DIV (max_rows, 16), TPB), n_groups);
-  cfg.blockDim = dim3 (MMA_THREADS);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg =
+      gk_launch_config (dim3 (GK_CEIL_DIV (GK_CEIL_DIV (max_rows, 16), TPB), n_groups),
+                        dim3 (MMA_THREADS), smem, stream, pdl, &attr);
   return cudaLaunchKernelEx (&cfg, gemv_mma_kernel<MODE, WPT>, groups, T, row_units, early);
 }
 
@@ -561,7 +555,7 @@ launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols
   while (wpt < MMA_WARPS && tiles * wpt < (long) sms * 24 && steps >= 2 * wpt)
     wpt *= 2;
   int ru = staged_row_units (max_cols);
-  int early = (flags & GK_GEMV_EARLY) != 0, pdl = early && gk_device_has_pdl ();
+  int early = (flags & GK_GEMV_EARLY) != 0, pdl = early;   /* gk_launch_config asks the device */
   switch (wpt) {
   case 1: return launch<MODE, 1> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);
   case 2: return launch<MODE, 2> (groups, n_groups, max_rows, T, ru, smem, early, pdl, stream);

@@ -68,12 +68,7 @@ gemv_ring_kernel (const GkGemvGroup *groups, int t_override, int early)
   __shared__ __align__ (64) float lut[16];      /* gk_lut_e2m1x8 ORs offsets into its address */
   __shared__ __align__ (16) uint32_t ring[RING_WARPS][NS][NM][RING_RPW][RING_WORDS];
   __shared__ float part[WPR > 1 ? RING_WARPS : 1][2 * RING_RPW + 1];
-  gk_pdl_launch_dependents ();
-  if (!early)
-    gk_pdl_wait ();               /* the descriptors may be the previous kernel's output */
-  if (threadIdx.x < 16)
-    lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
-  __syncthreads ();
+  gk_gemv_begin (lut, early);
   const GkGemvGroup &g = groups[blockIdx.y];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int row0 = (blockIdx.x * (RING_WARPS / WPR) + warp / WPR) * RING_RPW;
@@ -229,16 +224,11 @@ static cudaError_t
 launch (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override, int flags,
         cudaStream_t stream)
 {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3 (GK_CEIL_DIV (max_rows, RING_WARPS / WPR * RING_RPW), n_groups);
-  cfg.blockDim = dim3 (RING_WARPS * 32);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
   int early = (flags & GK_GEMV_EARLY) != 0;
-  cfg.numAttrs = early && gk_device_has_pdl () ? 1 : 0;
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg =
+      gk_launch_config (dim3 (GK_CEIL_DIV (max_rows, RING_WARPS / WPR * RING_RPW), n_groups),
+                        dim3 (RING_WARPS * 32), 0, stream, early, &attr);
   cudaLaunchKernelEx (&cfg, gemv_ring_kernel<MODE, WPR>, groups, t_override, early);
   return gk_check_launch ();
 }

@@ -203,12 +203,7 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
 {
   __shared__ __align__ (64) float lut[16];      /* gk_lut_e2m1x8 ORs offsets into its address */
   __shared__ float part[GEMV_WARPS][2 * RPW + 1][T];   /* per warp: dots, dots2, sum of squares */
-  gk_pdl_launch_dependents ();
-  if (!early)
-    gk_pdl_wait ();               /* the descriptors may be the previous kernel's output */
-  if (threadIdx.x < 16)
-    lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
-  __syncthreads ();
+  gk_gemv_begin (lut, early);
   const GkGemvGroup &g = groups[blockIdx.y];
   int n_tok = t_override > 0 ? t_override : g.T;
   const int rows_per_block = (GEMV_WARPS / WPR) * RPW;
@@ -283,16 +278,11 @@ static void
 launch_shape (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override, int flags,
               cudaStream_t stream)
 {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3 (GK_CEIL_DIV (max_rows, (GEMV_WARPS / WPR) * RPW), n_groups);
-  cfg.blockDim = dim3 (GEMV_WARPS * 32);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
   int early = (flags & GK_GEMV_EARLY) != 0;
-  cfg.numAttrs = early && gk_device_has_pdl () ? 1 : 0;
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg =
+      gk_launch_config (dim3 (GK_CEIL_DIV (max_rows, (GEMV_WARPS / WPR) * RPW), n_groups),
+                        dim3 (GEMV_WARPS * 32), 0, stream, early, &attr);
   cudaLaunchKernelEx (&cfg, gemv_split_row_kernel<T, MODE, RPW, WPR>, groups, t_override, early);
 }
 

@@ -259,16 +259,10 @@ gk_router_route (const GkRouteArgs *args, const GkRouterInput *in, cudaStream_t 
     return cudaSuccess;
   if (in->logits == NULL || in->done == NULL)
     return cudaErrorInvalidValue;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3 (GK_CEIL_DIV (args->E, ROUTER_WARPS), args->T);
-  cfg.blockDim = dim3 (ROUTER_WARPS * 32);
-  cfg.dynamicSmemBytes = (size_t) D * sizeof (float);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = gk_device_has_pdl () ? 1 : 0;
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg =
+      gk_launch_config (dim3 (GK_CEIL_DIV (args->E, ROUTER_WARPS), args->T),
+                        dim3 (ROUTER_WARPS * 32), (size_t) D * sizeof (float), stream, true, &attr);
   if (loads <= 4)
     cudaLaunchKernelEx (&cfg, router_route_kernel<4>, *args, *in);
   else if (loads <= 8)
