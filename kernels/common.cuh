@@ -267,6 +267,18 @@ gk_dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
   }
 }
 
+/* Streaming multiprocessors of the current device, or fallback if it cannot be asked. */
+static inline int
+gk_device_sms (int fallback)
+{
+  int dev = 0, sms = 0;
+  if (cudaGetDevice (&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+      sms <= 0)
+    return fallback;
+  return sms;
+}
+
 /* Whether the current device runs programmatic dependent launches (sm_90 and newer). */
 static inline int
 gk_device_has_pdl (void)

@@ -546,9 +546,7 @@ launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols
 {
   /* warps per tile: enough warps in flight (about 24 per SM) without cutting the columns
    * into fewer steps than warps */
-  int dev = 0, sms = 132;
-  if (cudaGetDevice (&dev) == cudaSuccess)
-    cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = gk_device_sms (132);
   long tiles = (long) GK_CEIL_DIV (max_rows, 16) * n_groups;
   int steps = GK_CEIL_DIV (max_cols, 128);
   int wpt = 1;

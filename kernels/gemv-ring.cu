@@ -240,9 +240,7 @@ static cudaError_t
 launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int t_override,
              int flags, cudaStream_t stream)
 {
-  int dev = 0, sms = 132;
-  if (cudaGetDevice (&dev) == cudaSuccess)
-    cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = gk_device_sms (132);
   long warps = (long) GK_CEIL_DIV (max_rows, RING_RPW) * n_groups;
   if (warps < (long) sms * 8 && max_cols / RING_STEP >= 8)
     return launch<MODE, RING_WARPS> (groups, n_groups, max_rows, t_override, flags, stream);

@@ -295,9 +295,7 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
    * 16 warps per SM stream weights, each warp keeping 2 steps or more. Tuned on the H200 for
    * the GLM-4.7-Flash shapes: 24, 32 or 64 warps per SM, or 1 step per warp, were slower
    * (docs/PERFORMANCE.md). */
-  int dev = 0, sms = 132;
-  if (cudaGetDevice (&dev) == cudaSuccess)
-    cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev);
+  const int sms = gk_device_sms (132);
   const int rpw = T == 1 ? 4 : 1;
   long warps_wanted = (long) sms * 16;
   int steps = GK_CEIL_DIV (max_cols, GEMV_STEP);

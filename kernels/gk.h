@@ -133,8 +133,9 @@ typedef struct {
                               * (gk_mla_decode_split_target); a token takes
                               * min(ceil(split_target / T), keys / GK_MLA_SPLIT_MIN_KEYS,
                               * max_splits). 0: max_splits */
-  int             simple_fill; /* set by gk_mla_decode (callers leave 0): blocks of the simple
-                              * kernel resident at once; its splits are capped to one wave */
+  int             simple_fill; /* blocks of the simple kernel resident at once on the device
+                              * (gk_mla_decode_simple_fill); the tokens it takes get at most one
+                              * wave of splits. 0: gk_mla_decode asks the device itself */
   float           scale;     /* softmax scale */
   int             kernel;    /* GK_MLA_*: which split kernel */
   int             mma_min_keys; /* GK_MLA_AUTO(_V1) with the mma kernel supported: a token with
@@ -169,6 +170,9 @@ cudaError_t gk_mla_decode_mma2_splits   (const GkMlaDecodeArgs *args, cudaStream
 /* Splits of one token that fill the current device once with the mma kernel for H heads: SMs x
  * resident CTAs per SM x splits per CTA (asked of the device; 0 if the kernel does not fit). */
 int         gk_mla_decode_split_target  (int H);
+/* Blocks of the simple split kernel (mla.cu) resident at once on the current device, for a
+ * cache row of Lkv + R values (0 if it cannot be asked). */
+int         gk_mla_decode_simple_fill   (int Lkv, int R);
 
 /* ---- MoE ---- */
 

@@ -726,11 +726,10 @@ gk_mla_decode_mma2_supported (const GkMlaDecodeArgs *a)
 extern "C" int
 gk_mla_decode_split_target (int H)
 {
-  int groups, stages, dev = 0, n_sm = 0, per_sm = 0;
+  int groups, stages, n_sm = gk_device_sms (0), per_sm = 0;
   size_t smem;
   const void *k = mma2_kernel (H, &groups, &stages, &smem);
-  if (k == NULL || cudaGetDevice (&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+  if (k == NULL || n_sm == 0 ||
       cudaFuncSetAttribute (k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem) !=
           cudaSuccess ||
       cudaOccupancyMaxActiveBlocksPerMultiprocessor (&per_sm, k, groups * MMA2_GROUP, smem) !=

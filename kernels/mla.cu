@@ -363,6 +363,24 @@ gk_mla_absorb_q (float *q_lat, const float *q, const GkMatrix *kv_b, int T, int 
   return gk_check_launch ();
 }
 
+/* the simple split kernel's instance for a cache row of Lkv + R values */
+static void (*split_kernel (int Lkv, int R)) (GkMlaDecodeArgs)
+{
+  int words = (Lkv + R) / 2;                  /* uint32 words per cache row */
+  return words <= 9 * 32 ? mla_decode_split_kernel<9>                       /* C <= 576 */
+                         : mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32>;
+}
+
+extern "C" int
+gk_mla_decode_simple_fill (int Lkv, int R)
+{
+  int per_sm = 0, sms = gk_device_sms (0);
+  if (sms == 0 || cudaOccupancyMaxActiveBlocksPerMultiprocessor (&per_sm, split_kernel (Lkv, R),
+                                                                 DECODE_THREADS, 0) != cudaSuccess)
+    return 0;
+  return sms * per_sm;
+}
+
 extern "C" cudaError_t
 gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
 {
@@ -384,15 +402,8 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
   /* the simple kernel, where it takes tokens: its blocks resident at once bound its splits
    * (gk_mla_splits), so r carries that bound to every kernel here before any launch */
   const bool simple = r.kernel == GK_MLA_SIMPLE || r.mma_min_keys > 0;
-  int words = (args->Lkv + args->R) / 2;      /* uint32 words per cache row */
-  auto kernel = words <= 9 * 32 ? mla_decode_split_kernel<9>                    /* C <= 576 */
-                                : mla_decode_split_kernel<(DECODE_MAX_C / 2 + 31) / 32>;
-  int dev = 0, sms = 0, per_sm = 0;
-  if (simple && cudaGetDevice (&dev) == cudaSuccess &&
-      cudaDeviceGetAttribute (&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor (&per_sm, kernel, DECODE_THREADS, 0) ==
-          cudaSuccess)
-    r.simple_fill = sms * per_sm;
+  if (simple && r.simple_fill <= 0)
+    r.simple_fill = gk_mla_decode_simple_fill (args->Lkv, args->R);
   cudaError_t err = cudaSuccess;
   if (v2)
     err = gk_mla_decode_mma2_splits (&r, stream);
@@ -403,7 +414,8 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
      * would start thousands of blocks that return at once */
     int grid_splits = r.simple_fill > 0 ? max (1, r.simple_fill / (args->H * args->T)) : 0;
     grid_splits = grid_splits > 0 ? min (grid_splits, args->max_splits) : args->max_splits;
-    kernel<<<dim3 (args->H, grid_splits, args->T), DECODE_THREADS, 0, stream>>> (r);
+    split_kernel (args->Lkv, args->R)<<<dim3 (args->H, grid_splits, args->T), DECODE_THREADS, 0,
+                                        stream>>> (r);
     err = gk_check_launch ();
   }
   if (err != cudaSuccess)

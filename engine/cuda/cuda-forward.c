@@ -500,6 +500,7 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   fw->mla_split_target = g_getenv ("GLIMMER_MLA_SPLITS") != NULL
                              ? glim_cuda_mla_splits_bound ()
                              : gk_mla_decode_split_target (fw->n_heads);
+  fw->mla_simple_fill = gk_mla_decode_simple_fill (c->kv_lora_rank, c->qk_rope_head_dim);
   TRY_NULL (cudaStreamCreateWithFlags (&fw->stream, cudaStreamNonBlocking), error);
   TRY_NULL (cudaStreamCreateWithFlags (&fw->side, cudaStreamNonBlocking), error);
   TRY_NULL (cudaEventCreateWithFlags (&fw->fork, cudaEventDisableTiming), error);
@@ -643,6 +644,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .q_mma = fw->q_mma, .split_target = fw->mla_split_target,
+      .simple_fill = fw->mla_simple_fill,
       .scale = 1.0f / sqrtf ((float) Dqk),
       .kernel = fw->mla_kernel, .mma_min_keys = fw->mla_min_keys,
     };

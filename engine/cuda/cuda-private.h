@@ -58,6 +58,7 @@ struct _GlimCudaForward {
   int           n_ctx;
   int           max_splits;      /* MLA decode: most splits per token (sizes fw->partial) */
   int           mla_split_target;/* splits that fill the device once (GkMlaDecodeArgs) */
+  int           mla_simple_fill; /* simple MLA kernel blocks resident at once (GkMlaDecodeArgs) */
   /* kernel choices, read from the environment once at creation (benchmarks and tests):
    * GLIMMER_GEMV=mma (tensor-core GEMV), GLIMMER_MLA=simple|mma-v1, GLIMMER_MLA_MIN_KEYS=N,
    * GLIMMER_MLA_SPLITS=N */
