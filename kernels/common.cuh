@@ -59,6 +59,15 @@ gk_to_bf16 (float f)
   return (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+/* x as bf16 hi + lo: hi is x rounded, lo what it leaves over, rounded (16 significant bits
+ * together: the split the exact tensor-core kernels multiply with) */
+__device__ __forceinline__ void
+gk_bf16_hilo (float x, uint16_t &hi, uint16_t &lo)
+{
+  hi = gk_to_bf16 (x);
+  lo = gk_to_bf16 (x - gk_bf16 (hi));
+}
+
 __device__ __forceinline__ float
 gk_half (uint16_t h)
 {

@@ -80,6 +80,75 @@ load_kv_tile (uint16_t *dst, const uint16_t *cache, int key0, int k_begin, int k
 /* ---- kernels ---- */
 
 /* grid (max_splits, T), MMA_THREADS threads, MMA_SMEM (H, STAGES) bytes of shared memory. */
+/* The query of head h, token t at latent columns 4 i .. 4 i + 3: the absorb kernel's partial
+ * sums added in order, times the softmax scale. Every part's float4 load is issued before they
+ * are added, so the loads overlap instead of queueing. */
+__device__ __forceinline__ void
+q_lat_sum4 (const GkMlaDecodeArgs &a, int t, int h, int i, float (&v)[4])
+{
+  const float4 *ql = (const float4 *) (a.q_lat + ((size_t) t * a.H + h) * a.n_qparts * MMA_LKV) + i;
+  float4 x[MMA_MAX_QPARTS];
+#pragma unroll
+  for (int part = 0; part < MMA_MAX_QPARTS; part++)
+    if (part < a.n_qparts)
+      x[part] = ql[(size_t) part * (MMA_LKV / 4)];
+  v[0] = v[1] = v[2] = v[3] = 0.0f;
+#pragma unroll
+  for (int part = 0; part < MMA_MAX_QPARTS; part++)
+    if (part < a.n_qparts) {
+      v[0] += x[part].x;
+      v[1] += x[part].y;
+      v[2] += x[part].z;
+      v[3] += x[part].w;
+    }
+#pragma unroll
+  for (int e = 0; e < 4; e++)
+    v[e] *= a.scale;
+}
+
+/* O^T = O^T * corr + V^T . P^T over one tile of 16 keys (K: [MMA_KT][MMA_ROW]), for this warp's
+ * 128 latent dims: 8 m-tiles x NT n-tiles of 8 heads; P^T as hi and lo B fragments */
+template <int NT>
+__device__ __forceinline__ void
+pv_tile (float (&o)[8][NT][4], const uint16_t *K, int warp, int lane, const float (&corr)[NT][2],
+         const uint32_t (&bh)[NT][2], const uint32_t (&bl)[NT][2])
+{
+  int key = (lane & 7) + (lane >> 4) * 8, dsub = ((lane >> 3) & 1) * 8;
+#pragma unroll
+  for (int i = 0; i < 8; i++) {
+    int m0 = warp * 128 + i * 16;
+    uint32_t a0, a1, a2, a3;
+    ldsm_x4_trans (a0, a1, a2, a3, K + (size_t) key * MMA_ROW + m0 + dsub);
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+      o[i][j][0] *= corr[j][0];
+      o[i][j][1] *= corr[j][1];
+      o[i][j][2] *= corr[j][0];
+      o[i][j][3] *= corr[j][1];
+      gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
+      gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
+    }
+  }
+}
+
+/* this warp's part of a split's partial output: head h's row is base + h * hstride */
+template <int NT>
+__device__ __forceinline__ void
+store_o_partial (const float (&o)[8][NT][4], float *base, size_t hstride, int H, int warp, int lane)
+{
+  int g = lane >> 2, c2 = (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        int h = 8 * j + c2 + (e & 1), d = warp * 128 + i * 16 + g + (e >> 1) * 8;
+        if (h < H)
+          base[h * hstride + d] = o[i][j][e];
+      }
+}
+
 template <int STAGES>
 __global__ void __launch_bounds__ (MMA_THREADS)
 mla_decode_mma_kernel (GkMlaDecodeArgs a)
@@ -122,36 +191,17 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
    * of it issued before they are added, so the loads overlap instead of queueing. */
   for (int i = tid; i < H * (MMA_LKV / 4); i += MMA_THREADS) {
     int h = i / (MMA_LKV / 4), c = (i % (MMA_LKV / 4)) * 4;
-    const float4 *ql = (const float4 *) (a.q_lat + ((size_t) t * H + h) * a.n_qparts * MMA_LKV + c);
-    float4 x[MMA_MAX_QPARTS];
+    float v[4];
+    q_lat_sum4 (a, t, h, c / 4, v);
 #pragma unroll
-    for (int part = 0; part < MMA_MAX_QPARTS; part++)
-      if (part < a.n_qparts)
-        x[part] = ql[(size_t) part * (MMA_LKV / 4)];
-    float v[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
-#pragma unroll
-    for (int part = 0; part < MMA_MAX_QPARTS; part++)
-      if (part < a.n_qparts) {
-        v[0] += x[part].x;
-        v[1] += x[part].y;
-        v[2] += x[part].z;
-        v[3] += x[part].w;
-      }
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-      float q = v[e] * a.scale;
-      uint16_t hi = gk_to_bf16 (q);
-      qhi[(size_t) h * MMA_ROW + c + e] = hi;
-      qlo[(size_t) h * MMA_ROW + c + e] = gk_to_bf16 (q - gk_bf16 (hi));
-    }
+    for (int e = 0; e < 4; e++)
+      gk_bf16_hilo (v[e], qhi[(size_t) h * MMA_ROW + c + e], qlo[(size_t) h * MMA_ROW + c + e]);
   }
   int Dqk = a.Dn + a.R;
   for (int i = tid; i < H * (MMA_C - MMA_LKV); i += MMA_THREADS) {
     int h = i / (MMA_C - MMA_LKV), r = i % (MMA_C - MMA_LKV);
-    float q = a.q[((size_t) t * H + h) * Dqk + a.Dn + r] * a.scale;
-    uint16_t hi = gk_to_bf16 (q);
-    qhi[(size_t) h * MMA_ROW + MMA_LKV + r] = hi;
-    qlo[(size_t) h * MMA_ROW + MMA_LKV + r] = gk_to_bf16 (q - gk_bf16 (hi));
+    gk_bf16_hilo (a.q[((size_t) t * H + h) * Dqk + a.Dn + r] * a.scale,
+                qhi[(size_t) h * MMA_ROW + MMA_LKV + r], qlo[(size_t) h * MMA_ROW + MMA_LKV + r]);
   }
   if (tid < MMA_HMAX) {
     m_run[tid] = -FLT_MAX;
@@ -235,9 +285,7 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
 #pragma unroll
       for (int off = 8; off > 0; off >>= 1)
         sum += __shfl_xor_sync (0xffffffffu, sum, off);
-      uint16_t hi = gk_to_bf16 (p);
-      phi[h * MMA_PROW + key] = hi;
-      plo[h * MMA_PROW + key] = gk_to_bf16 (p - gk_bf16 (hi));
+      gk_bf16_hilo (p, phi[h * MMA_PROW + key], plo[h * MMA_PROW + key]);
       if (key == 0) {
         float cf = h < H ? expf (m_old - m_new) : 0.0f;   /* m_old = -FLT_MAX: 0 */
         corr[h] = cf;
@@ -259,38 +307,14 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
       uint32_t bh[3][2], bl[3][2];
       load_b3 (bh, phi, MMA_PROW, 0, MMA_HMAX, zero);
       load_b3 (bl, plo, MMA_PROW, 0, MMA_HMAX, zero);
-      int key = (lane & 7) + (lane >> 4) * 8, dsub = ((lane >> 3) & 1) * 8;
-#pragma unroll
-      for (int i = 0; i < 8; i++) {
-        int m0 = warp * 128 + i * 16;
-        uint32_t a0, a1, a2, a3;
-        ldsm_x4_trans (a0, a1, a2, a3, K + (size_t) key * MMA_ROW + m0 + dsub);
-#pragma unroll
-        for (int j = 0; j < 3; j++) {
-          o[i][j][0] *= cf[j][0];
-          o[i][j][1] *= cf[j][1];
-          o[i][j][2] *= cf[j][0];
-          o[i][j][3] *= cf[j][1];
-          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
-          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
-        }
-      }
+      pv_tile<3> (o, K, warp, lane, cf, bh, bl);
     }
   }
   cp_async_wait<0> ();
 
   /* this split's partial output (relative to its max), max and sum per head */
-  int g = lane >> 2, c2 = (lane & 3) * 2;
-#pragma unroll
-  for (int i = 0; i < 8; i++)
-#pragma unroll
-    for (int j = 0; j < 3; j++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        int h = 8 * j + c2 + (e & 1), d = warp * 128 + i * 16 + g + (e >> 1) * 8;
-        if (h < H)
-          a.partial[(((size_t) t * H + h) * a.max_splits + s) * (MMA_LKV + 2) + d] = o[i][j][e];
-      }
+  store_o_partial<3> (o, a.partial + ((size_t) t * H * a.max_splits + s) * (MMA_LKV + 2),
+                      (size_t) a.max_splits * (MMA_LKV + 2), H, warp, lane);
   __syncthreads ();
   if (tid < H) {
     float *part = a.partial + (((size_t) t * H + tid) * a.max_splits + s) * (MMA_LKV + 2);
@@ -371,39 +395,19 @@ mla_q_prep_kernel (GkMlaDecodeArgs a)
   if (!gk_mla_mma_takes (a, *a.n_past + t + 1))
     return;
   uint16_t *hi = a.q_mma + ((size_t) t * H + h) * 2 * MMA_C, *lo = hi + MMA_C;
-  const float4 *ql = (const float4 *) (a.q_lat + ((size_t) t * H + h) * a.n_qparts * MMA_LKV);
   for (int i = threadIdx.x; i < MMA_LKV / 4; i += blockDim.x) {
-    float4 x[MMA_MAX_QPARTS];
-#pragma unroll
-    for (int part = 0; part < MMA_MAX_QPARTS; part++)
-      if (part < a.n_qparts)
-        x[part] = ql[(size_t) part * (MMA_LKV / 4) + i];
-    float v[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
-#pragma unroll
-    for (int part = 0; part < MMA_MAX_QPARTS; part++)
-      if (part < a.n_qparts) {
-        v[0] += x[part].x;
-        v[1] += x[part].y;
-        v[2] += x[part].z;
-        v[3] += x[part].w;
-      }
+    float v[4];
+    q_lat_sum4 (a, t, h, i, v);
     uint16_t vh[4], vl[4];
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      float q = v[e] * a.scale;
-      vh[e] = gk_to_bf16 (q);
-      vl[e] = gk_to_bf16 (q - gk_bf16 (vh[e]));
-    }
+    for (int e = 0; e < 4; e++)
+      gk_bf16_hilo (v[e], vh[e], vl[e]);
     *(uint2 *) (hi + 4 * i) = make_uint2 (pack_bf16 (vh[0], vh[1]), pack_bf16 (vh[2], vh[3]));
     *(uint2 *) (lo + 4 * i) = make_uint2 (pack_bf16 (vl[0], vl[1]), pack_bf16 (vl[2], vl[3]));
   }
   const float *qp = a.q + ((size_t) t * H + h) * (a.Dn + a.R) + a.Dn;
-  for (int r = threadIdx.x; r < MMA_C - MMA_LKV; r += blockDim.x) {
-    float q = qp[r] * a.scale;
-    uint16_t vh = gk_to_bf16 (q);
-    hi[MMA_LKV + r] = vh;
-    lo[MMA_LKV + r] = gk_to_bf16 (q - gk_bf16 (vh));
-  }
+  for (int r = threadIdx.x; r < MMA_C - MMA_LKV; r += blockDim.x)
+    gk_bf16_hilo (qp[r] * a.scale, hi[MMA_LKV + r], lo[MMA_LKV + r]);
 }
 
 /* grid (ceil(max_splits / GROUPS), T), GROUPS x 128 threads, MMA2_SMEM bytes of shared memory.
@@ -570,10 +574,8 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
        * wants (keys 2 (lane & 3) + {0, 1}, head lane >> 2): an 8x8 transpose per key half */
       uint16_t h[4], l[4];
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        h[e] = gk_to_bf16 (p[e]);
-        l[e] = gk_to_bf16 (p[e] - gk_bf16 (h[e]));
-      }
+      for (int e = 0; e < 4; e++)
+        gk_bf16_hilo (p[e], h[e], l[e]);
       bph[j][0] = movmatrix_trans (pack_bf16 (h[0], h[1]));
       bph[j][1] = movmatrix_trans (pack_bf16 (h[2], h[3]));
       bpl[j][0] = movmatrix_trans (pack_bf16 (l[0], l[1]));
@@ -581,24 +583,7 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
     }
 
     /* O^T = O^T * corr + V^T . P^T over the 16 keys (one k-step), this warp's 128 dims */
-    {
-      int key = (lane & 7) + (lane >> 4) * 8, dsub = ((lane >> 3) & 1) * 8;
-#pragma unroll
-      for (int i = 0; i < 8; i++) {
-        int m0 = warp * 128 + i * 16;
-        uint32_t a0, a1, a2, a3;
-        ldsm_x4_trans (a0, a1, a2, a3, K + (size_t) key * MMA_ROW + m0 + dsub);
-#pragma unroll
-        for (int j = 0; j < NT; j++) {
-          o[i][j][0] *= corr[j][0];
-          o[i][j][1] *= corr[j][1];
-          o[i][j][2] *= corr[j][0];
-          o[i][j][3] *= corr[j][1];
-          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bph[j][0], bph[j][1]);
-          gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bpl[j][0], bpl[j][1]);
-        }
-      }
-    }
+    pv_tile<NT> (o, K, warp, lane, corr, bph, bpl);
   }
   cp_async_wait<0> ();
   if (s >= splits)
@@ -608,16 +593,7 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
    * writes zeros, -FLT_MAX and 0, which the combine weighs with 0 */
   float *base = a.partial + ((size_t) t * H * a.max_splits + s) * (MMA_LKV + 2);
   const size_t hstride = (size_t) a.max_splits * (MMA_LKV + 2);
-#pragma unroll
-  for (int i = 0; i < 8; i++)
-#pragma unroll
-    for (int j = 0; j < NT; j++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        int h = 8 * j + c2 + (e & 1), d = warp * 128 + i * 16 + g + (e >> 1) * 8;
-        if (h < H)
-          base[h * hstride + d] = o[i][j][e];
-      }
+  store_o_partial<NT> (o, base, hstride, H, warp, lane);
   if (warp == 0 && g == 0)
 #pragma unroll
     for (int j = 0; j < NT; j++)
