@@ -44,9 +44,20 @@ fa_smem (int P, bool split, int bm, int stages)
 __device__ __forceinline__ void
 fa_split2 (float x0, float x1, uint32_t &hi, uint32_t &lo)
 {
-  uint16_t h0 = gk_to_bf16 (x0), h1 = gk_to_bf16 (x1);
+  uint16_t h0, h1, l0, l1;
+  gk_bf16_hilo (x0, h0, l0);
+  gk_bf16_hilo (x1, h1, l1);
   hi = (uint32_t) h0 | ((uint32_t) h1 << 16);
-  lo = (uint32_t) gk_to_bf16 (x0 - gk_bf16 (h0)) | ((uint32_t) gk_to_bf16 (x1 - gk_bf16 (h1)) << 16);
+  lo = (uint32_t) l0 | ((uint32_t) l1 << 16);
+}
+
+/* d0 += A . (b0, b1) and d1 += A . (b2, b3): the two n-tiles of one ldmatrix x4 of B */
+__device__ __forceinline__ void
+fa_mma2 (float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
+         uint32_t b2, uint32_t b3)
+{
+  gk_mma_bf16 (d0, a[0], a[1], a[2], a[3], b0, b1);
+  gk_mma_bf16 (d1, a[0], a[1], a[2], a[3], b2, b3);
 }
 
 /* ---- kernels ---- */
@@ -118,10 +129,11 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
     float x = 0.0f;
     if (i < a.T && d < Dqk)
       x = a.q[(size_t) i * a.ldq + (size_t) h * Dqk + d] * qs;
-    uint16_t hi = gk_to_bf16 (x);
+    uint16_t hi, lo;
+    gk_bf16_hilo (x, hi, lo);
     qhi[r * ROW + d] = hi;
     if (SPLIT)
-      qlo[r * ROW + d] = gk_to_bf16 (x - gk_bf16 (hi));
+      qlo[r * ROW + d] = lo;
   }
 
   /* the state of rows row0 and row0 + 8 (this thread's accumulator rows) */
@@ -187,12 +199,9 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
           int n = np * 16 + (lane & 7) + (lane >> 4) * 8, k = ks * 16 + ((lane >> 3) & 1) * 8;
           uint32_t b0, b1, b2, b3;
           ldsm_x4 (b0, b1, b2, b3, Ks + n * ROW + k);
-          gk_mma_bf16 (s[2 * np], ah[0], ah[1], ah[2], ah[3], b0, b1);
-          gk_mma_bf16 (s[2 * np + 1], ah[0], ah[1], ah[2], ah[3], b2, b3);
-          if (SPLIT) {
-            gk_mma_bf16 (sl[2 * np], al[0], al[1], al[2], al[3], b0, b1);
-            gk_mma_bf16 (sl[2 * np + 1], al[0], al[1], al[2], al[3], b2, b3);
-          }
+          fa_mma2 (s[2 * np], s[2 * np + 1], ah, b0, b1, b2, b3);
+          if (SPLIT)
+            fa_mma2 (sl[2 * np], sl[2 * np + 1], al, b0, b1, b2, b3);
         }
       }
       if (SPLIT)
@@ -258,12 +267,9 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
           int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, col = np * 16 + (lane >> 4) * 8;
           uint32_t b0, b1, b2, b3;
           ldsm_x4_trans (b0, b1, b2, b3, Vs + key * ROW + col);
-          gk_mma_bf16 (o[2 * np], ph[0], ph[1], ph[2], ph[3], b0, b1);
-          gk_mma_bf16 (o[2 * np + 1], ph[0], ph[1], ph[2], ph[3], b2, b3);
-          if (SPLIT) {
-            gk_mma_bf16 (o[2 * np], pl[0], pl[1], pl[2], pl[3], b0, b1);
-            gk_mma_bf16 (o[2 * np + 1], pl[0], pl[1], pl[2], pl[3], b2, b3);
-          }
+          fa_mma2 (o[2 * np], o[2 * np + 1], ph, b0, b1, b2, b3);
+          if (SPLIT)
+            fa_mma2 (o[2 * np], o[2 * np + 1], pl, b0, b1, b2, b3);
         }
       }
     }
