@@ -586,12 +586,9 @@ gemv (GlimCudaForward *fw, int desc, int n, int rows, int mode, int T, GError **
   for (int i = 0; i < n; i++)
     cols = MAX (cols, g_array_index (fw->host_desc, GkGemvGroup, desc + i).w.cols);
   /* static descriptors and weights: the kernel may start loading before its input is ready */
-  const GkGemvGroup *g0 = &g_array_index (fw->host_desc, GkGemvGroup, desc);
-  if (fw->gemv_ring && g0->w.format != GK_WEIGHT_NVFP4)   /* the ring kernel is for NVFP4 */
-    TRY_K (gk_gemv (fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY, fw->stream));
-  else
-    TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY,
-                           fw->stream));
+  int format = g_array_index (fw->host_desc, GkGemvGroup, desc).w.format;
+  TRY_K (glim_cuda_gemv (fw, fw->desc + desc, n, rows, cols, mode, T, GK_GEMV_EARLY, format,
+                         fw->stream));
   return TRUE;
 }
 
@@ -691,7 +688,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       TRY_K (cudaEventRecord (fw->fork, s));
       TRY_K (cudaStreamWaitEvent (fw->side, fw->fork, 0));
       TRY_K (glim_cuda_gemv (fw, fw->desc + shared_gu, 1, desc_rows (fw, shared_gu), D,
-                             GK_GEMV_SWIGLU, 1, 0, fw->side));
+                             GK_GEMV_SWIGLU, 1, 0, cl->h_gate[E].format, fw->side));
       TRY_K (cudaEventRecord (fw->join, fw->side));
     }
     cudaError_t re = gk_router_route (&ra, &ri, s);
@@ -708,11 +705,11 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     /* gk_route wrote these descriptors: gate/up reads them only after it; down's were
      * complete before gate/up started, so it may load its weights early */
     TRY_K (glim_cuda_gemv (fw, fw->moe_groups, shared_gu >= 0 ? K : n_groups, F_rows, D,
-                           GK_GEMV_SWIGLU, 0, 0, s));
+                           GK_GEMV_SWIGLU, 0, 0, cl->h_gate[0].format, s));
     if (shared_gu >= 0)
       TRY_K (cudaStreamWaitEvent (s, fw->join, 0));
     TRY_K (glim_cuda_gemv (fw, fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0,
-                           GK_GEMV_EARLY, s));
+                           GK_GEMV_EARLY, cl->h_down[0].format, s));
     /* an expert part that is empty on this rank leaves its slots at their initial zeros */
     TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D,
                            fw->rank == 0, s));

@@ -867,7 +867,7 @@ chunk (GlimCudaForward *fw, const int32_t *tokens, int T, int p0, float *logits,
     }
   } else if (logits != NULL && Vr > 0) {
     TRY (glim_cuda_gemv (fw, fw->desc + fw->desc_lm_head, 1, Vr, c->hidden_size, GK_GEMV_PLAIN, 1,
-                         0, s));
+                         0, fw->lm_head.format, s));
     TRY (cudaMemcpyAsync (logits + fw->vocab0, fw->logits, (size_t) Vr * 4,
                           cudaMemcpyDeviceToHost, s));
   }
@@ -919,7 +919,7 @@ glim_cuda_head_argmax (GlimCudaForward *fw, GError **error)
   if (Vr == 0)
     return TRUE;     /* a rank without lm_head rows: the caller reports no candidate */
   TRY (glim_cuda_gemv (fw, fw->desc + fw->desc_lm_head, 1, Vr, fw->model->config->hidden_size,
-                       GK_GEMV_PLAIN, 1, 0, fw->stream));
+                       GK_GEMV_PLAIN, 1, 0, fw->lm_head.format, fw->stream));
   TRY (gk_argmax (fw->next, fw->logits, 1, Vr, fw->argmax_scratch, fw->stream));
   if (fw->tp > 1)
     TRY (gk_take_f32 (fw->next_val, fw->logits, fw->next, fw->stream));

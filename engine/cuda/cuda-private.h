@@ -123,19 +123,21 @@ gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
  * positions pos0.. (diagnostics; synchronises the stream). */
-/* gk_gemv (flags: GK_GEMV_*), or the tensor-core gk_gemv_mma where it takes the shape when
- * fw->gemv_mma */
+/* gk_gemv (flags: GK_GEMV_*), or an opt-in kernel where it takes the shape: the tensor-core
+ * gk_gemv_mma when fw->gemv_mma, the shared-memory ring gk_gemv_ring when fw->gemv_ring and the
+ * weights are NVFP4 (format: the groups' GK_WEIGHT_*, as the host knows them; the ring kernel's
+ * loop for other formats is only its fallback) */
 static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
-                int max_cols, int mode, int T, int flags, cudaStream_t stream)
+                int max_cols, int mode, int T, int flags, int format, cudaStream_t stream)
 {
-  if (fw->gemv_mma || fw->gemv_ring) {
-    cudaError_t e = fw->gemv_ring
-                        ? gk_gemv_ring (groups, n_groups, max_rows, max_cols, mode, T, flags, stream)
-                        : gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
-    if (e != cudaErrorNotSupported)
-      return e;
-  }
+  cudaError_t e = cudaErrorNotSupported;
+  if (fw->gemv_ring && format == GK_WEIGHT_NVFP4)
+    e = gk_gemv_ring (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
+  else if (fw->gemv_mma)
+    e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
+  if (e != cudaErrorNotSupported)
+    return e;
   return gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
 }
 
