@@ -296,15 +296,22 @@ test_greedy (gconstpointer data)
   }
 }
 
+/* test_greedy with one setting of the environment (read when the contexts are created) */
+static void
+greedy_with_env (gconstpointer dir, const char *name, const char *value)
+{
+  g_setenv (name, value, TRUE);
+  test_greedy (dir);
+  g_unsetenv (name);
+}
+
 /* The same with the MLA kernels switching at 20 keys: the 12-token prompt's first steps replay
  * the graph of the CUDA-core kernel, the later ones the tensor-core kernel's (where the model's
  * shape takes it: the full-width synthetic model), as a long conversation does at 3,072. */
 static void
 test_greedy_mla_switch (gconstpointer data)
 {
-  g_setenv ("GLIMMER_MLA_MIN_KEYS", "20", TRUE);
-  test_greedy (data);
-  g_unsetenv ("GLIMMER_MLA_MIN_KEYS");
+  greedy_with_env (data, "GLIMMER_MLA_MIN_KEYS", "20");
 }
 
 /* The same with the single-token GEMVs on the shared-memory ring kernel (GLIMMER_GEMV=ring,
@@ -312,9 +319,7 @@ test_greedy_mla_switch (gconstpointer data)
 static void
 test_greedy_gemv_ring (gconstpointer data)
 {
-  g_setenv ("GLIMMER_GEMV", "ring", TRUE);
-  test_greedy (data);
-  g_unsetenv ("GLIMMER_GEMV");
+  greedy_with_env (data, "GLIMMER_GEMV", "ring");
 }
 
 /* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
