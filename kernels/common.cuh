@@ -233,7 +233,7 @@ gk_pdl_wait (void)
 #endif
 }
 
-/* ---- NVFP4 GEMV helpers (gemv.cu, gemv-ring.cu) ---- */
+/* ---- NVFP4 GEMV helpers (gemv.cu) ---- */
 
 /* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
  * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate

@@ -72,11 +72,6 @@ cudaError_t gk_gemv     (const GkGemvGroup *groups, int n_groups, int max_rows, 
                          int mode, int T, int flags, cudaStream_t stream);
 cudaError_t gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
                          int mode, int T, int flags, cudaStream_t stream);
-/* gk_gemv_ring (gemv-ring.cu): one token only (T 0 or 1, else cudaErrorNotSupported); NVFP4
- * weights stream through a ring of shared-memory stages, each warp whole rows. Opt-in
- * (GLIMMER_GEMV=ring), not yet measured on a GPU. */
-cudaError_t gk_gemv_ring (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
-                          int mode, int T, int flags, cudaStream_t stream);
 /* shared memory the tensor-core kernel stages x in, for K columns and T tokens */
 size_t      gk_gemv_mma_smem (int K, int T);
 #define GK_GEMV_MMA_SMEM_MAX (38 * 1024)
@@ -105,8 +100,10 @@ typedef struct {
   int            interleave; /* 1: rotate (x[2i], x[2i+1]) (GLM); 0: halves */
 } GkMlaCacheArgs;
 
-/* Normalise the latent, rotate k_pe and q_pe, write [c | k_pe] to cache rows n_past..n_past+T-1.
+/* Normalise the latent, rotate k_pe and q_pe, write [c | k_pe] to cache rows n_past..n_past+T-1
+ * (R <= GK_MLA_MAX_R, else cudaErrorInvalidValue).
  * CPU reference: engine/cpu/cpu-attention.c glim_cpu_attention (cache part). */
+#define GK_MLA_MAX_R 512
 cudaError_t gk_mla_rope_cache (const GkMlaCacheArgs *args, cudaStream_t stream);
 
 /* q_lat[t, h, i] = sum_d W_UK[h, d, i] * q[t, h, d] where W_UK[h, d, :] is row h*(Dn+Dv)+d of

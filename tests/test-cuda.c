@@ -314,12 +314,12 @@ test_greedy_mla_switch (gconstpointer data)
   greedy_with_env (data, "GLIMMER_MLA_MIN_KEYS", "20");
 }
 
-/* The same with the single-token GEMVs on the shared-memory ring kernel (GLIMMER_GEMV=ring,
- * opt-in): its fast path on the full-width synthetic model, its plain loop on narrow ones. */
+/* The same with every GEMV on the CUDA-core kernel (GLIMMER_GEMV=cuda; by default BF16
+ * weights, lm_head and W_UV among them, take the tensor-core one) */
 static void
-test_greedy_gemv_ring (gconstpointer data)
+test_greedy_gemv_cuda (gconstpointer data)
 {
-  greedy_with_env (data, "GLIMMER_GEMV", "ring");
+  greedy_with_env (data, "GLIMMER_GEMV", "cuda");
 }
 
 /* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
@@ -984,8 +984,8 @@ main (int argc, char **argv)
     g_test_add_data_func (p2, dir, test_greedy);
     g_autofree char *p6 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-mla-switch", base);
     g_test_add_data_func (p6, dir, test_greedy_mla_switch);
-    g_autofree char *p7 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-gemv-ring", base);
-    g_test_add_data_func (p7, dir, test_greedy_gemv_ring);
+    g_autofree char *p7 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-gemv-cuda", base);
+    g_test_add_data_func (p7, dir, test_greedy_gemv_cuda);
     g_test_add_data_func (p3, dir, test_mixed_paths);
     g_autofree char *p5 = g_strdup_printf ("/glimmer/cuda/%s/eval-sample", base);
     g_test_add_data_func (p5, dir, test_eval_sample);

@@ -481,8 +481,10 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   fw->o_cols = fw->n_heads * c->v_head_dim;
   for (int l = 0; shard != NULL && l < c->n_layers; l++)
     fw->o_cols = MAX (fw->o_cols, shard->layers[l].o.cols);
-  fw->gemv_mma = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "mma") == 0;
-  fw->gemv_ring = g_strcmp0 (g_getenv ("GLIMMER_GEMV"), "ring") == 0;
+  const char *gemv = g_getenv ("GLIMMER_GEMV");
+  fw->gemv_kernel = g_strcmp0 (gemv, "mma") == 0    ? GLIM_GEMV_MMA
+                    : g_strcmp0 (gemv, "cuda") == 0 ? GLIM_GEMV_CUDA
+                                                    : GLIM_GEMV_AUTO;
   const char *mla = g_getenv ("GLIMMER_MLA");
   fw->mla_kernel = g_strcmp0 (mla, "simple") == 0   ? GK_MLA_SIMPLE
                    : g_strcmp0 (mla, "mma-v1") == 0 ? GK_MLA_AUTO_V1

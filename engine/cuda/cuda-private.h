@@ -60,10 +60,9 @@ struct _GlimCudaForward {
   int           mla_split_target;/* splits that fill the device once (GkMlaDecodeArgs) */
   int           mla_simple_fill; /* simple MLA kernel blocks resident at once (GkMlaDecodeArgs) */
   /* kernel choices, read from the environment once at creation (benchmarks and tests):
-   * GLIMMER_GEMV=mma (tensor-core GEMV), GLIMMER_MLA=simple|mma-v1, GLIMMER_MLA_MIN_KEYS=N,
-   * GLIMMER_MLA_SPLITS=N */
-  gboolean      gemv_mma;
-  gboolean      gemv_ring;     /* GLIMMER_GEMV=ring: gk_gemv_ring for single tokens */
+   * GLIMMER_GEMV=mma|cuda (glim_cuda_gemv), GLIMMER_MLA=simple|mma-v1,
+   * GLIMMER_MLA_MIN_KEYS=N, GLIMMER_MLA_SPLITS=N */
+  int           gemv_kernel;   /* GLIM_GEMV_* */
   int           mla_kernel;
   int           mla_min_keys;
   cudaStream_t  stream;
@@ -123,18 +122,20 @@ gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
  * positions pos0.. (diagnostics; synchronises the stream). */
-/* gk_gemv (flags: GK_GEMV_*), or an opt-in kernel where it takes the shape: the tensor-core
- * gk_gemv_mma when fw->gemv_mma, the shared-memory ring gk_gemv_ring when fw->gemv_ring and the
- * weights are NVFP4 (format: the groups' GK_WEIGHT_*, as the host knows them; the ring kernel's
- * loop for other formats is only its fallback) */
+/* Which GEMV kernel takes a product (format: the groups' GK_WEIGHT_*, as the host knows them).
+ * GLIM_GEMV_AUTO: the tensor-core gk_gemv_mma for BF16 weights (lm_head, W_UV: 1.6x faster
+ * than the CUDA-core kernel on the H200, docs/PERFORMANCE.md), gk_gemv for the rest (NVFP4,
+ * where it is still the faster). GLIMMER_GEMV=mma puts every product on gk_gemv_mma, =cuda
+ * every one on gk_gemv. Where the tensor-core kernel does not take the shape
+ * (cudaErrorNotSupported) gk_gemv does. */
+enum { GLIM_GEMV_AUTO, GLIM_GEMV_CUDA, GLIM_GEMV_MMA };
 static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
                 int max_cols, int mode, int T, int flags, int format, cudaStream_t stream)
 {
   cudaError_t e = cudaErrorNotSupported;
-  if (fw->gemv_ring && format == GK_WEIGHT_NVFP4)
-    e = gk_gemv_ring (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
-  else if (fw->gemv_mma)
+  if (fw->gemv_kernel == GLIM_GEMV_MMA ||
+      (fw->gemv_kernel == GLIM_GEMV_AUTO && format == GK_WEIGHT_BF16))
     e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
   if (e != cudaErrorNotSupported)
     return e;

@@ -114,7 +114,7 @@ if [[ -n $preset ]]; then
   # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use tf32 weight
   # GEMMs and the flash attention
   # the decode's opt-in GEMV kernels at 1k (engine/cuda/cuda-private.h glim_cuda_gemv)
-  for setting in GLIMMER_GEMV=ring GLIMMER_GEMV=mma; do
+  for setting in GLIMMER_GEMV=cuda GLIMMER_GEMV=mma; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --prompt 0 2>&1 | grep -E "^\| 1024 \||rror")
     echo "$setting $line"
