@@ -21,11 +21,14 @@
 /* ---- kernels ---- */
 
 /* One block per token: normalise the latent into the cache, then rotate k_pe and every head's
- * q_pe, one (vector, pair) per thread from a shared copy of the inputs. */
+ * q_pe, one (vector, pair) per thread from a shared copy of the inputs. Each pair's angle is
+ * turned into its sine and cosine once for all H + 1 vectors (sincosf of a large angle, far
+ * into a long context, takes the slow argument reduction). */
 __global__ void __launch_bounds__ (256)
 mla_rope_cache_kernel (GkMlaCacheArgs a)
 {
   __shared__ float red[32];
+  __shared__ float sin_j[GK_MLA_MAX_R / 2], cos_j[GK_MLA_MAX_R / 2];
   extern __shared__ float pe[];      /* [(H + 1), R]: q_pe of each head, then k_pe */
   int t = blockIdx.x;
   int pos = *a.n_past + t;
@@ -46,12 +49,13 @@ mla_rope_cache_kernel (GkMlaCacheArgs a)
     int v = i / a.R, j = i % a.R;
     pe[i] = v < a.H ? qt[(size_t) v * Dqk + a.Dn + j] : kv[a.Lkv + j];
   }
+  for (int j = threadIdx.x; j < half; j += blockDim.x)
+    sincosf ((float) pos * a.inv_freq[j], &sin_j[j], &cos_j[j]);
   __syncthreads ();
   for (int i = threadIdx.x; i < (a.H + 1) * half; i += blockDim.x) {
     int v = i / half, j = i % half;
     const float *x = pe + v * a.R;
-    float sn, cs;
-    sincosf ((float) pos * a.inv_freq[j], &sn, &cs);
+    float sn = sin_j[j], cs = cos_j[j];
     float x0 = a.interleave ? x[2 * j] : x[j];
     float x1 = a.interleave ? x[2 * j + 1] : x[j + half];
     float y0 = x0 * cs - x1 * sn, y1 = x1 * cs + x0 * sn;
@@ -76,10 +80,12 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
 {
   extern __shared__ float qn[];      /* [T, rows_per_part] */
   __shared__ float lut[16];
+  gk_pdl_launch_dependents ();
   if (threadIdx.x < 16)
     lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
   int h = blockIdx.x, part = blockIdx.y, Lkv = kv_b.cols;
   int d0 = part * rows_per_part, nd = min (rows_per_part, Dn - d0);
+  gk_pdl_wait ();                    /* q is the previous kernel's output */
   for (int i = threadIdx.x; i < T * rows_per_part; i += blockDim.x) {
     int t = i / rows_per_part, d = i % rows_per_part;
     qn[i] = d < nd ? q[(size_t) t * q_stride + (size_t) h * (q_stride / H) + d0 + d] : 0.0f;
@@ -157,6 +163,8 @@ mla_decode_split_kernel (GkMlaDecodeArgs a)
   __shared__ float wo[DECODE_WARPS][512];
   int h = blockIdx.x, s = blockIdx.y, t = blockIdx.z;   /* heads fastest: blocks running
                                                         * together read the same keys (L2) */
+  gk_pdl_launch_dependents ();
+  gk_pdl_wait ();       /* the query and this step's key come from the kernels before */
   int C = a.Lkv + a.R, Dqk = a.Dn + a.R;
   int n_keys = *a.n_past + t + 1;
   int splits = gk_mla_splits (a, n_keys);   /* ceil(n_keys / 64): each warp 8 keys or more */
@@ -287,6 +295,7 @@ __global__ void __launch_bounds__ (DECODE_THREADS)
 mla_decode_combine_kernel (GkMlaDecodeArgs a)
 {
   gk_pdl_launch_dependents ();    /* W_UV's GEMV may start loading weights */
+  gk_pdl_wait ();                 /* the splits' partials */
   int h = blockIdx.x, t = blockIdx.y;
   int n_keys = *a.n_past + t + 1;
   int splits = gk_mla_splits (a, n_keys);
@@ -330,7 +339,8 @@ mla_decode_combine_kernel (GkMlaDecodeArgs a)
 extern "C" cudaError_t
 gk_mla_rope_cache (const GkMlaCacheArgs *args, cudaStream_t stream)
 {
-  if (args->R % 2 != 0 || (size_t) (args->H + 1) * args->R * sizeof (float) > 48 * 1024)
+  if (args->R % 2 != 0 || args->R > GK_MLA_MAX_R ||
+      (size_t) (args->H + 1) * args->R * sizeof (float) > 48 * 1024)
     return cudaErrorInvalidValue;
   if (args->T <= 0)
     return cudaSuccess;
@@ -354,9 +364,11 @@ gk_mla_absorb_q (float *q_lat, const float *q, const GkMatrix *kv_b, int T, int 
     return cudaErrorInvalidValue;
   threads = GK_CEIL_DIV (threads, 32) * 32;
   size_t smem = (size_t) T * ABSORB_ROWS * sizeof (float);
-  dim3 grid (H, gk_mla_absorb_parts (Dn));
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg = gk_launch_config (dim3 (H, gk_mla_absorb_parts (Dn)), dim3 (threads),
+                                             smem, stream, true, &attr);
   switch (T) {
-#define CASE(n) case n: mla_absorb_q_kernel<n><<<grid, threads, smem, stream>>> (q_lat, q, *kv_b, H, Dn, Dv, q_stride, ABSORB_ROWS); break;
+#define CASE(n) case n: cudaLaunchKernelEx (&cfg, mla_absorb_q_kernel<n>, q_lat, q, *kv_b, H, Dn, Dv, q_stride, (int) ABSORB_ROWS); break;
   CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6) CASE (7) CASE (8)
 #undef CASE
   }
@@ -414,13 +426,19 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
      * would start thousands of blocks that return at once */
     int grid_splits = r.simple_fill > 0 ? max (1, r.simple_fill / (args->H * args->T)) : 0;
     grid_splits = grid_splits > 0 ? min (grid_splits, args->max_splits) : args->max_splits;
-    split_kernel (args->Lkv, args->R)<<<dim3 (args->H, grid_splits, args->T), DECODE_THREADS, 0,
-                                        stream>>> (r);
+    cudaLaunchAttribute attr;
+    cudaLaunchConfig_t cfg = gk_launch_config (dim3 (args->H, grid_splits, args->T),
+                                               dim3 (DECODE_THREADS), 0, stream, true, &attr);
+    cudaLaunchKernelEx (&cfg, split_kernel (args->Lkv, args->R), r);
     err = gk_check_launch ();
   }
   if (err != cudaSuccess)
     return err;
-  mla_decode_combine_kernel<<<dim3 (args->H, args->T, GK_CEIL_DIV (args->Lkv, 32)),
-                              DECODE_THREADS, 0, stream>>> (r);
+  /* a programmatic dependent of the split kernel: its blocks are resident, waiting, when the
+   * last split finishes */
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg = gk_launch_config (dim3 (args->H, args->T, GK_CEIL_DIV (args->Lkv, 32)),
+                                             dim3 (DECODE_THREADS), 0, stream, true, &attr);
+  cudaLaunchKernelEx (&cfg, mla_decode_combine_kernel, r);
   return gk_check_launch ();
 }

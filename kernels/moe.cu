@@ -218,6 +218,7 @@ __global__ void
 moe_combine_kernel (float *out, const float *slots, int n_slots, int n_used, int D, int accumulate)
 {
   gk_pdl_launch_dependents ();    /* the next layer's first GEMV may start loading weights */
+  gk_pdl_wait ();                 /* the slots are the down GEMV's output */
   int t = blockIdx.y;
   int d = blockIdx.x * blockDim.x + threadIdx.x;
   if (d >= D)
@@ -278,7 +279,9 @@ gk_moe_combine (float *out, const float *slots, int T, int n_slots, int n_used, 
 {
   if (T <= 0)
     return cudaSuccess;
-  moe_combine_kernel<<<dim3 (GK_CEIL_DIV (D, 256), T), 256, 0, stream>>> (out, slots, n_slots,
-                                                                          n_used, D, accumulate);
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg = gk_launch_config (dim3 (GK_CEIL_DIV (D, 256), T), dim3 (256), 0,
+                                             stream, true, &attr);
+  cudaLaunchKernelEx (&cfg, moe_combine_kernel, out, slots, n_slots, n_used, D, accumulate);
   return gk_check_launch ();
 }
