@@ -37,6 +37,8 @@
 #define MMA_ROW (MMA_C + 8)             /* smem row in bf16: 1168 bytes, ldmatrix conflict-free */
 #define MMA_PROW (MMA_KT + 8)           /* P row (one head) in bf16 */
 #define MMA_MAX_QPARTS 16               /* gk_mla_absorb_parts bound (GLM: 12) */
+#define MMA_LOG2E 1.44269504088896341f
+#define MMA_LN2 0.693147180559945309f
 
 /* shared memory, in bytes, for H heads and S stages */
 #define MMA_SMEM(H, S)                                                                     \
@@ -84,7 +86,7 @@ load_kv_tile (uint16_t *dst, const uint16_t *cache, int key0, int k_begin, int k
  * sums added in order, times the softmax scale. Every part's float4 load is issued before they
  * are added, so the loads overlap instead of queueing. */
 __device__ __forceinline__ void
-q_lat_sum4 (const GkMlaDecodeArgs &a, int t, int h, int i, float (&v)[4])
+q_lat_sum4 (const GkMlaDecodeArgs &a, int t, int h, int i, float scale, float (&v)[4])
 {
   const float4 *ql = (const float4 *) (a.q_lat + ((size_t) t * a.H + h) * a.n_qparts * MMA_LKV) + i;
   float4 x[MMA_MAX_QPARTS];
@@ -103,12 +105,12 @@ q_lat_sum4 (const GkMlaDecodeArgs &a, int t, int h, int i, float (&v)[4])
     }
 #pragma unroll
   for (int e = 0; e < 4; e++)
-    v[e] *= a.scale;
+    v[e] *= scale;
 }
 
 /* O^T = O^T * corr + V^T . P^T over one tile of 16 keys (K: [MMA_KT][MMA_ROW]), for this warp's
  * 128 latent dims: 8 m-tiles x NT n-tiles of 8 heads; P^T as hi and lo B fragments */
-template <int NT>
+template <int NT, bool RESCALE = true>
 __device__ __forceinline__ void
 pv_tile (float (&o)[8][NT][4], const uint16_t *K, int warp, int lane, const float (&corr)[NT][2],
          const uint32_t (&bh)[NT][2], const uint32_t (&bl)[NT][2])
@@ -121,10 +123,12 @@ pv_tile (float (&o)[8][NT][4], const uint16_t *K, int warp, int lane, const floa
     ldsm_x4_trans (a0, a1, a2, a3, K + (size_t) key * MMA_ROW + m0 + dsub);
 #pragma unroll
     for (int j = 0; j < NT; j++) {
-      o[i][j][0] *= corr[j][0];
-      o[i][j][1] *= corr[j][1];
-      o[i][j][2] *= corr[j][0];
-      o[i][j][3] *= corr[j][1];
+      if (RESCALE) {
+        o[i][j][0] *= corr[j][0];
+        o[i][j][1] *= corr[j][1];
+        o[i][j][2] *= corr[j][0];
+        o[i][j][3] *= corr[j][1];
+      }
       gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bh[j][0], bh[j][1]);
       gk_mma_bf16 (o[i][j], a0, a1, a2, a3, bl[j][0], bl[j][1]);
     }
@@ -192,7 +196,7 @@ mla_decode_mma_kernel (GkMlaDecodeArgs a)
   for (int i = tid; i < H * (MMA_LKV / 4); i += MMA_THREADS) {
     int h = i / (MMA_LKV / 4), c = (i % (MMA_LKV / 4)) * 4;
     float v[4];
-    q_lat_sum4 (a, t, h, c / 4, v);
+    q_lat_sum4 (a, t, h, c / 4, a.scale, v);
 #pragma unroll
     for (int e = 0; e < 4; e++)
       gk_bf16_hilo (v[e], qhi[(size_t) h * MMA_ROW + c + e], qlo[(size_t) h * MMA_ROW + c + e]);
@@ -387,7 +391,8 @@ load_bn (uint32_t (&b)[NT][2], const uint16_t *base, int k0, int H, const uint16
 }
 
 /* grid (H, T), 128 threads: q_mma[t, h] = bf16 hi and lo rows of
- * [sum over parts of q_lat[t, h] | rotated q_pe[t, h]] * scale. */
+ * [sum over parts of q_lat[t, h] | rotated q_pe[t, h]] * scale * log2(e): the v2 kernel's scores
+ * come out in base 2, so each softmax weight is one exp2. */
 __global__ void __launch_bounds__ (128)
 mla_q_prep_kernel (GkMlaDecodeArgs a)
 {
@@ -397,7 +402,7 @@ mla_q_prep_kernel (GkMlaDecodeArgs a)
   uint16_t *hi = a.q_mma + ((size_t) t * H + h) * 2 * MMA_C, *lo = hi + MMA_C;
   for (int i = threadIdx.x; i < MMA_LKV / 4; i += blockDim.x) {
     float v[4];
-    q_lat_sum4 (a, t, h, i, v);
+    q_lat_sum4 (a, t, h, i, a.scale * MMA_LOG2E, v);
     uint16_t vh[4], vl[4];
 #pragma unroll
     for (int e = 0; e < 4; e++)
@@ -407,7 +412,7 @@ mla_q_prep_kernel (GkMlaDecodeArgs a)
   }
   const float *qp = a.q + ((size_t) t * H + h) * (a.Dn + a.R) + a.Dn;
   for (int r = threadIdx.x; r < MMA_C - MMA_LKV; r += blockDim.x)
-    gk_bf16_hilo (qp[r] * a.scale, hi[MMA_LKV + r], lo[MMA_LKV + r]);
+    gk_bf16_hilo (qp[r] * (a.scale * MMA_LOG2E), hi[MMA_LKV + r], lo[MMA_LKV + r]);
 }
 
 /* grid (ceil(max_splits / GROUPS), T), GROUPS x 128 threads, MMA2_SMEM bytes of shared memory.
@@ -548,6 +553,22 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
         sc[j][2 * half] = acc.x;
         sc[j][2 * half + 1] = acc.y;
       }
+    /* The running max of a head moves only when a key beats it, which after the first tiles
+     * of a split is rare: one vote asks whether any head's does in this tile. If none, every
+     * correction is 1 (no shuffles for the max, no rescaling of O). The scores are in base 2
+     * (log2(e) is in the query), and each lane keeps its own part of a head's running sum
+     * (its keys' weights), added across the head's 8 lanes once, at the end. Every warp takes
+     * the same branch: the four copies of the state are identical. */
+    float tmax[NT][2];
+    bool grow = false;
+#pragma unroll
+    for (int j = 0; j < NT; j++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        tmax[j][e] = fmaxf (live0 ? sc[j][e] : -FLT_MAX, live1 ? sc[j][e + 2] : -FLT_MAX);
+        grow |= tmax[j][e] > m_run[j][e];
+      }
+    grow = __any_sync (0xffffffffu, grow);
     float corr[NT][2];
     uint32_t bph[NT][2], bpl[NT][2];
 #pragma unroll
@@ -555,20 +576,20 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
       float p[4];
 #pragma unroll
       for (int e = 0; e < 2; e++) {
-        float mx = fmaxf (live0 ? sc[j][e] : -FLT_MAX, live1 ? sc[j][e + 2] : -FLT_MAX);
-        mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 4));
-        mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 8));
-        mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 16));
-        float m_new = fmaxf (m_run[j][e], mx);      /* finite: key 0 of the tile is live */
-        p[e] = live0 ? expf (sc[j][e] - m_new) : 0.0f;
-        p[e + 2] = live1 ? expf (sc[j][e + 2] - m_new) : 0.0f;
-        float sum = p[e] + p[e + 2];
-        sum += __shfl_xor_sync (0xffffffffu, sum, 4);
-        sum += __shfl_xor_sync (0xffffffffu, sum, 8);
-        sum += __shfl_xor_sync (0xffffffffu, sum, 16);
-        corr[j][e] = expf (m_run[j][e] - m_new);     /* m_run = -FLT_MAX: 0 */
-        l_run[j][e] = l_run[j][e] * corr[j][e] + sum;
-        m_run[j][e] = m_new;
+        float m_new = m_run[j][e];
+        corr[j][e] = 1.0f;
+        if (grow) {
+          float mx = tmax[j][e];
+          mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 4));
+          mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 8));
+          mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, 16));
+          m_new = fmaxf (m_new, mx);                 /* finite: key 0 of the tile is live */
+          corr[j][e] = exp2f (m_run[j][e] - m_new);  /* m_run = -FLT_MAX: 0 */
+          m_run[j][e] = m_new;
+        }
+        p[e] = live0 ? exp2f (sc[j][e] - m_new) : 0.0f;
+        p[e + 2] = live1 ? exp2f (sc[j][e + 2] - m_new) : 0.0f;
+        l_run[j][e] = l_run[j][e] * corr[j][e] + (p[e] + p[e + 2]);
       }
       /* P^T as B fragments: the S^T accumulator holds (key g, heads c2, c2 + 1), the B operand
        * wants (keys 2 (lane & 3) + {0, 1}, head lane >> 2): an 8x8 transpose per key half */
@@ -583,7 +604,10 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
     }
 
     /* O^T = O^T * corr + V^T . P^T over the 16 keys (one k-step), this warp's 128 dims */
-    pv_tile<NT> (o, K, warp, lane, corr, bph, bpl);
+    if (grow)
+      pv_tile<NT, true> (o, K, warp, lane, corr, bph, bpl);
+    else
+      pv_tile<NT, false> (o, K, warp, lane, corr, bph, bpl);   /* every correction is 1 */
   }
   cp_async_wait<0> ();
   if (s >= splits)
@@ -594,6 +618,15 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
   float *base = a.partial + ((size_t) t * H * a.max_splits + s) * (MMA_LKV + 2);
   const size_t hstride = (size_t) a.max_splits * (MMA_LKV + 2);
   store_o_partial<NT> (o, base, hstride, H, warp, lane);
+  /* a head's sum over its 8 lanes; the max back from base 2 to the combine's base e */
+#pragma unroll
+  for (int j = 0; j < NT; j++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      l_run[j][e] += __shfl_xor_sync (0xffffffffu, l_run[j][e], 4);
+      l_run[j][e] += __shfl_xor_sync (0xffffffffu, l_run[j][e], 8);
+      l_run[j][e] += __shfl_xor_sync (0xffffffffu, l_run[j][e], 16);
+    }
   if (warp == 0 && g == 0)
 #pragma unroll
     for (int j = 0; j < NT; j++)
@@ -601,7 +634,8 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
       for (int e = 0; e < 2; e++) {
         int h = 8 * j + c2 + e;
         if (h < H) {
-          base[h * hstride + MMA_LKV] = m_run[j][e];
+          float m = m_run[j][e];
+          base[h * hstride + MMA_LKV] = m == -FLT_MAX ? m : m * MMA_LN2;
           base[h * hstride + MMA_LKV + 1] = l_run[j][e];
         }
       }
