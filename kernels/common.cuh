@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 
@@ -66,6 +67,19 @@ gk_bf16_hilo (float x, uint16_t &hi, uint16_t &lo)
 {
   hi = gk_to_bf16 (x);
   lo = gk_to_bf16 (x - gk_bf16 (hi));
+}
+
+/* The same for two floats at once, packed (x0 in the low half), with the hardware's
+ * round-to-nearest-even conversion (one cvt per pair instead of gk_to_bf16's bit arithmetic per
+ * value; the same bits for every finite input): for the hi + lo splits inside softmax loops. */
+__device__ __forceinline__ void
+gk_bf16x2_hilo (float x0, float x1, uint32_t &hi, uint32_t &lo)
+{
+  __nv_bfloat162 h = __floats2bfloat162_rn (x0, x1);
+  hi = *reinterpret_cast<const uint32_t *> (&h);
+  __nv_bfloat162 l = __floats2bfloat162_rn (x0 - __uint_as_float (hi << 16),
+                                            x1 - __uint_as_float (hi & 0xffff0000u));
+  lo = *reinterpret_cast<const uint32_t *> (&l);
 }
 
 __device__ __forceinline__ float

@@ -44,11 +44,7 @@ fa_smem (int P, bool split, int bm, int stages)
 __device__ __forceinline__ void
 fa_split2 (float x0, float x1, uint32_t &hi, uint32_t &lo)
 {
-  uint16_t h0, h1, l0, l1;
-  gk_bf16_hilo (x0, h0, l0);
-  gk_bf16_hilo (x1, h1, l1);
-  hi = (uint32_t) h0 | ((uint32_t) h1 << 16);
-  lo = (uint32_t) l0 | ((uint32_t) l1 << 16);
+  gk_bf16x2_hilo (x0, x1, hi, lo);
 }
 
 /* d0 += A . (b0, b1) and d1 += A . (b2, b3): the two n-tiles of one ldmatrix x4 of B */
@@ -224,16 +220,24 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
             s[j][e] = -INFINITY;
           mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
         }
-      float m_use[2], corr[2];
+      /* a row's running max moves only when a key beats it, after the first tiles rarely: one
+       * vote asks whether any of the warp's rows' does; if none, every correction is 1 (exactly
+       * what the update would compute) and O is not rescaled */
+      const bool grow = __any_sync (0xffffffffu, mx[0] > m_r[0] || mx[1] > m_r[1]);
+      float m_use[2], corr[2] = { 1.0f, 1.0f };
 #pragma unroll
       for (int r = 0; r < 2; r++) {
-        mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 2));
-        float m_new = fmaxf (m_r[r], mx[r]);
-        m_use[r] = m_new == -INFINITY ? 0.0f : m_new;    /* no key yet: keep 0 * anything */
-        corr[r] = exp2f (m_r[r] - m_use[r]);
-        m_r[r] = m_new;
-        l_r[r] *= corr[r];
+        if (grow) {
+          mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 1));
+          mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 2));
+          float m_new = fmaxf (m_r[r], mx[r]);
+          m_use[r] = m_new == -INFINITY ? 0.0f : m_new;  /* no key yet: keep 0 * anything */
+          corr[r] = exp2f (m_r[r] - m_use[r]);
+          m_r[r] = m_new;
+          l_r[r] *= corr[r];
+        } else {
+          m_use[r] = m_r[r] == -INFINITY ? 0.0f : m_r[r];
+        }
       }
 #pragma unroll
       for (int j = 0; j < 4; j++)
@@ -243,13 +247,14 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
           s[j][e] = p;
           l_r[e >> 1] += p;
         }
+      if (grow)
 #pragma unroll
-      for (int nt = 0; nt < NT; nt++) {
-        o[nt][0] *= corr[0];
-        o[nt][1] *= corr[0];
-        o[nt][2] *= corr[1];
-        o[nt][3] *= corr[1];
-      }
+        for (int nt = 0; nt < NT; nt++) {
+          o[nt][0] *= corr[0];
+          o[nt][1] *= corr[0];
+          o[nt][2] *= corr[1];
+          o[nt][3] *= corr[1];
+        }
 
       /* O += P . V: two k-steps of 16 keys, P's A fragments straight from S's accumulators */
 #pragma unroll

@@ -593,14 +593,13 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
       }
       /* P^T as B fragments: the S^T accumulator holds (key g, heads c2, c2 + 1), the B operand
        * wants (keys 2 (lane & 3) + {0, 1}, head lane >> 2): an 8x8 transpose per key half */
-      uint16_t h[4], l[4];
-#pragma unroll
-      for (int e = 0; e < 4; e++)
-        gk_bf16_hilo (p[e], h[e], l[e]);
-      bph[j][0] = movmatrix_trans (pack_bf16 (h[0], h[1]));
-      bph[j][1] = movmatrix_trans (pack_bf16 (h[2], h[3]));
-      bpl[j][0] = movmatrix_trans (pack_bf16 (l[0], l[1]));
-      bpl[j][1] = movmatrix_trans (pack_bf16 (l[2], l[3]));
+      uint32_t h01, l01, h23, l23;
+      gk_bf16x2_hilo (p[0], p[1], h01, l01);
+      gk_bf16x2_hilo (p[2], p[3], h23, l23);
+      bph[j][0] = movmatrix_trans (h01);
+      bph[j][1] = movmatrix_trans (h23);
+      bpl[j][0] = movmatrix_trans (l01);
+      bpl[j][1] = movmatrix_trans (l23);
     }
 
     /* O^T = O^T * corr + V^T . P^T over the 16 keys (one k-step), this warp's 128 dims */
