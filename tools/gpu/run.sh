@@ -3,7 +3,7 @@
 #   usage (on the device, from the repository root, with .gpu/ carried):
 #     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
 #                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile[=KERNEL-REGEX]]
-#                      [gemv-bench]
+#                      [gemv-bench] [profile-prefill[=LAYERS]]
 # Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
 # major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
@@ -33,6 +33,7 @@ bin=.gpu/bin
 summary=()
 
 do_test=0; do_san=0; do_profile=0; do_gemv=0; detail=""; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
+pp_layers=""
 tps=""
 for a in "$@"; do
   case "$a" in
@@ -44,6 +45,8 @@ for a in "$@"; do
     models=*) models=${a#models=} ;;
     profile) do_profile=1 ;;
     gemv-bench) do_gemv=1 ;;     # tests/bench-gemv.c: each decode GEMV alone, per launch shape
+    profile-prefill) pp_layers=4 ;;                       # tools/gpu/profile-prefill.sh
+    profile-prefill=*) pp_layers=${a#profile-prefill=} ;;
     profile=*) do_profile=1; detail=${a#profile=} ;;   # e.g. profile=gemv_split_row_kernelILi1ELi1E
     tp=*) tps=${a#tp=} ;;
     synth-test=*) layers=${a#synth-test=}
@@ -137,6 +140,11 @@ fi
 if ((do_profile)) && [[ -n $preset ]]; then
   echo "== profile of one decode step (1k context)"
   tools/gpu/profile.sh /tmp/synth-$preset 1024 "$detail" | tee "$OUT/profile.txt"
+fi
+
+if [[ -n $pp_layers ]]; then
+  tools/gpu/profile-prefill.sh "$pp_layers" "$prompt" | tee "$OUT/prefill-profile.txt"
+  summary+=("prefill profile: $OUT/prefill-profile.txt")
 fi
 
 echo
