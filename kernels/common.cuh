@@ -247,49 +247,6 @@ gk_pdl_wait (void)
 #endif
 }
 
-/* ---- NVFP4 GEMV helpers (gemv.cu) ---- */
-
-/* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
- * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate
- * index scaling or base add; in plain C the compiler adds the base with an extra IMAD per code. */
-__device__ __forceinline__ void
-gk_lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
-{
-  const uint32_t base = (uint32_t) __cvta_generic_to_shared (lut);
-  asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[0]) : "r"(base | ((q << 2) & 0x3c)));
-#pragma unroll
-  for (int i = 1; i < 8; i++)
-    asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[i]) : "r"(base | ((q >> (4 * i - 2)) & 0x3c)));
-}
-
-/* The start of an NVFP4 GEMV kernel: let the next kernel launch, wait for the previous one
- * unless the descriptors are static (early), and fill the block's E2M1 table. */
-__device__ __forceinline__ void
-gk_gemv_begin (float *lut, int early)
-{
-  gk_pdl_launch_dependents ();
-  if (!early)
-    gk_pdl_wait ();               /* the descriptors may be the previous kernel's output */
-  if (threadIdx.x < 16)
-    lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
-  __syncthreads ();
-}
-
-/* acc[t] += scale * (the 8 weights . x[t]) for T tokens */
-template <int T>
-__device__ __forceinline__ void
-gk_dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
-{
-#pragma unroll
-  for (int t = 0; t < T; t++) {
-    float d = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; i++)
-      d += wv[i] * xv[t][i];
-    acc[t] += d * scale;
-  }
-}
-
 /* Streaming multiprocessors of the current device, or fallback if it cannot be asked. */
 static inline int
 gk_device_sms (int fallback)

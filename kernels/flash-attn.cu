@@ -40,13 +40,6 @@ fa_smem (int P, bool split, int bm, int stages)
   return (size_t) (split ? 2 : 1) * bm * row + (size_t) stages * 2 * FA_BN * row;
 }
 
-/* two floats -> packed bf16 pair (x0 in the low half), and the pair of what they leave over */
-__device__ __forceinline__ void
-fa_split2 (float x0, float x1, uint32_t &hi, uint32_t &lo)
-{
-  gk_bf16x2_hilo (x0, x1, hi, lo);
-}
-
 /* d0 += A . (b0, b1) and d1 += A . (b2, b3): the two n-tiles of one ldmatrix x4 of B */
 __device__ __forceinline__ void
 fa_mma2 (float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
@@ -263,7 +256,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 #pragma unroll
         for (int q = 0; q < 4; q++) {
           int j = 2 * kk + (q >> 1), e0 = (q & 1) * 2;
-          fa_split2 (s[j][e0], s[j][e0 + 1], ph[q], pl[q]);
+          gk_bf16x2_hilo (s[j][e0], s[j][e0 + 1], ph[q], pl[q]);
         }
 #pragma unroll
         for (int np = 0; np < NT / 2; np++) {

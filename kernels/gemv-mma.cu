@@ -11,9 +11,10 @@
  * f16's sign, exponent and mantissa give the value times 2^-14), multiplies them by the block
  * scale in f16 (exact: the product has at most 6 significant bits) and lets mma.sync do the dot
  * products for up to 8 tokens at once, its cost independent of the token count.
- * Status: at batch 1 on the H200 it is still slower than gemv.cu (156 vs 192 tok/s decode at
- * 1k, docs/PERFORMANCE.md): 16-row tiles leave 2-4 warps per scheduler, too few to hide each
- * warp's chain. So it is an opt-in (GLIMMER_GEMV=mma) until the tiles are spread over more warps.
+ * Status: for BF16 weights it is the decode's kernel (lm_head: 3.2 against 2.0 TB/s for
+ * gemv.cu on the H200); for NVFP4 at batch 1 it is still slower than gemv.cu (routed gate/up
+ * 15.2 against 12.4 us, docs/PERFORMANCE.md): 16-row tiles leave 2-4 warps per scheduler, too
+ * few to hide each warp's chain, so NVFP4 takes it only with GLIMMER_GEMV=mma.
  *
  * Exactness: the weights are exact in f16 (NVFP4) or as stored (BF16). x is split into a high
  * and a low part (x = hi + lo, 22 significant bits for f16, 16 for bf16) and both are

@@ -20,6 +20,34 @@
 
 /* ---- device helpers ---- */
 
+/* The 8 E2M1 codes of q through the 16-entry table (64-byte aligned in shared memory): each
+ * code's address is one shift and one LOP3 away ((q >> k) & 0x3c | base), with no separate
+ * index scaling or base add; in plain C the compiler adds the base with an extra IMAD per code. */
+__device__ __forceinline__ void
+lut_e2m1x8 (uint32_t q, const float *lut, float *wv)
+{
+  const uint32_t base = (uint32_t) __cvta_generic_to_shared (lut);
+  asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[0]) : "r"(base | ((q << 2) & 0x3c)));
+#pragma unroll
+  for (int i = 1; i < 8; i++)
+    asm ("ld.shared.f32 %0, [%1];" : "=f"(wv[i]) : "r"(base | ((q >> (4 * i - 2)) & 0x3c)));
+}
+
+/* acc[t] += scale * (the 8 weights . x[t]) for T tokens */
+template <int T>
+__device__ __forceinline__ void
+dot8 (const float *wv, const float (*xv)[8], float scale, float *acc)
+{
+#pragma unroll
+  for (int t = 0; t < T; t++) {
+    float d = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+      d += wv[i] * xv[t][i];
+    acc[t] += d * scale;
+  }
+}
+
 /* 8 weights at column c of the row starting at element row_off; NVFP4 without its scale2
  * (applied to the finished dot product, as in the fast path). */
 __device__ __forceinline__ void
@@ -146,11 +174,11 @@ gemv_warp_fp4 (const GkGemvGroup &g, int row0, int first, int lane, const float 
       load_x8<T> (g, c, xv, ss);
 #pragma unroll
       for (int r = 0; r < RPW; r++) {
-        gk_lut_e2m1x8 (q[r][u], lut, wv);
-        gk_dot8<T> (wv, xv, gk_fp8_e4m3_fast (s[r][u]), acc[r]);
+        lut_e2m1x8 (q[r][u], lut, wv);
+        dot8<T> (wv, xv, gk_fp8_e4m3_fast (s[r][u]), acc[r]);
         if (SW) {
-          gk_lut_e2m1x8 (q2[r][u], lut, wv);
-          gk_dot8<T> (wv, xv, gk_fp8_e4m3_fast (s2[r][u]), acc2[r]);
+          lut_e2m1x8 (q2[r][u], lut, wv);
+          dot8<T> (wv, xv, gk_fp8_e4m3_fast (s2[r][u]), acc2[r]);
         }
       }
     }
@@ -183,10 +211,10 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
         size_t row_off = (size_t) (row0 + r) * cols;
         float wv[8];
         load_w8 (g.w, row_off, c, wv, lut);
-        gk_dot8<T> (wv, xv, 1.0f, acc[r]);
+        dot8<T> (wv, xv, 1.0f, acc[r]);
         if (MODE == GK_GEMV_SWIGLU) {
           load_w8 (g.w2, row_off, c, wv, lut);
-          gk_dot8<T> (wv, xv, 1.0f, acc2[r]);
+          dot8<T> (wv, xv, 1.0f, acc2[r]);
         }
       }
     }
@@ -201,9 +229,14 @@ template <int T, int MODE, int RPW, int WPR>
 __global__ void __launch_bounds__ (GEMV_WARPS * 32, 2)
 gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
 {
-  __shared__ __align__ (64) float lut[16];      /* gk_lut_e2m1x8 ORs offsets into its address */
+  __shared__ __align__ (64) float lut[16];      /* lut_e2m1x8 ORs offsets into its address */
   __shared__ float part[GEMV_WARPS][2 * RPW + 1][T];   /* per warp: dots, dots2, sum of squares */
-  gk_gemv_begin (lut, early);
+  gk_pdl_launch_dependents ();
+  if (!early)
+    gk_pdl_wait ();               /* the descriptors may be the previous kernel's output */
+  if (threadIdx.x < 16)
+    lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
+  __syncthreads ();
   const GkGemvGroup &g = groups[blockIdx.y];
   int n_tok = t_override > 0 ? t_override : g.T;
   const int rows_per_block = (GEMV_WARPS / WPR) * RPW;

@@ -59,7 +59,8 @@ enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
  * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear (+ glim_cpu_silu_mul for SWIGLU).
  * gk_gemv: CUDA-core kernel (gemv.cu); gk_gemv_mma: the tensor-core one (gemv-mma.cu), which
  * returns cudaErrorNotSupported for a shape whose staged x does not fit in shared memory (on
- * the H200 it is still slower than gk_gemv at batch 1: docs/PERFORMANCE.md).
+ * the H200 at batch 1 it is the faster for BF16 weights, the slower for NVFP4:
+ * docs/PERFORMANCE.md).
  * flags GK_GEMV_EARLY: the descriptors and the weights they point to were written before the
  * previous kernel in the stream started, so the kernel is launched as a programmatic
  * dependent (sm_90): it starts, and loads weights, while that kernel finishes, and reads x

@@ -81,7 +81,6 @@ load_kv_tile (uint16_t *dst, const uint16_t *cache, int key0, int k_begin, int k
 
 /* ---- kernels ---- */
 
-/* grid (max_splits, T), MMA_THREADS threads, MMA_SMEM (H, STAGES) bytes of shared memory. */
 /* The query of head h, token t at latent columns 4 i .. 4 i + 3: the absorb kernel's partial
  * sums added in order, times the softmax scale. Every part's float4 load is issued before they
  * are added, so the loads overlap instead of queueing. */
@@ -153,6 +152,7 @@ store_o_partial (const float (&o)[8][NT][4], float *base, size_t hstride, int H,
       }
 }
 
+/* grid (max_splits, T), MMA_THREADS threads, MMA_SMEM (H, STAGES) bytes of shared memory. */
 template <int STAGES>
 __global__ void __launch_bounds__ (MMA_THREADS)
 mla_decode_mma_kernel (GkMlaDecodeArgs a)
@@ -348,12 +348,6 @@ movmatrix_trans (uint32_t x)
   return y;
 }
 
-__device__ __forceinline__ uint32_t
-pack_bf16 (uint16_t lo_elem, uint16_t hi_elem)
-{
-  return (uint32_t) lo_elem | ((uint32_t) hi_elem << 16);
-}
-
 /* barrier of the 128 threads of group g (barrier 0 is __syncthreads) */
 template <int GROUPS>
 __device__ __forceinline__ void
@@ -403,12 +397,11 @@ mla_q_prep_kernel (GkMlaDecodeArgs a)
   for (int i = threadIdx.x; i < MMA_LKV / 4; i += blockDim.x) {
     float v[4];
     q_lat_sum4 (a, t, h, i, a.scale * MMA_LOG2E, v);
-    uint16_t vh[4], vl[4];
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-      gk_bf16_hilo (v[e], vh[e], vl[e]);
-    *(uint2 *) (hi + 4 * i) = make_uint2 (pack_bf16 (vh[0], vh[1]), pack_bf16 (vh[2], vh[3]));
-    *(uint2 *) (lo + 4 * i) = make_uint2 (pack_bf16 (vl[0], vl[1]), pack_bf16 (vl[2], vl[3]));
+    uint32_t h01, l01, h23, l23;
+    gk_bf16x2_hilo (v[0], v[1], h01, l01);
+    gk_bf16x2_hilo (v[2], v[3], h23, l23);
+    *(uint2 *) (hi + 4 * i) = make_uint2 (h01, h23);
+    *(uint2 *) (lo + 4 * i) = make_uint2 (l01, l23);
   }
   const float *qp = a.q + ((size_t) t * H + h) * (a.Dn + a.R) + a.Dn;
   for (int r = threadIdx.x; r < MMA_C - MMA_LKV; r += blockDim.x)

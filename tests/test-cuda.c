@@ -315,7 +315,7 @@ test_greedy_mla_switch (gconstpointer data)
 }
 
 /* The same with every GEMV on the CUDA-core kernel (GLIMMER_GEMV=cuda; by default BF16
- * weights, lm_head and W_UV among them, take the tensor-core one) */
+ * weights, lm_head among them, take the tensor-core one) */
 static void
 test_greedy_gemv_cuda (gconstpointer data)
 {

@@ -9,16 +9,15 @@
  * split into bf16 hi + lo halves (16 significant bits together): Y = alpha (W.Xhi + W.Xlo), two
  * GEMMs with float32 accumulation, each input split once; "bf16" drops the lo product. On the
  * H200 at 8k tokens tf32 is the fastest (bf16x2 issues twice the cuBLAS calls per expert and
- * the MoE is bound by them: docs/PERFORMANCE.md). Attention, by GLIMMER_PREFILL_ATTN:
- * "cublas" is the absorbed form over the latent cache with float32 scores materialised
- * per query block (S = Q.cache^T, causal softmax, P.cache, W_UV, TF32 GEMMs); the default "flash" is the
- * non-absorbed MLA ("compute-friendly", docs/model.md 2.1): per block of at most PREFILL_KEYS
- * keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM (kv_b exact in bf16), then the causal
- * flash kernel (kernels/flash-attn.cu) carries its state over the blocks, Q and P split into
- * bf16 hi + lo ("flash-bf16": plain bf16). With 128-query CTAs it is the faster one on the
- * H200 (381 against 503 ms at 8k) and needs no score buffers. Head dims past GK_FLASH_MAX_DIM or a
- * kv_b not exact in bf16 (F16,
- * F32) always take the score blocks. The MoE routes and groups (token, slot) pairs by expert on
+ * the MoE is bound by them: docs/PERFORMANCE.md). Attention, by GLIMMER_PREFILL_ATTN: the
+ * default "flash" is the non-absorbed MLA ("compute-friendly", docs/model.md 2.1): per block of
+ * at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM (kv_b exact in
+ * bf16), then the causal flash kernel (kernels/flash-attn.cu) carries its state over the
+ * blocks, Q and P split into bf16 hi + lo ("flash-bf16": plain bf16). With 128-query CTAs it
+ * is the faster one on the H200 (381 against 503 ms at 8k) and needs no score buffers.
+ * "cublas" is the absorbed form over the latent cache with float32 scores materialised per
+ * query block (S = Q.cache^T, causal softmax, P.cache, W_UV, TF32 GEMMs); head dims past
+ * GK_FLASH_MAX_DIM or a kv_b not exact in bf16 (F16, F32) always take it. The MoE routes and groups (token, slot) pairs by expert on
  * the device; the host reads only the E + 1 offsets (one wait per MoE layer, while the shared
  * expert runs) and runs each active expert once over its slice of the gathered rows. Mirrors
  * engine/cpu/cpu-forward.c.

@@ -120,12 +120,10 @@ struct _GlimCudaForward {
 gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int T, int n_past,
                                  float *logits, gboolean all_logits, GError **error);
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
-/* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
- * positions pos0.. (diagnostics; synchronises the stream). */
 /* Which GEMV kernel takes a product (format: the groups' GK_WEIGHT_*, as the host knows them).
- * GLIM_GEMV_AUTO: the tensor-core gk_gemv_mma for BF16 weights (lm_head, W_UV: 1.6x faster
- * than the CUDA-core kernel on the H200, docs/PERFORMANCE.md), gk_gemv for the rest (NVFP4,
- * where it is still the faster). GLIMMER_GEMV=mma puts every product on gk_gemv_mma, =cuda
+ * GLIM_GEMV_AUTO: the tensor-core gk_gemv_mma for BF16 weights (lm_head; W_UV where kv_b is
+ * BF16: 1.6x faster than the CUDA-core kernel on the H200, docs/PERFORMANCE.md), gk_gemv for
+ * the rest (NVFP4, where it is still the faster). GLIMMER_GEMV=mma puts every product on gk_gemv_mma, =cuda
  * every one on gk_gemv. Where the tensor-core kernel does not take the shape
  * (cudaErrorNotSupported) gk_gemv does. */
 enum { GLIM_GEMV_AUTO, GLIM_GEMV_CUDA, GLIM_GEMV_MMA };
@@ -142,6 +140,8 @@ glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_grou
   return gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
 }
 
+/* With fw->trace set: wait for the routes idx [T, K] (device) of layer l and record them for
+ * positions pos0.. (diagnostics; synchronises the stream). */
 gboolean glim_cuda_trace_routes (GlimCudaForward *fw, const int32_t *idx, int l, int T, int pos0,
                                  GError **error);
 /* Enqueue lm_head (with the final norm) over row 0 of fw->x and argmax into fw->next. */
