@@ -89,7 +89,7 @@ if ((do_san)); then
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/tiny-base/eval-sample \
     -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
-    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks \
+    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/gemm-fp4 \
     > "$OUT/sanitizer.log" 2>&1
   rc=$?
   tail -3 "$OUT/sanitizer.log"
