@@ -431,7 +431,8 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
                    + wide_elems * (guint64) MAX (o->prefill_lanes, 1) /* a weight expanded
                                                                 * per expert lane (float32 for
                                                                 * tf32/fp32; bf16 uses half) */
-                   + T * (5 * K + 4) + E + 1;                  /* int32 index arrays, offsets */
+                   + T * (5 * K + 4) + E + 1                   /* int32 index arrays, offsets */
+                   + 3 * (E + 1) * 24;                         /* grouped-GEMM descriptors */
   /* bf16 hi + lo activations: of p->h [T, D], and of any other input (the MoE's [T * K, D]) */
   guint64 halves = 2 * T * D + 2 * T * MAX (K * D, wide_cols);
   if (prefill_flash (model, o)) {
@@ -449,7 +450,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
               + n_ctx * C                                      /* one layer's cache */
               + 2 * Tq * Hl * n_ctx;                           /* S, P */
   }
-  return floats * 4 + halves * 2 + 38 * 256;                   /* 38 buffers, each padded */
+  return floats * 4 + halves * 2 + 39 * 256;                   /* 39 buffers, each padded */
 }
 
 static gboolean

@@ -312,6 +312,24 @@ cudaError_t gk_moe_group (int32_t *offsets, int32_t *tok, int32_t *slot, float *
                           const int32_t *idx, const float *weight, int T, int K, int E,
                           cudaStream_t stream);
 
+/* One product of a grouped NVFP4 GEMM (gemm-fp4.cu): y[r, n] = alpha * sum_k W[n, k] *
+ * (xhi + xlo)[r, k] for r < rows, n < w.rows, K = w.cols; xhi and xlo are bf16 [rows, K] (row
+ * stride K; xlo NULL: hi only), y is float32 [rows, ldy]. alpha is usually w.scale2. */
+typedef struct {
+  GkMatrix        w;         /* NVFP4 [N, K], K the same for every group of a launch */
+  const uint16_t *xhi, *xlo;
+  float          *y;
+  int             rows, ldy;
+  float           alpha;
+} GkGemmGroup;
+/* groups: device array [n_groups]; max_n and max_rows bound every group's w.rows and rows (grid
+ * size). Tensor cores (mma.sync bf16, float32 sums), the weights expanded in registers; K a
+ * multiple of 256 whose staged scales fit the device's shared memory (gk_gemm_fp4_supported),
+ * else cudaErrorNotSupported. CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear. */
+int         gk_gemm_fp4_supported (int K);
+cudaError_t gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K,
+                         cudaStream_t stream);
+
 /* dst[i] = float(src[i]) for bf16 src */
 cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);
 /* dst[i] = bf16(src[i]) */

@@ -3,7 +3,8 @@
  * scale2 1) on random NVFP4 blocks with every e4m3 scale (subnormal, extreme, negative), aligned
  * and unaligned packed data; gk_split_bf16 (hi = bf16(x), hi + lo within 2^-16 of x) over
  * magnitudes across float32's range, strided and gathered rows; gk_moe_group against a host
- * grouping. Part of the test-cuda program (registered from test-cuda.c).
+ * grouping; gk_gemm_fp4 (kernels/gemm-fp4.cu) against float64 sums. Part of the test-cuda
+ * program (registered from test-cuda.c).
  * SPDX-License-Identifier: MIT */
 #include <glib.h>
 #include <math.h>
@@ -265,10 +266,120 @@ test_moe_group (void)
   g_rand_free (r);
 }
 
+/* ---- gk_gemm_fp4 ---- */
+
+/* Groups of random NVFP4 experts against random activations split into bf16 hi + lo, through
+ * one launch, against float64 sums of the CPU's dequantised weights times hi + lo: float32
+ * accumulation of exact products, so within 1e-5 (relative L2 per group). Shapes: partial
+ * feature and row tiles, an empty group, one row, and the experts' own widths. */
+static void
+test_gemm_fp4 (void)
+{
+  GRand *r = g_rand_new_with_seed (23);
+  const struct { int n, rows; } gs[] = { { 200, 70 }, { 128, 0 }, { 1536, 131 }, { 64, 1 },
+                                         { 333, 64 } };
+  const int G = G_N_ELEMENTS (gs), K = 512, ldy = 1600;
+  g_assert_true (gk_gemm_fp4_supported (K));
+  g_assert_false (gk_gemm_fp4_supported (K + 16));
+  GkGemmGroup host[G_N_ELEMENTS (gs)];
+  g_autofree uint8_t **q = g_new0 (uint8_t *, G);
+  g_autofree uint8_t **sc = g_new0 (uint8_t *, G);
+  g_autofree uint16_t **xh = g_new0 (uint16_t *, G);
+  g_autofree uint16_t **xl = g_new0 (uint16_t *, G);
+  void *dev[4 * G_N_ELEMENTS (gs)];
+  int max_n = 0, max_rows = 0;
+  for (int gi = 0; gi < G; gi++) {
+    int N = gs[gi].n, R = gs[gi].rows;
+    size_t n = (size_t) N * K;
+    q[gi] = g_new (uint8_t, n / 2);
+    sc[gi] = g_new (uint8_t, n / 16);
+    for (size_t i = 0; i < n / 2; i++)
+      q[gi][i] = (uint8_t) g_rand_int (r);
+    for (size_t i = 0; i < n / 16; i++)
+      sc[gi][i] = (uint8_t) g_rand_int_range (r, 0x20, 0x48);   /* 2^-5 .. 2^2: ordinary */
+    size_t xn = (size_t) MAX (R, 1) * K;
+    xh[gi] = g_new (uint16_t, xn);
+    xl[gi] = g_new (uint16_t, xn);
+    for (size_t i = 0; i < xn; i++) {
+      float v = (float) g_rand_double_range (r, -3.0, 3.0);
+      xh[gi][i] = glim_f32_to_bf16 (v);
+      xl[gi][i] = glim_f32_to_bf16 (v - glim_bf16_to_f32 (xh[gi][i]));
+    }
+    CUDA_OK (cudaMalloc (&dev[4 * gi], n / 2));
+    CUDA_OK (cudaMalloc (&dev[4 * gi + 1], n / 16));
+    CUDA_OK (cudaMalloc (&dev[4 * gi + 2], 2 * xn * 2));
+    CUDA_OK (cudaMalloc (&dev[4 * gi + 3], (size_t) MAX (R, 1) * ldy * 4));
+    CUDA_OK (cudaMemcpy (dev[4 * gi], q[gi], n / 2, cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemcpy (dev[4 * gi + 1], sc[gi], n / 16, cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemcpy (dev[4 * gi + 2], xh[gi], xn * 2, cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemcpy ((uint16_t *) dev[4 * gi + 2] + xn, xl[gi], xn * 2,
+                         cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemset (dev[4 * gi + 3], 0xff, (size_t) MAX (R, 1) * ldy * 4));   /* NaN */
+    host[gi] = (GkGemmGroup) {
+      .w = { .data = dev[4 * gi], .scales = dev[4 * gi + 1], .scale2 = 0.5f,
+             .format = GK_WEIGHT_NVFP4, .rows = N, .cols = K },
+      .xhi = dev[4 * gi + 2], .xlo = (uint16_t *) dev[4 * gi + 2] + xn,
+      .y = dev[4 * gi + 3], .rows = R, .ldy = ldy, .alpha = 0.5f,
+    };
+    max_n = MAX (max_n, N);
+    max_rows = MAX (max_rows, R);
+  }
+  GkGemmGroup *d_groups = NULL;
+  CUDA_OK (cudaMalloc ((void **) &d_groups, sizeof host));
+  CUDA_OK (cudaMemcpy (d_groups, host, sizeof host, cudaMemcpyHostToDevice));
+  CUDA_OK (gk_gemm_fp4 (d_groups, G, max_n, max_rows, K, NULL));
+  CUDA_OK (cudaDeviceSynchronize ());
+
+  double worst = 0.0;
+  g_autofree float *wrow = g_new (float, K);
+  for (int gi = 0; gi < G; gi++) {
+    int N = gs[gi].n, R = gs[gi].rows;
+    g_autofree float *y = g_new (float, (size_t) MAX (R, 1) * ldy);
+    CUDA_OK (cudaMemcpy (y, host[gi].y, (size_t) MAX (R, 1) * ldy * 4, cudaMemcpyDeviceToHost));
+    GlimWeight w = { .name = "test", .format = GLIM_WEIGHT_NVFP4, .rows = N, .cols = K,
+                     .data = q[gi], .scales = sc[gi], .scale2 = 1.0f };
+    double err = 0.0, ref = 0.0;
+    gboolean untouched = TRUE;
+    for (int n = 0; n < N; n++) {
+      glim_weight_row_to_f32 (&w, n, wrow);
+      for (int row = 0; row < R; row++) {
+        double acc = 0.0;
+        for (int k = 0; k < K; k++)
+          acc += (double) wrow[k] * ((double) glim_bf16_to_f32 (xh[gi][(size_t) row * K + k]) +
+                                     (double) glim_bf16_to_f32 (xl[gi][(size_t) row * K + k]));
+        acc *= 0.5;
+        double got = y[(size_t) row * ldy + n];
+        err += (got - acc) * (got - acc);
+        ref += acc * acc;
+      }
+    }
+    /* nothing written past the group's features or rows (the NaN fill survives) */
+    for (int row = 0; row < MAX (R, 1); row++)
+      for (int n = (row < R ? N : 0); n < ldy; n++)
+        untouched = untouched && isnan (y[(size_t) row * ldy + n]);
+    double rel = R > 0 ? sqrt (err / MAX (ref, 1e-300)) : 0.0;
+    if (!(rel <= worst))
+      worst = rel;
+    g_test_message ("group %d: %d features x %d rows, K %d: rel L2 %.3g against float64%s", gi, N,
+                    R, K, rel, untouched ? "" : ", wrote outside its rows/features");
+    g_assert_true (untouched);
+    g_free (q[gi]);
+    g_free (sc[gi]);
+    g_free (xh[gi]);
+    g_free (xl[gi]);
+  }
+  for (int i = 0; i < 4 * G; i++)
+    cudaFree (dev[i]);
+  cudaFree (d_groups);
+  g_rand_free (r);
+  g_assert_cmpfloat (worst, <, 1e-5);
+}
+
 void
 test_cuda_prefill_register (void)
 {
   g_test_add_func ("/glimmer/cuda/kernels/dequant-bf16", test_dequant_bf16);
   g_test_add_func ("/glimmer/cuda/kernels/split-bf16", test_split_bf16);
   g_test_add_func ("/glimmer/cuda/kernels/moe-group", test_moe_group);
+  g_test_add_func ("/glimmer/cuda/kernels/gemm-fp4", test_gemm_fp4);
 }

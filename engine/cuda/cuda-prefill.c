@@ -79,6 +79,8 @@ typedef struct {
   int32_t  *ids, *idx, *tok, *slot, *iota, *kslot, *offsets;
   float    *lw, *ones;
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
+  gboolean     moe_fp4;     /* routed experts through gk_gemm_fp4 where they take it */
+  GkGemmGroup *gemm_groups; /* device [3][E + 1]: gate and up, then down descriptors */
   cudaEvent_t offsets_ready;
   /* float32 math: the routed experts run on LANES streams (moe_lanes), each with its cuBLAS
    * handle and weight scratch (lane 0's is p->wbuf); n_lanes 0: not set up */
@@ -232,6 +234,10 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   Pre *p = g_new0 (Pre, 1);
   fw->pre_layout = p;
   p->math = math;
+  /* with the default math the routed experts go through the NVFP4 grouped GEMM
+   * (kernels/gemm-fp4.cu, activations bf16 hi + lo: closer to float32 than TF32) where they
+   * take it; GLIMMER_PREFILL_MOE=cublas keeps the TF32 GEMMs per expert */
+  p->moe_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (g_getenv ("GLIMMER_PREFILL_MOE"), "cublas") != 0;
   p->T = MIN (PREFILL_T, fw->n_ctx);
   /* measuring only: another chunk size (the memory plan still counts PREFILL_T's) */
   const char *t_env = g_getenv ("GLIMMER_PREFILL_TOKENS");
@@ -287,6 +293,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->slot, T * K * 4 }, { (void **) &p->iota, T * 4 }, { (void **) &p->kslot, T * 4 },
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
     { (void **) &p->offsets, (size_t) (E + 1) * 4 },
+    { (void **) &p->gemm_groups, (size_t) 3 * (E + 1) * sizeof (GkGemmGroup) },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (b); i++)
@@ -716,6 +723,87 @@ moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
   return TRUE;
 }
 
+/* The routed experts of a layer through the NVFP4 grouped GEMM (kernels/gemm-fp4.cu): the
+ * pairs' rows gathered and split into bf16 hi + lo once, then one launch for every active
+ * expert's gate and up, silu(g) * u, its split, one launch for every down; no weight is
+ * expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the gathered
+ * rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not take
+ * (other formats, unequal widths, K not a multiple of 256, too little room). */
+static gboolean
+moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gboolean *handled,
+         GError **error)
+{
+  Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, E = c->n_routed_experts;
+  int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
+  cudaStream_t s = fw->stream;
+  *handled = FALSE;
+  if (!p->moe_fp4)
+    return TRUE;
+  int F = 0, max_rows = 0;
+  for (int e = 0; e < E; e++) {
+    const GkMatrix *w[3] = { &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e] };
+    if (off[e + 1] == off[e] || w[0]->rows == 0)
+      continue;
+    F = F == 0 ? w[0]->rows : F;
+    for (int i = 0; i < 3; i++)
+      if (w[i]->format != GK_WEIGHT_NVFP4)
+        return TRUE;
+    if (w[0]->rows != F || w[1]->rows != F || w[2]->cols != F || w[0]->cols != D ||
+        w[1]->cols != D || w[2]->rows != D)
+      return TRUE;
+    max_rows = MAX (max_rows, off[e + 1] - off[e]);
+  }
+  if (F == 0 || !gk_gemm_fp4_supported (D) || !gk_gemm_fp4_supported (F) ||
+      (size_t) n_pairs * F > (size_t) p->T * F_max || (size_t) n_pairs * D > p->xs_elems)
+    return TRUE;
+  *handled = TRUE;
+  const uint16_t *xhi = p->xs, *xlo = p->xs + p->xs_elems;
+  TRY (gk_split_bf16 (p->xs, p->xs + p->xs_elems, p->h, D, p->tok, n_pairs, D, s));
+  uint16_t *a_hi = (uint16_t *) p->u;                   /* silu(g) * u, split: [n_pairs, F] */
+  uint16_t *a_lo = a_hi + (size_t) n_pairs * F;
+  g_autofree GkGemmGroup *gu = g_new0 (GkGemmGroup, 2 * (size_t) E);
+  g_autofree GkGemmGroup *dn = g_new0 (GkGemmGroup, (size_t) E);
+  int n_gu = 0, n_dn = 0;
+  for (int e = 0; e < E; e++) {
+    int n = off[e + 1] - off[e], at = off[e];
+    float *ye = p->ye + (size_t) at * D;
+    if (n == 0)
+      continue;
+    if (cl->h_gate[e].rows == 0) {
+      /* this rank holds none of the expert's width: its slots get zeros */
+      TRY (cudaMemsetAsync (ye, 0, (size_t) n * D * sizeof (float), s));
+      continue;
+    }
+    const GkMatrix *w[2] = { &cl->h_gate[e], &cl->h_up[e] };
+    float *y[2] = { p->g + (size_t) at * F, p->u + (size_t) at * F };
+    for (int i = 0; i < 2; i++)
+      gu[n_gu++] = (GkGemmGroup) {
+        .w = *w[i], .xhi = xhi + (size_t) at * D, .xlo = xlo + (size_t) at * D,
+        .y = y[i], .rows = n, .ldy = F, .alpha = w[i]->scale2,
+      };
+    dn[n_dn++] = (GkGemmGroup) {
+      .w = cl->h_down[e], .xhi = a_hi + (size_t) at * F, .xlo = a_lo + (size_t) at * F,
+      .y = ye, .rows = n, .ldy = D,
+      .alpha = cl->h_down[e].scale2,
+    };
+  }
+  if (n_gu == 0)
+    return TRUE;
+  /* pageable copies: the host arrays are staged before these calls return */
+  TRY (cudaMemcpyAsync (p->gemm_groups, gu, (size_t) n_gu * sizeof (GkGemmGroup),
+                        cudaMemcpyHostToDevice, s));
+  TRY (cudaMemcpyAsync (p->gemm_groups + 2 * (E + 1), dn, (size_t) n_dn * sizeof (GkGemmGroup),
+                        cudaMemcpyHostToDevice, s));
+  TRY (gk_gemm_fp4 (p->gemm_groups, n_gu, F, max_rows, D, s));
+  /* p->u is read by the gate/up launch before silu overwrites p->g, then holds the split */
+  TRY (gk_silu_mul_f32 (p->g, p->u, (size_t) n_pairs * F, s));
+  TRY (gk_split_bf16 (a_hi, a_lo, p->g, F, NULL, n_pairs, F, s));
+  TRY (gk_gemm_fp4 (p->gemm_groups + 2 * (E + 1), n_dn, D, max_rows, F, s));
+  return TRUE;
+}
+
 static gboolean
 moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
 {
@@ -769,7 +857,9 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   if (bf16 && !split_input (fw, p->h, D, p->tok, n_pairs, D, &xs, error))
     return FALSE;
   gboolean laned = FALSE;
-  if (!bf16 && !moe_lanes (fw, cl, off, n_pairs, &laned, error))
+  if (!bf16 && !moe_fp4 (fw, cl, off, n_pairs, &laned, error))
+    return FALSE;
+  if (!bf16 && !laned && !moe_lanes (fw, cl, off, n_pairs, &laned, error))
     return FALSE;
   for (int e = 0; e < E && !laned; e++) {
     int n = off[e + 1] - off[e], at = off[e];
