@@ -432,9 +432,12 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
                                                                 * per expert lane (float32 for
                                                                 * tf32/fp32; bf16 uses half) */
                    + T * (5 * K + 4) + E + 1                   /* int32 index arrays, offsets */
-                   + 3 * (E + 1) * 24;                         /* grouped-GEMM descriptors */
-  /* bf16 hi + lo activations: of p->h [T, D], and of any other input (the MoE's [T * K, D]) */
-  guint64 halves = 2 * T * D + 2 * T * MAX (K * D, wide_cols);
+                   + 3 * (E + 1) * 24                          /* grouped-GEMM descriptors */
+                   + 2 * T * K;                                /* their inputs' row scales */
+  /* 16-bit hi + lo activations: of p->h [T, D], and of any other input (the MoE's [T * K, D]
+   * and [T * K, moe_intermediate_size]) */
+  guint64 Fm = (guint64) MAX (c->moe_intermediate_size, 0);
+  guint64 halves = 2 * T * D + 2 * T * MAX (K * MAX (D, Fm), wide_cols);
   if (prefill_flash (model, o)) {
     /* kv_b in bf16, Kn|V of one key block, the flash state (max, sum) */
     guint64 KB = MIN ((guint64) MAX (o->prefill_key_block, 1), n_ctx);
@@ -450,7 +453,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
               + n_ctx * C                                      /* one layer's cache */
               + 2 * Tq * Hl * n_ctx;                           /* S, P */
   }
-  return floats * 4 + halves * 2 + 39 * 256;                   /* 39 buffers, each padded */
+  return floats * 4 + halves * 2 + 40 * 256;                   /* 40 buffers, each padded */
 }
 
 static gboolean

@@ -157,6 +157,39 @@ gk_mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32
                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* NVFP4 codes as f16 pairs for mma.sync (gemv-mma.cu, gemm-fp4.cu; Marlin's trick: the E2M1
+ * bits placed in an f16's sign, exponent and mantissa read as the value times 2^-14). */
+__device__ __forceinline__ uint32_t
+gk_hmul2 (uint32_t a, uint32_t b)
+{
+  __half2 r = __hmul2 (*(const __half2 *) &a, *(const __half2 *) &b);
+  return *(const uint32_t *) &r;
+}
+
+/* Two fp8 e4m3 block scales (bytes 0 and 1 of s) as an f16 pair times 2^7: the bits
+ * (e4m3 & 0x7f) << 7 read as f16 are the scale times 2^-8, subnormals included; times 2^15
+ * (exact) gives 2^7. At most 448 * 2^7 = 57,344 < 65,504. */
+__device__ __forceinline__ uint32_t
+gk_e4m3x2_f16x2 (uint32_t s)
+{
+  uint32_t h = ((s & 0x7fu) << 7) | ((s & 0x7f00u) << 15) | ((s & 0x80u) << 8) |
+               ((s & 0x8000u) << 16);
+  return gk_hmul2 (h, 0x78007800u);   /* f16 32768 = 2^15 in both halves */
+}
+
+/* The f16 pair (code J, code J + 4) of the 8 E2M1 codes in q (code j: bits 4j .. 4j + 3),
+ * times the scale pair sc (gk_e4m3x2_f16x2): value * scale * 2^-7 each, exact (at most 6
+ * significant bits). */
+template <int J>
+__device__ __forceinline__ uint32_t
+gk_fp4_pair (uint32_t q, uint32_t sc)
+{
+  uint32_t y = J == 3 ? q : q << (12 - 4 * J);
+  uint32_t z = J == 3 ? q >> 3 : q << (9 - 4 * J);
+  uint32_t h = (y & 0x80008000u) | (z & 0x0e000e00u);
+  return gk_hmul2 (h, sc);
+}
+
 /* Shared-memory address, cp.async (16 bytes, zero-filled when !valid) and ldmatrix, for the
  * mma.sync kernels (mla-mma.cu, flash-attn.cu); sm_80+. */
 __device__ __forceinline__ uint32_t

@@ -39,36 +39,6 @@
 
 /* ---- device helpers ---- */
 
-__device__ __forceinline__ uint32_t
-hmul2_u32 (uint32_t a, uint32_t b)
-{
-  __half2 r = __hmul2 (*(const __half2 *) &a, *(const __half2 *) &b);
-  return *(const uint32_t *) &r;
-}
-
-/* Two fp8 e4m3 block scales (bytes 0 and 1 of s) as an f16 pair times 2^7: the bits
- * (e4m3 & 0x7f) << 7 read as f16 are the scale times 2^-8, subnormals included; times 2^15
- * (exact) gives 2^7. At most 448 * 2^7 = 57,344 < 65,504. */
-__device__ __forceinline__ uint32_t
-scale_pair (uint32_t s)
-{
-  uint32_t h = ((s & 0x7fu) << 7) | ((s & 0x7f00u) << 15) | ((s & 0x80u) << 8) |
-               ((s & 0x8000u) << 16);
-  return hmul2_u32 (h, 0x78007800u);   /* f16 32768 = 2^15 in both halves */
-}
-
-/* The f16 pair (code j, code j + 4) of the 8 E2M1 codes in q, times the scale pair sc:
- * value * scale * 2^-7 each, exact. */
-template <int J>
-__device__ __forceinline__ uint32_t
-fp4_pair (uint32_t q, uint32_t sc)
-{
-  uint32_t y = J == 3 ? q : q << (12 - 4 * J);
-  uint32_t z = J == 3 ? q >> 3 : q << (9 - 4 * J);
-  uint32_t h = (y & 0x80008000u) | (z & 0x0e000e00u);
-  return hmul2_u32 (h, sc);
-}
-
 /* unit index of columns [8G, 8G + 8) within a token's row of staged x */
 __device__ __forceinline__ int
 unit_pos (int G)
@@ -160,16 +130,16 @@ struct Acc {
 __device__ __forceinline__ void
 step_fp4 (Acc &acc, const Chunk &ck, const uint4 *xh, const uint4 *xl, int G0, bool tok)
 {
-  uint32_t sa = scale_pair (ck.sa), sb = scale_pair (ck.sb);
+  uint32_t sa = gk_e4m3x2_f16x2 (ck.sa), sb = gk_e4m3x2_f16x2 (ck.sb);
 #pragma unroll
   for (int w = 0; w < 4; w++) {
     uint32_t qa = word (ck.a, w), qb = word (ck.b, w);
     uint32_t sca = w < 2 ? (sa & 0xffffu) * 0x10001u : (sa >> 16) * 0x10001u;
     uint32_t scb = w < 2 ? (sb & 0xffffu) * 0x10001u : (sb >> 16) * 0x10001u;
-    uint32_t pa[4] = { fp4_pair<0> (qa, sca), fp4_pair<1> (qa, sca), fp4_pair<2> (qa, sca),
-                       fp4_pair<3> (qa, sca) };
-    uint32_t pb[4] = { fp4_pair<0> (qb, scb), fp4_pair<1> (qb, scb), fp4_pair<2> (qb, scb),
-                       fp4_pair<3> (qb, scb) };
+    uint32_t pa[4] = { gk_fp4_pair<0> (qa, sca), gk_fp4_pair<1> (qa, sca),
+                       gk_fp4_pair<2> (qa, sca), gk_fp4_pair<3> (qa, sca) };
+    uint32_t pb[4] = { gk_fp4_pair<0> (qb, scb), gk_fp4_pair<1> (qb, scb),
+                       gk_fp4_pair<2> (qb, scb), gk_fp4_pair<3> (qb, scb) };
     uint4 h = make_uint4 (0, 0, 0, 0), l = h;
     if (tok) {
       h = xh[unit_pos (G0 + w)];
@@ -386,7 +356,7 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units, int e
             lo[j] = __bfloat16_as_ushort (__float2bfloat16_rn (v[j] - __bfloat162float (h)));
           }
         } else {
-          /* order (0, 4, 1, 5, 2, 6, 3, 7): the pairs fp4_pair builds */
+          /* order (0, 4, 1, 5, 2, 6, 3, 7): the pairs gk_fp4_pair builds */
           const int ord[8] = { 0, 4, 1, 5, 2, 6, 3, 7 };
 #pragma unroll
           for (int j = 0; j < 8; j++) {

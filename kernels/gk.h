@@ -312,23 +312,38 @@ cudaError_t gk_moe_group (int32_t *offsets, int32_t *tok, int32_t *slot, float *
                           const int32_t *idx, const float *weight, int T, int K, int E,
                           cudaStream_t stream);
 
-/* One product of a grouped NVFP4 GEMM (gemm-fp4.cu): y[r, n] = alpha * sum_k W[n, k] *
- * (xhi + xlo)[r, k] for r < rows, n < w.rows, K = w.cols; xhi and xlo are bf16 [rows, K] (row
- * stride K; xlo NULL: hi only), y is float32 [rows, ldy]. alpha is usually w.scale2. */
+/* The activations of gk_gemm_fp4, for i < n, with r = rows ? rows[i] : i and x = X[r * ldx + c]
+ * (c < cols), or x = silu(X[..]) * U[r * ldx + c] when U is given (silu(v) = v / (1 + e^-v)):
+ * each row scaled by s_i, a power of two that puts its largest |x| in [2^14, 2^15) (s_i = 1
+ * when the row is not finite; at most 2^100), then hi = f16(x s_i), lo = f16(x s_i - hi)
+ * (round to nearest even; lo 0 where hi is not finite), stored at row i, position
+ * perm(c) = 32 (c / 32) + 16 m + 8 h + 2 q + e where c % 32 = 8 q + 4 e + 2 m + h (gemm-fp4.cu
+ * says why); xscale[i] = 1 / s_i. hi + lo carries x to 2^-22 of the row's largest value.
+ * cols a multiple of 32 (else cudaErrorNotSupported). hi, lo: [n, cols]; lo may be NULL. */
+cudaError_t gk_split_f16_mma (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
+                              const float *U, int ldx, const int32_t *rows, int n, int cols,
+                              cudaStream_t stream);
+
+/* One product of a grouped NVFP4 GEMM (gemm-fp4.cu): y[r, n] = alpha * xscale[r] * sum_k
+ * W[n, k] * (xhi + xlo)[r, perm(k)] for r < rows, n < w.rows, K = w.cols: the activations as
+ * gk_split_f16_mma leaves them (f16 [rows, K], row stride K), y is float32 [rows, ldy]. alpha
+ * is usually w.scale2. */
 typedef struct {
   GkMatrix        w;         /* NVFP4 [N, K], K the same for every group of a launch */
   const uint16_t *xhi, *xlo;
+  const float    *xscale;
   float          *y;
   int             rows, ldy;
   float           alpha;
 } GkGemmGroup;
 /* groups: device array [n_groups]; max_n and max_rows bound every group's w.rows and rows (grid
- * size). Tensor cores (mma.sync bf16, float32 sums), the weights expanded in registers; K a
- * multiple of 256 whose staged scales fit the device's shared memory (gk_gemm_fp4_supported),
- * else cudaErrorNotSupported. CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear. */
+ * size); lo: every group's xlo is used (else none is read: hi only). Tensor cores (mma.sync
+ * f16, float32 sums), the weights expanded in registers; K a multiple of 256 whose staged
+ * scales fit the device's shared memory (gk_gemm_fp4_supported), else cudaErrorNotSupported.
+ * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear. */
 int         gk_gemm_fp4_supported (int K);
 cudaError_t gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K,
-                         cudaStream_t stream);
+                         int lo, cudaStream_t stream);
 
 /* dst[i] = float(src[i]) for bf16 src */
 cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);

@@ -252,6 +252,44 @@ split_bf16_kernel (uint16_t *hi, uint16_t *lo, const float *X, int ldx, const in
   }
 }
 
+/* grid (n rows), threads over the columns: the row's largest |x|, then its scaled halves */
+__global__ void __launch_bounds__ (256)
+split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X, const float *U,
+                      int ldx, const int32_t *rows, int cols)
+{
+  __shared__ float red[32];
+  size_t i = blockIdx.x;
+  size_t at = (size_t) (rows != NULL ? rows[i] : (int32_t) i) * ldx;
+  auto value = [&](int c) {
+    float v = X[at + c];
+    return U != NULL ? v / (1.0f + expf (-v)) * U[at + c] : v;
+  };
+  float m = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = value (c);
+    m = fmaxf (m, isfinite (v) ? fabsf (v) : INFINITY);
+  }
+  m = gk_block_max (m, red);
+  int e = 0;
+  float s = 1.0f;
+  if (isfinite (m) && m > 0.0f) {
+    frexpf (m, &e);                             /* m = f 2^e, f in [0.5, 1) */
+    s = ldexpf (1.0f, min (15 - e, 100));
+  }
+  if (threadIdx.x == 0)
+    xscale[i] = 1.0f / s;                       /* exact: a power of two */
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    float v = value (c) * s;
+    __half h = __float2half_rn (v);
+    int p = (c & ~31) | ((c & 2) << 3) | ((c & 1) << 3) | ((c >> 2) & 6) | ((c >> 2) & 1);
+    hi[i * cols + p] = __half_as_ushort (h);
+    if (lo != NULL) {
+      float hv = __half2float (h);
+      lo[i * cols + p] = isfinite (hv) ? __half_as_ushort (__float2half_rn (v - hv)) : 0;
+    }
+  }
+}
+
 /* One block; dynamic shared memory: counts [E], fill positions [E]. */
 __global__ void __launch_bounds__ (1024)
 moe_group_block_kernel (int32_t *offsets, int32_t *tok, int32_t *slot, float *w,
@@ -317,6 +355,19 @@ gk_split_bf16 (uint16_t *hi, uint16_t *lo, const float *X, int ldx, const int32_
     return cudaSuccess;
   int threads = cols >= 256 ? 256 : (int) GK_CEIL_DIV (cols, 32) * 32;
   split_bf16_kernel<<<n, threads, 0, stream>>> (hi, lo, X, ldx, rows, cols);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_split_f16_mma (uint16_t *hi, uint16_t *lo, float *xscale, const float *X, const float *U,
+                  int ldx, const int32_t *rows, int n, int cols, cudaStream_t stream)
+{
+  if (cols % 32 != 0)
+    return cudaErrorNotSupported;
+  if (n <= 0 || cols <= 0)
+    return cudaSuccess;
+  int threads = cols >= 256 ? 256 : cols;
+  split_f16_mma_kernel<<<n, threads, 0, stream>>> (hi, lo, xscale, X, U, ldx, rows, cols);
   return gk_check_launch ();
 }
 

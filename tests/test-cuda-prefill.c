@@ -3,7 +3,8 @@
  * scale2 1) on random NVFP4 blocks with every e4m3 scale (subnormal, extreme, negative), aligned
  * and unaligned packed data; gk_split_bf16 (hi = bf16(x), hi + lo within 2^-16 of x) over
  * magnitudes across float32's range, strided and gathered rows; gk_moe_group against a host
- * grouping; gk_gemm_fp4 (kernels/gemm-fp4.cu) against float64 sums. Part of the test-cuda
+ * grouping; gk_split_f16_mma (row scale, hi + lo, the column order) against float64;
+ * gk_gemm_fp4 (kernels/gemm-fp4.cu) against float64 sums. Part of the test-cuda
  * program (registered from test-cuda.c).
  * SPDX-License-Identifier: MIT */
 #include <glib.h>
@@ -266,74 +267,229 @@ test_moe_group (void)
   g_rand_free (r);
 }
 
-/* ---- gk_gemm_fp4 ---- */
+/* ---- gk_split_f16_mma and gk_gemm_fp4 ---- */
 
-/* Groups of random NVFP4 experts against random activations split into bf16 hi + lo, through
- * one launch, against float64 sums of the CPU's dequantised weights times hi + lo: float32
- * accumulation of exact products, so within 1e-5 (relative L2 per group). Shapes: partial
- * feature and row tiles, an empty group, one row, and the experts' own widths. */
-static void
-test_gemm_fp4 (void)
+/* where gk.h puts column c of a row: its 32-column block, then 16 m + 8 h + 2 q + e for
+ * c % 32 = 8 q + 4 e + 2 m + h */
+static int
+perm_pos (int c)
 {
-  GRand *r = g_rand_new_with_seed (23);
-  const struct { int n, rows; } gs[] = { { 200, 70 }, { 128, 0 }, { 1536, 131 }, { 64, 1 },
-                                         { 333, 64 } };
-  const int G = G_N_ELEMENTS (gs), K = 512, ldy = 1600;
-  g_assert_true (gk_gemm_fp4_supported (K));
-  g_assert_false (gk_gemm_fp4_supported (K + 16));
-  GkGemmGroup host[G_N_ELEMENTS (gs)];
+  int q = (c >> 3) & 3, e = (c >> 2) & 1, m = (c >> 1) & 1, h = c & 1;
+  return (c & ~31) + 16 * m + 8 * h + 2 * q + e;
+}
+
+static double
+silu_d (double v)
+{
+  return v / (1.0 + exp (-v));
+}
+
+static void
+test_split_f16_mma (void)
+{
+  GRand *r = g_rand_new_with_seed (13);
+  const int R = 41, cols = 320, ldx = 333, n = 57;
+  g_autofree float *x = g_new (float, (size_t) R * ldx);
+  g_autofree float *u = g_new (float, (size_t) R * ldx);
+  for (int i = 0; i < R; i++) {
+    /* each row its own magnitude (2^-80 .. 2^80), values spread over 2^-30 of it */
+    double row_mag = pow (2.0, g_rand_double_range (r, -80.0, 80.0));
+    for (int c = 0; c < ldx; c++) {
+      double mag = row_mag * pow (2.0, g_rand_double_range (r, -30.0, 0.0));
+      x[(size_t) i * ldx + c] = (float) (g_rand_boolean (r) ? mag : -mag);
+      u[(size_t) i * ldx + c] = (float) g_rand_double_range (r, -4.0, 4.0);
+    }
+  }
+  for (int c = 0; c < ldx; c++)
+    x[(size_t) 2 * ldx + c] = 0.0f;                  /* a row of zeros: scale 1 */
+  for (int c = 0; c < ldx; c++)                      /* a row in f16's range ... */
+    x[(size_t) 3 * ldx + c] = (float) g_rand_double_range (r, -1000.0, 1000.0);
+  x[(size_t) 3 * ldx + 17] = INFINITY;               /* ... not finite: scale 1, lo 0 there */
+  x[(size_t) 4 * ldx] = 262144.0f;                   /* the largest a power of two: 2^14 */
+  g_autofree int32_t *rows = g_new (int32_t, n);
+  for (int i = 0; i < n; i++)
+    rows[i] = g_rand_int_range (r, 0, R);
+  for (int i = 0; i < 5; i++)
+    rows[i] = i;
+  float *d_x, *d_u, *d_sc;
+  int32_t *d_rows;
+  uint16_t *d_hi, *d_lo;
+  CUDA_OK (cudaMalloc ((void **) &d_x, (size_t) R * ldx * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_u, (size_t) R * ldx * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_sc, (size_t) MAX (R, n) * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_rows, (size_t) n * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_hi, (size_t) MAX (R, n) * cols * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_lo, (size_t) MAX (R, n) * cols * 2));
+  CUDA_OK (cudaMemcpy (d_x, x, (size_t) R * ldx * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_u, u, (size_t) R * ldx * 4, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_rows, rows, (size_t) n * 4, cudaMemcpyHostToDevice));
+  g_autofree uint16_t *hi = g_new (uint16_t, (size_t) MAX (R, n) * cols);
+  g_autofree uint16_t *lo = g_new (uint16_t, (size_t) MAX (R, n) * cols);
+  g_autofree float *sc = g_new (float, MAX (R, n));
+
+  for (int variant = 0; variant < 3; variant++) {
+    /* 0: strided rows; 1: gathered rows; 2: gathered, x = silu(x) * u */
+    gboolean gathered = variant > 0, swiglu = variant == 2;
+    int m = gathered ? n : R;
+    CUDA_OK (gk_split_f16_mma (d_hi, d_lo, d_sc, d_x, swiglu ? d_u : NULL, ldx,
+                               gathered ? d_rows : NULL, m, cols, NULL));
+    CUDA_OK (cudaDeviceSynchronize ());
+    CUDA_OK (cudaMemcpy (hi, d_hi, (size_t) m * cols * 2, cudaMemcpyDeviceToHost));
+    CUDA_OK (cudaMemcpy (lo, d_lo, (size_t) m * cols * 2, cudaMemcpyDeviceToHost));
+    CUDA_OK (cudaMemcpy (sc, d_sc, (size_t) m * 4, cudaMemcpyDeviceToHost));
+    double worst = 0.0;
+    int bad = 0;
+    for (int i = 0; i < m; i++) {
+      size_t at = (size_t) (gathered ? rows[i] : i) * ldx;
+      g_autofree double *v = g_new (double, cols);
+      double big = 0.0;
+      gboolean finite = TRUE;
+      for (int c = 0; c < cols; c++) {
+        v[c] = swiglu ? silu_d (x[at + c]) * u[at + c] : x[at + c];
+        finite = finite && isfinite (v[c]);
+        big = isfinite (v[c]) ? MAX (big, fabs (v[c])) : big;
+      }
+      int e;
+      double f = frexp (sc[i], &e);
+      gboolean ok = f == 0.5;                          /* a power of two */
+      if (finite && big > 0.0)
+        ok = ok && big / sc[i] >= 16384.0 * (1 - 1e-6) && big / sc[i] < 32768.0;
+      else
+        ok = ok && sc[i] == 1.0f;
+      if (!ok && bad++ < 5)
+        g_test_message ("variant %d row %d: largest %.9g, xscale %.9g", variant, i, big, sc[i]);
+      for (int c = 0; c < cols; c++) {
+        size_t o = (size_t) i * cols + perm_pos (c);
+        double h = glim_f16_to_f32 (hi[o]), l = glim_f16_to_f32 (lo[o]);
+        double want = v[c] / sc[i];
+        if (!isfinite (want)) {
+          ok = !isfinite (h) && lo[o] == 0;
+        } else {
+          /* hi within half an f16 ulp (2^-11 relative, 2^-25 below f16's normals), hi + lo
+           * within 2^-22; silu's float expf in the kernel adds a few float ulps */
+          double tol = swiglu ? ldexp (fabs (want), -20) : 0.0;
+          double eh = fabs (h - want), el = fabs (h + l - want);
+          ok = eh <= ldexp (fabs (want), -11) + ldexp (1.0, -25) + tol &&
+               el <= ldexp (fabs (want), -22) + ldexp (1.0, -24) + tol;
+          worst = MAX (worst, el / ldexp (1.0, 15));
+        }
+        if (!ok && bad++ < 5)
+          g_test_message ("variant %d row %d col %d: x %.9g -> hi %.9g lo %.9g (xscale %.9g)",
+                          variant, i, c, v[c], h, l, sc[i]);
+      }
+    }
+    g_test_message ("variant %d: worst error of hi + lo %.3g of the row's largest", variant,
+                    worst);
+    g_assert_cmpint (bad, ==, 0);
+  }
+
+  /* hi only: the same hi, lo left as it was */
+  g_autofree uint16_t *hi2 = g_new (uint16_t, (size_t) R * cols);
+  CUDA_OK (gk_split_f16_mma (d_hi, d_lo, d_sc, d_x, NULL, ldx, NULL, R, cols, NULL));
+  CUDA_OK (cudaMemcpy (hi2, d_hi, (size_t) R * cols * 2, cudaMemcpyDeviceToHost));
+  CUDA_OK (cudaMemset (d_lo, 0x5a, (size_t) R * cols * 2));
+  CUDA_OK (cudaMemset (d_hi, 0, (size_t) R * cols * 2));
+  CUDA_OK (gk_split_f16_mma (d_hi, NULL, d_sc, d_x, NULL, ldx, NULL, R, cols, NULL));
+  CUDA_OK (cudaDeviceSynchronize ());
+  CUDA_OK (cudaMemcpy (hi, d_hi, (size_t) R * cols * 2, cudaMemcpyDeviceToHost));
+  CUDA_OK (cudaMemcpy (lo, d_lo, (size_t) R * cols * 2, cudaMemcpyDeviceToHost));
+  for (size_t i = 0; i < (size_t) R * cols; i++) {
+    g_assert_cmpuint (hi[i], ==, hi2[i]);
+    g_assert_cmpuint (lo[i], ==, 0x5a5a);
+  }
+  /* widths the permutation does not cover */
+  g_assert_cmpint (gk_split_f16_mma (d_hi, d_lo, d_sc, d_x, NULL, ldx, NULL, R, 48, NULL), ==,
+                   cudaErrorNotSupported);
+  cudaFree (d_x);
+  cudaFree (d_u);
+  cudaFree (d_sc);
+  cudaFree (d_rows);
+  cudaFree (d_hi);
+  cudaFree (d_lo);
+  g_rand_free (r);
+}
+
+/* a random f16 with its exponent field in [e0, e1] (0: subnormal) */
+static uint16_t
+rand_f16 (GRand *r, int e0, int e1)
+{
+  return (uint16_t) ((g_rand_boolean (r) ? 0x8000 : 0) | (g_rand_int_range (r, e0, e1 + 1) << 10) |
+                     g_rand_int_range (r, 0, 1024));
+}
+
+/* Groups of random NVFP4 experts against random f16 hi + lo activations in gk.h's layout and
+ * random row scales, through one launch, against float64 sums of the CPU's dequantised
+ * weights: float32 accumulation of exact products, so within 1e-5 (relative L2 per group).
+ * Shapes: partial feature and row tiles, an empty group, one row, the experts' own widths;
+ * every case with and without the lo halves, and through both row tiles (64 and 128). */
+static double
+gemm_fp4_case (int lo, gboolean small, GRand *r)
+{
+  const struct { int n, rows; } all[] = { { 200, 70 }, { 128, 0 }, { 1536, 131 }, { 64, 1 },
+                                          { 333, 64 }, { 256, 45 } };
+  int idx[G_N_ELEMENTS (all)], G = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
+    if (!small || all[i].rows <= 64)
+      idx[G++] = (int) i;
+  const int K = 512, ldy = 1600;
+  g_autofree GkGemmGroup *host = g_new0 (GkGemmGroup, G);
   g_autofree uint8_t **q = g_new0 (uint8_t *, G);
   g_autofree uint8_t **sc = g_new0 (uint8_t *, G);
   g_autofree uint16_t **xh = g_new0 (uint16_t *, G);
   g_autofree uint16_t **xl = g_new0 (uint16_t *, G);
-  void *dev[4 * G_N_ELEMENTS (gs)];
+  g_autofree float **xs = g_new0 (float *, G);
+  g_autofree void **dev = g_new0 (void *, 5 * G);
   int max_n = 0, max_rows = 0;
   for (int gi = 0; gi < G; gi++) {
-    int N = gs[gi].n, R = gs[gi].rows;
-    size_t n = (size_t) N * K;
+    int N = all[idx[gi]].n, R = all[idx[gi]].rows;
+    size_t n = (size_t) N * K, xn = (size_t) MAX (R, 1) * K;
     q[gi] = g_new (uint8_t, n / 2);
     sc[gi] = g_new (uint8_t, n / 16);
     for (size_t i = 0; i < n / 2; i++)
       q[gi][i] = (uint8_t) g_rand_int (r);
     for (size_t i = 0; i < n / 16; i++)
       sc[gi][i] = (uint8_t) g_rand_int_range (r, 0x20, 0x48);   /* 2^-5 .. 2^2: ordinary */
-    size_t xn = (size_t) MAX (R, 1) * K;
     xh[gi] = g_new (uint16_t, xn);
     xl[gi] = g_new (uint16_t, xn);
+    xs[gi] = g_new (float, MAX (R, 1));
     for (size_t i = 0; i < xn; i++) {
-      float v = (float) g_rand_double_range (r, -3.0, 3.0);
-      xh[gi][i] = glim_f32_to_bf16 (v);
-      xl[gi][i] = glim_f32_to_bf16 (v - glim_bf16_to_f32 (xh[gi][i]));
+      xh[gi][i] = rand_f16 (r, 8, 29);          /* 2^-7 .. 2^14 */
+      xl[gi][i] = rand_f16 (r, 0, 12);          /* subnormals .. 2^-3 */
     }
-    CUDA_OK (cudaMalloc (&dev[4 * gi], n / 2));
-    CUDA_OK (cudaMalloc (&dev[4 * gi + 1], n / 16));
-    CUDA_OK (cudaMalloc (&dev[4 * gi + 2], 2 * xn * 2));
-    CUDA_OK (cudaMalloc (&dev[4 * gi + 3], (size_t) MAX (R, 1) * ldy * 4));
-    CUDA_OK (cudaMemcpy (dev[4 * gi], q[gi], n / 2, cudaMemcpyHostToDevice));
-    CUDA_OK (cudaMemcpy (dev[4 * gi + 1], sc[gi], n / 16, cudaMemcpyHostToDevice));
-    CUDA_OK (cudaMemcpy (dev[4 * gi + 2], xh[gi], xn * 2, cudaMemcpyHostToDevice));
-    CUDA_OK (cudaMemcpy ((uint16_t *) dev[4 * gi + 2] + xn, xl[gi], xn * 2,
+    for (int i = 0; i < MAX (R, 1); i++)
+      xs[gi][i] = ldexpf (1.0f, g_rand_int_range (r, -20, 6));
+    CUDA_OK (cudaMalloc (&dev[5 * gi], n / 2));
+    CUDA_OK (cudaMalloc (&dev[5 * gi + 1], n / 16));
+    CUDA_OK (cudaMalloc (&dev[5 * gi + 2], 2 * xn * 2));
+    CUDA_OK (cudaMalloc (&dev[5 * gi + 3], (size_t) MAX (R, 1) * ldy * 4));
+    CUDA_OK (cudaMalloc (&dev[5 * gi + 4], (size_t) MAX (R, 1) * 4));
+    CUDA_OK (cudaMemcpy (dev[5 * gi], q[gi], n / 2, cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemcpy (dev[5 * gi + 1], sc[gi], n / 16, cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemcpy (dev[5 * gi + 2], xh[gi], xn * 2, cudaMemcpyHostToDevice));
+    CUDA_OK (cudaMemcpy ((uint16_t *) dev[5 * gi + 2] + xn, xl[gi], xn * 2,
                          cudaMemcpyHostToDevice));
-    CUDA_OK (cudaMemset (dev[4 * gi + 3], 0xff, (size_t) MAX (R, 1) * ldy * 4));   /* NaN */
+    CUDA_OK (cudaMemset (dev[5 * gi + 3], 0xff, (size_t) MAX (R, 1) * ldy * 4));   /* NaN */
+    CUDA_OK (cudaMemcpy (dev[5 * gi + 4], xs[gi], (size_t) MAX (R, 1) * 4,
+                         cudaMemcpyHostToDevice));
     host[gi] = (GkGemmGroup) {
-      .w = { .data = dev[4 * gi], .scales = dev[4 * gi + 1], .scale2 = 0.5f,
+      .w = { .data = dev[5 * gi], .scales = dev[5 * gi + 1], .scale2 = 0.5f,
              .format = GK_WEIGHT_NVFP4, .rows = N, .cols = K },
-      .xhi = dev[4 * gi + 2], .xlo = (uint16_t *) dev[4 * gi + 2] + xn,
-      .y = dev[4 * gi + 3], .rows = R, .ldy = ldy, .alpha = 0.5f,
+      .xhi = dev[5 * gi + 2], .xlo = lo ? (uint16_t *) dev[5 * gi + 2] + xn : NULL,
+      .xscale = dev[5 * gi + 4], .y = dev[5 * gi + 3], .rows = R, .ldy = ldy, .alpha = 0.5f,
     };
     max_n = MAX (max_n, N);
     max_rows = MAX (max_rows, R);
   }
   GkGemmGroup *d_groups = NULL;
-  CUDA_OK (cudaMalloc ((void **) &d_groups, sizeof host));
-  CUDA_OK (cudaMemcpy (d_groups, host, sizeof host, cudaMemcpyHostToDevice));
-  CUDA_OK (gk_gemm_fp4 (d_groups, G, max_n, max_rows, K, NULL));
+  CUDA_OK (cudaMalloc ((void **) &d_groups, G * sizeof (GkGemmGroup)));
+  CUDA_OK (cudaMemcpy (d_groups, host, G * sizeof (GkGemmGroup), cudaMemcpyHostToDevice));
+  CUDA_OK (gk_gemm_fp4 (d_groups, G, max_n, max_rows, K, lo, NULL));
   CUDA_OK (cudaDeviceSynchronize ());
 
   double worst = 0.0;
   g_autofree float *wrow = g_new (float, K);
   for (int gi = 0; gi < G; gi++) {
-    int N = gs[gi].n, R = gs[gi].rows;
+    int N = all[idx[gi]].n, R = all[idx[gi]].rows;
     g_autofree float *y = g_new (float, (size_t) MAX (R, 1) * ldy);
     CUDA_OK (cudaMemcpy (y, host[gi].y, (size_t) MAX (R, 1) * ldy * 4, cudaMemcpyDeviceToHost));
     GlimWeight w = { .name = "test", .format = GLIM_WEIGHT_NVFP4, .rows = N, .cols = K,
@@ -344,10 +500,12 @@ test_gemm_fp4 (void)
       glim_weight_row_to_f32 (&w, n, wrow);
       for (int row = 0; row < R; row++) {
         double acc = 0.0;
-        for (int k = 0; k < K; k++)
-          acc += (double) wrow[k] * ((double) glim_bf16_to_f32 (xh[gi][(size_t) row * K + k]) +
-                                     (double) glim_bf16_to_f32 (xl[gi][(size_t) row * K + k]));
-        acc *= 0.5;
+        for (int k = 0; k < K; k++) {
+          size_t o = (size_t) row * K + perm_pos (k);
+          double xv = glim_f16_to_f32 (xh[gi][o]) + (lo ? glim_f16_to_f32 (xl[gi][o]) : 0.0);
+          acc += (double) wrow[k] * xv;
+        }
+        acc *= 0.5 * xs[gi][row];
         double got = y[(size_t) row * ldy + n];
         err += (got - acc) * (got - acc);
         ref += acc * acc;
@@ -360,17 +518,35 @@ test_gemm_fp4 (void)
     double rel = R > 0 ? sqrt (err / MAX (ref, 1e-300)) : 0.0;
     if (!(rel <= worst))
       worst = rel;
-    g_test_message ("group %d: %d features x %d rows, K %d: rel L2 %.3g against float64%s", gi, N,
-                    R, K, rel, untouched ? "" : ", wrote outside its rows/features");
+    g_test_message ("lo %d, row tile %d: group %d: %d features x %d rows, K %d: rel L2 %.3g "
+                    "against float64%s", lo, max_rows > 64 ? 128 : 64, gi, N, R, K, rel,
+                    untouched ? "" : ", wrote outside its rows/features");
     g_assert_true (untouched);
     g_free (q[gi]);
     g_free (sc[gi]);
     g_free (xh[gi]);
     g_free (xl[gi]);
+    g_free (xs[gi]);
   }
-  for (int i = 0; i < 4 * G; i++)
+  for (int i = 0; i < 5 * G; i++)
     cudaFree (dev[i]);
   cudaFree (d_groups);
+  return worst;
+}
+
+static void
+test_gemm_fp4 (void)
+{
+  const int K = 512;
+  g_assert_true (gk_gemm_fp4_supported (K));
+  g_assert_false (gk_gemm_fp4_supported (K + 16));
+  GRand *r = g_rand_new_with_seed (23);
+  double worst = 0.0;
+  for (int lo = 0; lo < 2; lo++)
+    for (int small = 0; small < 2; small++) {
+      double w = gemm_fp4_case (lo, small, r);
+      worst = w <= worst ? worst : w;
+    }
   g_rand_free (r);
   g_assert_cmpfloat (worst, <, 1e-5);
 }
@@ -380,6 +556,7 @@ test_cuda_prefill_register (void)
 {
   g_test_add_func ("/glimmer/cuda/kernels/dequant-bf16", test_dequant_bf16);
   g_test_add_func ("/glimmer/cuda/kernels/split-bf16", test_split_bf16);
+  g_test_add_func ("/glimmer/cuda/kernels/split-f16-mma", test_split_f16_mma);
   g_test_add_func ("/glimmer/cuda/kernels/moe-group", test_moe_group);
   g_test_add_func ("/glimmer/cuda/kernels/gemm-fp4", test_gemm_fp4);
 }

@@ -74,12 +74,15 @@ typedef struct {
   float    *qfull, *p, *olat, *kvb, *cache;      /* cuBLAS path */
   float    *s;
   uint16_t *hs;         /* [2][T, D] bf16 hi, lo of p->h (valid for hs_T tokens; 0: stale) */
-  uint16_t *xs;         /* [2][xs_elems] bf16 hi, lo of any other input (the MoE's gathered
-                         * rows [T * K, D]) */
+  uint16_t *xs;         /* [2][xs_elems] 16-bit hi, lo of any other input (the MoE's
+                         * gathered rows [T * K, D], its down input [T * K, F]) */
+  float    *xscale;     /* [2][T * K] gk_split_f16_mma's row scales: the MoE's two inputs */
   int32_t  *ids, *idx, *tok, *slot, *iota, *kslot, *offsets;
   float    *lw, *ones;
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
   gboolean     moe_fp4;     /* routed experts through gk_gemm_fp4 where they take it */
+  gboolean     moe_fp4_lo;  /* ... with the activations' lo halves (GLIMMER_PREFILL_MOE=fp4-hi:
+                             * without, 11 significant bits like TF32) */
   GkGemmGroup *gemm_groups; /* device [3][E + 1]: gate and up, then down descriptors */
   cudaEvent_t offsets_ready;
   /* float32 math: the routed experts run on LANES streams (moe_lanes), each with its cuBLAS
@@ -235,9 +238,12 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   fw->pre_layout = p;
   p->math = math;
   /* with the default math the routed experts go through the NVFP4 grouped GEMM
-   * (kernels/gemm-fp4.cu, activations bf16 hi + lo: closer to float32 than TF32) where they
-   * take it; GLIMMER_PREFILL_MOE=cublas keeps the TF32 GEMMs per expert */
-  p->moe_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (g_getenv ("GLIMMER_PREFILL_MOE"), "cublas") != 0;
+   * (kernels/gemm-fp4.cu, activations f16 hi + lo: closer to float32 than TF32) where they
+   * take it; GLIMMER_PREFILL_MOE=cublas keeps the TF32 GEMMs per expert, =fp4-hi drops the
+   * lo halves (half the products; 11 significant bits, TF32's) */
+  const char *moe_env = g_getenv ("GLIMMER_PREFILL_MOE");
+  p->moe_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (moe_env, "cublas") != 0;
+  p->moe_fp4_lo = g_strcmp0 (moe_env, "fp4-hi") != 0;
   p->T = MIN (PREFILL_T, fw->n_ctx);
   /* measuring only: another chunk size (the memory plan still counts PREFILL_T's) */
   const char *t_env = g_getenv ("GLIMMER_PREFILL_TOKENS");
@@ -268,7 +274,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   size_t Dkv = (size_t) c->qk_nope_head_dim + Dv, KB = flash ? p->KB : 0;
   size_t n_ctx = flash ? 0 : (size_t) fw->n_ctx, Hs = flash ? 0 : (size_t) H;
   size_t Hf = flash ? (size_t) H : 0;
-  p->xs_elems = T * MAX ((size_t) K * D, (size_t) max_weight_cols (fw));
+  size_t Fm = (size_t) MAX (c->moe_intermediate_size, 0);
+  p->xs_elems = T * MAX ((size_t) K * MAX ((size_t) D, Fm), (size_t) max_weight_cols (fw));
 
   struct { void **ptr; size_t bytes; } b[] = {
     { (void **) &p->x, T * D * 4 }, { (void **) &p->h, T * D * 4 }, { (void **) &p->out, T * D * 4 },
@@ -294,6 +301,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->lw, T * K * 4 }, { (void **) &p->ones, T * 4 },
     { (void **) &p->offsets, (size_t) (E + 1) * 4 },
     { (void **) &p->gemm_groups, (size_t) 3 * (E + 1) * sizeof (GkGemmGroup) },
+    { (void **) &p->xscale, 2 * T * K * 4 },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (b); i++)
@@ -724,11 +732,11 @@ moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
 }
 
 /* The routed experts of a layer through the NVFP4 grouped GEMM (kernels/gemm-fp4.cu): the
- * pairs' rows gathered and split into bf16 hi + lo once, then one launch for every active
- * expert's gate and up, silu(g) * u, its split, one launch for every down; no weight is
- * expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the gathered
- * rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not take
- * (other formats, unequal widths, K not a multiple of 256, too little room). */
+ * pairs' rows gathered, scaled and split into f16 hi + lo once, then one launch for every
+ * active expert's gate and up, silu(g) * u split the same way, one launch for every down; no
+ * weight is expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the
+ * gathered rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not
+ * take (other formats, unequal widths, K not a multiple of 256, too little room). */
 static gboolean
 moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gboolean *handled,
          GError **error)
@@ -756,13 +764,14 @@ moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gb
     max_rows = MAX (max_rows, off[e + 1] - off[e]);
   }
   if (F == 0 || !gk_gemm_fp4_supported (D) || !gk_gemm_fp4_supported (F) ||
-      (size_t) n_pairs * F > (size_t) p->T * F_max || (size_t) n_pairs * D > p->xs_elems)
+      (size_t) n_pairs * F > (size_t) p->T * F_max || (size_t) n_pairs * D > p->xs_elems ||
+      (size_t) n_pairs * F > p->xs_elems || n_pairs > p->T * c->n_experts_per_tok)
     return TRUE;
   *handled = TRUE;
-  const uint16_t *xhi = p->xs, *xlo = p->xs + p->xs_elems;
-  TRY (gk_split_bf16 (p->xs, p->xs + p->xs_elems, p->h, D, p->tok, n_pairs, D, s));
-  uint16_t *a_hi = (uint16_t *) p->u;                   /* silu(g) * u, split: [n_pairs, F] */
-  uint16_t *a_lo = a_hi + (size_t) n_pairs * F;
+  /* p->xs holds the gate/up input, then (dead by then) the down input */
+  uint16_t *xhi = p->xs, *xlo = p->moe_fp4_lo ? p->xs + p->xs_elems : NULL;
+  float *sc_in = p->xscale, *sc_down = p->xscale + n_pairs;
+  TRY (gk_split_f16_mma (xhi, xlo, sc_in, p->h, NULL, D, p->tok, n_pairs, D, s));
   g_autofree GkGemmGroup *gu = g_new0 (GkGemmGroup, 2 * (size_t) E);
   g_autofree GkGemmGroup *dn = g_new0 (GkGemmGroup, (size_t) E);
   int n_gu = 0, n_dn = 0;
@@ -780,13 +789,12 @@ moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gb
     float *y[2] = { p->g + (size_t) at * F, p->u + (size_t) at * F };
     for (int i = 0; i < 2; i++)
       gu[n_gu++] = (GkGemmGroup) {
-        .w = *w[i], .xhi = xhi + (size_t) at * D, .xlo = xlo + (size_t) at * D,
-        .y = y[i], .rows = n, .ldy = F, .alpha = w[i]->scale2,
+        .w = *w[i], .xhi = xhi + (size_t) at * D, .xlo = xlo ? xlo + (size_t) at * D : NULL,
+        .xscale = sc_in + at, .y = y[i], .rows = n, .ldy = F, .alpha = w[i]->scale2,
       };
     dn[n_dn++] = (GkGemmGroup) {
-      .w = cl->h_down[e], .xhi = a_hi + (size_t) at * F, .xlo = a_lo + (size_t) at * F,
-      .y = ye, .rows = n, .ldy = D,
-      .alpha = cl->h_down[e].scale2,
+      .w = cl->h_down[e], .xhi = xhi + (size_t) at * F, .xlo = xlo ? xlo + (size_t) at * F : NULL,
+      .xscale = sc_down + at, .y = ye, .rows = n, .ldy = D, .alpha = cl->h_down[e].scale2,
     };
   }
   if (n_gu == 0)
@@ -796,11 +804,10 @@ moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gb
                         cudaMemcpyHostToDevice, s));
   TRY (cudaMemcpyAsync (p->gemm_groups + 2 * (E + 1), dn, (size_t) n_dn * sizeof (GkGemmGroup),
                         cudaMemcpyHostToDevice, s));
-  TRY (gk_gemm_fp4 (p->gemm_groups, n_gu, F, max_rows, D, s));
-  /* p->u is read by the gate/up launch before silu overwrites p->g, then holds the split */
-  TRY (gk_silu_mul_f32 (p->g, p->u, (size_t) n_pairs * F, s));
-  TRY (gk_split_bf16 (a_hi, a_lo, p->g, F, NULL, n_pairs, F, s));
-  TRY (gk_gemm_fp4 (p->gemm_groups + 2 * (E + 1), n_dn, D, max_rows, F, s));
+  TRY (gk_gemm_fp4 (p->gemm_groups, n_gu, F, max_rows, D, xlo != NULL, s));
+  /* silu(g) * u, scaled and split into p->xs (the gate/up input is dead) */
+  TRY (gk_split_f16_mma (xhi, xlo, sc_down, p->g, p->u, F, NULL, n_pairs, F, s));
+  TRY (gk_gemm_fp4 (p->gemm_groups + 2 * (E + 1), n_dn, D, max_rows, F, xlo != NULL, s));
   return TRUE;
 }
 

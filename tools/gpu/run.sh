@@ -89,7 +89,7 @@ if ((do_san)); then
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/tiny-base/eval-sample \
     -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
-    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/gemm-fp4 \
+    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/gemm-fp4 -p /glimmer/cuda/kernels/split-f16-mma \
     > "$OUT/sanitizer.log" 2>&1
   rc=$?
   tail -3 "$OUT/sanitizer.log"
@@ -123,7 +123,7 @@ if [[ -n $preset ]]; then
     echo "$setting $line"
     summary+=("  tp 1 $setting decode $line")
   done
-  for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
+  for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-hi GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
     echo "$setting $line"
