@@ -264,11 +264,6 @@ uint64_t    gk_sample_draw (uint64_t seed, uint64_t step);
 
 /* ---- prefill helpers ---- */
 
-/* y[t, r] = sum_c W[r, c] x[t, c] in float32 for many tokens and few rows (the MoE router):
- * one warp per output. CPU reference: glim_cpu_linear. */
-cudaError_t gk_linear_f32 (float *y, const float *x, const GkMatrix *w, int T,
-                           cudaStream_t stream);
-
 /* dst [rows, cols] float32 = W, NVFP4 without its scale2 (left to the GEMM's alpha). */
 cudaError_t gk_dequant_f32 (float *dst, const GkMatrix *w, cudaStream_t stream);
 /* dst[i, :] = src[rows[i], :] for float32 rows of width d. */

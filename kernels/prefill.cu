@@ -112,35 +112,6 @@ gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream)
   return gk_check_launch ();
 }
 
-/* ---- float32 linear for small matrices (router) ---- */
-
-__global__ void __launch_bounds__ (256)
-linear_f32_warp_per_output_kernel (float *y, const float *x, GkMatrix w, int T)
-{
-  size_t o = (size_t) blockIdx.x * 8 + (threadIdx.x >> 5);
-  int lane = threadIdx.x & 31;
-  if (o >= (size_t) T * w.rows)
-    return;
-  int t = (int) (o / w.rows), r = (int) (o % w.rows);
-  const float *xr = x + (size_t) t * w.cols;
-  float acc = 0.0f;
-  for (int c = lane; c < w.cols; c += 32)
-    acc += gk_matrix_at (w, r, c) * xr[c];
-  acc = gk_warp_sum (acc);
-  if (lane == 0)
-    y[o] = acc;
-}
-
-extern "C" cudaError_t
-gk_linear_f32 (float *y, const float *x, const GkMatrix *w, int T, cudaStream_t stream)
-{
-  size_t n = (size_t) T * w->rows;
-  if (n == 0)
-    return cudaSuccess;
-  linear_f32_warp_per_output_kernel<<<(unsigned) GK_CEIL_DIV (n, 8), 256, 0, stream>>> (y, x, *w, T);
-  return gk_check_launch ();
-}
-
 /* ---- float32 variants (TF32 GEMM path) ---- */
 
 __global__ void

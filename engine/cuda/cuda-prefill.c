@@ -81,8 +81,7 @@ typedef struct {
   float    *lw, *ones;
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
   gboolean     moe_fp4;     /* routed experts through gk_gemm_fp4 where they take it */
-  gboolean     moe_fp4_lo;  /* ... with the activations' lo halves (GLIMMER_PREFILL_MOE=fp4-hi:
-                             * without, 11 significant bits like TF32) */
+  gboolean     moe_fp4_lo;  /* ... with the activations' lo halves (GLIMMER_PREFILL_MOE=fp4-lo) */
   GkGemmGroup *gemm_groups; /* device [3][E + 1]: gate and up, then down descriptors */
   cudaEvent_t offsets_ready;
   /* float32 math: the routed experts run on LANES streams (moe_lanes), each with its cuBLAS
@@ -238,12 +237,13 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   fw->pre_layout = p;
   p->math = math;
   /* with the default math the routed experts go through the NVFP4 grouped GEMM
-   * (kernels/gemm-fp4.cu, activations f16 hi + lo: closer to float32 than TF32) where they
-   * take it; GLIMMER_PREFILL_MOE=cublas keeps the TF32 GEMMs per expert, =fp4-hi drops the
-   * lo halves (half the products; 11 significant bits, TF32's) */
+   * (kernels/gemm-fp4.cu) where they take it, the activations rounded to f16 after a power-of-
+   * two row scale: 11 significant bits, as TF32 gives the other GEMMs, the weights exact.
+   * GLIMMER_PREFILL_MOE=fp4-lo adds their lo halves (22 bits, twice the products), =cublas
+   * keeps the TF32 GEMMs per expert */
   const char *moe_env = g_getenv ("GLIMMER_PREFILL_MOE");
   p->moe_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (moe_env, "cublas") != 0;
-  p->moe_fp4_lo = g_strcmp0 (moe_env, "fp4-hi") != 0;
+  p->moe_fp4_lo = g_strcmp0 (moe_env, "fp4-lo") == 0;
   p->T = MIN (PREFILL_T, fw->n_ctx);
   /* measuring only: another chunk size (the memory plan still counts PREFILL_T's) */
   const char *t_env = g_getenv ("GLIMMER_PREFILL_TOKENS");
@@ -732,7 +732,7 @@ moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
 }
 
 /* The routed experts of a layer through the NVFP4 grouped GEMM (kernels/gemm-fp4.cu): the
- * pairs' rows gathered, scaled and split into f16 hi + lo once, then one launch for every
+ * pairs' rows gathered, scaled and rounded to f16 (and their lo halves) once, then one launch for every
  * active expert's gate and up, silu(g) * u split the same way, one launch for every down; no
  * weight is expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the
  * gathered rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not
@@ -820,7 +820,15 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   int D = c->hidden_size, E = c->n_routed_experts, K = c->n_experts_per_tok;
   cudaStream_t s = fw->stream;
 
-  TRY (gk_linear_f32 (p->rlogits, p->h, layer_matrix (fw, cl->desc[D_ROUTER]), T, s));
+  /* the router's logits in float32 math whatever the prefill's: routing compares them, and
+   * TF32's rounding would resolve more near-ties differently from the reference */
+  const GkMatrix *rw = layer_matrix (fw, cl->desc[D_ROUTER]);
+  float r_alpha = rw->format == GK_WEIGHT_NVFP4 ? rw->scale2 : 1.0f, r_beta = 0.0f;
+  TRY (gk_dequant_f32 (p->wbuf, rw, s));
+  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, rw->rows, T, rw->cols, &r_alpha,
+                          p->wbuf, CUDA_R_32F, rw->cols, p->h, CUDA_R_32F, D, &r_beta,
+                          p->rlogits, CUDA_R_32F, rw->rows, CUBLAS_COMPUTE_32F,
+                          CUBLAS_GEMM_DEFAULT));
   GkRouteArgs ra = {
     .logits = p->rlogits, .bias = cl->router_bias, .idx = p->idx, .weight = p->rweight, .T = T,
     .E = E, .K = K, .n_group = c->n_group, .topk_group = c->topk_group,
