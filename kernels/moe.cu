@@ -12,19 +12,18 @@
 
 /* ---- kernels ---- */
 
-/* The gate/up (SWIGLU) and down descriptors of token t's slot k, expert e (slot K: the shared
- * expert, table entry E) with weight wk, from the expert tables gate, up, down (a's, or copies
- * of them). Gate/up groups live at groups[p], down groups at groups[n_pairs + p]. */
+/* The gate/up (SWIGLU) and down descriptors of token t's slot k (slot K: the shared expert, table
+ * entry E). Gate/up groups live at groups[p], down groups at groups[n_pairs + p]. */
 __device__ void
-moe_write_groups (const GkMoeArgs &a, const GkMatrix *gate, const GkMatrix *up,
-                  const GkMatrix *down, int t, int k, int e, float wk)
+moe_write_groups (const GkMoeArgs &a, int t, int k)
 {
   int n_slots = a.K + 1, p = t * n_slots + k, n_pairs = a.T * n_slots;
+  int e = k < a.K ? a.idx[t * a.K + k] : a.E;
   GkGemvGroup g;
   memset (&g, 0, sizeof g);
-  g.T = gate[e].rows > 0 ? 1 : 0;
-  g.w = gate[e];
-  g.w2 = up[e];
+  g.T = a.gate[e].rows > 0 ? 1 : 0;
+  g.w = a.gate[e];
+  g.w2 = a.up[e];
   g.x = a.x + (size_t) t * a.D;
   g.y = a.act + (size_t) p * a.F_max;
   g.norm_w = a.norm_w;
@@ -32,11 +31,11 @@ moe_write_groups (const GkMoeArgs &a, const GkMatrix *gate, const GkMatrix *up,
   g.alpha = 1.0f;
   a.groups[p] = g;
   memset (&g, 0, sizeof g);
-  g.T = gate[e].rows > 0 ? 1 : 0;
-  g.w = down[e];
+  g.T = a.gate[e].rows > 0 ? 1 : 0;
+  g.w = a.down[e];
   g.x = a.act + (size_t) p * a.F_max;
   g.y = a.slots + (size_t) p * a.D;
-  g.alpha = wk;
+  g.alpha = k < a.K ? a.weight[t * a.K + k] : 1.0f;
   a.groups[n_pairs + p] = g;
 }
 
@@ -67,16 +66,12 @@ warp_argmax_free (const float *v, const unsigned char *taken, int n)
 /* Routing of token t by one warp (lane = threadIdx.x & 31): sigmoid scores, grouped masking,
  * then K rounds of a warp argmax; logits is the token's [E] row. */
 struct RouteSmem {
-  float scores[ROUTE_MAX_E], choice[ROUTE_MAX_E], gs[64], kw[32];
-  int kidx[32];
+  float scores[ROUTE_MAX_E], choice[ROUTE_MAX_E], gs[64];
   unsigned char taken[ROUTE_MAX_E], gt[64];
 };
 
-/* mo: a copy of *a.moe with its expert tables (gate, up, down) in shared memory, or nullptr
- * (read them from a.moe) */
 __device__ void
-route_token (const GkRouteArgs &a, int t, const float *logits, RouteSmem &sm,
-             const GkMoeArgs *mo = nullptr)
+route_token (const GkRouteArgs &a, int t, const float *logits, RouteSmem &sm)
 {
   float *scores = sm.scores, *choice = sm.choice, *gs = sm.gs;
   unsigned char *taken = sm.taken, *gt = sm.gt;
@@ -129,17 +124,13 @@ route_token (const GkRouteArgs &a, int t, const float *logits, RouteSmem &sm,
       w /= sum + 1e-20f;
     a.idx[t * a.K + lane] = mine;
     a.weight[t * a.K + lane] = w * a.scaling;
-    sm.kidx[lane] = mine;
-    sm.kw[lane] = w * a.scaling;
   }
   if (a.moe != nullptr) {
-    /* build this token's expert descriptors right here: one launch less per layer; the ids
-     * and weights from shared memory, not read back from where they were just written */
+    /* build this token's expert descriptors right here: one launch less per layer */
     __syncwarp ();
-    const GkMoeArgs &m = mo != nullptr ? *mo : *a.moe;
+    const GkMoeArgs &m = *a.moe;
     for (int k = lane; k <= m.K; k += 32)
-      moe_write_groups (m, m.gate, m.up, m.down, t, k, k < m.K ? sm.kidx[k] : m.E,
-                        k < m.K ? sm.kw[k] : 1.0f);
+      moe_write_groups (m, t, k);
   }
 }
 
@@ -161,20 +152,13 @@ route_kernel (GkRouteArgs a)
 
 template <int LOADS>
 __global__ void __launch_bounds__ (ROUTER_WARPS * 32)
-router_route_kernel (GkRouteArgs a, GkRouterInput in, int copy_tables)
+router_route_kernel (GkRouteArgs a, GkRouterInput in)
 {
   __shared__ RouteSmem sm;
   __shared__ float logits[ROUTE_MAX_E], red[32];
   __shared__ int last;
-  __shared__ GkMoeArgs mo;
-  extern __shared__ float xs[];                         /* [D], then the tables [3][E + 1] */
+  extern __shared__ float xs[];                         /* [D] */
   gk_pdl_launch_dependents ();
-  /* with copy_tables, *a.moe and its expert tables (static: written at load) go to shared
-   * memory while the weights load, so the block that routes builds the descriptors without a
-   * round trip to memory after choosing */
-  GkMatrix *tab = (GkMatrix *) (void *) (xs + GK_CEIL_DIV (in.w.cols, 4) * 4);
-  if (copy_tables && threadIdx.x < (int) (sizeof (GkMoeArgs) / sizeof (int)))
-    ((int *) (void *) &mo)[threadIdx.x] = ((const int *) (const void *) a.moe)[threadIdx.x];
   const int t = blockIdx.y, D = in.w.cols, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int e = blockIdx.x * ROUTER_WARPS + warp;
   const uint16_t *w = (const uint16_t *) in.w.data;
@@ -186,15 +170,6 @@ router_route_kernel (GkRouteArgs a, GkRouterInput in, int copy_tables)
                             : make_uint4 (0, 0, 0, 0);
   }
   gk_pdl_wait ();                                       /* x is the previous kernel's output */
-  if (copy_tables) {
-    __syncthreads ();                                   /* mo */
-    const int n = a.E + 1, words = (int) (sizeof (GkMatrix) / sizeof (int));
-    for (int i = threadIdx.x; i < 3 * n * words; i += blockDim.x) {
-      int m = i / (n * words), r = i % (n * words);
-      const GkMatrix *src = m == 0 ? mo.gate : m == 1 ? mo.up : mo.down;
-      ((int *) (void *) (tab + m * n))[r] = ((const int *) (const void *) src)[r];
-    }
-  }
   const float *x = in.x + (size_t) t * in.x_stride;
   float ss = 0.0f;
   for (int c = threadIdx.x; c < D; c += blockDim.x) {
@@ -212,14 +187,10 @@ router_route_kernel (GkRouteArgs a, GkRouterInput in, int copy_tables)
       if (c >= D)
         break;
       const uint32_t u[4] = { q[i].x, q[i].y, q[i].z, q[i].w };
-      /* 16-byte reads of x: a lane's 8 values are contiguous, so 4-byte reads put 8 lanes on
-       * every bank */
-      const float4 x0 = *(const float4 *) (xs + c), x1 = *(const float4 *) (xs + c + 4);
-      const float xv[8] = { x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w };
 #pragma unroll
       for (int j = 0; j < 4; j++)
-        acc += __uint_as_float (u[j] << 16) * xv[2 * j] +
-               __uint_as_float (u[j] & 0xffff0000u) * xv[2 * j + 1];
+        acc += __uint_as_float (u[j] << 16) * xs[c + 2 * j] +
+               __uint_as_float (u[j] & 0xffff0000u) * xs[c + 2 * j + 1];
     }
     acc = gk_warp_sum (acc);
     if (lane == 0)
@@ -239,14 +210,8 @@ router_route_kernel (GkRouteArgs a, GkRouterInput in, int copy_tables)
   if (threadIdx.x == 0)
     in.done[t] = 0;
   __syncthreads ();
-  if (copy_tables && threadIdx.x == 0) {
-    mo.gate = tab;
-    mo.up = tab + (a.E + 1);
-    mo.down = tab + 2 * (a.E + 1);
-  }
-  __syncthreads ();
   if (warp == 0)
-    route_token (a, t, logits, sm, copy_tables ? &mo : nullptr);
+    route_token (a, t, logits, sm);
 }
 
 __global__ void
@@ -295,22 +260,16 @@ gk_router_route (const GkRouteArgs *args, const GkRouterInput *in, cudaStream_t 
     return cudaSuccess;
   if (in->logits == NULL || in->done == NULL)
     return cudaErrorInvalidValue;
-  /* the expert tables in shared memory where they fit beside x: the kernel's static shared
-   * memory (~14 KB: RouteSmem, the logits) and its dynamic part stay under the default 48 KB */
-  size_t x_bytes = (size_t) GK_CEIL_DIV (D, 4) * 4 * sizeof (float);
-  size_t tab_bytes = (size_t) 3 * (args->E + 1) * sizeof (GkMatrix);
-  int copy_tables = args->moe != NULL && x_bytes + tab_bytes <= 32 * 1024;
   cudaLaunchAttribute attr;
   cudaLaunchConfig_t cfg =
       gk_launch_config (dim3 (GK_CEIL_DIV (args->E, ROUTER_WARPS), args->T),
-                        dim3 (ROUTER_WARPS * 32), x_bytes + (copy_tables ? tab_bytes : 0), stream,
-                        true, &attr);
+                        dim3 (ROUTER_WARPS * 32), (size_t) D * sizeof (float), stream, true, &attr);
   if (loads <= 4)
-    cudaLaunchKernelEx (&cfg, router_route_kernel<4>, *args, *in, copy_tables);
+    cudaLaunchKernelEx (&cfg, router_route_kernel<4>, *args, *in);
   else if (loads <= 8)
-    cudaLaunchKernelEx (&cfg, router_route_kernel<8>, *args, *in, copy_tables);
+    cudaLaunchKernelEx (&cfg, router_route_kernel<8>, *args, *in);
   else
-    cudaLaunchKernelEx (&cfg, router_route_kernel<16>, *args, *in, copy_tables);
+    cudaLaunchKernelEx (&cfg, router_route_kernel<16>, *args, *in);
   return gk_check_launch ();
 }
 
