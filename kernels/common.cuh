@@ -177,6 +177,34 @@ gk_e4m3x2_f16x2 (uint32_t s)
   return gk_hmul2 (h, 0x78007800u);   /* f16 32768 = 2^15 in both halves */
 }
 
+/* One fp8 e4m3 block scale (low byte of b) as an f16 pair, the same in both halves, for
+ * gk_fp4_pair; gk_fp4_f16_undo gives the factor that the products then carry. sm_89 and later
+ * convert in hardware (every e4m3 value is a normal f16: the scale itself); below, the bits of
+ * gk_e4m3x2_f16x2 (the scale times 2^7). */
+__device__ __forceinline__ uint32_t
+gk_e4m3_f16x2_bcast (uint32_t b)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  uint32_t h2;
+  asm ("{\n\t.reg .b16 lo;\n\tcvt.u16.u32 lo, %1;\n\tcvt.rn.f16x2.e4m3x2 %0, lo;\n\t}"
+       : "=r"(h2) : "r"(b * 0x101u));
+  return h2;
+#else
+  return (gk_e4m3x2_f16x2 (b) & 0xffffu) * 0x10001u;
+#endif
+}
+
+/* gk_fp4_pair (q, gk_e4m3_f16x2_bcast (s)) is code * scale times this factor's inverse */
+__device__ __forceinline__ float
+gk_fp4_f16_undo (void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  return 16384.0f;      /* code * 2^-14 * scale */
+#else
+  return 128.0f;        /* code * 2^-14 * scale * 2^7 */
+#endif
+}
+
 /* The f16 pair (code J, code J + 4) of the 8 E2M1 codes in q (code j: bits 4j .. 4j + 3),
  * times the scale pair sc (gk_e4m3x2_f16x2): value * scale * 2^-7 each, exact (at most 6
  * significant bits). */

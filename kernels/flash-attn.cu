@@ -52,8 +52,12 @@ fa_mma2 (float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4], uint32_t b0, ui
 /* ---- kernels ---- */
 
 /* grid (H, ceil(T / BM)), 2 * BM threads, fa_smem (P, SPLIT, BM, stages) bytes.
- * vec: every K/V/Kpe row segment is 16-byte aligned (cp.async); else element loads. */
-template <int P, bool SPLIT, int BM>
+ * vec: every K/V/Kpe row segment is 16-byte aligned (cp.async); else element loads.
+ * FULL: Dn + R == Dv == P, so the mma loops run to compile-time bounds. Their runtime bounds
+ * otherwise cut the loops into small blocks the compiler cannot interleave: every ldmatrix's
+ * latency before its mma exposed, and NOPs between (ncu: 5.9 instructions per mma, the tensor
+ * pipe 33% busy). */
+template <int P, bool SPLIT, int BM, bool FULL>
 __global__ void __launch_bounds__ (2 * BM, 1)
 flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 {
@@ -71,7 +75,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   const int h = blockIdx.x, i0 = qt * BM;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, c2 = (lane & 3) * 2;
-  const int Dn = a.Dn, Dqk = a.Dn + a.R, Dv = a.Dv;
+  const int Dn = a.Dn, Dqk = FULL ? P : a.Dn + a.R, Dv = FULL ? P : a.Dv;
   const int key_lim = a.k0 + a.nk;                   /* this launch's keys end here */
   /* keys any query of this tile sees, in this launch */
   const int k_end = min (key_lim, a.p0 + min (i0 + BM, a.T));
@@ -360,17 +364,17 @@ gk_flash_attn_shape (const GkFlashAttnArgs *a, int *bm, int *stages)
   return fa_config (P, !a->bf16, a->bm, a->stages, bm, stages);
 }
 
-template <int P, bool SPLIT, int BM>
+template <int P, bool SPLIT, int BM, bool FULL>
 static cudaError_t
 fa_launch (const GkFlashAttnArgs *a, int stages, int vec, cudaStream_t stream)
 {
   size_t smem = fa_smem (P, SPLIT, BM, stages);
-  cudaError_t e = cudaFuncSetAttribute (flash_attn_kernel<P, SPLIT, BM>,
+  cudaError_t e = cudaFuncSetAttribute (flash_attn_kernel<P, SPLIT, BM, FULL>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
   if (e != cudaSuccess)
     return e;
   dim3 grid (a->H, GK_CEIL_DIV (a->T, BM));
-  flash_attn_kernel<P, SPLIT, BM><<<grid, 2 * BM, smem, stream>>> (*a, stages, vec);
+  flash_attn_kernel<P, SPLIT, BM, FULL><<<grid, 2 * BM, smem, stream>>> (*a, stages, vec);
   return gk_check_launch ();
 }
 
@@ -378,8 +382,12 @@ template <int P, bool SPLIT>
 static cudaError_t
 fa_launch_bm (const GkFlashAttnArgs *a, int bm, int stages, int vec, cudaStream_t stream)
 {
-  return bm == 128 ? fa_launch<P, SPLIT, 128> (a, stages, vec, stream)
-                   : fa_launch<P, SPLIT, 64> (a, stages, vec, stream);
+  bool full = a->Dn + a->R == P && a->Dv == P;
+  if (full)
+    return bm == 128 ? fa_launch<P, SPLIT, 128, true> (a, stages, vec, stream)
+                     : fa_launch<P, SPLIT, 64, true> (a, stages, vec, stream);
+  return bm == 128 ? fa_launch<P, SPLIT, 128, false> (a, stages, vec, stream)
+                   : fa_launch<P, SPLIT, 64, false> (a, stages, vec, stream);
 }
 
 static bool

@@ -21,7 +21,8 @@
  * is column 8q + 4e + 2m + h, the order gk_split_f16_mma stores.
  *
  * Tiles: a CTA of 8 warps takes 128 output features x BN rows of one group (BN 128, or 64 for
- * small groups), stepping through K 64 columns at a time (two stages in flight); warp w takes
+ * small groups), stepping through K 64 columns at a time (three stages in flight, two with lo
+ * halves; one barrier a step); warp w takes
  * features 32 (w % 4) .. + 32 and rows (BN / 2) (w / 4) .. + BN / 2. Each warp expands 32 rows
  * of codes per 64 columns and reuses them for BN / 2 rows of x (hi and lo). */
 #include <cuda_fp16.h>
@@ -48,10 +49,17 @@ g4_scale_row (int K)
   return (size_t) K / 16 + 16;
 }
 
+/* stages in flight: three where two CTAs of them still fit an SM (hi only), else two */
+__host__ __device__ static constexpr int
+g4_stages (bool lo)
+{
+  return lo ? 2 : 3;
+}
+
 static size_t
 g4_smem (int K, int bn, bool lo)
 {
-  return 2 * g4_stage_bytes (bn, lo) + (size_t) G4_BM * g4_scale_row (K);
+  return g4_stages (lo) * g4_stage_bytes (bn, lo) + (size_t) G4_BM * g4_scale_row (K);
 }
 
 /* The A operands of one 32-column block for rows r and r + 8 of the stage: word q of each
@@ -62,8 +70,8 @@ g4_expand (uint32_t (&pa)[4], uint32_t (&pb)[4], const unsigned char *w, const u
 {
   uint32_t qa = *(const uint32_t *) (const void *) w;
   uint32_t qb = *(const uint32_t *) (const void *) (w + 8 * G4_WROW);
-  uint32_t sa = (gk_e4m3x2_f16x2 (sc[0]) & 0xffffu) * 0x10001u;
-  uint32_t sb = (gk_e4m3x2_f16x2 (sc[8 * srow]) & 0xffffu) * 0x10001u;
+  uint32_t sa = gk_e4m3_f16x2_bcast (sc[0]);
+  uint32_t sb = gk_e4m3_f16x2_bcast (sc[8 * srow]);
   pa[0] = gk_fp4_pair<0> (qa, sa);
   pa[1] = gk_fp4_pair<1> (qa, sa);
   pa[2] = gk_fp4_pair<2> (qa, sa);
@@ -80,15 +88,16 @@ gemm_fp4_kernel (const GkGemmGroup *groups, int K)
 {
   constexpr int NI = BN / 16;                   /* 8-row mma tiles per warp */
   constexpr size_t STAGE = g4_stage_bytes (BN, LO);
+  constexpr int NST = g4_stages (LO);
   extern __shared__ __align__ (16) unsigned char smem[];
-  const GkGemmGroup &gr = groups[blockIdx.z];
+  const GkGemmGroup gr = groups[blockIdx.z];   /* in registers: not reloaded per stage */
   const int n0 = blockIdx.x * G4_BM, r0 = blockIdx.y * BN;
   const int N = gr.w.rows, rows = gr.rows;
   if (n0 >= N || r0 >= rows)
     return;                                     /* the whole CTA, before any barrier */
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const size_t srow = g4_scale_row (K);
-  unsigned char *scales = smem + 2 * STAGE;     /* [BM][srow] */
+  unsigned char *scales = smem + NST * STAGE;   /* [BM][srow] */
 
   const uint8_t *wdata = (const uint8_t *) gr.w.data;
   /* the tile's scales for all of K: row n0 + i, K / 16 bytes (a multiple of 16) */
@@ -98,32 +107,43 @@ gemm_fp4_kernel (const GkGemmGroup *groups, int K)
     cp_async16 (scales + (size_t) r * srow + c * 16,
                 gr.w.scales + (size_t) (ok ? n0 + r : n0) * (K / 16) + c * 16, ok);
   }
+  /* this thread's pieces of every stage: 16 bytes of one weight row's codes, and 16 bytes of
+   * x (hi, and lo) from each of XJ rows; sources advance by a stage's columns */
+  constexpr int XJ = BN * (G4_BK / 8) / G4_THREADS;
+  const int wr = tid >> 1;
+  const bool w_ok = n0 + wr < N;
+  const uint8_t *wsrc = wdata + (size_t) (w_ok ? n0 + wr : n0) * (K / 2) + (tid & 1) * 16;
+  const int wdst = wr * G4_WROW + (tid & 1) * 16;
+  const int xr0 = tid / (G4_BK / 8), xc = tid % (G4_BK / 8);   /* row xr0 + j * XSTEP */
+  constexpr int XSTEP = G4_THREADS / (G4_BK / 8);
+  const uint16_t *xsrc = gr.xhi + (size_t) min (r0 + xr0, rows - 1) * K + xc * 8;
+  const ptrdiff_t lo_off = LO ? gr.xlo - gr.xhi : 0;
+  uint32_t x_ok = 0;                            /* bit j: row xr0 + j * XSTEP exists */
+#pragma unroll
+  for (int j = 0; j < XJ; j++)
+    x_ok |= (uint32_t) (r0 + xr0 + j * XSTEP < rows) << j;
   auto load_stage = [&](int kt, int st) {
     unsigned char *base = smem + (size_t) st * STAGE;
-    /* codes: 128 rows x 32 bytes, one 16-byte piece per thread */
-    {
-      int r = tid >> 1, half = tid & 1;
-      bool ok = n0 + r < N;
-      cp_async16 (base + r * G4_WROW + half * 16,
-                  wdata + (size_t) (ok ? n0 + r : n0) * (K / 2) + kt * (G4_BK / 2) + half * 16, ok);
-    }
+    cp_async16 (base + wdst, wsrc + kt * (G4_BK / 2), w_ok);
     /* activations: BN rows x 64 f16 of hi (and of lo) */
-    __half *xh = (__half *) (void *) (base + G4_BM * G4_WROW);
-    __half *xl = xh + BN * G4_XROW;
+    __half *xh = (__half *) (void *) (base + G4_BM * G4_WROW) + xr0 * G4_XROW + xc * 8;
 #pragma unroll
-    for (int j = 0; j < BN * (G4_BK / 8) / G4_THREADS; j++) {
-      int i = tid + j * G4_THREADS, r = i / (G4_BK / 8), c = i % (G4_BK / 8);
-      bool ok = r0 + r < rows;
-      size_t at = (size_t) (ok ? r0 + r : r0) * K + kt * G4_BK + c * 8;
-      cp_async16 (xh + r * G4_XROW + c * 8, gr.xhi + at, ok);
+    for (int j = 0; j < XJ; j++) {
+      bool ok = (x_ok >> j) & 1;
+      const uint16_t *src = xsrc + (ok ? (size_t) j * XSTEP * K : 0) + kt * G4_BK;
+      cp_async16 (xh + j * XSTEP * G4_XROW, src, ok);
       if (LO)
-        cp_async16 (xl + r * G4_XROW + c * 8, gr.xlo + at, ok);
+        cp_async16 (xh + BN * G4_XROW + j * XSTEP * G4_XROW, src + lo_off, ok);
     }
   };
 
   const int KT = K / G4_BK;
-  load_stage (0, 0);
-  cp_async_commit ();
+#pragma unroll
+  for (int st = 0; st < NST - 1; st++) {
+    if (st < KT)
+      load_stage (st, st);
+    cp_async_commit ();                         /* the scales ride with stage 0 */
+  }
 
   const int wm = warp & 3, wn = warp >> 2, g = lane >> 2, q = lane & 3;
   float acc[2][NI][4];
@@ -136,12 +156,14 @@ gemm_fp4_kernel (const GkGemmGroup *groups, int K)
         acc[mi][ni][e] = 0.0f;
 
   for (int kt = 0; kt < KT; kt++) {
-    if (kt + 1 < KT)
-      load_stage (kt + 1, (kt + 1) & 1);
+    cp_async_wait<NST - 2> ();
+    /* stage kt (and the scales) landed for every thread, and every warp is done with stage
+     * kt - 1, whose buffer the next load takes */
+    __syncthreads ();
+    if (kt + NST - 1 < KT)
+      load_stage (kt + NST - 1, (kt + NST - 1) % NST);
     cp_async_commit ();
-    cp_async_wait<1> ();
-    __syncthreads ();                           /* stage kt (and the scales) landed */
-    const unsigned char *base = smem + (size_t) (kt & 1) * STAGE;
+    const unsigned char *base = smem + (size_t) (kt % NST) * STAGE;
     const __half *xh = (const __half *) (const void *) (base + G4_BM * G4_WROW);
     const __half *xl = xh + BN * G4_XROW;
 #pragma unroll
@@ -178,14 +200,13 @@ gemm_fp4_kernel (const GkGemmGroup *groups, int K)
             }
         }
     }
-    __syncthreads ();                           /* before the next load overwrites this stage */
   }
   cp_async_wait<0> ();
 
   /* C [features, rows]: acc[mi][ni] holds (feature f, row r), (f, r + 1), (f + 8, r),
    * (f + 8, r + 1) with f = n0 + 32 wm + 16 mi + g, r = r0 + (BN / 2) wn + 8 ni + 2q; Y is
-   * [rows, N]. The weights were value * 2^-7 (gk_fp4_pair), the rows x * 2^k (xscale). */
-  const float alpha = gr.alpha * 128.0f;
+   * [rows, N]. The weights were value / gk_fp4_f16_undo (), the rows x / xscale. */
+  const float alpha = gr.alpha * gk_fp4_f16_undo ();
 #pragma unroll
   for (int ni = 0; ni < NI; ni++)
 #pragma unroll
