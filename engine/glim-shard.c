@@ -439,10 +439,12 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
   guint64 Fm = (guint64) MAX (c->moe_intermediate_size, 0);
   guint64 halves = 2 * T * D + 2 * T * MAX (K * MAX (D, Fm), wide_cols);
   if (prefill_flash (model, o)) {
-    /* kv_b in bf16, Kn|V of one key block, the flash state (max, sum) */
+    /* kv_b in bf16, Kn|V of one key block (float32, then f16) and its Kpe in f16, the flash
+     * state (max, sum) */
     guint64 KB = MIN ((guint64) MAX (o->prefill_key_block, 1), n_ctx);
-    halves += Hl * Dkv * Lkv + KB * Hl * Dkv;
-    floats += 2 * T * Hl;
+    guint64 R = (guint64) c->qk_rope_head_dim;
+    halves += Hl * Dkv * Lkv + KB * Hl * Dkv + KB * R;
+    floats += 2 * T * Hl + KB * Hl * Dkv + 2;
   } else {
     /* the score blocks S and P: Tq queries x Hl heads x n_ctx keys, Tq cut to the budget */
     guint64 per_q = Hl * n_ctx * 8;
@@ -453,7 +455,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
               + n_ctx * C                                      /* one layer's cache */
               + 2 * Tq * Hl * n_ctx;                           /* S, P */
   }
-  return floats * 4 + halves * 2 + 40 * 256;                   /* 40 buffers, each padded */
+  return floats * 4 + halves * 2 + 43 * 256;                   /* 43 buffers, each padded */
 }
 
 static gboolean

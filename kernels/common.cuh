@@ -157,6 +157,18 @@ gk_mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32
                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* The power of two s that brings a largest magnitude m into [2^14, 2^15) (s * m), for
+ * operands rounded to f16 (max 65,504); 1 where m is 0 or not finite, at most 2^100. */
+__device__ __forceinline__ float
+gk_f16_range_scale (float m)
+{
+  if (!(m > 0.0f) || !isfinite (m))
+    return 1.0f;
+  int e;
+  frexpf (m, &e);                               /* m = f 2^e, f in [0.5, 1) */
+  return ldexpf (1.0f, min (15 - e, 100));
+}
+
 /* NVFP4 codes as f16 pairs for mma.sync (gemv-mma.cu, gemm-fp4.cu; Marlin's trick: the E2M1
  * bits placed in an f16's sign, exponent and mantissa read as the value times 2^-14). */
 __device__ __forceinline__ uint32_t

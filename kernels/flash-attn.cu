@@ -2,42 +2,44 @@
  * form of MLA: per head, Q [T, Dn + R] against K = [Kn (per head) | Kpe (shared by the heads)]
  * and V [keys, Dv], with the scores never leaving the registers.
  * SPDX-License-Identifier: MIT
- * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 bf16 -> f32, ldmatrix, cp.async: no
+ * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 f16 -> f32, ldmatrix, cp.async: no
  * Hopper-only instructions). CPU reference: engine/cpu/cpu-attention.c (the absorbed form of
  * the same math); float64 reference in tests/test-cuda-flash.c.
  *
  * FlashAttention-2's shape on mma.sync: a CTA takes BM queries of one head (BM 128 with 8 warps
  * where shared memory allows, sm_90 and sm_80 mostly; else 64 with 4 warps), a warp owns 16
  * query rows. Grid (heads, query tiles), the longest (last) query tiles first for every head, so
- * the last wave is short. Per tile of 32 keys (cp.async, double-buffered where shared memory
- * allows):
- *   S [16, 32] = Q [16, P] . K^T          (P = head dims padded to 64, 128 or 256, zero tails)
+ * the last wave is short. Per tile of BN keys (64 where shared memory allows, else 32; cp.async,
+ * double-buffered where shared memory allows):
+ *   S [16, BN] = Q [16, P] . K^T          (P = head dims padded to 64, 128 or 256, zero tails)
  *   online softmax per row, float32, base 2 (log2 e folded into Q with the scale)
  *   O [16, P] = O * corr + P . V           (P straight from the S registers: no shared memory)
- * Q and P are split into bf16 hi + lo parts (two products each), so scores and weights carry
- * about 16 significant bits; K and V are bf16 and exact operands. `bf16` args select one
- * product each (measuring what the split costs); Q.K's hi and lo products go to separate
- * accumulators (two independent mma chains). Key tiles past a CTA's last query are not loaded,
- * those past a warp's last query not computed (causal: about half the work); only the diagonal
- * tiles (and the launch's last) are masked.
- * Keys come in blocks, one launch each: between launches the unnormalised output stays in o and
- * the running max and sum in m, l; the last launch divides. */
+ * Operands: f16, one product each. Each is scaled by a power of two into f16's range first
+ * (gk_f16_range_scale): Q per query row, here as it is staged from float32; K (Kn and Kpe) and V
+ * per launch, by gk_flash_kv_f16 from the float32 Kn|V GEMM and the bf16 latent cache. The
+ * scales are undone in float32: on the scores before the softmax (one FMA with the exponent),
+ * on O as it leaves. So every operand keeps 11 significant bits (P in [0, 1] too), a product's
+ * rounding error is TF32's, and no magnitude the model produces overflows. Key tiles past a
+ * CTA's last query are not loaded, those past a warp's last query not computed (causal: about
+ * half the work); only the diagonal tiles (and the launch's last) are masked.
+ * Keys come in blocks, one launch each: between launches the unnormalised output stays in o
+ * (without V's scale) and the running max and sum in m, l; the last launch divides. */
 #include <float.h>
 #include <math.h>
 
 #include "common.cuh"
 
-#define FA_BN 32                /* keys per tile; queries per CTA (BM, 16 per warp) are a
-                                 * template argument: 128 or 64 */
+/* keys per tile (BN) and queries per CTA (BM, 16 per warp) are template arguments: BN 64 or 32,
+ * BM 128 or 64 */
 #define FA_LOG2E 1.4426950408889634f
 
-/* shared memory in bytes: BM rows of Q (hi, and lo when split) and `stages` K + V tiles, rows
- * of P + 8 bf16 (the 16-byte skew keeps ldmatrix free of bank conflicts) */
+/* shared memory in bytes: BM rows of Q and `stages` K + V tiles of BN keys, rows of P + 8 f16
+ * (the 16-byte skew keeps ldmatrix free of bank conflicts), then Q's row scales */
 static size_t
-fa_smem (int P, bool split, int bm, int stages)
+fa_smem (int P, int bm, int bn, int stages)
 {
   size_t row = (size_t) (P + 8) * 2;
-  return (size_t) (split ? 2 : 1) * bm * row + (size_t) stages * 2 * FA_BN * row;
+  return (size_t) bm * row + (size_t) stages * 2 * bn * row + (size_t) bm * sizeof (float);
 }
 
 /* d0 += A . (b0, b1) and d1 += A . (b2, b3): the two n-tiles of one ldmatrix x4 of B */
@@ -45,19 +47,83 @@ __device__ __forceinline__ void
 fa_mma2 (float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
          uint32_t b2, uint32_t b3)
 {
-  gk_mma_bf16 (d0, a[0], a[1], a[2], a[3], b0, b1);
-  gk_mma_bf16 (d1, a[0], a[1], a[2], a[3], b2, b3);
+  gk_mma_f16 (d0, a[0], a[1], a[2], a[3], b0, b1);
+  gk_mma_f16 (d1, a[0], a[1], a[2], a[3], b2, b3);
 }
 
-/* ---- kernels ---- */
+__device__ __forceinline__ uint32_t
+fa_f16x2 (float lo, float hi)
+{
+  __half2 h = __floats2half2_rn (lo, hi);
+  return *reinterpret_cast<const uint32_t *> (&h);
+}
 
-/* grid (H, ceil(T / BM)), 2 * BM threads, fa_smem (P, SPLIT, BM, stages) bytes.
+/* ---- K and V of a key block in f16 ---- */
+
+/* |x| as ordered bits: atomicMax on them orders non-negative floats, NaN above infinity */
+__device__ __forceinline__ unsigned
+fa_abs_bits (float x)
+{
+  return __float_as_uint (x) & 0x7fffffffu;
+}
+
+/* grid (nk), one key per block: the largest |Kn| (every head) and |Kpe| into mx[0], |V| into
+ * mx[1] */
+__global__ void __launch_bounds__ (256)
+flash_kv_max_kernel (unsigned *mx, GkFlashKvArgs a)
+{
+  __shared__ unsigned red[2];
+  const int j = blockIdx.x, hkv = a.Dn + a.Dv;
+  if (threadIdx.x < 2)
+    red[threadIdx.x] = 0;
+  __syncthreads ();
+  unsigned mk = 0, mv = 0;
+  const float *row = a.kv + (size_t) j * a.ldkv;
+  for (int h = 0; h < a.H; h++)
+    for (int d = threadIdx.x; d < hkv; d += blockDim.x) {
+      unsigned b = fa_abs_bits (row[(size_t) h * a.hkv + d]);
+      if (d < a.Dn)
+        mk = max (mk, b);
+      else
+        mv = max (mv, b);
+    }
+  for (int d = threadIdx.x; d < a.R; d += blockDim.x)
+    mk = max (mk, fa_abs_bits (gk_bf16 (a.pe[(size_t) j * a.ldpe + d])));
+  atomicMax (&red[0], mk);
+  atomicMax (&red[1], mv);
+  __syncthreads ();
+  if (threadIdx.x < 2)
+    atomicMax (&mx[threadIdx.x], red[threadIdx.x]);
+}
+
+/* grid (nk): key j's Kn|V and Kpe scaled and rounded to f16 */
+__global__ void __launch_bounds__ (256)
+flash_kv_f16_kernel (uint16_t *knv, uint16_t *kpe, const unsigned *mx, GkFlashKvArgs a)
+{
+  const int j = blockIdx.x, hkv = a.Dn + a.Dv;
+  const float sk = gk_f16_range_scale (__uint_as_float (mx[0]));
+  const float sv = gk_f16_range_scale (__uint_as_float (mx[1]));
+  const float *row = a.kv + (size_t) j * a.ldkv;
+  uint16_t *out = knv + (size_t) j * a.ldkv;
+  for (int h = 0; h < a.H; h++)
+    for (int d = threadIdx.x; d < hkv; d += blockDim.x) {
+      size_t at = (size_t) h * a.hkv + d;
+      out[at] = __half_as_ushort (__float2half_rn (row[at] * (d < a.Dn ? sk : sv)));
+    }
+  for (int d = threadIdx.x; d < a.R; d += blockDim.x)
+    kpe[(size_t) j * a.R + d] =
+      __half_as_ushort (__float2half_rn (gk_bf16 (a.pe[(size_t) j * a.ldpe + d]) * sk));
+}
+
+/* ---- attention ---- */
+
+/* grid (H, ceil(T / BM)), 2 * BM threads, fa_smem (P, BM, BN, stages) bytes.
  * vec: every K/V/Kpe row segment is 16-byte aligned (cp.async); else element loads.
  * FULL: Dn + R == Dv == P, so the mma loops run to compile-time bounds. Their runtime bounds
  * otherwise cut the loops into small blocks the compiler cannot interleave: every ldmatrix's
  * latency before its mma exposed, and NOPs between (ncu: 5.9 instructions per mma, the tensor
  * pipe 33% busy). */
-template <int P, bool SPLIT, int BM, bool FULL>
+template <int P, int BM, int BN, bool FULL>
 __global__ void __launch_bounds__ (2 * BM, 1)
 flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 {
@@ -66,10 +132,11 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   constexpr int NT = P / 8;             /* output n-tiles of 8 columns */
   constexpr int KS = P / 16;            /* k-steps over the qk dims */
   constexpr int CH = P / 8;             /* 16-byte chunks per row */
+  constexpr int SN = BN / 8;         /* score n-tiles of 8 keys */
   extern __shared__ __align__ (16) unsigned char smem[];
-  uint16_t *qhi = (uint16_t *) smem;                                 /* [BM][ROW] */
-  uint16_t *qlo = qhi + (SPLIT ? BM * ROW : 0);                      /* [BM][ROW] when split */
-  uint16_t *kv = qhi + (size_t) (SPLIT ? 2 : 1) * BM * ROW;          /* [stages][K, V][BN][ROW] */
+  uint16_t *qs = (uint16_t *) smem;                                  /* [BM][ROW] */
+  uint16_t *kv = qs + BM * ROW;                                      /* [stages][K, V][BN][ROW] */
+  float *qinv = (float *) (void *) (kv + (size_t) stages * 2 * BN * ROW);   /* [BM] */
 
   const int qt = gridDim.y - 1 - blockIdx.y;         /* the longest (last) query tiles first */
   const int h = blockIdx.x, i0 = qt * BM;
@@ -79,32 +146,34 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   const int key_lim = a.k0 + a.nk;                   /* this launch's keys end here */
   /* keys any query of this tile sees, in this launch */
   const int k_end = min (key_lim, a.p0 + min (i0 + BM, a.T));
-  const int n_tiles = k_end > a.k0 ? GK_CEIL_DIV (k_end - a.k0, FA_BN) : 0;
+  const int n_tiles = k_end > a.k0 ? GK_CEIL_DIV (k_end - a.k0, BN) : 0;
 
+  /* a tile's K rows then V rows, in 16-byte chunks (not unrolled: the registers go to O) */
   auto load_kv = [&](int tile, int stage) {
-    uint16_t *ks = kv + (size_t) stage * 2 * FA_BN * ROW;
-    int j0 = tile * FA_BN;
-    for (int idx = tid; idx < 2 * FA_BN * CH; idx += THREADS) {
-      bool isv = idx >= FA_BN * CH;
-      int r = (idx % (FA_BN * CH)) / CH, d0 = (idx % CH) * 8, j = j0 + r;
-      bool live = a.k0 + j < k_end;
-      uint16_t *dst = ks + (size_t) (isv ? FA_BN : 0) * ROW + (size_t) r * ROW + d0;
-      const uint16_t *vrow = a.v + (size_t) j * a.ldkv + (size_t) h * a.hkv;
-      const uint16_t *knrow = a.kn + (size_t) j * a.ldkv + (size_t) h * a.hkv;
-      const uint16_t *perow = a.kpe + (size_t) j * a.ldpe - Dn;
+    uint16_t *ks = kv + (size_t) stage * 2 * BN * ROW;
+    const int j0 = tile * BN;
+#pragma unroll 1
+    for (int idx = tid; idx < 2 * BN * CH; idx += THREADS) {
+      const bool isv = idx >= BN * CH;
+      const int r = (idx % (BN * CH)) / CH, d0 = (idx % CH) * 8, j = j0 + r;
+      const bool live = a.k0 + j < k_end;
+      uint16_t *dst = ks + (size_t) (isv ? BN : 0) * ROW + (size_t) r * ROW + d0;
+      const size_t head = (size_t) j * a.ldkv + (size_t) h * a.hkv;
       if (vec) {
         /* Dn, R, Dv are multiples of 8: a chunk lies in one source, or in the zero tail */
         const uint16_t *src = NULL;
         if (live)
-          src = isv ? (d0 < Dv ? vrow + d0 : NULL)
-                    : (d0 < Dn ? knrow + d0 : d0 < Dqk ? perow + d0 : NULL);
+          src = isv ? (d0 < Dv ? a.v + head + d0 : NULL)
+                    : (d0 < Dn ? a.kn + head + d0
+                               : d0 < Dqk ? a.kpe + (size_t) j * a.ldpe + (d0 - Dn) : NULL);
         cp_async16 (dst, src != NULL ? src : a.kpe, src != NULL);
       } else {
         for (int e = 0; e < 8; e++) {
           int d = d0 + e;
           uint16_t x = 0;
           if (live)
-            x = isv ? (d < Dv ? vrow[d] : 0) : (d < Dn ? knrow[d] : d < Dqk ? perow[d] : 0);
+            x = isv ? (d < Dv ? a.v[head + d] : 0)
+                    : (d < Dn ? a.kn[head + d] : d < Dqk ? a.kpe[(size_t) j * a.ldpe + d - Dn] : 0);
           dst[e] = x;
         }
       }
@@ -115,21 +184,47 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
     load_kv (0, 0);
   cp_async_commit ();
 
-  /* Q * scale * log2 e as bf16 hi (+ lo), zero past T and past Dqk */
-  const float qs = a.scale * FA_LOG2E;
-  for (int idx = tid; idx < BM * P; idx += THREADS) {
-    int r = idx / P, d = idx % P, i = i0 + r;
-    float x = 0.0f;
-    if (i < a.T && d < Dqk)
-      x = a.q[(size_t) i * a.ldq + (size_t) h * Dqk + d] * qs;
-    uint16_t hi, lo;
-    gk_bf16_hilo (x, hi, lo);
-    qhi[r * ROW + d] = hi;
-    if (SPLIT)
-      qlo[r * ROW + d] = lo;
+  /* Q * scale * log2 e, each of the warp's rows scaled into f16's range; zero past T and Dqk.
+   * Four rows at a time: their loads in flight together. */
+  const float qscale = a.scale * FA_LOG2E;
+  for (int r4 = 0; r4 < 16; r4 += 4) {
+    float x[4][P / 32], mx[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      int i = i0 + warp * 16 + r4 + u;
+      mx[u] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < P / 32; c++) {
+        int d = lane + 32 * c;
+        float v = i < a.T && d < Dqk ? a.q[(size_t) i * a.ldq + (size_t) h * Dqk + d] * qscale
+                                     : 0.0f;
+        x[u][c] = v;
+        mx[u] = fmaxf (mx[u], isfinite (v) ? fabsf (v) : INFINITY);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      int r = warp * 16 + r4 + u;
+      float s = gk_f16_range_scale (gk_warp_max (mx[u]));
+#pragma unroll
+      for (int c = 0; c < P / 32; c++)
+        qs[r * ROW + lane + 32 * c] = __half_as_ushort (__float2half_rn (x[u][c] * s));
+      if (lane == 0)
+        qinv[r] = 1.0f / s;                          /* exact: a power of two */
+    }
   }
+  __syncwarp ();
 
-  /* the state of rows row0 and row0 + 8 (this thread's accumulator rows) */
+  /* K's and V's scales of this launch; a score in log2 units is the mma's sum times fr */
+  const float ksc = gk_f16_range_scale (__uint_as_float (a.kv_max[0]));
+  const float vsc = gk_f16_range_scale (__uint_as_float (a.kv_max[1]));
+  float fr[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++)
+    fr[r] = qinv[warp * 16 + g + 8 * r] / ksc;
+
+  /* the state of rows row0 and row0 + 8 (this thread's accumulator rows); O carries V's scale
+   * while it is in the registers */
   const int row0 = i0 + warp * 16 + g;
   float o[NT][4], m_r[2], l_r[2];
 #pragma unroll
@@ -145,7 +240,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 #pragma unroll
     for (int e = 0; e < 4; e++) {
       int i = row0 + (e >> 1) * 8, d = nt * 8 + c2 + (e & 1);
-      o[nt][e] = !a.first && i < a.T && d < Dv ? orow[(size_t) i * a.ldo + d] : 0.0f;
+      o[nt][e] = !a.first && i < a.T && d < Dv ? orow[(size_t) i * a.ldo + d] * vsc : 0.0f;
     }
 
   const int qpos0 = a.p0 + row0;                     /* absolute positions of the two rows */
@@ -164,52 +259,43 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
       cp_async_wait<0> ();
     }
     __syncthreads ();                                /* tile t (and Q) landed */
-    const uint16_t *Ks = kv + (size_t) st * 2 * FA_BN * ROW;
-    const uint16_t *Vs = Ks + (size_t) FA_BN * ROW;
-    const int kbase = a.k0 + t * FA_BN;
+    const uint16_t *Ks = kv + (size_t) st * 2 * BN * ROW;
+    const uint16_t *Vs = Ks + (size_t) BN * ROW;
+    const int kbase = a.k0 + t * BN;
 
     /* a tile wholly past this warp's rows leaves their state as it is (every score -inf):
      * skipped, warp-uniform, the barriers still shared with the other warps */
     if (wlive && kbase <= wlast) {
-      /* S = Q . K^T: 4 n-tiles of 8 keys; Qhi.K and Qlo.K in separate accumulators */
-      float s[4][4], sl[4][4];
+      /* S = Q . K^T: SN n-tiles of 8 keys */
+      float s[SN][4];
 #pragma unroll
-      for (int j = 0; j < 4; j++)
+      for (int j = 0; j < SN; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++)
-          s[j][e] = sl[j][e] = 0.0f;
+          s[j][e] = 0.0f;
 #pragma unroll
       for (int ks = 0; ks < KS; ks++) {
         if (ks * 16 >= Dqk)
           break;
         int arow = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, acol = ks * 16 + (lane >> 4) * 8;
-        uint32_t ah[4], al[4];
-        ldsm_x4 (ah[0], ah[1], ah[2], ah[3], qhi + arow * ROW + acol);
-        if (SPLIT)
-          ldsm_x4 (al[0], al[1], al[2], al[3], qlo + arow * ROW + acol);
+        uint32_t aq[4];
+        ldsm_x4 (aq[0], aq[1], aq[2], aq[3], qs + arow * ROW + acol);
 #pragma unroll
-        for (int np = 0; np < 2; np++) {
+        for (int np = 0; np < SN / 2; np++) {
           int n = np * 16 + (lane & 7) + (lane >> 4) * 8, k = ks * 16 + ((lane >> 3) & 1) * 8;
           uint32_t b0, b1, b2, b3;
           ldsm_x4 (b0, b1, b2, b3, Ks + n * ROW + k);
-          fa_mma2 (s[2 * np], s[2 * np + 1], ah, b0, b1, b2, b3);
-          if (SPLIT)
-            fa_mma2 (sl[2 * np], sl[2 * np + 1], al, b0, b1, b2, b3);
+          fa_mma2 (s[2 * np], s[2 * np + 1], aq, b0, b1, b2, b3);
         }
       }
-      if (SPLIT)
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-          for (int e = 0; e < 4; e++)
-            s[j][e] += sl[j][e];
 
       /* causal mask (and the launch's key limit) where the tile reaches past this warp's first
-       * row or the launch's keys, then the online softmax of both rows */
-      const bool mask = kbase + FA_BN - 1 > wfirst || kbase + FA_BN > key_lim;
+       * row or the launch's keys, then the online softmax of both rows (maxima of the raw sums:
+       * fr > 0 keeps their order) */
+      const bool mask = kbase + BN - 1 > wfirst || kbase + BN > key_lim;
       float mx[2] = { -INFINITY, -INFINITY };
 #pragma unroll
-      for (int j = 0; j < 4; j++)
+      for (int j = 0; j < SN; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
           int key = kbase + j * 8 + c2 + (e & 1), qpos = qpos0 + (e >> 1) * 8;
@@ -217,6 +303,9 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
             s[j][e] = -INFINITY;
           mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
         }
+#pragma unroll
+      for (int r = 0; r < 2; r++)
+        mx[r] *= fr[r];
       /* a row's running max moves only when a key beats it, after the first tiles rarely: one
        * vote asks whether any of the warp's rows' does; if none, every correction is 1 (exactly
        * what the update would compute) and O is not rescaled */
@@ -237,10 +326,10 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
         }
       }
 #pragma unroll
-      for (int j = 0; j < 4; j++)
+      for (int j = 0; j < SN; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          float p = exp2f (s[j][e] - m_use[e >> 1]);
+          float p = exp2f (fmaf (s[j][e], fr[e >> 1], -m_use[e >> 1]));
           s[j][e] = p;
           l_r[e >> 1] += p;
         }
@@ -253,14 +342,14 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
           o[nt][3] *= corr[1];
         }
 
-      /* O += P . V: two k-steps of 16 keys, P's A fragments straight from S's accumulators */
+      /* O += P . V: k-steps of 16 keys, P's A fragments straight from S's accumulators */
 #pragma unroll
-      for (int kk = 0; kk < 2; kk++) {
-        uint32_t ph[4], pl[4];
+      for (int kk = 0; kk < SN / 2; kk++) {
+        uint32_t pa[4];
 #pragma unroll
         for (int q = 0; q < 4; q++) {
           int j = 2 * kk + (q >> 1), e0 = (q & 1) * 2;
-          gk_bf16x2_hilo (s[j][e0], s[j][e0 + 1], ph[q], pl[q]);
+          pa[q] = fa_f16x2 (s[j][e0], s[j][e0 + 1]);
         }
 #pragma unroll
         for (int np = 0; np < NT / 2; np++) {
@@ -269,9 +358,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
           int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, col = np * 16 + (lane >> 4) * 8;
           uint32_t b0, b1, b2, b3;
           ldsm_x4_trans (b0, b1, b2, b3, Vs + key * ROW + col);
-          fa_mma2 (o[2 * np], o[2 * np + 1], ph, b0, b1, b2, b3);
-          if (SPLIT)
-            fa_mma2 (o[2 * np], o[2 * np + 1], pl, b0, b1, b2, b3);
+          fa_mma2 (o[2 * np], o[2 * np + 1], pa, b0, b1, b2, b3);
         }
       }
     }
@@ -283,7 +370,8 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   }
   cp_async_wait<0> ();
 
-  /* the rows' sums over the 4 lanes that share them; the state out, or o normalised */
+  /* the rows' sums over the 4 lanes that share them; the state out, or o normalised; V's
+   * scale undone either way */
   float l_full[2];
 #pragma unroll
   for (int r = 0; r < 2; r++) {
@@ -292,10 +380,11 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
     v += __shfl_xor_sync (0xffffffffu, v, 2);
     l_full[r] = v;
   }
-  float inv[2] = { 1.0f, 1.0f };
+  const float vinv = 1.0f / vsc;                     /* exact: a power of two */
+  float inv[2] = { vinv, vinv };
   if (a.last)
     for (int r = 0; r < 2; r++)
-      inv[r] = l_full[r] > 0.0f ? 1.0f / l_full[r] : 0.0f;
+      inv[r] = l_full[r] > 0.0f ? vinv / l_full[r] : 0.0f;
 #pragma unroll
   for (int nt = 0; nt < NT; nt++)
 #pragma unroll
@@ -323,24 +412,28 @@ fa_pad (int d)
   return d <= 0 ? 0 : d <= 64 ? 64 : d <= 128 ? 128 : d <= GK_FLASH_MAX_DIM ? 256 : 0;
 }
 
-/* The CTA shape for the padded dim P on the current device: *bm queries (128 or 64) and *stages
- * K/V tiles in flight (2 or 1), the first that fits the device's shared memory of (128, 2),
- * (64, 2), (128, 1), (64, 1); want_bm (64 or 128) and want_stages (1) restrict the choice, 0
- * leaves it free. FALSE where none fits. */
+/* The CTA shape for the padded dim P on the current device: *bm queries (128 or 64), *bn keys
+ * per tile (64 or 32) and *stages K/V tiles in flight (2 or 1), the first that fits the
+ * device's shared memory of (128, 64, 2), (128, 32, 2), (64, 32, 2), (128, 32, 1), (64, 32, 1);
+ * want_bm (64 or 128), want_bn (32 or 64) and want_stages (1) restrict the choice, 0 leaves it
+ * free. FALSE where none fits. */
 static bool
-fa_config (int P, bool split, int want_bm, int want_stages, int *bm, int *stages)
+fa_config (int P, int want_bm, int want_bn, int want_stages, int *bm, int *bn, int *stages)
 {
-  static const int shapes[4][2] = { { 128, 2 }, { 64, 2 }, { 128, 1 }, { 64, 1 } };
+  static const int shapes[5][3] = { { 128, 64, 2 }, { 128, 32, 2 }, { 64, 32, 2 },
+                                    { 128, 32, 1 }, { 64, 32, 1 } };
   int dev = 0, optin = 0;
   if (cudaGetDevice (&dev) != cudaSuccess ||
       cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
     return false;
-  for (int i = 0; i < 4; i++) {
-    int b = shapes[i][0], st = shapes[i][1];
-    if ((want_bm != 0 && b != want_bm) || (want_stages == 1 && st != 1))
+  for (int i = 0; i < 5; i++) {
+    int b = shapes[i][0], n = shapes[i][1], st = shapes[i][2];
+    if ((want_bm != 0 && b != want_bm) || (want_bn != 0 && n != want_bn) ||
+        (want_stages == 1 && st != 1))
       continue;
-    if (fa_smem (P, split, b, st) <= (size_t) optin) {
+    if (fa_smem (P, b, n, st) <= (size_t) optin) {
       *bm = b;
+      *bn = n;
       *stages = st;
       return true;
     }
@@ -349,45 +442,55 @@ fa_config (int P, bool split, int want_bm, int want_stages, int *bm, int *stages
 }
 
 extern "C" int
-gk_flash_attn_supported (int Dqk, int Dv, int bf16)
+gk_flash_attn_supported (int Dqk, int Dv)
 {
-  int P = max (fa_pad (Dqk), fa_pad (Dv)), bm = 0, stages = 0;
-  return fa_pad (Dqk) > 0 && fa_pad (Dv) > 0 && fa_config (P, !bf16, 0, 0, &bm, &stages);
+  int P = max (fa_pad (Dqk), fa_pad (Dv)), bm = 0, bn = 0, stages = 0;
+  return fa_pad (Dqk) > 0 && fa_pad (Dv) > 0 && fa_config (P, 0, 0, 0, &bm, &bn, &stages);
 }
 
 extern "C" int
-gk_flash_attn_shape (const GkFlashAttnArgs *a, int *bm, int *stages)
+gk_flash_attn_shape (const GkFlashAttnArgs *a, int *bm, int *bn, int *stages)
 {
   int Dqk = a->Dn + a->R, P = max (fa_pad (Dqk), fa_pad (a->Dv));
-  if (fa_pad (Dqk) == 0 || fa_pad (a->Dv) == 0 || (a->bm != 0 && a->bm != 64 && a->bm != 128))
+  if (fa_pad (Dqk) == 0 || fa_pad (a->Dv) == 0 || (a->bm != 0 && a->bm != 64 && a->bm != 128) ||
+      (a->bn != 0 && a->bn != 32 && a->bn != 64))
     return 0;
-  return fa_config (P, !a->bf16, a->bm, a->stages, bm, stages);
+  return fa_config (P, a->bm, a->bn, a->stages, bm, bn, stages);
 }
 
-template <int P, bool SPLIT, int BM, bool FULL>
+template <int P, int BM, int BN, bool FULL>
 static cudaError_t
 fa_launch (const GkFlashAttnArgs *a, int stages, int vec, cudaStream_t stream)
 {
-  size_t smem = fa_smem (P, SPLIT, BM, stages);
-  cudaError_t e = cudaFuncSetAttribute (flash_attn_kernel<P, SPLIT, BM, FULL>,
+  size_t smem = fa_smem (P, BM, BN, stages);
+  cudaError_t e = cudaFuncSetAttribute (flash_attn_kernel<P, BM, BN, FULL>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
   if (e != cudaSuccess)
     return e;
   dim3 grid (a->H, GK_CEIL_DIV (a->T, BM));
-  flash_attn_kernel<P, SPLIT, BM, FULL><<<grid, 2 * BM, smem, stream>>> (*a, stages, vec);
+  flash_attn_kernel<P, BM, BN, FULL><<<grid, 2 * BM, smem, stream>>> (*a, stages, vec);
   return gk_check_launch ();
 }
 
-template <int P, bool SPLIT>
+/* 64-key tiles only with 128-query CTAs (fa_config's shapes) */
+template <int P, bool FULL>
 static cudaError_t
-fa_launch_bm (const GkFlashAttnArgs *a, int bm, int stages, int vec, cudaStream_t stream)
+fa_launch_shape (const GkFlashAttnArgs *a, int bm, int bn, int stages, int vec,
+                 cudaStream_t stream)
 {
-  bool full = a->Dn + a->R == P && a->Dv == P;
-  if (full)
-    return bm == 128 ? fa_launch<P, SPLIT, 128, true> (a, stages, vec, stream)
-                     : fa_launch<P, SPLIT, 64, true> (a, stages, vec, stream);
-  return bm == 128 ? fa_launch<P, SPLIT, 128, false> (a, stages, vec, stream)
-                   : fa_launch<P, SPLIT, 64, false> (a, stages, vec, stream);
+  if (bm == 128)
+    return bn == 64 ? fa_launch<P, 128, 64, FULL> (a, stages, vec, stream)
+                    : fa_launch<P, 128, 32, FULL> (a, stages, vec, stream);
+  return fa_launch<P, 64, 32, FULL> (a, stages, vec, stream);
+}
+
+template <int P>
+static cudaError_t
+fa_launch_p (const GkFlashAttnArgs *a, int bm, int bn, int stages, int vec, cudaStream_t stream)
+{
+  if (a->Dn + a->R == P && a->Dv == P)
+    return fa_launch_shape<P, true> (a, bm, bn, stages, vec, stream);
+  return fa_launch_shape<P, false> (a, bm, bn, stages, vec, stream);
 }
 
 static bool
@@ -397,27 +500,42 @@ fa_aligned (const void *p)
 }
 
 extern "C" cudaError_t
+gk_flash_kv_f16 (uint16_t *knv, uint16_t *kpe, unsigned *kv_max, const GkFlashKvArgs *a,
+                 cudaStream_t stream)
+{
+  if (a->nk <= 0)
+    return cudaSuccess;
+  if (a->H <= 0 || a->Dn < 0 || a->Dv < 0 || a->R < 0 || a->hkv < a->Dn + a->Dv ||
+      a->ldkv < a->H * a->hkv)
+    return cudaErrorInvalidValue;
+  cudaError_t e = cudaMemsetAsync (kv_max, 0, 2 * sizeof (unsigned), stream);
+  if (e != cudaSuccess)
+    return e;
+  flash_kv_max_kernel<<<a->nk, 256, 0, stream>>> (kv_max, *a);
+  if ((e = gk_check_launch ()) != cudaSuccess)
+    return e;
+  flash_kv_f16_kernel<<<a->nk, 256, 0, stream>>> (knv, kpe, kv_max, *a);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
 gk_flash_attn (const GkFlashAttnArgs *a, cudaStream_t stream)
 {
-  int bm = 0, stages = 0;
+  int bm = 0, bn = 0, stages = 0;
   if (a->T <= 0 || a->H <= 0 || a->Dn < 0 || a->R < 0 || a->k0 < 0 || a->nk < 0 ||
-      a->k0 + a->nk > a->p0 + a->T || GK_CEIL_DIV (a->T, 64) > 65535 ||
-      !gk_flash_attn_shape (a, &bm, &stages))
+      a->k0 + a->nk > a->p0 + a->T || GK_CEIL_DIV (a->T, 64) > 65535 || a->kv_max == NULL ||
+      !gk_flash_attn_shape (a, &bm, &bn, &stages))
     return cudaErrorInvalidValue;
   int vec = a->Dn % 8 == 0 && a->R % 8 == 0 && a->Dv % 8 == 0 && a->ldkv % 8 == 0 &&
             a->hkv % 8 == 0 && a->ldpe % 8 == 0 && fa_aligned (a->kn) && fa_aligned (a->v) &&
             fa_aligned (a->kpe);
   int P = max (fa_pad (a->Dn + a->R), fa_pad (a->Dv));
-  bool split = !a->bf16;
   switch (P) {
   case 64:
-    return split ? fa_launch_bm<64, true> (a, bm, stages, vec, stream)
-                 : fa_launch_bm<64, false> (a, bm, stages, vec, stream);
+    return fa_launch_p<64> (a, bm, bn, stages, vec, stream);
   case 128:
-    return split ? fa_launch_bm<128, true> (a, bm, stages, vec, stream)
-                 : fa_launch_bm<128, false> (a, bm, stages, vec, stream);
+    return fa_launch_p<128> (a, bm, bn, stages, vec, stream);
   default:
-    return split ? fa_launch_bm<256, true> (a, bm, stages, vec, stream)
-                 : fa_launch_bm<256, false> (a, bm, stages, vec, stream);
+    return fa_launch_p<256> (a, bm, bn, stages, vec, stream);
   }
 }

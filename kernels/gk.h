@@ -350,15 +350,33 @@ cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStrea
  * key j <= p0 + i: s = scale * (q[i,h,:Dn] . kn[j,h] + q[i,h,Dn:] . kpe[j]), softmax over j,
  * o[i,h] = sum_j p v[j,h]. Keys come in blocks (one launch per block, k0 ascending): the flash
  * state (unnormalised output in o itself, running max m and sum l) carries over between
- * launches, so the caller needs K/V of one block at a time. CPU reference: engine/cpu/
- * cpu-attention.c (absorbed, the same math); float64 reference in tests/test-cuda-flash.c. */
+ * launches, so the caller needs K/V of one block at a time, in f16 from gk_flash_kv_f16.
+ * Tensor cores in f16 (11 significant bits per operand, float32 sums). CPU reference:
+ * engine/cpu/cpu-attention.c (absorbed, the same math); float64 reference in
+ * tests/test-cuda-flash.c. */
 #define GK_FLASH_MAX_DIM 256          /* Dn + R and Dv up to this (padded to 64, 128 or 256) */
+
+/* A key block's K and V for gk_flash_attn: kv float32, key j, head h at kv + j * ldkv + h * hkv
+ * (Dn values of Kn, then Dv of V: one GEMM's rows); pe bf16, key j's Kpe at pe + j * ldpe (R
+ * values, shared by the heads). */
+typedef struct {
+  const float    *kv;
+  const uint16_t *pe;
+  int             nk, H, Dn, Dv, R, ldkv, hkv, ldpe;
+} GkFlashKvArgs;
+/* knv [nk, ldkv] (the layout of a->kv) and kpe [nk, R] = f16 of K (Kn and Kpe) times a power of
+ * two and of V times another, each putting the block's largest magnitude in [2^14, 2^15)
+ * (gk_split_f16_mma's rule); kv_max (device, 2 words) receives the largest |K| and |V| as
+ * float bits, from which gk_flash_attn derives the same scales. */
+cudaError_t gk_flash_kv_f16 (uint16_t *knv, uint16_t *kpe, unsigned *kv_max,
+                             const GkFlashKvArgs *a, cudaStream_t stream);
 
 typedef struct {
   const float    *q;        /* [T] rows of ldq floats: head h at h * (Dn + R), [nope | rope] */
-  const uint16_t *kn;       /* bf16: key k0 + j, head h at kn + j * ldkv + h * hkv, Dn values */
-  const uint16_t *v;        /* bf16: key k0 + j, head h at v + j * ldkv + h * hkv, Dv values */
-  const uint16_t *kpe;      /* bf16: key k0 + j at kpe + j * ldpe, R values, shared by all heads */
+  const uint16_t *kn;       /* f16: key k0 + j, head h at kn + j * ldkv + h * hkv, Dn values */
+  const uint16_t *v;        /* f16: key k0 + j, head h at v + j * ldkv + h * hkv, Dv values */
+  const uint16_t *kpe;      /* f16: key k0 + j at kpe + j * ldpe, R values, shared by all heads */
+  const unsigned *kv_max;   /* device: gk_flash_kv_f16's largest |K|, |V| of these keys */
   float          *o;        /* float32: query i, head h at o + i * ldo + o_lead + h * Dv */
   float          *m, *l;    /* [T, H] flash state (running max, log2 domain; running sum) */
   int             T, H, Dn, R, Dv;
@@ -368,18 +386,20 @@ typedef struct {
   float           scale;    /* softmax scale */
   int             first;    /* 1: the first key block (starts the state) */
   int             last;     /* 1: the last key block (writes o normalised) */
-  int             bf16;     /* 1: plain bf16 Q and P (one product each; measuring only) */
   int             stages;   /* K/V tiles in flight: 0 = 2 where shared memory allows, else 1;
                              * 1 = one (smaller CTAs: two may share an SM; for measuring) */
   int             bm;       /* queries per CTA: 0 = 128 (8 warps) where shared memory allows,
                              * else 64 (4 warps); 64 or 128 forces it (tests, measuring) */
+  int             bn;       /* keys per tile: 0 = 64 where shared memory allows (128-query
+                             * CTAs only), else 32; 32 or 64 forces it */
 } GkFlashAttnArgs;
 
 /* Whether the kernel takes these dims on the current device (shared memory included). */
-int         gk_flash_attn_supported (int Dqk, int Dv, int bf16);
+int         gk_flash_attn_supported (int Dqk, int Dv);
 /* The CTA shape gk_flash_attn would run these args at on the current device: queries per CTA
- * (*bm) and K/V tiles in flight (*stages); 0 where it would refuse the dims, a->bm or a->stages. */
-int         gk_flash_attn_shape (const GkFlashAttnArgs *args, int *bm, int *stages);
+ * (*bm), keys per tile (*bn) and K/V tiles in flight (*stages); 0 where it would refuse the dims,
+ * a->bm, a->bn or a->stages. */
+int         gk_flash_attn_shape (const GkFlashAttnArgs *args, int *bm, int *bn, int *stages);
 cudaError_t gk_flash_attn (const GkFlashAttnArgs *args, cudaStream_t stream);
 
 /* ---- tensor parallelism (tp.cu) ---- */

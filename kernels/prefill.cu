@@ -240,13 +240,7 @@ split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
     float v = value (c);
     m = fmaxf (m, isfinite (v) ? fabsf (v) : INFINITY);
   }
-  m = gk_block_max (m, red);
-  int e = 0;
-  float s = 1.0f;
-  if (isfinite (m) && m > 0.0f) {
-    frexpf (m, &e);                             /* m = f 2^e, f in [0.5, 1) */
-    s = ldexpf (1.0f, min (15 - e, 100));
-  }
+  const float s = gk_f16_range_scale (gk_block_max (m, red));
   if (threadIdx.x == 0)
     xscale[i] = 1.0f / s;                       /* exact: a power of two */
   for (int c = threadIdx.x; c < cols; c += blockDim.x) {

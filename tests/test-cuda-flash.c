@@ -1,9 +1,9 @@
-/* test-cuda-flash.c: the prefill's causal flash attention (kernels/flash-attn.cu) against a
- * float64 reference of the same attention (gk_dequant_bf16 has its own test in test-cuda-prefill.c).
- * Inputs are laid out as cuda-prefill.c lays them (Kn|V head-major rows of one GEMM, Kpe read
- * from latent-cache rows, output columns of a tensor-parallel rank), keys fed in several blocks.
- * K, V and Kpe are bf16 on both sides, Q float32 on both sides. Part of the test-cuda program
- * (registered from test-cuda.c).
+/* test-cuda-flash.c: the prefill's causal flash attention (kernels/flash-attn.cu, with
+ * gk_flash_kv_f16 before each key block) against a float64 reference of the same attention on
+ * the unrounded inputs (gk_dequant_bf16 has its own test in test-cuda-prefill.c). Inputs are laid
+ * out as cuda-prefill.c lays them (Kn|V head-major float32 rows of one GEMM, Kpe read from bf16
+ * latent-cache rows, output columns of a tensor-parallel rank), keys fed in several blocks.
+ * Part of the test-cuda program (registered from test-cuda.c).
  * SPDX-License-Identifier: MIT */
 #include <glib.h>
 #include <math.h>
@@ -24,10 +24,12 @@ typedef struct {
   const char *name;
   int         T, H, Dn, R, Dv, p0;
   int         KB;        /* keys per launch */
-  int         bf16;      /* plain bf16 Q and P */
+  double      mag;       /* K, V and Kpe times mag, Q divided by it: the same scores, values far
+                          * outside f16's range (1e6) or deep in its subnormals (1e-7) */
   int         stages;    /* GkFlashAttnArgs.stages: 0 default, 1 single-buffered */
   double      tol;       /* rel L2 bound */
   int         bm;        /* GkFlashAttnArgs.bm: 0 default, 64 or 128 forced */
+  int         bn;        /* GkFlashAttnArgs.bn: 0 default, 32 or 64 forced */
 } FlashCase;
 
 /* Relative L2 error of the whole output against float64; the columns outside the rank's heads
@@ -42,40 +44,48 @@ run_flash (const FlashCase *k, GRand *r)
   size_t nq = (size_t) T * H * Dqk, nkv = (size_t) nk_all * ldkv, nc = (size_t) nk_all * C;
   size_t no = (size_t) T * ldo;
   g_autofree float *q = g_new (float, nq);
-  g_autofree uint16_t *knv = g_new (uint16_t, nkv);
+  g_autofree float *kv = g_new (float, nkv);
   g_autofree uint16_t *cache = g_new (uint16_t, nc);
   g_autofree float *o = g_new (float, no);
   /* a spread of score sizes: some heads peaked, some flat */
   for (size_t i = 0; i < nq; i++)
-    q[i] = (float) (test_gauss (r) * (1.0 + 2.0 * (double) ((i / Dqk) % 3)));
+    q[i] = (float) (test_gauss (r) * (1.0 + 2.0 * (double) ((i / Dqk) % 3)) / k->mag);
   for (size_t i = 0; i < nkv; i++)
-    knv[i] = glim_f32_to_bf16 ((float) test_gauss (r));
+    kv[i] = (float) (test_gauss (r) * k->mag);
   for (size_t i = 0; i < nc; i++)
-    cache[i] = glim_f32_to_bf16 ((float) test_gauss (r));
+    cache[i] = glim_f32_to_bf16 ((float) (test_gauss (r) * k->mag));
   for (size_t i = 0; i < no; i++)
     o[i] = 7.0f;
 
-  float *d_q, *d_o, *d_m, *d_l;
-  uint16_t *d_knv, *d_cache;
+  float *d_q, *d_o, *d_m, *d_l, *d_kv;
+  uint16_t *d_knv, *d_kpe, *d_cache;
+  unsigned *d_max;
   CUDA_OK (cudaMalloc ((void **) &d_q, nq * 4));
   CUDA_OK (cudaMalloc ((void **) &d_o, no * 4));
   CUDA_OK (cudaMalloc ((void **) &d_m, (size_t) T * H * 4));
   CUDA_OK (cudaMalloc ((void **) &d_l, (size_t) T * H * 4));
-  CUDA_OK (cudaMalloc ((void **) &d_knv, nkv * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_kv, nkv * 4));
+  CUDA_OK (cudaMalloc ((void **) &d_knv, (size_t) k->KB * ldkv * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_kpe, (size_t) k->KB * R * 2));
   CUDA_OK (cudaMalloc ((void **) &d_cache, nc * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_max, 2 * sizeof (unsigned)));
   CUDA_OK (cudaMemcpy (d_q, q, nq * 4, cudaMemcpyHostToDevice));
   CUDA_OK (cudaMemcpy (d_o, o, no * 4, cudaMemcpyHostToDevice));
-  CUDA_OK (cudaMemcpy (d_knv, knv, nkv * 2, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_kv, kv, nkv * 4, cudaMemcpyHostToDevice));
   CUDA_OK (cudaMemcpy (d_cache, cache, nc * 2, cudaMemcpyHostToDevice));
   for (int k0 = 0; k0 < nk_all; k0 += k->KB) {
     int nk = MIN (k->KB, nk_all - k0);
+    GkFlashKvArgs kva = {
+      .kv = d_kv + (size_t) k0 * ldkv, .pe = d_cache + (size_t) k0 * C + Lkv, .nk = nk, .H = H,
+      .Dn = Dn, .Dv = Dv, .R = R, .ldkv = ldkv, .hkv = Dn + Dv, .ldpe = C,
+    };
+    CUDA_OK (gk_flash_kv_f16 (d_knv, d_kpe, d_max, &kva, NULL));
     GkFlashAttnArgs a = {
-      .q = d_q, .kn = d_knv + (size_t) k0 * ldkv, .v = d_knv + (size_t) k0 * ldkv + Dn,
-      .kpe = d_cache + (size_t) k0 * C + Lkv, .o = d_o, .m = d_m, .l = d_l,
-      .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv, .ldq = H * Dqk, .ldkv = ldkv,
-      .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = lead, .p0 = k->p0, .k0 = k0, .nk = nk,
-      .scale = (float) scale, .first = k0 == 0, .last = k0 + nk == nk_all, .bf16 = k->bf16,
-      .stages = k->stages, .bm = k->bm,
+      .q = d_q, .kn = d_knv, .v = d_knv + Dn, .kpe = d_kpe, .kv_max = d_max, .o = d_o,
+      .m = d_m, .l = d_l, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv, .ldq = H * Dqk,
+      .ldkv = ldkv, .hkv = Dn + Dv, .ldpe = R, .ldo = ldo, .o_lead = lead, .p0 = k->p0,
+      .k0 = k0, .nk = nk, .scale = (float) scale, .first = k0 == 0, .last = k0 + nk == nk_all,
+      .stages = k->stages, .bm = k->bm, .bn = k->bn,
     };
     CUDA_OK (gk_flash_attn (&a, NULL));
   }
@@ -84,8 +94,11 @@ run_flash (const FlashCase *k, GRand *r)
   cudaFree (d_o);
   cudaFree (d_m);
   cudaFree (d_l);
+  cudaFree (d_kv);
   cudaFree (d_knv);
+  cudaFree (d_kpe);
   cudaFree (d_cache);
+  cudaFree (d_max);
 
   double err = 0.0, ref = 0.0;
   g_autofree double *s = g_new (double, nk_all);
@@ -99,11 +112,11 @@ run_flash (const FlashCase *k, GRand *r)
       const float *qi = q + ((size_t) i * H + h) * Dqk;
       double mx = -INFINITY, sum = 0.0;
       for (int j = 0; j < n; j++) {
-        const uint16_t *kn = knv + (size_t) j * ldkv + (size_t) h * (Dn + Dv);
+        const float *kn = kv + (size_t) j * ldkv + (size_t) h * (Dn + Dv);
         const uint16_t *pe = cache + (size_t) j * C + Lkv;
         double d = 0.0;
         for (int e = 0; e < Dn; e++)
-          d += (double) qi[e] * glim_bf16_to_f32 (kn[e]);
+          d += (double) qi[e] * kn[e];
         for (int e = 0; e < R; e++)
           d += (double) qi[Dn + e] * glim_bf16_to_f32 (pe[e]);
         s[j] = d * scale;
@@ -112,10 +125,10 @@ run_flash (const FlashCase *k, GRand *r)
       memset (acc, 0, sizeof (double) * Dv);
       for (int j = 0; j < n; j++) {
         double p = exp (s[j] - mx);
-        const uint16_t *v = knv + (size_t) j * ldkv + (size_t) h * (Dn + Dv) + Dn;
+        const float *v = kv + (size_t) j * ldkv + (size_t) h * (Dn + Dv) + Dn;
         sum += p;
         for (int e = 0; e < Dv; e++)
-          acc[e] += p * glim_bf16_to_f32 (v[e]);
+          acc[e] += p * v[e];
       }
       for (int e = 0; e < Dv; e++) {
         double want = acc[e] / sum, got = o[(size_t) i * ldo + lead + (size_t) h * Dv + e];
@@ -131,47 +144,56 @@ static void
 test_flash (gconstpointer data)
 {
   const FlashCase *k = data;
-  GkFlashAttnArgs want = { .Dn = k->Dn, .R = k->R, .Dv = k->Dv, .bf16 = k->bf16,
-                           .stages = k->stages, .bm = k->bm };
-  int bm = 0, stages = 0;
-  if (!gk_flash_attn_shape (&want, &bm, &stages)) {
+  GkFlashAttnArgs want = { .Dn = k->Dn, .R = k->R, .Dv = k->Dv, .stages = k->stages,
+                           .bm = k->bm, .bn = k->bn };
+  int bm = 0, bn = 0, stages = 0;
+  if (!gk_flash_attn_shape (&want, &bm, &bn, &stages)) {
     g_test_skip ("this GPU lacks the shared memory for this CTA shape");
     return;
   }
   /* the default shape is the widest that fits, and what a case forces is what runs */
   g_assert_true (k->bm == 0 || bm == k->bm);
+  g_assert_true (k->bn == 0 || bn == k->bn);
   g_assert_true (k->stages != 1 || stages == 1);
-  g_assert_true (gk_flash_attn_supported (k->Dn + k->R, k->Dv, k->bf16));
+  g_assert_true (gk_flash_attn_supported (k->Dn + k->R, k->Dv));
   g_autoptr (GRand) r = g_rand_new_with_seed (4242u + (guint32) k->T * 7u + (guint32) k->H);
   double e = run_flash (k, r);
-  g_test_message ("%s: %d queries x %d stages per CTA, rel L2 %.3g (bound %.3g)", k->name, bm,
-                  stages, e, k->tol);
+  g_test_message ("%s: %d queries, %d-key tiles x %d stages per CTA, rel L2 %.3g (bound %.3g)",
+                  k->name, bm, bn, stages, e, k->tol);
   g_assert_cmpfloat (e, <, k->tol);
 }
 
+/* f16 operands (11 significant bits each, float32 sums) against float64 on the unrounded
+ * inputs: ~5e-4 expected, 2e-3 allowed */
 static const FlashCase cases[] = {
   /* GLM-4.7-Flash: Dn 192, R 64, Dv 256; 20 heads (tp 1) and 5 (tp 4) */
-  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096, 0, 0, 1e-4, 0 },
-  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96, 0, 0, 1e-4, 0 },
-  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128, 0, 0, 1e-4, 0 },
-  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512, 0, 0, 1e-4, 0 },
-  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100, 0, 1, 1e-4, 0 },
-  { "glm-h10-bf16",     90, 10, 192, 64, 256,   50,   64, 1, 0, 2e-2, 0 },
+  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096,    1, 0, 2e-3, 0, 0 },
+  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96,    1, 0, 2e-3, 0, 0 },
+  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128,    1, 0, 2e-3, 0, 0 },
+  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512,    1, 0, 2e-3, 0, 0 },
+  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100,    1, 1, 2e-3, 0, 0 },
+  /* magnitudes f16 cannot hold without the scales */
+  { "glm-h10-huge",     90, 10, 192, 64, 256,   50,   64,  1e6, 0, 2e-3, 0, 0 },
+  { "glm-h5-tiny",      77,  5, 192, 64, 256,   80,  100, 1e-7, 0, 2e-3, 0, 0 },
   /* the tiny test models' dims (tests/data/tiny-*), and odd ones (element loads) */
-  { "tiny",             37,  4,  16, 16,  24,    5,   16, 0, 0, 1e-4, 0 },
-  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8, 0, 0, 1e-4, 0 },
-  { "mid-128",          65,  3,  96, 32, 128,   64,   40, 0, 0, 1e-4, 0 },
-  /* each CTA shape forced (the default picks 128 queries where shared memory allows: sm_90,
-   * and sm_80 for head dims up to 128 or plain bf16): 4 and 8 warps, partial last query tiles,
-   * warps wholly past T, key blocks that end inside a tile */
-  { "glm-h20-bm64",    200, 20, 192, 64, 256,   40,  100, 0, 0, 1e-4, 64 },
-  { "glm-h5-bm128",    300,  5, 192, 64, 256,  333,  160, 0, 0, 1e-4, 128 },
-  { "glm-h10-bm128-1", 141, 10, 192, 64, 256,    0,   48, 0, 1, 1e-4, 128 },
-  { "glm-h5-bm128-bf16", 257, 5, 192, 64, 256,  17,  512, 1, 0, 2e-2, 128 },
-  { "tiny-bm128",      133,  4,  16, 16,  24,    5,   16, 0, 0, 1e-4, 128 },
-  { "tiny-odd-bm128",   19,  6,  12,  8,  12,    3,    8, 0, 0, 1e-4, 128 },
-  { "mid-128-bm128",   250,  3,  96, 32, 128,   64,   40, 0, 0, 1e-4, 128 },
-  { "mid-128-bm64",    130,  3,  96, 32, 128,    0,  128, 0, 0, 1e-4, 64 },
+  { "tiny",             37,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 0, 0 },
+  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 0, 0 },
+  { "mid-128",          65,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 0, 0 },
+  /* each CTA shape forced (the default picks 128 queries where shared memory allows): 4 and 8
+   * warps, partial last query tiles, warps wholly past T, key blocks that end inside a tile */
+  { "glm-h20-bm64",    200, 20, 192, 64, 256,   40,  100,    1, 0, 2e-3, 64, 0 },
+  { "glm-h5-bm128",    300,  5, 192, 64, 256,  333,  160,    1, 0, 2e-3, 128, 0 },
+  { "glm-h10-bm128-1", 141, 10, 192, 64, 256,    0,   48,    1, 1, 2e-3, 128, 0 },
+  { "glm-h5-bm128-blocks", 257, 5, 192, 64, 256, 17, 512,    1, 0, 2e-3, 128, 0 },
+  { "tiny-bm128",      133,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 128, 0 },
+  { "tiny-odd-bm128",   19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 0 },
+  { "mid-128-bm128",   250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 0 },
+  { "mid-128-bm64",    130,  3,  96, 32, 128,    0,  128,    1, 0, 2e-3, 64, 0 },
+  /* 32-key tiles with 128-query CTAs (the default takes 64 where shared memory allows) */
+  { "glm-h5-bn32",     300,  5, 192, 64, 256,  333,  160,    1, 0, 2e-3, 128, 32 },
+  { "glm-h10-bn32-huge", 90, 10, 192, 64, 256,  50,   64,  1e6, 0, 2e-3, 128, 32 },
+  { "tiny-odd-bn32",    19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 32 },
+  { "mid-128-bn32",    250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 32 },
 };
 
 void

@@ -25,9 +25,9 @@ glim_cuda_plan_options (int n_ctx, GlimShardPlanOptions *po)
   };
 }
 
-/* GLIMMER_PREFILL_ATTN: unset or "flash" (the causal flash kernel, hi + lo: the default),
- * "cublas" (the float32 score blocks), "flash-bf16" (or "bf16"); -1 with *error for anything
- * else (the plan, which passes NULL, takes the default then, and pre_alloc reports it). */
+/* GLIMMER_PREFILL_ATTN: unset or "flash" (the causal flash kernel on f16: the default),
+ * "cublas" (the float32 score blocks); -1 with *error for anything else (the plan, which passes
+ * NULL, takes the default then, and pre_alloc reports it). */
 int
 glim_cuda_prefill_attn (GError **error)
 {
@@ -36,12 +36,10 @@ glim_cuda_prefill_attn (GError **error)
     return GLIM_CUDA_ATTN_FLASH;
   if (strcmp (v, "cublas") == 0)
     return GLIM_CUDA_ATTN_CUBLAS;
-  if (strcmp (v, "flash-bf16") == 0 || strcmp (v, "bf16") == 0)
-    return GLIM_CUDA_ATTN_FLASH_BF16;
   if (error == NULL)
     return GLIM_CUDA_ATTN_FLASH;
   g_set_error (error, GLIM_CUDA_ERROR, GLIM_CUDA_ERROR_UNSUPPORTED,
-               "GLIMMER_PREFILL_ATTN=%s: unknown value (use cublas, flash or flash-bf16)", v);
+               "GLIMMER_PREFILL_ATTN=%s: unknown value (use flash or cublas)", v);
   return -1;
 }
 

@@ -1,4 +1,4 @@
-/* cuda-prefill.c: long inputs on the GPU through cuBLAS GEMMs on bf16 tensor cores.
+/* cuda-prefill.c: long inputs on the GPU, on tensor cores (cuBLAS and kernels/).
  * SPDX-License-Identifier: MIT
  *
  * Per chunk of up to PREFILL_T tokens and per layer. Weight products (linear()), by
@@ -8,19 +8,21 @@
  * take this path). "bf16x2" expands to bf16 instead (exact) and multiplies with the activations
  * split into bf16 hi + lo halves (16 significant bits together): Y = alpha (W.Xhi + W.Xlo), two
  * GEMMs with float32 accumulation, each input split once; "bf16" drops the lo product. On the
- * H200 at 8k tokens tf32 is the fastest (bf16x2 issues twice the cuBLAS calls per expert and
- * the MoE is bound by them: docs/PERFORMANCE.md). Attention, by GLIMMER_PREFILL_ATTN: the
- * default "flash" is the non-absorbed MLA ("compute-friendly", docs/model.md 2.1): per block of
- * at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] . kv_b^T in one bf16 GEMM (kv_b exact in
- * bf16), then the causal flash kernel (kernels/flash-attn.cu) carries its state over the
- * blocks, Q and P split into bf16 hi + lo ("flash-bf16": plain bf16). With 128-query CTAs it
- * is the faster one on the H200 (381 against 503 ms at 8k) and needs no score buffers.
- * "cublas" is the absorbed form over the latent cache with float32 scores materialised per
- * query block (S = Q.cache^T, causal softmax, P.cache, W_UV, TF32 GEMMs); head dims past
- * GK_FLASH_MAX_DIM or a kv_b not exact in bf16 (F16, F32) always take it. The MoE routes and groups (token, slot) pairs by expert on
- * the device; the host reads only the E + 1 offsets (one wait per MoE layer, while the shared
- * expert runs) and runs each active expert once over its slice of the gathered rows. Mirrors
- * engine/cpu/cpu-forward.c.
+ * H200 at 8k tokens tf32 is the fastest (docs/PERFORMANCE.md).
+ * Attention, by GLIMMER_PREFILL_ATTN: the default "flash" is the non-absorbed MLA ("compute-
+ * friendly", docs/model.md 2.1): per block of at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] .
+ * kv_b^T in one GEMM (bf16 operands, kv_b exact in bf16; float32 out), scaled into f16 with the
+ * block's Kpe, then the causal flash kernel (kernels/flash-attn.cu, f16 operands scaled into
+ * range, float32 sums) carries its state over the blocks; no score buffers. "cublas" is the
+ * absorbed form over the latent cache with float32 scores materialised per query block
+ * (S = Q.cache^T, causal softmax, P.cache, W_UV, TF32 GEMMs); head dims past GK_FLASH_MAX_DIM or
+ * a kv_b not exact in bf16 (F16, F32) always take it.
+ * The MoE routes in float32 and groups (token, slot) pairs by expert on the device; the host
+ * reads only the E + 1 offsets (one wait per MoE layer, while the shared expert runs). With the
+ * default math the routed experts of NVFP4 models run through the grouped fp4 GEMM
+ * (kernels/gemm-fp4.cu: every expert's gate and up in one launch, every down in another, the
+ * weights expanded in registers); otherwise each active expert runs once over its slice of the
+ * gathered rows. Mirrors engine/cpu/cpu-forward.c.
  * Tensor parallelism: a rank runs the same steps on its shard (glim-shard.h: its heads, its
  * part of every FFN width, its lm_head rows); each block's output (o_proj, the FFN) is then its
  * partial sum, and fw->reduce sums the partials over the ranks before the residual add, at the
@@ -41,8 +43,7 @@
 
 /* How attention() runs (GLIMMER_PREFILL_ATTN, read once per context: glim_cuda_prefill_attn). */
 typedef enum {
-  ATTN_FLASH,           /* flash kernel, Q and P split into bf16 hi + lo */
-  ATTN_FLASH_BF16,      /* flash kernel, plain bf16 Q and P */
+  ATTN_FLASH,           /* flash kernel (f16 operands, each scaled into range) */
   ATTN_CUBLAS,          /* absorbed form, float32 scores through cuBLAS */
 } AttnPath;
 
@@ -63,13 +64,17 @@ typedef struct {
   int       KB;         /* flash: keys per K/V block */
   int       stages;     /* flash: GkFlashAttnArgs.stages (GLIMMER_PREFILL_FLASH_STAGES=1) */
   int       bm;         /* flash: GkFlashAttnArgs.bm (GLIMMER_PREFILL_FLASH_BM=64: the 4-warp CTA) */
+  int       bn;         /* flash: GkFlashAttnArgs.bn (GLIMMER_PREFILL_FLASH_BN=32: 32-key tiles) */
   int       Tq;         /* cuBLAS path: queries per attention block */
   PreMath   math;
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *logits;
   float    *ye;         /* [T * K, D] routed experts' outputs, in grouped order */
   float    *wbuf, *xe;
   uint16_t *kvb16;      /* flash: kv_b [H * (Dn + Dv), Lkv] bf16, without scale2 */
-  uint16_t *knv;        /* flash: Kn|V [KB, H * (Dn + Dv)] bf16, head-major as kv_b's rows */
+  float    *kvf;        /* flash: Kn|V [KB, H * (Dn + Dv)] float32, head-major as kv_b's rows */
+  uint16_t *knv;        /* flash: the same in f16, scaled (gk_flash_kv_f16) */
+  uint16_t *kpe16;      /* flash: the block's Kpe [KB, R] in f16, scaled as Kn */
+  unsigned *kv_max;     /* flash: [2] the block's largest |K|, |V| (float bits) */
   float    *fm, *fl;    /* flash: state [T, H] (running max, sum) across key blocks */
   float    *qfull, *p, *olat, *kvb, *cache;      /* cuBLAS path */
   float    *s;
@@ -252,10 +257,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   int want = glim_cuda_prefill_attn (error);
   if (want < 0)
     return FALSE;
-  p->attn = want == GLIM_CUDA_ATTN_FLASH_BF16 ? ATTN_FLASH_BF16 : want == GLIM_CUDA_ATTN_FLASH ? ATTN_FLASH : ATTN_CUBLAS;
-  if (p->attn != ATTN_CUBLAS && !gk_flash_attn_supported (Dqk, Dv, p->attn == ATTN_FLASH_BF16))
+  p->attn = want == GLIM_CUDA_ATTN_FLASH ? ATTN_FLASH : ATTN_CUBLAS;
+  if (p->attn != ATTN_CUBLAS && !gk_flash_attn_supported (Dqk, Dv))
     p->attn = ATTN_CUBLAS;
-  /* K/V in bf16 are exact products only of a kv_b exact in bf16 (glim-shard.c prefill_flash) */
+  /* the Kn|V GEMM takes kv_b as a bf16 operand: only NVFP4 and BF16 are exact there
+   * (glim-shard.c prefill_flash) */
   for (int l = 0; l < c->n_layers; l++)
     if (fw->layers[l].kv_b.format != GK_WEIGHT_NVFP4 && fw->layers[l].kv_b.format != GK_WEIGHT_BF16)
       p->attn = ATTN_CUBLAS;
@@ -266,6 +272,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     p->KB = CLAMP (atoi (kb_env), 1, p->KB);
   p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
   p->bm = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BM"), "64") == 0 ? 64 : 0;
+  p->bn = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BN"), "32") == 0 ? 32 : 0;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
@@ -291,6 +298,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->lane_wbuf, math >= PRE_MATH_TF32 ? (LANES - 1) * p->wbuf_elems * 4 : 0 },
     /* the attention's: one path's buffers, the other's are 0 bytes (and never used) */
     { (void **) &p->kvb16, Hf * Dkv * Lkv * 2 }, { (void **) &p->knv, KB * Hf * Dkv * 2 },
+    { (void **) &p->kvf, KB * Hf * Dkv * 4 }, { (void **) &p->kpe16, (flash ? KB : 0) * R * 2 },
+    { (void **) &p->kv_max, flash ? 2 * sizeof (unsigned) : 0 },
     { (void **) &p->fm, T * Hf * 4 }, { (void **) &p->fl, T * Hf * 4 },
     { (void **) &p->cache, n_ctx * C * 4 },
     { (void **) &p->qfull, T * Hs * C * 4 }, { (void **) &p->p, Tq * Hs * n_ctx * 4 },
@@ -518,9 +527,10 @@ mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatr
 /* ---- blocks ---- */
 
 /* o[i, o_lead + h * Dv ..] = causal attention of the chunk's queries (p->q, rotated) over the
- * cache's keys 0 .. p0 + T - 1, non-absorbed: per block of at most KB keys, Kn|V in bf16 from
- * one GEMM (the cache rows and kv_b are exact bf16 operands; scale2 is its alpha), then the flash
- * kernel, whose state (o, p->fm, p->fl) carries over to the next block. */
+ * cache's keys 0 .. p0 + T - 1, non-absorbed: per block of at most KB keys, Kn|V in float32 from
+ * one GEMM (the cache rows and kv_b are exact bf16 operands; scale2 is its alpha), scaled into
+ * f16 with the block's Kpe (gk_flash_kv_f16), then the flash kernel, whose state (o, p->fm,
+ * p->fl) carries over to the next block. */
 static gboolean
 attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, int p0, int ldo,
               int o_lead, float scale, GError **error)
@@ -540,18 +550,23 @@ attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, 
   }
   for (int k0 = 0; k0 < p0 + T; k0 += p->KB) {
     int nk = MIN (p->KB, p0 + T - k0);
-    /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T, float32 sums rounded to bf16 */
+    /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T in float32, then in f16 */
     TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv, &kv_alpha,
                             kvb, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C, CUDA_R_16BF, C,
-                            &zero, p->knv, CUDA_R_16BF, Nkv, CUBLAS_COMPUTE_32F,
+                            &zero, p->kvf, CUDA_R_32F, Nkv, CUBLAS_COMPUTE_32F,
                             CUBLAS_GEMM_DEFAULT));
+    GkFlashKvArgs kv = {
+      .kv = p->kvf, .pe = cache + (size_t) k0 * C + Lkv, .nk = nk, .H = H, .Dn = Dn, .Dv = Dv,
+      .R = R, .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C,
+    };
+    TRY (gk_flash_kv_f16 (p->knv, p->kpe16, p->kv_max, &kv, s));
     GkFlashAttnArgs fa = {
-      .q = p->q, .kn = p->knv, .v = p->knv + Dn, .kpe = cache + (size_t) k0 * C + Lkv,
+      .q = p->q, .kn = p->knv, .v = p->knv + Dn, .kpe = p->kpe16, .kv_max = p->kv_max,
       .o = p->o, .m = p->fm, .l = p->fl, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv,
-      .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C, .ldo = ldo, .o_lead = o_lead,
+      .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = R, .ldo = ldo, .o_lead = o_lead,
       .p0 = p0, .k0 = k0, .nk = nk, .scale = scale, .first = k0 == 0,
-      .last = k0 + nk == p0 + T, .bf16 = p->attn == ATTN_FLASH_BF16, .stages = p->stages,
-      .bm = p->bm,
+      .last = k0 + nk == p0 + T, .stages = p->stages, .bm = p->bm,
+      .bn = p->bn,
     };
     TRY (gk_flash_attn (&fa, s));
   }

@@ -108,7 +108,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GlimCudaTp, glim_cuda_tp_free)
 /* The options this backend plans with (bf16 cache, decode and prefill workspaces) for n_ctx. */
 void        glim_cuda_plan_options  (int n_ctx, GlimShardPlanOptions *po);
 /* The prefill's attention path (GLIMMER_PREFILL_ATTN, cuda-prefill.c), or -1 with *error. */
-enum { GLIM_CUDA_ATTN_CUBLAS, GLIM_CUDA_ATTN_FLASH, GLIM_CUDA_ATTN_FLASH_BF16 };
+enum { GLIM_CUDA_ATTN_CUBLAS, GLIM_CUDA_ATTN_FLASH };
 int         glim_cuda_prefill_attn  (GError **error);
 /* The MLA decode's most key splits per token on the current device: GLIMMER_MLA_SPLITS, or
  * what fills the device once (kernels' gk_mla_decode_split_target), 128 at least. */
