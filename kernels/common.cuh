@@ -157,6 +157,17 @@ gk_mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32
                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* 2^x by the hardware's approximation (ex2.approx.ftz: relative error about 2^-22, results
+ * below 2^-126 flushed to 0, 2^-inf = 0), for softmax weights: exp2f adds a range check and
+ * two multiplies around the same instruction for the subnormals. */
+__device__ __forceinline__ float
+gk_exp2_fast (float x)
+{
+  float y;
+  asm ("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 /* The power of two s that brings a largest magnitude m into [2^14, 2^15) (s * m), for
  * operands rounded to f16 (max 65,504); 1 where m is 0 or not finite, at most 2^100. */
 __device__ __forceinline__ float

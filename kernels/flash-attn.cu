@@ -329,7 +329,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
       for (int j = 0; j < SN; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          float p = exp2f (fmaf (s[j][e], fr[e >> 1], -m_use[e >> 1]));
+          float p = gk_exp2_fast (fmaf (s[j][e], fr[e >> 1], -m_use[e >> 1]));
           s[j][e] = p;
           l_r[e >> 1] += p;
         }

@@ -580,8 +580,8 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
           corr[j][e] = exp2f (m_run[j][e] - m_new);  /* m_run = -FLT_MAX: 0 */
           m_run[j][e] = m_new;
         }
-        p[e] = live0 ? exp2f (sc[j][e] - m_new) : 0.0f;
-        p[e + 2] = live1 ? exp2f (sc[j][e + 2] - m_new) : 0.0f;
+        p[e] = live0 ? gk_exp2_fast (sc[j][e] - m_new) : 0.0f;
+        p[e + 2] = live1 ? gk_exp2_fast (sc[j][e + 2] - m_new) : 0.0f;
         l_run[j][e] = l_run[j][e] * corr[j][e] + (p[e] + p[e + 2]);
       }
       /* P^T as B fragments: the S^T accumulator holds (key g, heads c2, c2 + 1), the B operand

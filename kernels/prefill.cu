@@ -223,7 +223,10 @@ split_bf16_kernel (uint16_t *hi, uint16_t *lo, const float *X, int ldx, const in
   }
 }
 
-/* grid (n rows), threads over the columns: the row's largest |x|, then its scaled halves */
+/* grid (n rows), threads over the columns: the row's largest |x|, then its scaled halves.
+ * VPT > 0: a thread's values (at most VPT: cols <= VPT * blockDim.x) stay in registers between
+ * the two passes, so the row is read (and silu computed) once; 0: read twice. */
+template <int VPT>
 __global__ void __launch_bounds__ (256)
 split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X, const float *U,
                       int ldx, const int32_t *rows, int cols)
@@ -235,16 +238,7 @@ split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
     float v = X[at + c];
     return U != NULL ? v / (1.0f + expf (-v)) * U[at + c] : v;
   };
-  float m = 0.0f;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-    float v = value (c);
-    m = fmaxf (m, isfinite (v) ? fabsf (v) : INFINITY);
-  }
-  const float s = gk_f16_range_scale (gk_block_max (m, red));
-  if (threadIdx.x == 0)
-    xscale[i] = 1.0f / s;                       /* exact: a power of two */
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-    float v = value (c) * s;
+  auto store = [&](int c, float v) {
     __half h = __float2half_rn (v);
     int p = (c & ~31) | ((c & 2) << 3) | ((c & 1) << 3) | ((c >> 2) & 6) | ((c >> 2) & 1);
     hi[i * cols + p] = __half_as_ushort (h);
@@ -252,6 +246,34 @@ split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
       float hv = __half2float (h);
       lo[i * cols + p] = isfinite (hv) ? __half_as_ushort (__float2half_rn (v - hv)) : 0;
     }
+  };
+  float m = 0.0f, v[VPT > 0 ? VPT : 1];
+  if (VPT > 0) {
+#pragma unroll
+    for (int k = 0; k < (VPT > 0 ? VPT : 1); k++) {
+      int c = threadIdx.x + k * blockDim.x;
+      v[k] = c < cols ? value (c) : 0.0f;
+      m = fmaxf (m, isfinite (v[k]) ? fabsf (v[k]) : INFINITY);
+    }
+  } else {
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+      float x = value (c);
+      m = fmaxf (m, isfinite (x) ? fabsf (x) : INFINITY);
+    }
+  }
+  const float s = gk_f16_range_scale (gk_block_max (m, red));
+  if (threadIdx.x == 0)
+    xscale[i] = 1.0f / s;                       /* exact: a power of two */
+  if (VPT > 0) {
+#pragma unroll
+    for (int k = 0; k < (VPT > 0 ? VPT : 1); k++) {
+      int c = threadIdx.x + k * blockDim.x;
+      if (c < cols)
+        store (c, v[k] * s);
+    }
+  } else {
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+      store (c, value (c) * s);
   }
 }
 
@@ -332,7 +354,12 @@ gk_split_f16_mma (uint16_t *hi, uint16_t *lo, float *xscale, const float *X, con
   if (n <= 0 || cols <= 0)
     return cudaSuccess;
   int threads = cols >= 256 ? 256 : cols;
-  split_f16_mma_kernel<<<n, threads, 0, stream>>> (hi, lo, xscale, X, U, ldx, rows, cols);
+  if (cols <= 8 * threads)
+    split_f16_mma_kernel<8><<<n, threads, 0, stream>>> (hi, lo, xscale, X, U, ldx, rows, cols);
+  else if (cols <= 16 * threads)
+    split_f16_mma_kernel<16><<<n, threads, 0, stream>>> (hi, lo, xscale, X, U, ldx, rows, cols);
+  else
+    split_f16_mma_kernel<0><<<n, threads, 0, stream>>> (hi, lo, xscale, X, U, ldx, rows, cols);
   return gk_check_launch ();
 }
 

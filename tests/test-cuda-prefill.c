@@ -284,11 +284,13 @@ silu_d (double v)
   return v / (1.0 + exp (-v));
 }
 
+/* One width through gk_split_f16_mma (cols up to 8 or 16 values a thread, or more: the kernel's
+ * three ways to hold a row) */
 static void
-test_split_f16_mma (void)
+split_f16_case (int cols, int ldx)
 {
-  GRand *r = g_rand_new_with_seed (13);
-  const int R = 41, cols = 320, ldx = 333, n = 57;
+  GRand *r = g_rand_new_with_seed (13 + (guint32) cols);
+  const int R = 41, n = 57;
   g_autofree float *x = g_new (float, (size_t) R * ldx);
   g_autofree float *u = g_new (float, (size_t) R * ldx);
   for (int i = 0; i < R; i++) {
@@ -305,7 +307,9 @@ test_split_f16_mma (void)
   for (int c = 0; c < ldx; c++)                      /* a row in f16's range ... */
     x[(size_t) 3 * ldx + c] = (float) g_rand_double_range (r, -1000.0, 1000.0);
   x[(size_t) 3 * ldx + 17] = INFINITY;               /* ... not finite: scale 1, lo 0 there */
-  x[(size_t) 4 * ldx] = 262144.0f;                   /* the largest a power of two: 2^14 */
+  for (int c = 0; c < ldx; c++)                      /* a row whose largest is a power of two */
+    x[(size_t) 4 * ldx + c] = (float) g_rand_double_range (r, -1000.0, 1000.0);
+  x[(size_t) 4 * ldx] = 262144.0f;                   /* scaled to 2^14 exactly */
   g_autofree int32_t *rows = g_new (int32_t, n);
   for (int i = 0; i < n; i++)
     rows[i] = g_rand_int_range (r, 0, R);
@@ -407,6 +411,14 @@ test_split_f16_mma (void)
   cudaFree (d_hi);
   cudaFree (d_lo);
   g_rand_free (r);
+}
+
+static void
+test_split_f16_mma (void)
+{
+  split_f16_case (320, 333);
+  split_f16_case (2080, 2081);
+  split_f16_case (4352, 4352);
 }
 
 /* a random f16 with its exponent field in [e0, e1] (0: subnormal) */

@@ -123,7 +123,7 @@ if [[ -n $preset ]]; then
     echo "$setting $line"
     summary+=("  tp 1 $setting decode $line")
   done
-  for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo GLIMMER_PREFILL_FLASH_BN=32 GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
+  for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo GLIMMER_PREFILL_FLASH_BN=32 GLIMMER_PREFILL_FLASH_BM=64 GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
     echo "$setting $line"
