@@ -1,5 +1,5 @@
-/* gemm-fp4.cu: grouped GEMM of NVFP4 weights against f16 hi + lo activations on tensor cores,
- * for the prefill's experts: every active expert's product in one launch, the weights read in
+/* gemm-fp4.cu: grouped GEMM of NVFP4 weights against f16 activations (hi, or hi + lo) on
+ * tensor cores, for the prefill's experts: every active expert's product in one launch, the weights read in
  * their stored 4-bit form and expanded in registers.
  * SPDX-License-Identifier: MIT
  * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 f16 -> f32, ldmatrix, cp.async).

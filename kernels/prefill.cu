@@ -1,5 +1,6 @@
 /* prefill.cu: the small kernels around the tensor-core GEMMs of prefill: NVFP4 -> bf16 weights
- * and float32 -> bf16 hi + lo activations (the bf16x2 GEMM inputs), MoE grouping on the device,
+ * and float32 -> bf16 hi + lo activations (the bf16x2 GEMM inputs), float32 -> row-scaled f16
+ * activations in the fp4 GEMM's column order (gemm-fp4.cu), MoE grouping on the device,
  * row gathers and scatters for MoE, SwiGLU, causal softmax over materialised scores, query
  * packing.
  * SPDX-License-Identifier: MIT

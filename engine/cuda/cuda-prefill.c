@@ -747,9 +747,9 @@ moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
 }
 
 /* The routed experts of a layer through the NVFP4 grouped GEMM (kernels/gemm-fp4.cu): the
- * pairs' rows gathered, scaled and rounded to f16 (and their lo halves) once, then one launch for every
- * active expert's gate and up, silu(g) * u split the same way, one launch for every down; no
- * weight is expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the
+ * pairs' rows gathered, scaled and rounded to f16 (with their lo halves where asked) once, then
+ * one launch for every active expert's gate and up, silu(g) * u split the same way, one launch
+ * for every down; no weight is expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the
  * gathered rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not
  * take (other formats, unequal widths, K not a multiple of 256, too little room). */
 static gboolean
