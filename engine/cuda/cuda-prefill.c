@@ -683,6 +683,50 @@ lane_linear (GlimCudaForward *fw, int i, const GkMatrix *w, const float *X, int 
   return gemm_f32 (fw, p->lane_blas[i], p->lane[i], wb, w, X, ldx, n, Y, ldy, error);
 }
 
+/* What the grouped expert paths (moe_lanes, moe_fp4) need of a layer's active experts on this
+ * rank: the width F they share (gate and up [F, D], down [D, F]), and in *max_rows the most
+ * pairs one of them has; -1 where one of their matrices fails `takes` or the shapes differ (0:
+ * none active). */
+typedef gboolean (*ExpertTest) (const Pre *p, const GkMatrix *w);
+
+static int
+active_expert_width (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, ExpertTest takes,
+                     int *max_rows)
+{
+  const Pre *p = pre_of (fw);
+  const GlimConfig *c = fw->model->config;
+  int D = c->hidden_size, F = 0;
+  *max_rows = 0;
+  for (int e = 0; e < c->n_routed_experts; e++) {
+    const GkMatrix *w[3] = { &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e] };
+    if (off[e + 1] == off[e] || w[0]->rows == 0)
+      continue;
+    F = F == 0 ? w[0]->rows : F;
+    for (int i = 0; i < 3; i++)
+      if (!takes (p, w[i]))
+        return -1;
+    if (w[0]->rows != F || w[1]->rows != F || w[2]->cols != F || w[0]->cols != D ||
+        w[1]->cols != D || w[2]->rows != D)
+      return -1;
+    *max_rows = MAX (*max_rows, off[e + 1] - off[e]);
+  }
+  return F;
+}
+
+/* BF16 experts keep linear()'s bf16 GEMMs; the lanes' scratch holds one matrix */
+static gboolean
+lanes_take (const Pre *p, const GkMatrix *w)
+{
+  return w->format != GK_WEIGHT_BF16 && (size_t) w->rows * w->cols <= p->wbuf_elems;
+}
+
+static gboolean
+fp4_takes (const Pre *p, const GkMatrix *w)
+{
+  (void) p;
+  return w->format == GK_WEIGHT_NVFP4;
+}
+
 /* The routed experts of a layer in float32 math, spread over the lanes: one expert's GEMM
  * (F x ~T*K/E x D) fills only part of a large GPU, so LANES of them run at once. The pairs'
  * rows are gathered once into p->xs (room for T * K * D floats); expert e works on rows
@@ -699,20 +743,8 @@ moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
   int F_max = MAX (c->intermediate_size, c->moe_intermediate_size * MAX (c->n_shared_experts, 1));
   cudaStream_t s = fw->stream;
   *handled = FALSE;
-  int F = 0;
-  for (int e = 0; e < E; e++) {
-    const GkMatrix *w[3] = { &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e] };
-    if (off[e + 1] == off[e] || w[0]->rows == 0)
-      continue;
-    F = F == 0 ? w[0]->rows : F;
-    for (int i = 0; i < 3; i++)
-      if (w[i]->format == GK_WEIGHT_BF16 || (size_t) w[i]->rows * w[i]->cols > p->wbuf_elems)
-        return TRUE;      /* BF16 experts keep linear()'s bf16 GEMMs */
-    if (w[0]->rows != F || w[1]->rows != F || w[2]->cols != F || w[0]->cols != D ||
-        w[1]->cols != D || w[2]->rows != D)
-      return TRUE;
-  }
-  if (p->n_lanes < LANES || (size_t) n_pairs * F > (size_t) p->T * F_max ||
+  int max_rows, F = active_expert_width (fw, cl, off, lanes_take, &max_rows);
+  if (F < 0 || p->n_lanes < LANES || (size_t) n_pairs * F > (size_t) p->T * F_max ||
       (size_t) n_pairs * D > p->xs_elems)
     return TRUE;
   *handled = TRUE;
@@ -764,21 +796,8 @@ moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gb
   *handled = FALSE;
   if (!p->moe_fp4)
     return TRUE;
-  int F = 0, max_rows = 0;
-  for (int e = 0; e < E; e++) {
-    const GkMatrix *w[3] = { &cl->h_gate[e], &cl->h_up[e], &cl->h_down[e] };
-    if (off[e + 1] == off[e] || w[0]->rows == 0)
-      continue;
-    F = F == 0 ? w[0]->rows : F;
-    for (int i = 0; i < 3; i++)
-      if (w[i]->format != GK_WEIGHT_NVFP4)
-        return TRUE;
-    if (w[0]->rows != F || w[1]->rows != F || w[2]->cols != F || w[0]->cols != D ||
-        w[1]->cols != D || w[2]->rows != D)
-      return TRUE;
-    max_rows = MAX (max_rows, off[e + 1] - off[e]);
-  }
-  if (F == 0 || !gk_gemm_fp4_supported (D) || !gk_gemm_fp4_supported (F) ||
+  int max_rows, F = active_expert_width (fw, cl, off, fp4_takes, &max_rows);
+  if (F <= 0 || !gk_gemm_fp4_supported (D) || !gk_gemm_fp4_supported (F) ||
       (size_t) n_pairs * F > (size_t) p->T * F_max || (size_t) n_pairs * D > p->xs_elems ||
       (size_t) n_pairs * F > p->xs_elems || n_pairs > p->T * c->n_experts_per_tok)
     return TRUE;
