@@ -62,11 +62,12 @@ g4_smem (int K, int bn, bool lo)
   return g4_stages (lo) * g4_stage_bytes (bn, lo) + (size_t) G4_BM * g4_scale_row (K);
 }
 
-/* The A operands of one 32-column block for rows r and r + 8 of the stage: word q of each
- * row, scaled by its 16-column block's scale, as the four pairs of each row. */
+/* The A operands of one 32-column block for rows r and r + 8 of the stage: the lane's word of
+ * codes in each row (w: row r's), times its 16-column block's scale (sc: row r's), as the four
+ * pairs of each row. */
 __device__ __forceinline__ void
 g4_expand (uint32_t (&pa)[4], uint32_t (&pb)[4], const unsigned char *w, const unsigned char *sc,
-           size_t srow, int q)
+           size_t srow)
 {
   uint32_t qa = *(const uint32_t *) (const void *) w;
   uint32_t qb = *(const uint32_t *) (const void *) (w + 8 * G4_WROW);
@@ -173,7 +174,7 @@ gemm_fp4_kernel (const GkGemmGroup *groups, int K)
       for (int mi = 0; mi < 2; mi++) {
         int ra = wm * 32 + mi * 16 + g;
         g4_expand (pa[mi], pb[mi], base + ra * G4_WROW + kb * 16 + 4 * q,
-                   scales + (size_t) ra * srow + (kt * G4_BK + kb * 32) / 16 + (q >> 1), srow, q);
+                   scales + (size_t) ra * srow + (kt * G4_BK + kb * 32) / 16 + (q >> 1), srow);
       }
 #pragma unroll
       for (int m = 0; m < 2; m++)
