@@ -376,6 +376,8 @@ shard_widest (GlimModel *model, const GlimShard *s, guint64 *elems, guint64 *col
     widest_weight (&L->kv_b, elems, cols);
     widest_weight (&L->o, elems, cols);
     widest_weight (&L->router, elems, cols);
+    if (L->router.format == GLIM_WEIGHT_BF16)   /* expanded too: float32 router logits */
+      *elems = MAX (*elems, (guint64) L->router.rows * (guint64) L->router.cols);
     if (!L->is_moe) {
       widest_mlp (&L->dense, elems, cols);
       continue;

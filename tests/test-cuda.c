@@ -993,5 +993,10 @@ main (int argc, char **argv)
       g_test_add_data_func (p4, dir, test_long_prefill);
     add_tp_cases (dir, base);
   }
+  /* every weight BF16 (no NVFP4 matrix to size the prefill's float32 scratch by): decode and
+   * prefill against the CPU */
+  char *bf16 = test_data_path ("tiny-base", "bf16", NULL);     /* lives as long as the run */
+  g_test_add_data_func ("/glimmer/cuda/tiny-base-bf16/decode-and-prefill-mixed", bf16,
+                        test_mixed_paths);
   return g_test_run ();
 }

@@ -169,7 +169,8 @@ expanded_elems (const GkMatrix *w)
 }
 
 /* The most elements any weight expands to (lm_head, BF16, does not count: at full size it
- * would hold 1.2 GB of float32 scratch that nothing uses). */
+ * would hold 1.2 GB of float32 scratch that nothing uses). The router counts in any format: its
+ * logits always run in float32 math (moe()). */
 static size_t
 max_weight_elems (GlimCudaForward *fw)
 {
@@ -179,12 +180,15 @@ max_weight_elems (GlimCudaForward *fw)
   for (int l = 0; l < fw->model->config->n_layers; l++) {
     const CudaLayer *cl = &fw->layers[l];
     best = MAX (best, expanded_elems (&cl->kv_b));
-    if (cl->h_gate != NULL)
-      for (int e = 0; e <= fw->model->config->n_routed_experts; e++) {
-        best = MAX (best, expanded_elems (&cl->h_gate[e]));
-        best = MAX (best, expanded_elems (&cl->h_up[e]));
-        best = MAX (best, expanded_elems (&cl->h_down[e]));
-      }
+    if (cl->h_gate == NULL)
+      continue;
+    const GkMatrix *rw = &g_array_index (fw->host_desc, GkGemvGroup, cl->desc[D_ROUTER]).w;
+    best = MAX (best, (size_t) rw->rows * (size_t) rw->cols);
+    for (int e = 0; e <= fw->model->config->n_routed_experts; e++) {
+      best = MAX (best, expanded_elems (&cl->h_gate[e]));
+      best = MAX (best, expanded_elems (&cl->h_up[e]));
+      best = MAX (best, expanded_elems (&cl->h_down[e]));
+    }
   }
   return best;
 }
