@@ -1,6 +1,6 @@
 /* gemm-fp4.cu: grouped GEMM of NVFP4 weights against f16 activations (hi, or hi + lo) on
- * tensor cores, for the prefill's experts: every active expert's product in one launch, the weights read in
- * their stored 4-bit form and expanded in registers.
+ * tensor cores, for the prefill's experts: every active expert's product in one launch, the
+ * weights read in their stored 4-bit form and expanded in registers.
  * SPDX-License-Identifier: MIT
  * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 f16 -> f32, ldmatrix, cp.async).
  * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear; float64 reference in
@@ -22,9 +22,9 @@
  *
  * Tiles: a CTA of 8 warps takes 128 output features x BN rows of one group (BN 128, or 64 for
  * small groups), stepping through K 64 columns at a time (three stages in flight, two with lo
- * halves; one barrier a step); warp w takes
- * features 32 (w % 4) .. + 32 and rows (BN / 2) (w / 4) .. + BN / 2. Each warp expands 32 rows
- * of codes per 64 columns and reuses them for BN / 2 rows of x (hi and lo). */
+ * halves; one barrier a step); warp w takes features 32 (w % 4) .. + 32 and rows (BN / 2)
+ * (w / 4) .. + BN / 2. Each warp expands 32 rows of codes per 64 columns and reuses them for
+ * BN / 2 rows of x (hi, and lo). */
 #include <cuda_fp16.h>
 
 #include "common.cuh"
