@@ -157,6 +157,14 @@ gk_mma_f16 (float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32
                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+/* silu(g) * u, silu(v) = v / (1 + e^-v): SwiGLU's product (engine/cpu/cpu-ops.c
+ * glim_cpu_silu_mul) */
+__device__ __forceinline__ float
+gk_silu_mul (float g, float u)
+{
+  return g / (1.0f + expf (-g)) * u;
+}
+
 /* 2^x by the hardware's approximation (ex2.approx.ftz: relative error about 2^-22, results
  * below 2^-126 flushed to 0, 2^-inf = 0), for softmax weights: exp2f adds a range check and
  * two multiplies around the same instruction for the subnormals. */
@@ -229,8 +237,8 @@ gk_fp4_f16_undo (void)
 }
 
 /* The f16 pair (code J, code J + 4) of the 8 E2M1 codes in q (code j: bits 4j .. 4j + 3),
- * times the scale pair sc (gk_e4m3x2_f16x2): value * scale * 2^-7 each, exact (at most 6
- * significant bits). */
+ * times the scale pair sc (gk_e4m3x2_f16x2 or gk_e4m3_f16x2_bcast): code * 2^-14 times sc's
+ * f16 values, exact (at most 6 significant bits). */
 template <int J>
 __device__ __forceinline__ uint32_t
 gk_fp4_pair (uint32_t q, uint32_t sc)
@@ -341,6 +349,19 @@ gk_device_sms (int fallback)
       sms <= 0)
     return fallback;
   return sms;
+}
+
+/* Shared memory one block of the current device may opt in to (bytes), 0 if it cannot be
+ * asked: what the kernels' shape choices fit into. */
+static inline size_t
+gk_device_smem_optin (void)
+{
+  int dev = 0, optin = 0;
+  if (cudaGetDevice (&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess ||
+      optin <= 0)
+    return 0;
+  return (size_t) optin;
 }
 
 /* Whether the current device runs programmatic dependent launches (sm_90 and newer). */

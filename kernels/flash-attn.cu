@@ -422,16 +422,13 @@ fa_config (int P, int want_bm, int want_bn, int want_stages, int *bm, int *bn, i
 {
   static const int shapes[5][3] = { { 128, 64, 2 }, { 128, 32, 2 }, { 64, 32, 2 },
                                     { 128, 32, 1 }, { 64, 32, 1 } };
-  int dev = 0, optin = 0;
-  if (cudaGetDevice (&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return false;
+  const size_t optin = gk_device_smem_optin ();
   for (int i = 0; i < 5; i++) {
     int b = shapes[i][0], n = shapes[i][1], st = shapes[i][2];
     if ((want_bm != 0 && b != want_bm) || (want_bn != 0 && n != want_bn) ||
         (want_stages == 1 && st != 1))
       continue;
-    if (fa_smem (P, b, n, st) <= (size_t) optin) {
+    if (fa_smem (P, b, n, st) <= optin) {
       *bm = b;
       *bn = n;
       *stages = st;

@@ -246,11 +246,7 @@ launch (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K,
 extern "C" int
 gk_gemm_fp4_supported (int K)
 {
-  int dev = 0, optin = 0;
-  if (K <= 0 || K % 256 != 0 || cudaGetDevice (&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return 0;
-  return g4_smem (K, 128, true) <= (size_t) optin;
+  return K > 0 && K % 256 == 0 && g4_smem (K, 128, true) <= gk_device_smem_optin ();
 }
 
 extern "C" cudaError_t

@@ -465,13 +465,12 @@ gemv_mma_kernel (const GkGemvGroup *groups, int t_override, int row_units, int e
     if (path == PATH_GENERIC) {
       v = a;                        /* gk_matrix_at applied scale2; x was un-scaled */
       if (SW)
-        v = v / (1.0f + expf (-v)) * b;
+        v = gk_silu_mul (v, b);
     } else {
       float m = path == PATH_FP4 ? sm.mult[n] * 128.0f : 1.0f;
       v = a * m * (path == PATH_FP4 ? g.w.scale2 : 1.0f);
       if (SW) {
-        float u = b * m * (path == PATH_FP4 ? g.w2.scale2 : 1.0f);
-        v = v / (1.0f + expf (-v)) * u;
+        v = gk_silu_mul (v, b * m * (path == PATH_FP4 ? g.w2.scale2 : 1.0f));
       }
     }
     float *y = g.y + (size_t) n * g.y_stride + rr;

@@ -297,8 +297,7 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
   float s2 = g.w2.format == GK_WEIGHT_NVFP4 ? g.w2.scale2 : 1.0f;   /* to this point */
   float v = a * s1 * inv;
   if (MODE == GK_GEMV_SWIGLU) {
-    float u = b * s2 * inv;
-    v = v / (1.0f + expf (-v)) * u;
+    v = gk_silu_mul (v, b * s2 * inv);
   }
   float *y = g.y + (size_t) t * g.y_stride + row0 + r;
   *y = g.accumulate ? *y + g.alpha * v : g.alpha * v;

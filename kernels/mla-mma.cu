@@ -638,13 +638,10 @@ mla_decode_mma2_kernel (GkMlaDecodeArgs a)
 static int
 mma_stages (int H)
 {
-  int dev = 0, optin = 0;
-  if (cudaGetDevice (&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return 0;
-  if (MMA_SMEM (H, 3) <= (size_t) optin)
+  size_t optin = gk_device_smem_optin ();
+  if (MMA_SMEM (H, 3) <= optin)
     return 3;
-  if (MMA_SMEM (H, 2) <= (size_t) optin)
+  if (MMA_SMEM (H, 2) <= optin)
     return 2;
   return 0;
 }
@@ -689,16 +686,15 @@ gk_mla_decode_mma_splits (const GkMlaDecodeArgs *a, cudaStream_t stream)
 static const void *
 mma2_kernel (int H, int *groups, int *stages, size_t *smem)
 {
-  int dev = 0, optin = 0;
-  if (H < 1 || H > MMA_HMAX || cudaGetDevice (&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+  size_t optin = gk_device_smem_optin ();
+  if (H < 1 || H > MMA_HMAX || optin == 0)
     return NULL;
   int nt = GK_CEIL_DIV (H, 8);
   static const int shapes[][2] = { { 2, 3 }, { 2, 2 }, { 1, 2 } };
   for (int i = 0; i < 3; i++) {
     int G = shapes[i][0], S = shapes[i][1];
     size_t bytes = MMA2_SMEM (H, G, S, nt);
-    if (bytes > (size_t) optin)
+    if (bytes > optin)
       continue;
     *groups = G;
     *stages = S;

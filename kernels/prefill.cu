@@ -144,8 +144,7 @@ silu_mul_f32_kernel (float *g, const float *u, size_t n)
 {
   size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) {
-    float v = g[i];
-    g[i] = v / (1.0f + expf (-v)) * u[i];
+    g[i] = gk_silu_mul (g[i], u[i]);
   }
 }
 
@@ -235,10 +234,7 @@ split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
   __shared__ float red[32];
   size_t i = blockIdx.x;
   size_t at = (size_t) (rows != NULL ? rows[i] : (int32_t) i) * ldx;
-  auto value = [&](int c) {
-    float v = X[at + c];
-    return U != NULL ? v / (1.0f + expf (-v)) * U[at + c] : v;
-  };
+  auto value = [&](int c) { return U != NULL ? gk_silu_mul (X[at + c], U[at + c]) : X[at + c]; };
   auto store = [&](int c, float v) {
     __half h = __float2half_rn (v);
     int p = (c & ~31) | ((c & 2) << 3) | ((c & 1) << 3) | ((c >> 2) & 6) | ((c >> 2) & 1);
@@ -248,10 +244,11 @@ split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
       lo[i * cols + p] = isfinite (hv) ? __half_as_ushort (__float2half_rn (v - hv)) : 0;
     }
   };
-  float m = 0.0f, v[VPT > 0 ? VPT : 1];
+  constexpr int NV = VPT > 0 ? VPT : 1;
+  float m = 0.0f, v[NV];
   if (VPT > 0) {
 #pragma unroll
-    for (int k = 0; k < (VPT > 0 ? VPT : 1); k++) {
+    for (int k = 0; k < NV; k++) {
       int c = threadIdx.x + k * blockDim.x;
       v[k] = c < cols ? value (c) : 0.0f;
       m = fmaxf (m, isfinite (v[k]) ? fabsf (v[k]) : INFINITY);
@@ -267,7 +264,7 @@ split_f16_mma_kernel (uint16_t *hi, uint16_t *lo, float *xscale, const float *X,
     xscale[i] = 1.0f / s;                       /* exact: a power of two */
   if (VPT > 0) {
 #pragma unroll
-    for (int k = 0; k < (VPT > 0 ? VPT : 1); k++) {
+    for (int k = 0; k < NV; k++) {
       int c = threadIdx.x + k * blockDim.x;
       if (c < cols)
         store (c, v[k] * s);
