@@ -373,17 +373,19 @@ compute_type (const Pre *p)
   return p->math == PRE_MATH_FP32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
 }
 
-/* Y[n, w->rows] (stride ldy) = X[n, w->cols] (stride ldx) . W^T in float32 math: W expanded
- * into wbuf (scale2 as the GEMM's alpha), on the stream blas is bound to. */
+/* Y[n, w->rows] (stride ldy) = X[n, w->cols] (stride ldx) . W^T on float32 operands, in `math`
+ * (compute_type's, or CUBLAS_COMPUTE_32F): W expanded into wbuf (scale2 as the GEMM's alpha),
+ * on the stream blas is bound to. */
 static gboolean
-gemm_f32 (GlimCudaForward *fw, cublasHandle_t blas, cudaStream_t stream, float *wbuf,
-          const GkMatrix *w, const float *X, int ldx, int n, float *Y, int ldy, GError **error)
+gemm_f32 (cublasHandle_t blas, cudaStream_t stream, float *wbuf, const GkMatrix *w,
+          const float *X, int ldx, int n, float *Y, int ldy, cublasComputeType_t math,
+          GError **error)
 {
   float alpha = w->format == GK_WEIGHT_NVFP4 ? w->scale2 : 1.0f, beta = 0.0f;
   TRY (gk_dequant_f32 (wbuf, w, stream));
   TRY_BLAS (cublasGemmEx (blas, CUBLAS_OP_T, CUBLAS_OP_N, w->rows, n, w->cols, &alpha, wbuf,
                           CUDA_R_32F, w->cols, X, CUDA_R_32F, ldx, &beta, Y, CUDA_R_32F, ldy,
-                          compute_type (pre_of (fw)), CUBLAS_GEMM_DEFAULT));
+                          math, CUBLAS_GEMM_DEFAULT));
   return TRUE;
 }
 
@@ -469,7 +471,8 @@ linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, 
                             CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return TRUE;
   }
-  return gemm_f32 (fw, fw->cublas, fw->stream, p->wbuf, w, X, ldx, T, Y, ldy, error);
+  return gemm_f32 (fw->cublas, fw->stream, p->wbuf, w, X, ldx, T, Y, ldy, compute_type (p),
+                   error);
 }
 
 static const GkMatrix *
@@ -684,7 +687,8 @@ lane_linear (GlimCudaForward *fw, int i, const GkMatrix *w, const float *X, int 
 {
   Pre *p = pre_of (fw);
   float *wb = i == 0 ? p->wbuf : p->lane_wbuf + (size_t) (i - 1) * p->wbuf_elems;
-  return gemm_f32 (fw, p->lane_blas[i], p->lane[i], wb, w, X, ldx, n, Y, ldy, error);
+  return gemm_f32 (p->lane_blas[i], p->lane[i], wb, w, X, ldx, n, Y, ldy, compute_type (p),
+                   error);
 }
 
 /* What the grouped expert paths (moe_lanes, moe_fp4) need of a layer's active experts on this
@@ -785,8 +789,8 @@ moe_lanes (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs,
 /* The routed experts of a layer through the NVFP4 grouped GEMM (kernels/gemm-fp4.cu): the
  * pairs' rows gathered, scaled and rounded to f16 (with their lo halves where asked) once, then
  * one launch for every active expert's gate and up, silu(g) * u split the same way, one launch
- * for every down; no weight is expanded to memory. Rows as moe_lanes: expert e's are off[e] .. off[e + 1] of the
- * gathered rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not
+ * for every down; no weight is expanded to memory. Rows as moe_lanes: expert e's are off[e] ..
+ * off[e + 1] of the gathered rows, of p->g and p->u and of p->ye. *handled FALSE (no error): shapes it does not
  * take (other formats, unequal widths, K not a multiple of 256, too little room). */
 static gboolean
 moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gboolean *handled,
@@ -861,12 +865,9 @@ moe (GlimCudaForward *fw, int l, int T, int p0, GError **error)
   /* the router's logits in float32 math whatever the prefill's: routing compares them, and
    * TF32's rounding would resolve more near-ties differently from the reference */
   const GkMatrix *rw = layer_matrix (fw, cl->desc[D_ROUTER]);
-  float r_alpha = rw->format == GK_WEIGHT_NVFP4 ? rw->scale2 : 1.0f, r_beta = 0.0f;
-  TRY (gk_dequant_f32 (p->wbuf, rw, s));
-  TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, rw->rows, T, rw->cols, &r_alpha,
-                          p->wbuf, CUDA_R_32F, rw->cols, p->h, CUDA_R_32F, D, &r_beta,
-                          p->rlogits, CUDA_R_32F, rw->rows, CUBLAS_COMPUTE_32F,
-                          CUBLAS_GEMM_DEFAULT));
+  if (!gemm_f32 (fw->cublas, s, p->wbuf, rw, p->h, D, T, p->rlogits, rw->rows, CUBLAS_COMPUTE_32F,
+                 error))
+    return FALSE;
   GkRouteArgs ra = {
     .logits = p->rlogits, .bias = cl->router_bias, .idx = p->idx, .weight = p->rweight, .T = T,
     .E = E, .K = K, .n_group = c->n_group, .topk_group = c->topk_group,

@@ -123,8 +123,8 @@ void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* Which GEMV kernel takes a product (format: the groups' GK_WEIGHT_*, as the host knows them).
  * GLIM_GEMV_AUTO: the tensor-core gk_gemv_mma for BF16 weights (lm_head; W_UV where kv_b is
  * BF16: 1.6x faster than the CUDA-core kernel on the H200, docs/PERFORMANCE.md), gk_gemv for
- * the rest (NVFP4, where it is still the faster). GLIMMER_GEMV=mma puts every product on gk_gemv_mma, =cuda
- * every one on gk_gemv. Where the tensor-core kernel does not take the shape
+ * the rest (NVFP4, where it is still the faster). GLIMMER_GEMV=mma puts every product on
+ * gk_gemv_mma, =cuda every one on gk_gemv. Where the tensor-core kernel does not take the shape
  * (cudaErrorNotSupported) gk_gemv does. */
 enum { GLIM_GEMV_AUTO, GLIM_GEMV_CUDA, GLIM_GEMV_MMA };
 static inline cudaError_t
