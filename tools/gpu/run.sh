@@ -89,7 +89,8 @@ if ((do_san)); then
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/tiny-base/eval-sample \
     -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
-    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/gemm-fp4 -p /glimmer/cuda/kernels/split-f16-mma \
+    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/gemm-fp4 \
+    -p /glimmer/cuda/kernels/split-f16-mma -p /glimmer/cuda/tiny-base-bf16/decode-and-prefill-mixed \
     > "$OUT/sanitizer.log" 2>&1
   rc=$?
   tail -3 "$OUT/sanitizer.log"
@@ -114,8 +115,6 @@ if [[ -n $preset ]]; then
     while read -r line; do summary+=("  tp $n decode $line"); done < <(grep -E "^\| [0-9]+ \|" "$log")
     while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
   done
-  # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use tf32 weight
-  # GEMMs and the flash attention
   # the decode's opt-in GEMV kernels at 1k (engine/cuda/cuda-private.h glim_cuda_gemv)
   for setting in GLIMMER_GEMV=cuda GLIMMER_GEMV=mma; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
@@ -123,7 +122,11 @@ if [[ -n $preset ]]; then
     echo "$setting $line"
     summary+=("  tp 1 $setting decode $line")
   done
-  for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo GLIMMER_PREFILL_FLASH_BN=32 GLIMMER_PREFILL_FLASH_BM=64 GLIMMER_PREFILL_MATH=bf16x2 GLIMMER_PREFILL_ATTN=cublas; do
+  # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use TF32 weight
+  # GEMMs, the fp4 expert GEMM on f16 hi and the flash attention with its widest CTA
+  for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo \
+      GLIMMER_PREFILL_FLASH_BN=32 GLIMMER_PREFILL_FLASH_BM=64 GLIMMER_PREFILL_MATH=bf16x2 \
+      GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
     echo "$setting $line"
