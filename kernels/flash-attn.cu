@@ -34,12 +34,13 @@
 #define FA_LOG2E 1.4426950408889634f
 
 /* shared memory in bytes: BM rows of Q and `stages` K + V tiles of BN keys, rows of P + 8 f16
- * (the 16-byte skew keeps ldmatrix free of bank conflicts), then Q's row scales */
+ * (the 16-byte skew keeps ldmatrix free of bank conflicts). For P 256: 101,376 bytes at
+ * (64, 32, 2), exactly the 99 KB an sm_86 block may have. */
 static size_t
 fa_smem (int P, int bm, int bn, int stages)
 {
   size_t row = (size_t) (P + 8) * 2;
-  return (size_t) bm * row + (size_t) stages * 2 * bn * row + (size_t) bm * sizeof (float);
+  return (size_t) bm * row + (size_t) stages * 2 * bn * row;
 }
 
 /* d0 += A . (b0, b1) and d1 += A . (b2, b3): the two n-tiles of one ldmatrix x4 of B */
@@ -136,7 +137,6 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   extern __shared__ __align__ (16) unsigned char smem[];
   uint16_t *qs = (uint16_t *) smem;                                  /* [BM][ROW] */
   uint16_t *kv = qs + BM * ROW;                                      /* [stages][K, V][BN][ROW] */
-  float *qinv = (float *) (void *) (kv + (size_t) stages * 2 * BN * ROW);   /* [BM] */
 
   const int qt = gridDim.y - 1 - blockIdx.y;         /* the longest (last) query tiles first */
   const int h = blockIdx.x, i0 = qt * BM;
@@ -185,8 +185,10 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   cp_async_commit ();
 
   /* Q * scale * log2 e, each of the warp's rows scaled into f16's range; zero past T and Dqk.
-   * Four rows at a time: their loads in flight together. */
+   * Four rows at a time: their loads in flight together. Every lane computes every row's scale
+   * (the warp's maximum) and keeps the inverse for its own two accumulator rows, g and g + 8. */
   const float qscale = a.scale * FA_LOG2E;
+  float qinv[2] = { 1.0f, 1.0f };
   for (int r4 = 0; r4 < 16; r4 += 4) {
     float x[4][P / 32], mx[4];
 #pragma unroll
@@ -209,8 +211,10 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
 #pragma unroll
       for (int c = 0; c < P / 32; c++)
         qs[r * ROW + lane + 32 * c] = __half_as_ushort (__float2half_rn (x[u][c] * s));
-      if (lane == 0)
-        qinv[r] = 1.0f / s;                          /* exact: a power of two */
+      if (r4 + u == g)
+        qinv[0] = 1.0f / s;                          /* exact: a power of two */
+      if (r4 + u == g + 8)
+        qinv[1] = 1.0f / s;
     }
   }
   __syncwarp ();
@@ -221,7 +225,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   float fr[2];
 #pragma unroll
   for (int r = 0; r < 2; r++)
-    fr[r] = qinv[warp * 16 + g + 8 * r] / ksc;
+    fr[r] = qinv[r] / ksc;
 
   /* the state of rows row0 and row0 + 8 (this thread's accumulator rows); O carries V's scale
    * while it is in the registers */

@@ -244,9 +244,9 @@ launch (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K,
 }
 
 extern "C" int
-gk_gemm_fp4_supported (int K)
+gk_gemm_fp4_supported (int K, int lo)
 {
-  return K > 0 && K % 256 == 0 && g4_smem (K, 128, true) <= gk_device_smem_optin ();
+  return K > 0 && K % 256 == 0 && g4_smem (K, 64, lo) <= gk_device_smem_optin ();
 }
 
 extern "C" cudaError_t
@@ -255,9 +255,10 @@ gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, i
 {
   if (n_groups <= 0 || max_n <= 0 || max_rows <= 0)
     return cudaSuccess;
-  if (!gk_gemm_fp4_supported (K))
+  if (!gk_gemm_fp4_supported (K, lo))
     return cudaErrorNotSupported;
-  if (max_rows > 64)
+  /* 128-row tiles for groups of more than 64 rows where they fit (sm_86/89 have 99 KB) */
+  if (max_rows > 64 && g4_smem (K, 128, lo) <= gk_device_smem_optin ())
     return lo ? launch<128, true> (groups, n_groups, max_n, max_rows, K, stream)
               : launch<128, false> (groups, n_groups, max_n, max_rows, K, stream);
   return lo ? launch<64, true> (groups, n_groups, max_n, max_rows, K, stream)

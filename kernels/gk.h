@@ -334,9 +334,10 @@ typedef struct {
 /* groups: device array [n_groups]; max_n and max_rows bound every group's w.rows and rows (grid
  * size); lo: every group's xlo is used (else none is read: hi only). Tensor cores (mma.sync
  * f16, float32 sums), the weights expanded in registers; K a multiple of 256 whose staged
- * scales fit the device's shared memory (gk_gemm_fp4_supported), else cudaErrorNotSupported.
+ * scales fit the device's shared memory with or without lo (gk_gemm_fp4_supported), else
+ * cudaErrorNotSupported.
  * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear. */
-int         gk_gemm_fp4_supported (int K);
+int         gk_gemm_fp4_supported (int K, int lo);
 cudaError_t gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K,
                          int lo, cudaStream_t stream);
 

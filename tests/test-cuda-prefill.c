@@ -550,8 +550,8 @@ static void
 test_gemm_fp4 (void)
 {
   const int K = 512;
-  g_assert_true (gk_gemm_fp4_supported (K));
-  g_assert_false (gk_gemm_fp4_supported (K + 16));
+  g_assert_true (gk_gemm_fp4_supported (K, 0) && gk_gemm_fp4_supported (K, 1));
+  g_assert_false (gk_gemm_fp4_supported (K + 16, 0));
   GRand *r = g_rand_new_with_seed (23);
   double worst = 0.0;
   for (int lo = 0; lo < 2; lo++)

@@ -805,7 +805,8 @@ moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gb
   if (!p->moe_fp4)
     return TRUE;
   int max_rows, F = active_expert_width (fw, cl, off, fp4_takes, &max_rows);
-  if (F <= 0 || !gk_gemm_fp4_supported (D) || !gk_gemm_fp4_supported (F) ||
+  if (F <= 0 || !gk_gemm_fp4_supported (D, p->moe_fp4_lo) ||
+      !gk_gemm_fp4_supported (F, p->moe_fp4_lo) ||
       (size_t) n_pairs * F > (size_t) p->T * F_max || (size_t) n_pairs * D > p->xs_elems ||
       (size_t) n_pairs * F > p->xs_elems || n_pairs > p->T * c->n_experts_per_tok)
     return TRUE;
