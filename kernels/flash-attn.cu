@@ -24,14 +24,10 @@
  * half the work); only the diagonal tiles (and the launch's last) are masked.
  * Keys come in blocks, one launch each: between launches the unnormalised output stays in o
  * (without V's scale) and the running max and sum in m, l; the last launch divides. */
-#include <float.h>
-#include <math.h>
-
-#include "common.cuh"
+#include "flash-common.cuh"
 
 /* keys per tile (BN) and queries per CTA (BM, 16 per warp) are template arguments: BN 64 or 32,
  * BM 128 or 64 */
-#define FA_LOG2E 1.4426950408889634f
 
 /* shared memory in bytes: BM rows of Q and `stages` K + V tiles of BN keys, rows of P + 8 f16
  * (the 16-byte skew keeps ldmatrix free of bank conflicts). For P 256: 101,376 bytes at
@@ -50,13 +46,6 @@ fa_mma2 (float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4], uint32_t b0, ui
 {
   gk_mma_f16 (d0, a[0], a[1], a[2], a[3], b0, b1);
   gk_mma_f16 (d1, a[0], a[1], a[2], a[3], b2, b3);
-}
-
-__device__ __forceinline__ uint32_t
-fa_f16x2 (float lo, float hi)
-{
-  __half2 h = __floats2half2_rn (lo, hi);
-  return *reinterpret_cast<const uint32_t *> (&h);
 }
 
 /* ---- K and V of a key block in f16 ---- */
@@ -141,7 +130,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   const int qt = gridDim.y - 1 - blockIdx.y;         /* the longest (last) query tiles first */
   const int h = blockIdx.x, i0 = qt * BM;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int g = lane >> 2, c2 = (lane & 3) * 2;
+  const int g = lane >> 2;
   const int Dn = a.Dn, Dqk = FULL ? P : a.Dn + a.R, Dv = FULL ? P : a.Dv;
   const int key_lim = a.k0 + a.nk;                   /* this launch's keys end here */
   /* keys any query of this tile sees, in this launch */
@@ -158,16 +147,12 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
       const int r = (idx % (BN * CH)) / CH, d0 = (idx % CH) * 8, j = j0 + r;
       const bool live = a.k0 + j < k_end;
       uint16_t *dst = ks + (size_t) (isv ? BN : 0) * ROW + (size_t) r * ROW + d0;
-      const size_t head = (size_t) j * a.ldkv + (size_t) h * a.hkv;
       if (vec) {
         /* Dn, R, Dv are multiples of 8: a chunk lies in one source, or in the zero tail */
-        const uint16_t *src = NULL;
-        if (live)
-          src = isv ? (d0 < Dv ? a.v + head + d0 : NULL)
-                    : (d0 < Dn ? a.kn + head + d0
-                               : d0 < Dqk ? a.kpe + (size_t) j * a.ldpe + (d0 - Dn) : NULL);
+        const uint16_t *src = fa_kv_chunk (a, h, j, d0, isv, live, Dn, Dqk, Dv);
         cp_async16 (dst, src != NULL ? src : a.kpe, src != NULL);
       } else {
+        const size_t head = (size_t) j * a.ldkv + (size_t) h * a.hkv;
         for (int e = 0; e < 8; e++) {
           int d = d0 + e;
           uint16_t x = 0;
@@ -184,68 +169,16 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
     load_kv (0, 0);
   cp_async_commit ();
 
-  /* Q * scale * log2 e, each of the warp's rows scaled into f16's range; zero past T and Dqk.
-   * Four rows at a time: their loads in flight together. Every lane computes every row's scale
-   * (the warp's maximum) and keeps the inverse for its own two accumulator rows, g and g + 8. */
-  const float qscale = a.scale * FA_LOG2E;
-  float qinv[2] = { 1.0f, 1.0f };
-  for (int r4 = 0; r4 < 16; r4 += 4) {
-    float x[4][P / 32], mx[4];
-#pragma unroll
-    for (int u = 0; u < 4; u++) {
-      int i = i0 + warp * 16 + r4 + u;
-      mx[u] = 0.0f;
-#pragma unroll
-      for (int c = 0; c < P / 32; c++) {
-        int d = lane + 32 * c;
-        float v = i < a.T && d < Dqk ? a.q[(size_t) i * a.ldq + (size_t) h * Dqk + d] * qscale
-                                     : 0.0f;
-        x[u][c] = v;
-        mx[u] = fmaxf (mx[u], isfinite (v) ? fabsf (v) : INFINITY);
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < 4; u++) {
-      int r = warp * 16 + r4 + u;
-      float s = gk_f16_range_scale (gk_warp_max (mx[u]));
-#pragma unroll
-      for (int c = 0; c < P / 32; c++)
-        qs[r * ROW + lane + 32 * c] = __half_as_ushort (__float2half_rn (x[u][c] * s));
-      if (r4 + u == g)
-        qinv[0] = 1.0f / s;                          /* exact: a power of two */
-      if (r4 + u == g + 8)
-        qinv[1] = 1.0f / s;
-    }
-  }
+  /* Q, each row scaled into f16's range; K's and V's scales; the state of rows row0 and
+   * row0 + 8 (this thread's accumulator rows), O with V's scale while it is in the registers */
+  float qinv[2], fr[2], vsc;
+  fa_stage_q<P> (a, h, i0, warp * 16, Dqk, qinv,
+                 [&](int r, int d, uint16_t x) { qs[r * ROW + d] = x; });
   __syncwarp ();
-
-  /* K's and V's scales of this launch; a score in log2 units is the mma's sum times fr */
-  const float ksc = gk_f16_range_scale (__uint_as_float (a.kv_max[0]));
-  const float vsc = gk_f16_range_scale (__uint_as_float (a.kv_max[1]));
-  float fr[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++)
-    fr[r] = qinv[r] / ksc;
-
-  /* the state of rows row0 and row0 + 8 (this thread's accumulator rows); O carries V's scale
-   * while it is in the registers */
+  fa_kv_scales (a, qinv, vsc, fr);
   const int row0 = i0 + warp * 16 + g;
   float o[NT][4], m_r[2], l_r[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    int i = row0 + 8 * r;
-    bool in = !a.first && i < a.T;
-    m_r[r] = in ? a.m[(size_t) i * a.H + h] : -INFINITY;
-    l_r[r] = in && (lane & 3) == 0 ? a.l[(size_t) i * a.H + h] : 0.0f;   /* one lane per row */
-  }
-  float *orow = a.o + (size_t) a.o_lead + (size_t) h * Dv;
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-      int i = row0 + (e >> 1) * 8, d = nt * 8 + c2 + (e & 1);
-      o[nt][e] = !a.first && i < a.T && d < Dv ? orow[(size_t) i * a.ldo + d] * vsc : 0.0f;
-    }
+  fa_state_in<NT> (a, h, row0, Dv, vsc, o, m_r, l_r);
 
   const int qpos0 = a.p0 + row0;                     /* absolute positions of the two rows */
   /* this warp's 16 rows: absolute positions wfirst .. wlast; rows past T compute nothing */
@@ -294,67 +227,15 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
       }
 
       /* causal mask (and the launch's key limit) where the tile reaches past this warp's first
-       * row or the launch's keys, then the online softmax of both rows (maxima of the raw sums:
-       * fr > 0 keeps their order) */
+       * row or the launch's keys, then the online softmax of both rows */
       const bool mask = kbase + BN - 1 > wfirst || kbase + BN > key_lim;
-      float mx[2] = { -INFINITY, -INFINITY };
-#pragma unroll
-      for (int j = 0; j < SN; j++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          int key = kbase + j * 8 + c2 + (e & 1), qpos = qpos0 + (e >> 1) * 8;
-          if (mask && (key > qpos || key >= key_lim))
-            s[j][e] = -INFINITY;
-          mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
-        }
-#pragma unroll
-      for (int r = 0; r < 2; r++)
-        mx[r] *= fr[r];
-      /* a row's running max moves only when a key beats it, after the first tiles rarely: one
-       * vote asks whether any of the warp's rows' does; if none, every correction is 1 (exactly
-       * what the update would compute) and O is not rescaled */
-      const bool grow = __any_sync (0xffffffffu, mx[0] > m_r[0] || mx[1] > m_r[1]);
-      float m_use[2], corr[2] = { 1.0f, 1.0f };
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        if (grow) {
-          mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 1));
-          mx[r] = fmaxf (mx[r], __shfl_xor_sync (0xffffffffu, mx[r], 2));
-          float m_new = fmaxf (m_r[r], mx[r]);
-          m_use[r] = m_new == -INFINITY ? 0.0f : m_new;  /* no key yet: keep 0 * anything */
-          corr[r] = exp2f (m_r[r] - m_use[r]);
-          m_r[r] = m_new;
-          l_r[r] *= corr[r];
-        } else {
-          m_use[r] = m_r[r] == -INFINITY ? 0.0f : m_r[r];
-        }
-      }
-#pragma unroll
-      for (int j = 0; j < SN; j++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          float p = gk_exp2_fast (fmaf (s[j][e], fr[e >> 1], -m_use[e >> 1]));
-          s[j][e] = p;
-          l_r[e >> 1] += p;
-        }
-      if (grow)
-#pragma unroll
-        for (int nt = 0; nt < NT; nt++) {
-          o[nt][0] *= corr[0];
-          o[nt][1] *= corr[0];
-          o[nt][2] *= corr[1];
-          o[nt][3] *= corr[1];
-        }
+      fa_softmax<SN, NT> (s, o, m_r, l_r, fr, mask, kbase, qpos0, key_lim);
 
       /* O += P . V: k-steps of 16 keys, P's A fragments straight from S's accumulators */
 #pragma unroll
       for (int kk = 0; kk < SN / 2; kk++) {
         uint32_t pa[4];
-#pragma unroll
-        for (int q = 0; q < 4; q++) {
-          int j = 2 * kk + (q >> 1), e0 = (q & 1) * 2;
-          pa[q] = fa_f16x2 (s[j][e0], s[j][e0 + 1]);
-        }
+        fa_p_frag<SN> (s, kk, pa);
 #pragma unroll
         for (int np = 0; np < NT / 2; np++) {
           if (np * 16 >= Dv)
@@ -374,37 +255,7 @@ flash_attn_kernel (GkFlashAttnArgs a, int stages, int vec)
   }
   cp_async_wait<0> ();
 
-  /* the rows' sums over the 4 lanes that share them; the state out, or o normalised; V's
-   * scale undone either way */
-  float l_full[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    float v = l_r[r];
-    v += __shfl_xor_sync (0xffffffffu, v, 1);
-    v += __shfl_xor_sync (0xffffffffu, v, 2);
-    l_full[r] = v;
-  }
-  const float vinv = 1.0f / vsc;                     /* exact: a power of two */
-  float inv[2] = { vinv, vinv };
-  if (a.last)
-    for (int r = 0; r < 2; r++)
-      inv[r] = l_full[r] > 0.0f ? vinv / l_full[r] : 0.0f;
-#pragma unroll
-  for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-      int i = row0 + (e >> 1) * 8, d = nt * 8 + c2 + (e & 1);
-      if (i < a.T && d < Dv)
-        orow[(size_t) i * a.ldo + d] = o[nt][e] * inv[e >> 1];
-    }
-  if (!a.last && (lane & 3) == 0)
-    for (int r = 0; r < 2; r++) {
-      int i = row0 + 8 * r;
-      if (i < a.T) {
-        a.m[(size_t) i * a.H + h] = m_r[r];
-        a.l[(size_t) i * a.H + h] = l_full[r];
-      }
-    }
+  fa_state_out<NT> (a, h, row0, Dv, vsc, o, m_r, l_r);
 }
 
 /* ---- launchers ---- */
@@ -519,18 +370,39 @@ gk_flash_kv_f16 (uint16_t *knv, uint16_t *kpe, unsigned *kv_max, const GkFlashKv
   return gk_check_launch ();
 }
 
+/* the K/V/Kpe rows are whole 16-byte chunks (cp.async) */
+static int
+fa_vec (const GkFlashAttnArgs *a)
+{
+  return a->Dn % 8 == 0 && a->R % 8 == 0 && a->Dv % 8 == 0 && a->ldkv % 8 == 0 &&
+         a->hkv % 8 == 0 && a->ldpe % 8 == 0 && fa_aligned (a->kn) && fa_aligned (a->v) &&
+         fa_aligned (a->kpe);
+}
+
+extern "C" int
+gk_flash_attn_wgmma (const GkFlashAttnArgs *a)
+{
+  int Dqk = a->Dn + a->R, P = max (fa_pad (Dqk), fa_pad (a->Dv));
+  bool want = a->impl == GK_FLASH_WGMMA ||
+              (a->impl == GK_FLASH_AUTO && a->bm == 0 && a->bn == 0 && a->stages == 0);
+  return want && fa_pad (Dqk) > 0 && fa_pad (a->Dv) > 0 && fa_vec (a) &&
+         gk_flash_wgmma_ready (P);
+}
+
 extern "C" cudaError_t
 gk_flash_attn (const GkFlashAttnArgs *a, cudaStream_t stream)
 {
   int bm = 0, bn = 0, stages = 0;
   if (a->T <= 0 || a->H <= 0 || a->Dn < 0 || a->R < 0 || a->k0 < 0 || a->nk < 0 ||
       a->k0 + a->nk > a->p0 + a->T || GK_CEIL_DIV (a->T, 64) > 65535 || a->kv_max == NULL ||
-      !gk_flash_attn_shape (a, &bm, &bn, &stages))
+      a->impl < GK_FLASH_AUTO || a->impl > GK_FLASH_WGMMA)
     return cudaErrorInvalidValue;
-  int vec = a->Dn % 8 == 0 && a->R % 8 == 0 && a->Dv % 8 == 0 && a->ldkv % 8 == 0 &&
-            a->hkv % 8 == 0 && a->ldpe % 8 == 0 && fa_aligned (a->kn) && fa_aligned (a->v) &&
-            fa_aligned (a->kpe);
   int P = max (fa_pad (a->Dn + a->R), fa_pad (a->Dv));
+  if (gk_flash_attn_wgmma (a))
+    return gk_flash_wgmma (a, P, stream);
+  if (a->impl == GK_FLASH_WGMMA || !gk_flash_attn_shape (a, &bm, &bn, &stages))
+    return cudaErrorInvalidValue;
+  int vec = fa_vec (a);
   switch (P) {
   case 64:
     return fa_launch_p<64> (a, bm, bn, stages, vec, stream);

@@ -393,7 +393,15 @@ typedef struct {
                              * else 64 (4 warps); 64 or 128 forces it (tests, measuring) */
   int             bn;       /* keys per tile: 0 = 64 where shared memory allows (128-query
                              * CTAs only), else 32; 32 or 64 forces it */
+  int             impl;     /* GK_FLASH_AUTO, GK_FLASH_MMA or GK_FLASH_WGMMA */
 } GkFlashAttnArgs;
+
+/* GkFlashAttnArgs.impl: which kernel makes the products */
+enum {
+  GK_FLASH_AUTO = 0,        /* wgmma where gk_flash_attn_wgmma says so, else mma.sync */
+  GK_FLASH_MMA = 1,         /* mma.sync (flash-attn.cu), every architecture */
+  GK_FLASH_WGMMA = 2,       /* wgmma (flash-wgmma.cu, sm_90a), or cudaErrorInvalidValue */
+};
 
 /* Whether the kernel takes these dims on the current device (shared memory included). */
 int         gk_flash_attn_supported (int Dqk, int Dv);
@@ -401,7 +409,15 @@ int         gk_flash_attn_supported (int Dqk, int Dv);
  * (*bm), keys per tile (*bn) and K/V tiles in flight (*stages); 0 where it would refuse the dims,
  * a->bm, a->bn or a->stages. */
 int         gk_flash_attn_shape (const GkFlashAttnArgs *args, int *bm, int *bn, int *stages);
+/* Whether gk_flash_attn would run these args on the wgmma kernel: compute capability 9.0, the
+ * dims multiples of 8 and at most GK_FLASH_MAX_DIM, the K/V/Kpe rows 16-byte aligned, and impl
+ * GK_FLASH_WGMMA, or GK_FLASH_AUTO with bm, bn and stages left 0. */
+int         gk_flash_attn_wgmma (const GkFlashAttnArgs *args);
 cudaError_t gk_flash_attn (const GkFlashAttnArgs *args, cudaStream_t stream);
+/* flash-wgmma.cu, for gk_flash_attn: whether the wgmma kernel for padded head dim P (64, 128,
+ * 256) runs on the current device, and its launch */
+int         gk_flash_wgmma_ready (int P);
+cudaError_t gk_flash_wgmma (const GkFlashAttnArgs *args, int P, cudaStream_t stream);
 
 /* ---- tensor parallelism (tp.cu) ---- */
 

@@ -30,6 +30,7 @@ typedef struct {
   double      tol;       /* rel L2 bound */
   int         bm;        /* GkFlashAttnArgs.bm: 0 default, 64 or 128 forced */
   int         bn;        /* GkFlashAttnArgs.bn: 0 default, 32 or 64 forced */
+  int         impl;      /* GkFlashAttnArgs.impl: GK_FLASH_AUTO (0), _MMA or _WGMMA */
 } FlashCase;
 
 /* Relative L2 error of the whole output against float64; the columns outside the rank's heads
@@ -85,7 +86,7 @@ run_flash (const FlashCase *k, GRand *r)
       .m = d_m, .l = d_l, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv, .ldq = H * Dqk,
       .ldkv = ldkv, .hkv = Dn + Dv, .ldpe = R, .ldo = ldo, .o_lead = lead, .p0 = k->p0,
       .k0 = k0, .nk = nk, .scale = (float) scale, .first = k0 == 0, .last = k0 + nk == nk_all,
-      .stages = k->stages, .bm = k->bm, .bn = k->bn,
+      .stages = k->stages, .bm = k->bm, .bn = k->bn, .impl = k->impl,
     };
     CUDA_OK (gk_flash_attn (&a, NULL));
   }
@@ -144,22 +145,35 @@ static void
 test_flash (gconstpointer data)
 {
   const FlashCase *k = data;
+  /* the layout run_flash hands the kernel (its device pointers are all 256-byte aligned) */
   GkFlashAttnArgs want = { .Dn = k->Dn, .R = k->R, .Dv = k->Dv, .stages = k->stages,
-                           .bm = k->bm, .bn = k->bn };
+                           .bm = k->bm, .bn = k->bn, .impl = k->impl,
+                           .ldkv = k->H * (k->Dn + k->Dv), .hkv = k->Dn + k->Dv, .ldpe = k->R };
   int bm = 0, bn = 0, stages = 0;
-  if (!gk_flash_attn_shape (&want, &bm, &bn, &stages)) {
+  gboolean wgmma = gk_flash_attn_wgmma (&want);
+  if (k->impl == GK_FLASH_WGMMA && !wgmma) {
+    g_test_skip ("the wgmma kernel needs compute capability 9.0 (sm_90a)");
+    return;
+  }
+  if (!wgmma && !gk_flash_attn_shape (&want, &bm, &bn, &stages)) {
     g_test_skip ("this GPU lacks the shared memory for this CTA shape");
     return;
   }
-  /* the default shape is the widest that fits, and what a case forces is what runs */
+  /* the default shape is the widest that fits, and what a case forces is what runs; a forced
+   * mma.sync shape or kernel is never swapped for wgmma */
   g_assert_true (k->bm == 0 || bm == k->bm);
   g_assert_true (k->bn == 0 || bn == k->bn);
   g_assert_true (k->stages != 1 || stages == 1);
+  g_assert_true (!wgmma || (k->bm == 0 && k->bn == 0 && k->stages == 0 && k->impl != GK_FLASH_MMA));
   g_assert_true (gk_flash_attn_supported (k->Dn + k->R, k->Dv));
   g_autoptr (GRand) r = g_rand_new_with_seed (4242u + (guint32) k->T * 7u + (guint32) k->H);
   double e = run_flash (k, r);
-  g_test_message ("%s: %d queries, %d-key tiles x %d stages per CTA, rel L2 %.3g (bound %.3g)",
-                  k->name, bm, bn, stages, e, k->tol);
+  if (wgmma)
+    g_test_message ("%s: wgmma, 128 queries, 64-key tiles x 2 stages per CTA, rel L2 %.3g "
+                    "(bound %.3g)", k->name, e, k->tol);
+  else
+    g_test_message ("%s: mma.sync, %d queries, %d-key tiles x %d stages per CTA, rel L2 %.3g "
+                    "(bound %.3g)", k->name, bm, bn, stages, e, k->tol);
   g_assert_cmpfloat (e, <, k->tol);
 }
 
@@ -167,33 +181,42 @@ test_flash (gconstpointer data)
  * inputs: ~5e-4 expected, 2e-3 allowed */
 static const FlashCase cases[] = {
   /* GLM-4.7-Flash: Dn 192, R 64, Dv 256; 20 heads (tp 1) and 5 (tp 4) */
-  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096,    1, 0, 2e-3, 0, 0 },
-  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96,    1, 0, 2e-3, 0, 0 },
-  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128,    1, 0, 2e-3, 0, 0 },
-  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512,    1, 0, 2e-3, 0, 0 },
-  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100,    1, 1, 2e-3, 0, 0 },
+  { "glm-h20-p0",      100, 20, 192, 64, 256,    0, 4096,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "glm-h20-past",     70, 20, 192, 64, 256,  200,   96,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "glm-h5-blocks",   130,  5, 192, 64, 256,  300,  128,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "glm-h5-long",     200,  5, 192, 64, 256, 1000,  512,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "glm-h5-1stage",   150,  5, 192, 64, 256,  100,  100,    1, 1, 2e-3, 0, 0, GK_FLASH_AUTO },
   /* magnitudes f16 cannot hold without the scales */
-  { "glm-h10-huge",     90, 10, 192, 64, 256,   50,   64,  1e6, 0, 2e-3, 0, 0 },
-  { "glm-h5-tiny",      77,  5, 192, 64, 256,   80,  100, 1e-7, 0, 2e-3, 0, 0 },
+  { "glm-h10-huge",     90, 10, 192, 64, 256,   50,   64,  1e6, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "glm-h5-tiny",      77,  5, 192, 64, 256,   80,  100, 1e-7, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
   /* the tiny test models' dims (tests/data/tiny-*), and odd ones (element loads) */
-  { "tiny",             37,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 0, 0 },
-  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 0, 0 },
-  { "mid-128",          65,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 0, 0 },
+  { "tiny",             37,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "tiny-odd",         19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
+  { "mid-128",          65,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 0, 0, GK_FLASH_AUTO },
   /* each CTA shape forced (the default picks 128 queries where shared memory allows): 4 and 8
    * warps, partial last query tiles, warps wholly past T, key blocks that end inside a tile */
-  { "glm-h20-bm64",    200, 20, 192, 64, 256,   40,  100,    1, 0, 2e-3, 64, 0 },
-  { "glm-h5-bm128",    300,  5, 192, 64, 256,  333,  160,    1, 0, 2e-3, 128, 0 },
-  { "glm-h10-bm128-1", 141, 10, 192, 64, 256,    0,   48,    1, 1, 2e-3, 128, 0 },
-  { "glm-h5-bm128-blocks", 257, 5, 192, 64, 256, 17, 512,    1, 0, 2e-3, 128, 0 },
-  { "tiny-bm128",      133,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 128, 0 },
-  { "tiny-odd-bm128",   19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 0 },
-  { "mid-128-bm128",   250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 0 },
-  { "mid-128-bm64",    130,  3,  96, 32, 128,    0,  128,    1, 0, 2e-3, 64, 0 },
+  { "glm-h20-bm64",    200, 20, 192, 64, 256,   40,  100,    1, 0, 2e-3, 64, 0, GK_FLASH_AUTO },
+  { "glm-h5-bm128",    300,  5, 192, 64, 256,  333,  160,    1, 0, 2e-3, 128, 0, GK_FLASH_AUTO },
+  { "glm-h10-bm128-1", 141, 10, 192, 64, 256,    0,   48,    1, 1, 2e-3, 128, 0, GK_FLASH_AUTO },
+  { "glm-h5-bm128-blocks", 257, 5, 192, 64, 256, 17, 512,    1, 0, 2e-3, 128, 0, GK_FLASH_AUTO },
+  { "tiny-bm128",      133,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 128, 0, GK_FLASH_AUTO },
+  { "tiny-odd-bm128",   19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 0, GK_FLASH_AUTO },
+  { "mid-128-bm128",   250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 0, GK_FLASH_AUTO },
+  { "mid-128-bm64",    130,  3,  96, 32, 128,    0,  128,    1, 0, 2e-3, 64, 0, GK_FLASH_AUTO },
   /* 32-key tiles with 128-query CTAs (the default takes 64 where shared memory allows) */
-  { "glm-h5-bn32",     300,  5, 192, 64, 256,  333,  160,    1, 0, 2e-3, 128, 32 },
-  { "glm-h10-bn32-huge", 90, 10, 192, 64, 256,  50,   64,  1e6, 0, 2e-3, 128, 32 },
-  { "tiny-odd-bn32",    19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 32 },
-  { "mid-128-bn32",    250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 32 },
+  { "glm-h5-bn32",     300,  5, 192, 64, 256,  333,  160,    1, 0, 2e-3, 128, 32, GK_FLASH_AUTO },
+  { "glm-h10-bn32-huge", 90, 10, 192, 64, 256,  50,   64,  1e6, 0, 2e-3, 128, 32, GK_FLASH_AUTO },
+  { "tiny-odd-bn32",    19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 32, GK_FLASH_AUTO },
+  { "mid-128-bn32",    250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 32, GK_FLASH_AUTO },
+  /* the kernel forced: mma.sync at its default shape where wgmma would run (sm_90), and wgmma
+   * (skipped elsewhere) on GLM's dims and on 64- and 128-wide ones */
+  { "glm-h20-p0-mma",  100, 20, 192, 64, 256,    0, 4096,    1, 0, 2e-3, 0, 0, GK_FLASH_MMA },
+  { "glm-h5-long-mma", 200,  5, 192, 64, 256, 1000,  512,    1, 0, 2e-3, 0, 0, GK_FLASH_MMA },
+  { "glm-h10-huge-mma", 90, 10, 192, 64, 256,   50,   64,  1e6, 0, 2e-3, 0, 0, GK_FLASH_MMA },
+  { "glm-h20-wgmma",   333, 20, 192, 64, 256,  100,  200,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
+  { "glm-h5-tiny-wgmma", 77, 5, 192, 64, 256,   80,  100, 1e-7, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
+  { "tiny-wgmma",      133,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
+  { "mid-128-wgmma",   250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
 };
 
 void

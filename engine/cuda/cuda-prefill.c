@@ -12,8 +12,9 @@
  * Attention, by GLIMMER_PREFILL_ATTN: the default "flash" is the non-absorbed MLA ("compute-
  * friendly", docs/model.md 2.1): per block of at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] .
  * kv_b^T in one GEMM (bf16 operands, kv_b exact in bf16; float32 out), scaled into f16 with the
- * block's Kpe, then the causal flash kernel (kernels/flash-attn.cu, f16 operands scaled into
- * range, float32 sums) carries its state over the blocks; no score buffers. "cublas" is the
+ * block's Kpe, then the causal flash kernel (f16 operands scaled into range, float32 sums:
+ * kernels/flash-wgmma.cu on compute capability 9.0, kernels/flash-attn.cu elsewhere or with
+ * GLIMMER_PREFILL_FLASH=mma) carries its state over the blocks; no score buffers. "cublas" is the
  * absorbed form over the latent cache with float32 scores materialised per query block
  * (S = Q.cache^T, causal softmax, P.cache, W_UV, TF32 GEMMs); head dims past GK_FLASH_MAX_DIM or
  * a kv_b not exact in bf16 (F16, F32) always take it.
@@ -65,6 +66,8 @@ typedef struct {
   int       stages;     /* flash: GkFlashAttnArgs.stages (GLIMMER_PREFILL_FLASH_STAGES=1) */
   int       bm;         /* flash: GkFlashAttnArgs.bm (GLIMMER_PREFILL_FLASH_BM=64: the 4-warp CTA) */
   int       bn;         /* flash: GkFlashAttnArgs.bn (GLIMMER_PREFILL_FLASH_BN=32: 32-key tiles) */
+  int       impl;       /* flash: GkFlashAttnArgs.impl (GLIMMER_PREFILL_FLASH=mma: mma.sync even
+                         * where the wgmma kernel runs) */
   int       Tq;         /* cuBLAS path: queries per attention block */
   PreMath   math;
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *logits;
@@ -277,6 +280,7 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
   p->bm = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BM"), "64") == 0 ? 64 : 0;
   p->bn = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BN"), "32") == 0 ? 32 : 0;
+  p->impl = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH"), "mma") == 0 ? GK_FLASH_MMA : GK_FLASH_AUTO;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
@@ -572,8 +576,8 @@ attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, 
       .o = p->o, .m = p->fm, .l = p->fl, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv,
       .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = R, .ldo = ldo, .o_lead = o_lead,
       .p0 = p0, .k0 = k0, .nk = nk, .scale = scale, .first = k0 == 0,
-      .last = k0 + nk == p0 + T, .stages = p->stages, .bm = p->bm,
-      .bn = p->bn,
+      .last = k0 + nk == p0 + T, .stages = p->stages, .bm = p->bm, .bn = p->bn,
+      .impl = p->impl,
     };
     TRY (gk_flash_attn (&fa, s));
   }

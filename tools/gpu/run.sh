@@ -89,7 +89,8 @@ if ((do_san)); then
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/tiny-base/eval-sample \
     -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
-    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/gemm-fp4 \
+    -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/flash-attn/glm-h5-long-mma \
+    -p /glimmer/cuda/kernels/flash-attn/mid-128-wgmma -p /glimmer/cuda/kernels/gemm-fp4 \
     -p /glimmer/cuda/kernels/split-f16-mma -p /glimmer/cuda/tiny-base-bf16/decode-and-prefill-mixed \
     > "$OUT/sanitizer.log" 2>&1
   rc=$?
@@ -123,10 +124,10 @@ if [[ -n $preset ]]; then
     summary+=("  tp 1 $setting decode $line")
   done
   # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use TF32 weight
-  # GEMMs, the fp4 expert GEMM on f16 hi and the flash attention with its widest CTA
+  # GEMMs, the fp4 expert GEMM on f16 hi and the flash attention on wgmma (sm_90) or with the
+  # mma.sync kernel's widest CTA (GLIMMER_PREFILL_FLASH_BN=32 and _BM=64 force narrower ones)
   for setting in GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo \
-      GLIMMER_PREFILL_FLASH_BN=32 GLIMMER_PREFILL_FLASH_BM=64 GLIMMER_PREFILL_MATH=bf16x2 \
-      GLIMMER_PREFILL_ATTN=cublas; do
+      GLIMMER_PREFILL_FLASH=mma GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
     echo "$setting $line"
