@@ -103,17 +103,27 @@ __device__ __forceinline__ void
 fa_softmax (float (&s)[SN][4], float (&o)[NT][4], float (&m_r)[2], float (&l_r)[2],
             const float (&fr)[2], bool mask, int kbase, int qpos0, int key_lim)
 {
-  const int c2 = (threadIdx.x & 3) * 2;
+  /* a key is masked when key > qpos or key >= key_lim: from column min (qpos + 1, key_lim) -
+   * kbase - c2 of the lane's on, per row. Only on the tiles that need it, behind a uniform
+   * branch: folded into every tile's path (one predicate per score, kept across the products),
+   * it cost ~11 instructions a score. */
+  if (mask) {
+    const int c2 = (threadIdx.x & 3) * 2;
+    const int lim[2] = { min (qpos0 + 1, key_lim) - kbase - c2,
+                         min (qpos0 + 9, key_lim) - kbase - c2 };
+#pragma unroll
+    for (int j = 0; j < SN; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        if (j * 8 + (e & 1) >= lim[e >> 1])
+          s[j][e] = -INFINITY;
+  }
   float mx[2] = { -INFINITY, -INFINITY };
 #pragma unroll
   for (int j = 0; j < SN; j++)
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      int key = kbase + j * 8 + c2 + (e & 1), qpos = qpos0 + (e >> 1) * 8;
-      if (mask && (key > qpos || key >= key_lim))
-        s[j][e] = -INFINITY;
+    for (int e = 0; e < 4; e++)
       mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
-    }
   /* maxima of the raw sums: fr > 0 keeps their order */
 #pragma unroll
   for (int r = 0; r < 2; r++)

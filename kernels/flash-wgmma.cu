@@ -168,17 +168,28 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
   const int k_end = min (key_lim, a.p0 + min (i0 + BM, a.T));
   const int n_tiles = k_end > a.k0 ? GK_CEIL_DIV (k_end - a.k0, BN) : 0;
 
-  /* a tile's K rows then V rows, in 16-byte chunks, zeros past the dims and the keys */
+  /* The K/V loader's plan, fixed for the launch: a thread copies chunk column c (dims 8 c ..
+   * 8 c + 7) of rows r0, r0 + RSTEP, .. of K and of V; RSTEP is a multiple of 8, so the chunk's
+   * swizzled place in a row is the same for all of them. A source of NULL is zeros (past the
+   * dims); rows past the keys any of the CTA's queries sees are zero-filled too. */
+  constexpr int RSTEP = THREADS / CH, RN = BN / RSTEP;
+  const int c = tid % CH, r0 = tid / CH, d0 = 8 * c;
+  const uint32_t dst0 = (uint32_t) (((c >> 3) * BN * 64 + r0 * 64 + (((c & 7) ^ (r0 & 7)) << 3)) * 2);
+  const uint16_t *ksrc = fa_kv_chunk (a, h, 0, d0, false, true, Dn, Dqk, Dv);
+  const uint16_t *vsrc = fa_kv_chunk (a, h, 0, d0, true, true, Dn, Dqk, Dv);
+  const size_t kld = d0 < Dn ? (size_t) a.ldkv : (size_t) a.ldpe, vld = (size_t) a.ldkv;
+  const int j_lim = k_end - a.k0;                    /* keys of this launch the CTA needs */
   auto load_kv = [&](int tile, int stage) {
-    uint16_t *ks = kv + (size_t) stage * 2 * BN * P;
-    const int j0 = tile * BN;
-#pragma unroll 1
-    for (int idx = tid; idx < 2 * BN * CH; idx += THREADS) {
-      const bool isv = idx >= BN * CH;
-      const int r = (idx % (BN * CH)) / CH, d0 = (idx % CH) * 8, j = j0 + r;
-      const uint16_t *src = fa_kv_chunk (a, h, j, d0, isv, a.k0 + j < k_end, Dn, Dqk, Dv);
-      cp_async16 (ks + (isv ? BN * P : 0) + fw_at (BN, r, d0), src != NULL ? src : a.kpe,
-                  src != NULL);
+    unsigned char *ks = (unsigned char *) (kv + (size_t) stage * 2 * BN * P) + dst0;
+    const int j0 = tile * BN + r0;
+#pragma unroll
+    for (int k = 0; k < RN; k++) {
+      const int j = j0 + k * RSTEP;
+      const bool live = j < j_lim;
+      cp_async16 (ks + k * RSTEP * 128, ksrc != NULL ? ksrc + (size_t) j * kld : a.kpe,
+                  live && ksrc != NULL);
+      cp_async16 (ks + BN * P * 2 + k * RSTEP * 128, vsrc != NULL ? vsrc + (size_t) j * vld : a.kpe,
+                  live && vsrc != NULL);
     }
   };
 
@@ -199,7 +210,7 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
   /* this warpgroup's 64 rows end at absolute position wg_last; rows past T compute nothing */
   const int wg_last = a.p0 + i0 + wg * 64 + 63;
   const bool wg_live = i0 + wg * 64 < a.T;
-  /* the warpgroup's Q rows, k-step 0 (a k-step of 16 dims is 32 bytes into a 128-byte row) */
+  /* the warpgroup's Q rows */
   const uint16_t *q_wg = qs + wg * 64 * 64;
   for (int t = 0; t < n_tiles; t++) {
     const int st = t & 1;
@@ -222,12 +233,15 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
 #pragma unroll
         for (int e = 0; e < 4; e++)
           s[j][e] = 0.0f;
+      /* a k-step of 16 dims is 32 bytes into a 128-byte row, 4 of them a block of 64 dims:
+       * the descriptors move by their start address (16-byte units) */
+      const uint64_t dq = fw_desc (q_wg, 16, 1024), dk = fw_desc (Ks, 16, 1024);
       fw_fence ();
 #pragma unroll
       for (int ks = 0; ks < KS; ks++) {
-        const int blk = ks >> 2, off = (ks & 3) * 16;
-        fw_mma_ss64 (s, fw_desc (q_wg + blk * BM * 64 + off, 16, 1024),
-                     fw_desc (Ks + blk * BN * 64 + off, 16, 1024), ks > 0);
+        const int blk = ks >> 2, off = (ks & 3) * 2;
+        fw_mma_ss64 (s, dq + (uint64_t) (blk * BM * 8 + off), dk + (uint64_t) (blk * BN * 8 + off),
+                     ks > 0);
       }
       fw_commit ();
       fw_wait_all ();
@@ -241,10 +255,11 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
 #pragma unroll
       for (int kk = 0; kk < SN / 2; kk++)
         fa_p_frag<SN> (s, kk, pa[kk]);
+      const uint64_t dv = fw_desc (Vs, BN * 128, 1024);
       fw_fence ();
 #pragma unroll
       for (int kk = 0; kk < SN / 2; kk++)
-        fw_mma_rs<NT> (o, pa[kk], fw_desc (Vs + kk * 16 * 64, BN * 128, 1024));
+        fw_mma_rs<NT> (o, pa[kk], dv + (uint64_t) (kk * 16 * 8));
       fw_commit ();
       fw_wait_all ();
     }
