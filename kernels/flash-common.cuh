@@ -94,36 +94,26 @@ fa_state_in (const GkFlashAttnArgs &a, int h, int row0, int Dv, float vsc, float
     }
 }
 
-/* One tile's scores s (the mma's raw sums; key kbase + 8 j + c2 + (e & 1) in s[j][e]) become
- * probabilities in place; the rows' running max and sum move, and o is rescaled where a max
- * moved. mask: the tile reaches past the warp's first row (qpos0 is the absolute position of
- * row g) or past the launch's keys (key_lim). fr: a score in log2 units is the sum times fr. */
-template <int SN, int NT>
-__device__ __forceinline__ void
-fa_softmax (float (&s)[SN][4], float (&o)[NT][4], float (&m_r)[2], float (&l_r)[2],
-            const float (&fr)[2], bool mask, int kbase, int qpos0, int key_lim)
+/* One tile's scores s (the mma's raw sums; key kbase + 8 j + c2 + (e & 1) in s[j][e], s left
+ * as it is) become probabilities, handed to emit (j, r, p0, p1) a pair at a time: those of
+ * s[j][2 r] and s[j][2 r + 1], row g + 8 r. The rows' running max and sum move; returns whether
+ * any of the warp's maxima moved, and then O must be multiplied by corr (fa_rescale) before this
+ * tile's P.V is added. MASKED: scores from column lim[r] of the lane's on are -inf (causal, and
+ * the launch's keys: fa_mask_limits). fr: a score in log2 units is the sum times fr. */
+template <int SN, bool MASKED, typename Emit>
+__device__ __forceinline__ bool
+fa_softmax_tile (const float (&s)[SN][4], float (&m_r)[2], float (&l_r)[2], float (&corr)[2],
+                 const float (&fr)[2], const int (&lim)[2], Emit emit)
 {
-  /* a key is masked when key > qpos or key >= key_lim: from column min (qpos + 1, key_lim) -
-   * kbase - c2 of the lane's on, per row. Only on the tiles that need it, behind a uniform
-   * branch: folded into every tile's path (one predicate per score, kept across the products),
-   * it cost ~11 instructions a score. */
-  if (mask) {
-    const int c2 = (threadIdx.x & 3) * 2;
-    const int lim[2] = { min (qpos0 + 1, key_lim) - kbase - c2,
-                         min (qpos0 + 9, key_lim) - kbase - c2 };
-#pragma unroll
-    for (int j = 0; j < SN; j++)
-#pragma unroll
-      for (int e = 0; e < 4; e++)
-        if (j * 8 + (e & 1) >= lim[e >> 1])
-          s[j][e] = -INFINITY;
-  }
+  auto score = [&](int j, int e) {
+    return MASKED && j * 8 + (e & 1) >= lim[e >> 1] ? -INFINITY : s[j][e];
+  };
   float mx[2] = { -INFINITY, -INFINITY };
 #pragma unroll
   for (int j = 0; j < SN; j++)
 #pragma unroll
     for (int e = 0; e < 4; e++)
-      mx[e >> 1] = fmaxf (mx[e >> 1], s[j][e]);
+      mx[e >> 1] = fmaxf (mx[e >> 1], score (j, e));
   /* maxima of the raw sums: fr > 0 keeps their order */
 #pragma unroll
   for (int r = 0; r < 2; r++)
@@ -132,7 +122,8 @@ fa_softmax (float (&s)[SN][4], float (&o)[NT][4], float (&m_r)[2], float (&l_r)[
    * asks whether any of the warp's rows' does; if none, every correction is 1 (exactly what the
    * update would compute) and O is not rescaled */
   const bool grow = __any_sync (0xffffffffu, mx[0] > m_r[0] || mx[1] > m_r[1]);
-  float m_use[2], corr[2] = { 1.0f, 1.0f };
+  float m_use[2];
+  corr[0] = corr[1] = 1.0f;
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     if (grow) {
@@ -150,19 +141,68 @@ fa_softmax (float (&s)[SN][4], float (&o)[NT][4], float (&m_r)[2], float (&l_r)[
 #pragma unroll
   for (int j = 0; j < SN; j++)
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      float p = gk_exp2_fast (fmaf (s[j][e], fr[e >> 1], -m_use[e >> 1]));
-      s[j][e] = p;
-      l_r[e >> 1] += p;
+    for (int r = 0; r < 2; r++) {
+      float p0 = gk_exp2_fast (fmaf (score (j, 2 * r), fr[r], -m_use[r]));
+      float p1 = gk_exp2_fast (fmaf (score (j, 2 * r + 1), fr[r], -m_use[r]));
+      l_r[r] += p0 + p1;
+      emit (j, r, p0, p1);
     }
-  if (grow)
+  return grow;
+}
+
+/* The column limits of fa_softmax_tile for a tile from key kbase: a key is masked when key >
+ * qpos or key >= key_lim, i.e. from column min (qpos + 1, key_lim) - kbase - c2 of the lane's on,
+ * qpos0 being the absolute position of row g. */
+__device__ __forceinline__ void
+fa_mask_limits (int kbase, int qpos0, int key_lim, int (&lim)[2])
+{
+  const int c2 = (threadIdx.x & 3) * 2;
+  lim[0] = min (qpos0 + 1, key_lim) - kbase - c2;
+  lim[1] = min (qpos0 + 9, key_lim) - kbase - c2;
+}
+
+/* f16x2 of two probabilities */
+__device__ __forceinline__ uint32_t
+fa_f16x2 (float lo, float hi)
+{
+  __half2 p = __floats2half2_rn (lo, hi);
+  return *reinterpret_cast<const uint32_t *> (&p);
+}
+
+/* O's rows g and g + 8 times corr[0] and corr[1] */
+template <int NT>
+__device__ __forceinline__ void
+fa_rescale (float (&o)[NT][4], const float (&corr)[2])
+{
 #pragma unroll
-    for (int nt = 0; nt < NT; nt++) {
-      o[nt][0] *= corr[0];
-      o[nt][1] *= corr[0];
-      o[nt][2] *= corr[1];
-      o[nt][3] *= corr[1];
-    }
+  for (int nt = 0; nt < NT; nt++) {
+    o[nt][0] *= corr[0];
+    o[nt][1] *= corr[0];
+    o[nt][2] *= corr[1];
+    o[nt][3] *= corr[1];
+  }
+}
+
+/* The softmax of one tile in place (s becomes P), then O rescaled where a max moved. mask: the
+ * tile reaches past the warp's first row or the launch's keys; masked behind a uniform branch
+ * (folded into every tile's path, one predicate per score kept across the products, it cost
+ * ~11 instructions a score). */
+template <int SN, int NT>
+__device__ __forceinline__ void
+fa_softmax (float (&s)[SN][4], float (&o)[NT][4], float (&m_r)[2], float (&l_r)[2],
+            const float (&fr)[2], bool mask, int kbase, int qpos0, int key_lim)
+{
+  float corr[2];
+  int lim[2];
+  fa_mask_limits (kbase, qpos0, key_lim, lim);
+  auto put = [&](int j, int r, float p0, float p1) {
+    s[j][2 * r] = p0;
+    s[j][2 * r + 1] = p1;
+  };
+  bool grow = mask ? fa_softmax_tile<SN, true> (s, m_r, l_r, corr, fr, lim, put)
+                   : fa_softmax_tile<SN, false> (s, m_r, l_r, corr, fr, lim, put);
+  if (grow)
+    fa_rescale<NT> (o, corr);
 }
 
 /* P's A fragment (m16k16, f16) for keys 16 kk .. 16 kk + 15 from the probabilities in s */
@@ -173,8 +213,7 @@ fa_p_frag (const float (&s)[SN][4], int kk, uint32_t (&pa)[4])
 #pragma unroll
   for (int q = 0; q < 4; q++) {
     int j = 2 * kk + (q >> 1), e0 = (q & 1) * 2;
-    __half2 p = __floats2half2_rn (s[j][e0], s[j][e0 + 1]);
-    pa[q] = *reinterpret_cast<const uint32_t *> (&p);
+    pa[q] = fa_f16x2 (s[j][e0], s[j][e0 + 1]);
   }
 }
 

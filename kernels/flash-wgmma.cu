@@ -84,10 +84,12 @@ fw_commit (void)
   asm volatile ("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 
+/* until at most N committed groups of this warpgroup's products are pending */
+template <int N>
 __device__ __forceinline__ void
-fw_wait_all (void)
+fw_wait (void)
 {
-  asm volatile ("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  asm volatile ("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
 /* the generic proxy's shared-memory writes (cp.async, stores) made visible to wgmma */
@@ -171,30 +173,36 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
   /* The K/V loader's plan, fixed for the launch: a thread copies chunk column c (dims 8 c ..
    * 8 c + 7) of rows r0, r0 + RSTEP, .. of K and of V; RSTEP is a multiple of 8, so the chunk's
    * swizzled place in a row is the same for all of them. A source of NULL is zeros (past the
-   * dims); rows past the keys any of the CTA's queries sees are zero-filled too. */
+   * dims); rows past the keys any of the CTA's queries sees are zero-filled too. Tile t's K sits
+   * in K stage t & 1, its V in V stage t & 1. */
   constexpr int RSTEP = THREADS / CH, RN = BN / RSTEP;
   const int c = tid % CH, r0 = tid / CH, d0 = 8 * c;
   const uint32_t dst0 = (uint32_t) (((c >> 3) * BN * 64 + r0 * 64 + (((c & 7) ^ (r0 & 7)) << 3)) * 2);
   const uint16_t *ksrc = fa_kv_chunk (a, h, 0, d0, false, true, Dn, Dqk, Dv);
   const uint16_t *vsrc = fa_kv_chunk (a, h, 0, d0, true, true, Dn, Dqk, Dv);
-  const size_t kld = d0 < Dn ? (size_t) a.ldkv : (size_t) a.ldpe, vld = (size_t) a.ldkv;
+  const int kld = d0 < Dn ? a.ldkv : a.ldpe, vld = a.ldkv;
   const int j_lim = k_end - a.k0;                    /* keys of this launch the CTA needs */
-  auto load_kv = [&](int tile, int stage) {
-    unsigned char *ks = (unsigned char *) (kv + (size_t) stage * 2 * BN * P) + dst0;
+  auto load = [&](int tile, uint16_t *stage, const uint16_t *src, int ld) {
+    unsigned char *dst = (unsigned char *) stage + dst0;
     const int j0 = tile * BN + r0;
 #pragma unroll
     for (int k = 0; k < RN; k++) {
       const int j = j0 + k * RSTEP;
-      const bool live = j < j_lim;
-      cp_async16 (ks + k * RSTEP * 128, ksrc != NULL ? ksrc + (size_t) j * kld : a.kpe,
-                  live && ksrc != NULL);
-      cp_async16 (ks + BN * P * 2 + k * RSTEP * 128, vsrc != NULL ? vsrc + (size_t) j * vld : a.kpe,
-                  live && vsrc != NULL);
+      /* a zero-filled chunk still names a valid address: the row's own start */
+      cp_async16 (dst + k * RSTEP * 128, src != NULL ? src + (size_t) j * ld : a.kn,
+                  j < j_lim && src != NULL);
     }
   };
+  auto kst = [&](int tile) { return kv + (size_t) (tile & 1) * BN * P; };
+  auto vst = [&](int tile) { return kv + (size_t) (2 + (tile & 1)) * BN * P; };
 
-  if (n_tiles > 0)
-    load_kv (0, 0);
+  if (n_tiles > 0) {
+    load (0, kst (0), ksrc, kld);
+    load (0, vst (0), vsrc, vld);
+  }
+  cp_async_commit ();
+  if (n_tiles > 1)
+    load (1, kst (1), ksrc, kld);
   cp_async_commit ();
 
   float qinv[2], fr[2], vsc;
@@ -207,63 +215,108 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
 
   const int qpos0 = a.p0 + row0;
   const int wfirst = a.p0 + i0 + warp * 16;          /* this warp's first row */
-  /* this warpgroup's 64 rows end at absolute position wg_last; rows past T compute nothing */
+  /* this warpgroup's 64 rows end at absolute position wg_last; rows past T compute nothing.
+   * A tile wholly past them leaves their state as it is: skipped, warpgroup-uniform (a warp of
+   * it past the tile sees every score -inf, changing nothing); once one is, all later are. */
   const int wg_last = a.p0 + i0 + wg * 64 + 63;
   const bool wg_live = i0 + wg * 64 < a.T;
-  /* the warpgroup's Q rows */
-  const uint16_t *q_wg = qs + wg * 64 * 64;
-  for (int t = 0; t < n_tiles; t++) {
-    const int st = t & 1;
-    if (t + 1 < n_tiles)
-      load_kv (t + 1, st ^ 1);
-    cp_async_commit ();
-    cp_async_wait<1> ();
-    fw_fence_smem ();
-    __syncthreads ();                                /* tile t (and Q) landed */
-    const uint16_t *Ks = kv + (size_t) st * 2 * BN * P;
-    const uint16_t *Vs = Ks + BN * P;
-    const int kbase = a.k0 + t * BN;
+  auto active = [&](int tile) { return tile < n_tiles && wg_live && a.k0 + tile * BN <= wg_last; };
+  const uint64_t dq = fw_desc (qs + wg * 64 * 64, 16, 1024);
 
-    /* a tile wholly past the warpgroup's rows leaves their state as it is: skipped,
-     * warpgroup-uniform (a warp of it past the tile sees every score -inf, changing nothing) */
-    if (wg_live && kbase <= wg_last) {
-      float s[SN][4];
+  /* S = Q . K^T of a tile into s, issued and committed (not waited for). A k-step of 16 dims is
+   * 32 bytes into a 128-byte row, 4 of them a block of 64 dims: the descriptors move by their
+   * start address (16-byte units). */
+  float s[SN][4];
+  auto s_product = [&](int tile) {
+    const uint64_t dk = fw_desc (kst (tile), 16, 1024);
+    fw_fence ();
 #pragma unroll
-      for (int j = 0; j < SN; j++)
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          s[j][e] = 0.0f;
-      /* a k-step of 16 dims is 32 bytes into a 128-byte row, 4 of them a block of 64 dims:
-       * the descriptors move by their start address (16-byte units) */
-      const uint64_t dq = fw_desc (q_wg, 16, 1024), dk = fw_desc (Ks, 16, 1024);
-      fw_fence ();
-#pragma unroll
-      for (int ks = 0; ks < KS; ks++) {
-        const int blk = ks >> 2, off = (ks & 3) * 2;
-        fw_mma_ss64 (s, dq + (uint64_t) (blk * BM * 8 + off), dk + (uint64_t) (blk * BN * 8 + off),
-                     ks > 0);
-      }
-      fw_commit ();
-      fw_wait_all ();
-
-      const bool mask = kbase + BN - 1 > wfirst || kbase + BN > key_lim;
-      fa_softmax<SN, NT> (s, o, m_r, l_r, fr, mask, kbase, qpos0, key_lim);
-
-      /* O += P . V: k-steps of 16 keys (16 rows of 128 bytes into V's blocks); N runs over
-       * the dims' blocks of 64 (leading offset BN rows) */
-      uint32_t pa[SN / 2][4];
-#pragma unroll
-      for (int kk = 0; kk < SN / 2; kk++)
-        fa_p_frag<SN> (s, kk, pa[kk]);
-      const uint64_t dv = fw_desc (Vs, BN * 128, 1024);
-      fw_fence ();
-#pragma unroll
-      for (int kk = 0; kk < SN / 2; kk++)
-        fw_mma_rs<NT> (o, pa[kk], dv + (uint64_t) (kk * 16 * 8));
-      fw_commit ();
-      fw_wait_all ();
+    for (int ks = 0; ks < KS; ks++) {
+      const int blk = ks >> 2, off = (ks & 3) * 2;
+      fw_mma_ss64 (s, dq + (uint64_t) (blk * BM * 8 + off), dk + (uint64_t) (blk * BN * 8 + off),
+                   ks > 0);
     }
-    __syncthreads ();                                /* every warpgroup is done with this stage */
+    fw_commit ();
+  };
+  /* the softmax of a tile's scores in s (left as they are: ptxas sinks writes to the registers
+   * of a product past the wait for any later product), P packed into pn as the A fragments of
+   * P.V; whether O needs corr */
+  auto softmax_into = [&](int tile, uint32_t (&pn)[SN / 2][4], float (&corr)[2]) {
+    const int kbase = a.k0 + tile * BN;
+    int lim[2];
+    fa_mask_limits (kbase, qpos0, key_lim, lim);
+    auto put = [&](int j, int r, float p0, float p1) {
+      pn[j >> 1][((j & 1) << 1) | r] = fa_f16x2 (p0, p1);
+    };
+    return kbase + BN - 1 > wfirst || kbase + BN > key_lim
+             ? fa_softmax_tile<SN, true> (s, m_r, l_r, corr, fr, lim, put)
+             : fa_softmax_tile<SN, false> (s, m_r, l_r, corr, fr, lim, put);
+  };
+#pragma unroll
+  for (int j = 0; j < SN; j++)
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      s[j][e] = 0.0f;
+
+  /* Software-pipelined by one tile: while tile t's P.V runs, tile t + 1's S has been made and its
+   * softmax runs; O is rescaled for t + 1 only once P.V of t is in. P of tile t waits in pa. */
+  uint32_t pa[SN / 2][4], pb[SN / 2][4];
+  cp_async_wait<1> ();
+  fw_fence_smem ();
+  __syncthreads ();                                  /* Q, K and V of tile 0 landed */
+  if (active (0)) {
+    float corr[2];
+    s_product (0);
+    fw_wait<0> ();
+    if (softmax_into (0, pa, corr))
+      fa_rescale<NT> (o, corr);
+  }
+  /* One tile's step: P of tile t waits in pc, tile t + 1's goes to pn. Two buffers taking
+   * turns (the loop runs two steps a turn), not one copied: ptxas gives a copy's source and
+   * destination the same registers, so the softmax would write P.V's operand while it runs. */
+  auto step = [&](int t, const uint32_t (&pc)[SN / 2][4], uint32_t (&pn)[SN / 2][4]) {
+    cp_async_wait<0> ();
+    fw_fence_smem ();
+    /* K of t + 1 and V of t landed; every warpgroup is done with K of t (its S was waited for)
+     * and V of t - 1: their stages take K of t + 2 and V of t + 1 */
+    __syncthreads ();
+    if (t + 2 < n_tiles)
+      load (t + 2, kst (t + 2), ksrc, kld);
+    if (t + 1 < n_tiles)
+      load (t + 1, vst (t + 1), vsrc, vld);
+    cp_async_commit ();
+    if (!active (t))
+      return;
+    /* O += P . V of tile t: k-steps of 16 keys (16 rows of 128 bytes into V's blocks); N runs
+     * over the dims' blocks of 64 (leading offset BN rows) */
+    const uint64_t dv = fw_desc (vst (t), BN * 128, 1024);
+    auto pv_product = [&]() {
+      fw_fence ();
+#pragma unroll
+      for (int kk = 0; kk < SN / 2; kk++)
+        fw_mma_rs<NT> (o, pc[kk], dv + (uint64_t) (kk * 16 * 8));
+      fw_commit ();
+    };
+    /* each path straight, so that ptxas sees which group wait<1> retires (else it serialises
+     * every wgmma) */
+    if (active (t + 1)) {
+      float corr[2];
+      s_product (t + 1);
+      pv_product ();
+      fw_wait<1> ();                                 /* S of t + 1 is in, P.V of t may not be */
+      const bool grow = softmax_into (t + 1, pn, corr);
+      fw_wait<0> ();
+      if (grow)
+        fa_rescale<NT> (o, corr);
+    } else {
+      pv_product ();
+      fw_wait<0> ();
+    }
+  };
+  for (int t = 0; t < n_tiles; t += 2) {
+    step (t, pa, pb);
+    if (t + 1 < n_tiles)
+      step (t + 1, pb, pa);
   }
   cp_async_wait<0> ();
 
