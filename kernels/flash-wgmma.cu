@@ -14,16 +14,20 @@
  * 1,024-byte boundary. Q, K and V are K-major for their products except V, read N-major (its
  * dims are the product's N), from the same layout.
  * SPDX-License-Identifier: MIT */
+#include <cuda.h>                     /* CUtensorMap (types only; the encoder comes from the runtime) */
+#include <cudaTypedefs.h>
+#include <string.h>
+
 #include "flash-common.cuh"
 
 #define FW_BM 128                     /* queries per CTA: two warpgroups of 64 */
 #define FW_BN 64                      /* keys per tile */
 
-/* bytes of shared memory: Q, two stages of K and V, and slack to align to 1,024 */
+/* bytes of shared memory: Q, two stages of K and V, 4 mbarriers, and slack to align to 1,024 */
 static size_t
 fw_smem (int P)
 {
-  return 1024 + (size_t) FW_BM * P * 2 + (size_t) 2 * 2 * FW_BN * P * 2;
+  return 1024 + (size_t) FW_BM * P * 2 + (size_t) 2 * 2 * FW_BN * P * 2 + 4 * 8;
 }
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -147,20 +151,66 @@ fw_mma_rs<32> (float (&d)[32][4], const uint32_t (&a)[4], uint64_t db)
                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
 }
 
+/* mbarriers (shared memory, 8 bytes) for the tensor-memory-accelerator copies */
+__device__ __forceinline__ void
+fw_bar_init (uint64_t *bar, int count)
+{
+  asm volatile ("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr (bar)), "r"(count));
+}
+
+/* this thread's arrival, announcing bytes that copies will complete */
+__device__ __forceinline__ void
+fw_bar_expect (uint64_t *bar, uint32_t bytes)
+{
+  asm volatile ("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+                ::"r"(smem_addr (bar)), "r"(bytes) : "memory");
+}
+
+/* until the barrier's phase of this parity has completed */
+__device__ __forceinline__ void
+fw_bar_wait (uint64_t *bar, int parity)
+{
+  uint32_t done = 0;
+  while (!done)
+    asm volatile ("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                  "selp.u32 %0, 1, 0, p;\n}\n"
+                  : "=r"(done) : "r"(smem_addr (bar)), "r"(parity) : "memory");
+}
+
+/* the box at (x, y) of a 2-d tensor map into shared memory, completing on bar */
+__device__ __forceinline__ void
+fw_tma_load (void *dst, const CUtensorMap *map, int x, int y, uint64_t *bar)
+{
+  asm volatile ("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                " [%0], [%1, {%2, %3}], [%4];\n"
+                ::"r"(smem_addr (dst)), "l"(map), "r"(x), "r"(y), "r"(smem_addr (bar))
+                : "memory");
+}
+
 #endif
 
+/* Tensor maps of one launch's K/V rows for the copies by the tensor memory accelerator: boxes of
+ * 64 dims x 64 keys, swizzled as the kernel's tiles are; keys past nk read as zeros. */
+typedef struct {
+  CUtensorMap kn, kpe, v;
+} FwMaps;
+
 /* grid (H, ceil(T / 128)), 256 threads, fw_smem (P) bytes; every K/V/Kpe row segment 16-byte
- * aligned and Dn, R, Dv multiples of 8 (gk_flash_attn checks) */
-template <int P>
+ * aligned and Dn, R, Dv multiples of 8 (gk_flash_attn checks). TMA: Dn, R and Dv are multiples
+ * of 64 and maps holds the launch's tensor maps; K and V tiles come by the tensor memory
+ * accelerator (thread 0 issues a copy per 64 dims, mbarriers say when they are in). Else each
+ * thread copies its share by cp.async. */
+template <int P, bool TMA>
 __global__ void __launch_bounds__ (256, 1)
-flash_wgmma_kernel (GkFlashAttnArgs a)
+flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
 {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int BM = FW_BM, BN = FW_BN, THREADS = 2 * BM;
   constexpr int NT = P / 8, SN = BN / 8, KS = P / 16, CH = P / 8;
   extern __shared__ __align__ (16) unsigned char smem_raw[];
   uint16_t *qs = (uint16_t *) (smem_raw + ((1024 - (smem_addr (smem_raw) & 1023)) & 1023));
-  uint16_t *kv = qs + BM * P;                        /* [2 stages][K, V] swizzled [BN, P] */
+  uint16_t *kv = qs + BM * P;       /* K stages 0, 1, V stages 0, 1: swizzled [BN, P] each */
+  uint64_t *bars = (uint64_t *) (kv + 4 * BN * P);  /* TMA: K stages 0, 1, V stages 0, 1 */
 
   const int qt = gridDim.y - 1 - blockIdx.y;         /* the longest (last) query tiles first */
   const int h = blockIdx.x, i0 = qt * BM;
@@ -196,14 +246,71 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
   auto kst = [&](int tile) { return kv + (size_t) (tile & 1) * BN * P; };
   auto vst = [&](int tile) { return kv + (size_t) (2 + (tile & 1)) * BN * P; };
 
-  if (n_tiles > 0) {
-    load (0, kst (0), ksrc, kld);
-    load (0, vst (0), vsrc, vld);
+  /* TMA: K of a tile (Dn / 64 boxes of Kn, R / 64 of Kpe), V (Dv / 64 boxes); dims past them
+   * stay zero from the start */
+  auto tma_k = [&](int tile) {
+    uint64_t *bar = &bars[tile & 1];
+    fw_bar_expect (bar, (uint32_t) (Dqk / 64) * BN * 128);
+#pragma unroll
+    for (int b = 0; b < P / 64; b++)
+      if (64 * b < Dqk)
+        fw_tma_load (kst (tile) + b * BN * 64, 64 * b < Dn ? &maps.kn : &maps.kpe,
+                     64 * b < Dn ? h * a.hkv + 64 * b : 64 * b - Dn, tile * BN, bar);
+  };
+  auto tma_v = [&](int tile) {
+    uint64_t *bar = &bars[2 + (tile & 1)];
+    fw_bar_expect (bar, (uint32_t) (Dv / 64) * BN * 128);
+#pragma unroll
+    for (int b = 0; b < P / 64; b++)
+      if (64 * b < Dv)
+        fw_tma_load (vst (tile) + b * BN * 64, &maps.v, h * a.hkv + 64 * b, tile * BN, bar);
+  };
+  /* K of tile t + 2 (into K of t's stage) and V of t + 1 (into V of t - 1's), or with t = -2 the
+   * first K and V and the second K */
+  auto issue = [&](int kt, int vt) {
+    if constexpr (TMA) {
+      if (tid == 0) {
+        if (kt < n_tiles)
+          tma_k (kt);
+        if (vt < n_tiles)
+          tma_v (vt);
+      }
+    } else {
+      if (kt < n_tiles)
+        load (kt, kst (kt), ksrc, kld);
+      if (vt < n_tiles)
+        load (vt, vst (vt), vsrc, vld);
+      cp_async_commit ();
+    }
+  };
+  /* until K of kt and V of vt are in (those past the tiles or unneeded: -1 skips) */
+  auto land = [&](int kt, int vt) {
+    if constexpr (TMA) {
+      if (kt >= 0)
+        fw_bar_wait (&bars[kt & 1], (kt >> 1) & 1);
+      if (vt >= 0)
+        fw_bar_wait (&bars[2 + (vt & 1)], (vt >> 1) & 1);
+    }
+  };
+  if constexpr (TMA) {
+    if (tid == 0) {
+      for (int i = 0; i < 4; i++)
+        fw_bar_init (&bars[i], 1);
+      asm volatile ("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    /* the dims no box covers, zero in every stage */
+    for (int i = tid; i < 2 * BN * (P - Dqk) / 8; i += THREADS) {
+      int st = i / (BN * (P - Dqk) / 8), k = i % (BN * (P - Dqk) / 8);
+      *(uint4 *) (kst (st) + Dqk * BN + 8 * k) = make_uint4 (0, 0, 0, 0);
+    }
+    for (int i = tid; i < 2 * BN * (P - Dv) / 8; i += THREADS) {
+      int st = i / (BN * (P - Dv) / 8), k = i % (BN * (P - Dv) / 8);
+      *(uint4 *) (vst (st) + Dv * BN + 8 * k) = make_uint4 (0, 0, 0, 0);
+    }
+    __syncthreads ();
   }
-  cp_async_commit ();
-  if (n_tiles > 1)
-    load (1, kst (1), ksrc, kld);
-  cp_async_commit ();
+  issue (0, 0);
+  issue (1, n_tiles);
 
   float qinv[2], fr[2], vsc;
   fa_stage_q<P> (a, h, i0, warp * 16, Dqk, qinv,
@@ -261,9 +368,11 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
   /* Software-pipelined by one tile: while tile t's P.V runs, tile t + 1's S has been made and its
    * softmax runs; O is rescaled for t + 1 only once P.V of t is in. P of tile t waits in pa. */
   uint32_t pa[SN / 2][4], pb[SN / 2][4];
-  cp_async_wait<1> ();
+  if constexpr (!TMA)
+    cp_async_wait<1> ();
   fw_fence_smem ();
-  __syncthreads ();                                  /* Q, K and V of tile 0 landed */
+  __syncthreads ();                                  /* Q (and by cp.async K, V of tile 0) in */
+  land (active (0) ? 0 : -1, active (0) ? 0 : -1);
   if (active (0)) {
     float corr[2];
     s_product (0);
@@ -275,18 +384,17 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
    * turns (the loop runs two steps a turn), not one copied: ptxas gives a copy's source and
    * destination the same registers, so the softmax would write P.V's operand while it runs. */
   auto step = [&](int t, const uint32_t (&pc)[SN / 2][4], uint32_t (&pn)[SN / 2][4]) {
-    cp_async_wait<0> ();
-    fw_fence_smem ();
-    /* K of t + 1 and V of t landed; every warpgroup is done with K of t (its S was waited for)
-     * and V of t - 1: their stages take K of t + 2 and V of t + 1 */
+    if constexpr (!TMA) {
+      cp_async_wait<0> ();
+      fw_fence_smem ();
+    }
+    /* every warpgroup is done with K of t (its S was waited for) and V of t - 1: their stages
+     * take K of t + 2 and V of t + 1 (by cp.async: K of t + 1 and V of t are in) */
     __syncthreads ();
-    if (t + 2 < n_tiles)
-      load (t + 2, kst (t + 2), ksrc, kld);
-    if (t + 1 < n_tiles)
-      load (t + 1, vst (t + 1), vsrc, vld);
-    cp_async_commit ();
+    issue (t + 2, t + 1);
     if (!active (t))
       return;
+    land (active (t + 1) ? t + 1 : -1, t);
     /* O += P . V of tile t: k-steps of 16 keys (16 rows of 128 bytes into V's blocks); N runs
      * over the dims' blocks of 64 (leading offset BN rows) */
     const uint64_t dv = fw_desc (vst (t), BN * 128, 1024);
@@ -318,13 +426,14 @@ flash_wgmma_kernel (GkFlashAttnArgs a)
     if (t + 1 < n_tiles)
       step (t + 1, pb, pa);
   }
-  cp_async_wait<0> ();
+  if constexpr (!TMA)
+    cp_async_wait<0> ();
 
   fa_state_out<NT> (a, h, row0, Dv, vsc, o, m_r, l_r);
 #endif
 }
 
-/* whether the kernel for padded head dim P runs on the current device */
+/* whether the kernels for padded head dim P run on the current device */
 template <int P>
 static bool
 fw_ready (void)
@@ -338,7 +447,8 @@ fw_ready (void)
   /* sm_90a machine code runs on compute capability 9.0 alone */
   if (major != 9 || minor != 0 || gk_device_smem_optin () < fw_smem (P))
     return false;
-  if (cudaFuncGetAttributes (&attr, flash_wgmma_kernel<P>) != cudaSuccess) {
+  if (cudaFuncGetAttributes (&attr, flash_wgmma_kernel<P, false>) != cudaSuccess ||
+      cudaFuncGetAttributes (&attr, flash_wgmma_kernel<P, true>) != cudaSuccess) {
     (void) cudaGetLastError ();
     return false;
   }
@@ -360,18 +470,67 @@ gk_flash_wgmma_ready (int P)
   }
 }
 
-template <int P>
+/* one map: rows of a 2-d f16 tensor of `inner` elements, `rows` of them `ld` elements apart */
+static bool
+fw_map (PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap *map, const uint16_t *base,
+        int inner, int rows, int ld)
+{
+  cuuint64_t dim[2] = { (cuuint64_t) inner, (cuuint64_t) rows };
+  cuuint64_t stride[1] = { (cuuint64_t) ld * 2 };
+  cuuint32_t box[2] = { 64, FW_BN }, step[2] = { 1, 1 };
+  return encode (map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *) base, dim, stride, box, step,
+                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                 CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) ==
+         CUDA_SUCCESS;
+}
+
+/* The launch's tensor maps, where its dims are whole boxes: Kn of every head ((H - 1) hkv + Dn
+ * values a row), Kpe (R), V ((H - 1) hkv + Dv); nk rows each. FALSE where they do not apply or
+ * the driver has no encoder (the cp.async kernel runs then). */
+static bool
+fw_maps (const GkFlashAttnArgs *a, FwMaps *m)
+{
+  if (a->Dn % 64 != 0 || a->R % 64 != 0 || a->Dv % 64 != 0 || a->nk <= 0 || a->Dv == 0 ||
+      a->Dn + a->R == 0)
+    return false;
+  PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+  cudaDriverEntryPointQueryResult found;
+  if (cudaGetDriverEntryPointByVersion ("cuTensorMapEncodeTiled", (void **) &encode, 12000,
+                                       cudaEnableDefault, &found) != cudaSuccess ||
+      found != cudaDriverEntryPointSuccess || encode == NULL) {
+    (void) cudaGetLastError ();
+    return false;
+  }
+  memset (m, 0, sizeof *m);
+  int span = (a->H - 1) * a->hkv;
+  return (a->Dn == 0 || fw_map (encode, &m->kn, a->kn, span + a->Dn, a->nk, a->ldkv)) &&
+         (a->R == 0 || fw_map (encode, &m->kpe, a->kpe, a->R, a->nk, a->ldpe)) &&
+         fw_map (encode, &m->v, a->v, span + a->Dv, a->nk, a->ldkv);
+}
+
+template <int P, bool TMA>
 static cudaError_t
-fw_launch (const GkFlashAttnArgs *a, cudaStream_t stream)
+fw_launch (const GkFlashAttnArgs *a, const FwMaps *maps, cudaStream_t stream)
 {
   size_t smem = fw_smem (P);
-  cudaError_t e = cudaFuncSetAttribute (flash_wgmma_kernel<P>,
+  cudaError_t e = cudaFuncSetAttribute (flash_wgmma_kernel<P, TMA>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
   if (e != cudaSuccess)
     return e;
   dim3 grid (a->H, GK_CEIL_DIV (a->T, FW_BM));
-  flash_wgmma_kernel<P><<<grid, 2 * FW_BM, smem, stream>>> (*a);
+  flash_wgmma_kernel<P, TMA><<<grid, 2 * FW_BM, smem, stream>>> (*a, *maps);
   return gk_check_launch ();
+}
+
+template <int P>
+static cudaError_t
+fw_launch_p (const GkFlashAttnArgs *a, cudaStream_t stream)
+{
+  FwMaps maps;
+  if (fw_maps (a, &maps))
+    return fw_launch<P, true> (a, &maps, stream);
+  memset (&maps, 0, sizeof maps);
+  return fw_launch<P, false> (a, &maps, stream);
 }
 
 extern "C" cudaError_t
@@ -379,11 +538,11 @@ gk_flash_wgmma (const GkFlashAttnArgs *a, int P, cudaStream_t stream)
 {
   switch (P) {
   case 64:
-    return fw_launch<64> (a, stream);
+    return fw_launch_p<64> (a, stream);
   case 128:
-    return fw_launch<128> (a, stream);
+    return fw_launch_p<128> (a, stream);
   case 256:
-    return fw_launch<256> (a, stream);
+    return fw_launch_p<256> (a, stream);
   default:
     return cudaErrorInvalidValue;
   }

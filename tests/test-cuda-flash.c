@@ -209,7 +209,8 @@ static const FlashCase cases[] = {
   { "tiny-odd-bn32",    19,  6,  12,  8,  12,    3,    8,    1, 0, 2e-3, 128, 32, GK_FLASH_AUTO },
   { "mid-128-bn32",    250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 128, 32, GK_FLASH_AUTO },
   /* the kernel forced: mma.sync at its default shape where wgmma would run (sm_90), and wgmma
-   * (skipped elsewhere) on GLM's dims and on 64- and 128-wide ones */
+   * (skipped elsewhere) on GLM's dims and on 64- and 128-wide ones (dims not in 64-wide boxes:
+   * K and V by cp.async) */
   { "glm-h20-p0-mma",  100, 20, 192, 64, 256,    0, 4096,    1, 0, 2e-3, 0, 0, GK_FLASH_MMA },
   { "glm-h5-long-mma", 200,  5, 192, 64, 256, 1000,  512,    1, 0, 2e-3, 0, 0, GK_FLASH_MMA },
   { "glm-h10-huge-mma", 90, 10, 192, 64, 256,   50,   64,  1e6, 0, 2e-3, 0, 0, GK_FLASH_MMA },
@@ -217,6 +218,10 @@ static const FlashCase cases[] = {
   { "glm-h5-tiny-wgmma", 77, 5, 192, 64, 256,   80,  100, 1e-7, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
   { "tiny-wgmma",      133,  4,  16, 16,  24,    5,   16,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
   { "mid-128-wgmma",   250,  3,  96, 32, 128,   64,   40,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
+  /* dims in whole 64-wide boxes (the tensor-memory-accelerator copies), with dims past them
+   * padded with zeros (Dn + R and Dv below P) */
+  { "pad-256-wgmma",   150,  3, 128, 64, 128,   70,  100,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
+  { "box-128-wgmma",   190,  4,  64, 64, 128,   33,   77,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
 };
 
 void
