@@ -441,12 +441,15 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
   guint64 Fm = (guint64) MAX (c->moe_intermediate_size, 0);
   guint64 halves = 2 * T * D + 2 * T * MAX (K * MAX (D, Fm), wide_cols);
   if (prefill_flash (model, o)) {
-    /* kv_b in bf16, Kn|V of one key block (float32, then f16) and its Kpe in f16, the flash
-     * state (max, sum) */
+    /* kv_b in 16 bits, Kn|V of one key block in f16 (first in float32 where a kv_b is BF16), its
+     * Kpe and latent rows in f16, the flash state (max, sum), the block's scales */
     guint64 KB = MIN ((guint64) MAX (o->prefill_key_block, 1), n_ctx);
     guint64 R = (guint64) c->qk_rope_head_dim;
-    halves += Hl * Dkv * Lkv + KB * Hl * Dkv + KB * R;
-    floats += 2 * T * Hl + KB * Hl * Dkv + 2;
+    gboolean kv_f32 = FALSE;                    /* Kn|V in float32: only for a BF16 kv_b */
+    for (int l = 0; l < c->n_layers; l++)
+      kv_f32 |= model->layers[l].kv_b.format == GLIM_WEIGHT_BF16;
+    halves += Hl * Dkv * Lkv + KB * Hl * Dkv + KB * R + KB * Lkv;
+    floats += 2 * T * Hl + (kv_f32 ? KB * Hl * Dkv : 0) + 2 + 8;
   } else {
     /* the score blocks S and P: Tq queries x Hl heads x n_ctx keys, Tq cut to the budget */
     guint64 per_q = Hl * n_ctx * 8;
@@ -457,7 +460,7 @@ prefill_estimate (GlimModel *model, int tp, const GlimShardPlanOptions *o, guint
               + n_ctx * C                                      /* one layer's cache */
               + 2 * Tq * Hl * n_ctx;                           /* S, P */
   }
-  return floats * 4 + halves * 2 + 43 * 256;                   /* 43 buffers, each padded */
+  return floats * 4 + halves * 2 + 45 * 256;                   /* 45 buffers, each padded */
 }
 
 static gboolean

@@ -105,6 +105,116 @@ flash_kv_f16_kernel (uint16_t *knv, uint16_t *kpe, const unsigned *mx, GkFlashKv
       __half_as_ushort (__float2half_rn (gk_bf16 (a.pe[(size_t) j * a.ldpe + d]) * sk));
 }
 
+/* ---- K and V of a key block straight from the cache (NVFP4 kv_b) ---- */
+
+/* grid (ceil (rows / 8)), 256 threads: a warp a row, in f16, and the row's L1 norm into d->l1 */
+__global__ void __launch_bounds__ (256)
+flash_kvb_f16_kernel (uint16_t *dst, GkFlashDirect *d, GkMatrix w)
+{
+  const int row = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (row >= w.rows)
+    return;
+  const uint8_t *q = (const uint8_t *) w.data + (size_t) row * (w.cols / 2);
+  const uint8_t *sc = w.scales + (size_t) row * (w.cols / 16);
+  uint16_t *out = dst + (size_t) row * w.cols;
+  float l1 = 0.0f;
+  for (int b = lane; b < w.cols / 16; b += 32) {        /* a 16-element block a lane */
+    float s = gk_fp8_e4m3 (sc[b]);
+    for (int j = 0; j < 8; j++) {
+      uint32_t byte = q[b * 8 + j];
+      float lo = gk_e2m1 (byte & 0xfu) * s, hi = gk_e2m1 (byte >> 4) * s;
+      out[b * 16 + 2 * j] = __half_as_ushort (__float2half_rn (lo));
+      out[b * 16 + 2 * j + 1] = __half_as_ushort (__float2half_rn (hi));
+      l1 += fabsf (lo) + fabsf (hi);
+    }
+  }
+  l1 = gk_warp_sum<float> (l1);
+  if (lane == 0)
+    atomicMax (&d->l1, fa_abs_bits (l1));
+}
+
+/* grid (nk), 256 threads: the largest |latent| and |Kpe| of key j's cache row */
+__global__ void __launch_bounds__ (256)
+flash_cache_max_kernel (GkFlashDirect *d, const uint16_t *cache, int ldc, int Lkv, int R)
+{
+  const uint16_t *row = cache + (size_t) blockIdx.x * ldc;
+  unsigned mc = 0, mp = 0;
+  for (int i = threadIdx.x; i < Lkv + R; i += blockDim.x) {
+    unsigned b = fa_abs_bits (gk_bf16 (row[i]));
+    if (i < Lkv)
+      mc = max (mc, b);
+    else
+      mp = max (mp, b);
+  }
+  mc = __reduce_max_sync (0xffffffffu, mc);
+  mp = __reduce_max_sync (0xffffffffu, mp);
+  if ((threadIdx.x & 31) == 0) {
+    atomicMax (&d->c_max[0], mc);
+    atomicMax (&d->c_max[1], mp);
+  }
+}
+
+/* the latent's power of two and the K/V bound of gk_flash_cache_f16 */
+__device__ __forceinline__ void
+fa_direct_scales (const GkFlashDirect *d, float scale2, float &sc, float &bound)
+{
+  const float cmax = __uint_as_float (d->c_max[0]);
+  sc = gk_f16_range_scale (cmax);
+  bound = fmaxf (fabsf (scale2) * __uint_as_float (d->l1) * cmax, __uint_as_float (d->c_max[1]));
+}
+
+/* grid (nk), 256 threads: key j's latent times sc and Kpe times s in f16; block 0 publishes the
+ * scales (every block computes the same ones) */
+__global__ void __launch_bounds__ (256)
+flash_cache_f16_kernel (uint16_t *c16, uint16_t *kpe, GkFlashDirect *d, const uint16_t *cache,
+                        int ldc, int Lkv, int R, float scale2)
+{
+  float sc, bound;
+  fa_direct_scales (d, scale2, sc, bound);
+  const float s = gk_f16_range_scale (bound);
+  const int j = blockIdx.x;
+  const uint16_t *row = cache + (size_t) j * ldc;
+  for (int i = threadIdx.x; i < Lkv; i += blockDim.x)
+    c16[(size_t) j * Lkv + i] = __half_as_ushort (__float2half_rn (gk_bf16 (row[i]) * sc));
+  for (int i = threadIdx.x; i < R; i += blockDim.x)
+    kpe[(size_t) j * R + i] = __half_as_ushort (__float2half_rn (gk_bf16 (row[Lkv + i]) * s));
+  if (j == 0 && threadIdx.x == 0) {
+    d->kv_max[0] = d->kv_max[1] = __float_as_uint (bound);
+    d->alpha = scale2 * (s / sc);                    /* exact: s and sc are powers of two */
+    d->beta = 0.0f;
+  }
+}
+
+extern "C" cudaError_t
+gk_flash_kvb_f16 (uint16_t *dst, GkFlashDirect *d, const GkMatrix *kv_b, cudaStream_t stream)
+{
+  if (kv_b->format != GK_WEIGHT_NVFP4 || kv_b->cols % 16 != 0 || kv_b->rows <= 0)
+    return cudaErrorInvalidValue;
+  cudaError_t e = cudaMemsetAsync (&d->l1, 0, sizeof d->l1, stream);
+  if (e != cudaSuccess)
+    return e;
+  flash_kvb_f16_kernel<<<GK_CEIL_DIV (kv_b->rows, 8), 256, 0, stream>>> (dst, d, *kv_b);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_flash_cache_f16 (uint16_t *c16, uint16_t *kpe, GkFlashDirect *d, const uint16_t *cache,
+                    int ldc, int nk, int Lkv, int R, float scale2, cudaStream_t stream)
+{
+  if (nk <= 0)
+    return cudaSuccess;
+  if (Lkv <= 0 || R < 0 || ldc < Lkv + R)
+    return cudaErrorInvalidValue;
+  cudaError_t e = cudaMemsetAsync (d->c_max, 0, sizeof d->c_max, stream);
+  if (e != cudaSuccess)
+    return e;
+  flash_cache_max_kernel<<<nk, 256, 0, stream>>> (d, cache, ldc, Lkv, R);
+  if ((e = gk_check_launch ()) != cudaSuccess)
+    return e;
+  flash_cache_f16_kernel<<<nk, 256, 0, stream>>> (c16, kpe, d, cache, ldc, Lkv, R, scale2);
+  return gk_check_launch ();
+}
+
 /* ---- attention ---- */
 
 /* grid (H, ceil(T / BM)), 2 * BM threads, fa_smem (P, BM, BN, stages) bytes.

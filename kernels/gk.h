@@ -372,6 +372,30 @@ typedef struct {
 cudaError_t gk_flash_kv_f16 (uint16_t *knv, uint16_t *kpe, unsigned *kv_max,
                              const GkFlashKvArgs *a, cudaStream_t stream);
 
+/* K and V of a key block straight from the latent cache, for an NVFP4 kv_b (no float32 Kn|V):
+ * gk_flash_kvb_f16 expands kv_b to f16 once per layer (exact: an E2M1 code times an e4m3 scale
+ * is an f16 normal), gk_flash_cache_f16 scales the block's cache rows into f16 and sets the
+ * scales, then one f16 GEMM writes Kn|V already scaled: knv = alpha . c16 . kvb16^T (cuBLAS,
+ * float32 sums, alpha and beta read from this struct in device pointer mode). K and V share one
+ * scale, from a bound rather than their largest values: |Kn|, |V| <= scale2 * (kv_b's largest
+ * row L1 norm) * (the block's largest |latent|), and |Kpe| its own largest; the bound goes to
+ * [2^14, 2^15), so nothing overflows and values even 2^-28 of it stay f16 normals. */
+typedef struct {
+  unsigned kv_max[2];       /* for GkFlashAttnArgs.kv_max: the bound, float bits, twice */
+  float    alpha, beta;     /* the Kn|V GEMM's: scale2 * s / (the latent's scale), and 0 */
+  unsigned l1;              /* kv_b's largest row L1 norm, without scale2 (float bits) */
+  unsigned c_max[2];        /* the block's largest |latent| and |Kpe| (float bits) */
+} GkFlashDirect;
+/* dst [rows, cols] f16 = kv_b (NVFP4, without scale2); d->l1 set */
+cudaError_t gk_flash_kvb_f16 (uint16_t *dst, GkFlashDirect *d, const GkMatrix *kv_b,
+                              cudaStream_t stream);
+/* c16 [nk, Lkv] = the cache rows' latent part times a power of two, kpe [nk, R] = their Kpe times
+ * the K/V scale, both f16; d->kv_max, d->alpha (with scale2), d->beta set. cache: key j's row at
+ * cache + j * ldc, latent then Kpe. */
+cudaError_t gk_flash_cache_f16 (uint16_t *c16, uint16_t *kpe, GkFlashDirect *d,
+                                const uint16_t *cache, int ldc, int nk, int Lkv, int R,
+                                float scale2, cudaStream_t stream);
+
 typedef struct {
   const float    *q;        /* [T] rows of ldq floats: head h at h * (Dn + R), [nope | rope] */
   const uint16_t *kn;       /* f16: key k0 + j, head h at kn + j * ldkv + h * hkv, Dn values */

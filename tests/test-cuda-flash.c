@@ -3,7 +3,8 @@
  * the unrounded inputs (gk_dequant_bf16 has its own test in test-cuda-prefill.c). Inputs are laid
  * out as cuda-prefill.c lays them (Kn|V head-major float32 rows of one GEMM, Kpe read from bf16
  * latent-cache rows, output columns of a tensor-parallel rank), keys fed in several blocks.
- * Part of the test-cuda program (registered from test-cuda.c).
+ * Also the K/V preparation for an NVFP4 kv_b (gk_flash_kvb_f16, gk_flash_cache_f16) against the
+ * same arithmetic on the host. Part of the test-cuda program (registered from test-cuda.c).
  * SPDX-License-Identifier: MIT */
 #include <glib.h>
 #include <math.h>
@@ -224,9 +225,155 @@ static const FlashCase cases[] = {
   { "box-128-wgmma",   190,  4,  64, 64, 128,   33,   77,    1, 0, 2e-3, 0, 0, GK_FLASH_WGMMA },
 };
 
+/* ---- K and V straight from the cache (an NVFP4 kv_b): gk_flash_kvb_f16, gk_flash_cache_f16 ---- */
+
+static float
+e2m1 (unsigned c)
+{
+  static const float mag[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
+  return (c & 8u) ? -mag[c & 7u] : mag[c & 7u];
+}
+
+/* the power of two that brings m into [2^14, 2^15) (gk_f16_range_scale) */
+static float
+range_scale (float m)
+{
+  int e;
+  frexpf (m, &e);
+  return ldexpf (1.0f, MIN (15 - e, 100));
+}
+
+/* kv_b expanded to f16 exactly with its largest row L1 norm; the cache rows' latent in f16 by
+ * a power of two, Kpe by the K/V scale; the bound on |Kn|V| that scale comes from holds for
+ * every product and is not loose by more than 2^10 */
+static void
+test_flash_direct (gconstpointer data)
+{
+  const double mag = *(const double *) data;
+  const int H = 3, Dn = 64, Dv = 96, Lkv = 64, R = 16, C = Lkv + R, nk = 70;
+  const int rows = H * (Dn + Dv);
+  const float scale2 = 0.37f;
+  g_autoptr (GRand) r = g_rand_new_with_seed (77u + (guint32) log10 (mag));
+  g_autofree uint8_t *q = g_new (uint8_t, (size_t) rows * Lkv / 2);
+  g_autofree uint8_t *sc = g_new (uint8_t, (size_t) rows * Lkv / 16);
+  g_autofree uint16_t *cache = g_new (uint16_t, (size_t) nk * C);
+  for (size_t i = 0; i < (size_t) rows * Lkv / 2; i++)
+    q[i] = (uint8_t) g_rand_int_range (r, 0, 256);
+  for (size_t i = 0; i < (size_t) rows * Lkv / 16; i++)
+    sc[i] = glim_f32_to_fp8_e4m3 ((float) ldexp (1.0 + g_rand_double (r), g_rand_int_range (r, -6, 5)));
+  for (size_t i = 0; i < (size_t) nk * C; i++)
+    cache[i] = glim_f32_to_bf16 ((float) (test_gauss (r) * mag));
+
+  uint8_t *d_q, *d_sc;
+  uint16_t *d_cache, *d_kvb, *d_c16, *d_kpe;
+  GkFlashDirect *d_dir;
+  CUDA_OK (cudaMalloc ((void **) &d_q, (size_t) rows * Lkv / 2));
+  CUDA_OK (cudaMalloc ((void **) &d_sc, (size_t) rows * Lkv / 16));
+  CUDA_OK (cudaMalloc ((void **) &d_cache, (size_t) nk * C * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_kvb, (size_t) rows * Lkv * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_c16, (size_t) nk * Lkv * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_kpe, (size_t) nk * R * 2));
+  CUDA_OK (cudaMalloc ((void **) &d_dir, sizeof (GkFlashDirect)));
+  CUDA_OK (cudaMemcpy (d_q, q, (size_t) rows * Lkv / 2, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_sc, sc, (size_t) rows * Lkv / 16, cudaMemcpyHostToDevice));
+  CUDA_OK (cudaMemcpy (d_cache, cache, (size_t) nk * C * 2, cudaMemcpyHostToDevice));
+  GkMatrix w = { .data = d_q, .scales = d_sc, .scale2 = scale2, .format = GK_WEIGHT_NVFP4,
+                 .rows = rows, .cols = Lkv };
+  CUDA_OK (gk_flash_kvb_f16 (d_kvb, d_dir, &w, NULL));
+  CUDA_OK (gk_flash_cache_f16 (d_c16, d_kpe, d_dir, d_cache, C, nk, Lkv, R, scale2, NULL));
+  g_autofree uint16_t *kvb = g_new (uint16_t, (size_t) rows * Lkv);
+  g_autofree uint16_t *c16 = g_new (uint16_t, (size_t) nk * Lkv);
+  g_autofree uint16_t *kpe = g_new (uint16_t, (size_t) nk * R);
+  GkFlashDirect dir;
+  CUDA_OK (cudaMemcpy (kvb, d_kvb, (size_t) rows * Lkv * 2, cudaMemcpyDeviceToHost));
+  CUDA_OK (cudaMemcpy (c16, d_c16, (size_t) nk * Lkv * 2, cudaMemcpyDeviceToHost));
+  CUDA_OK (cudaMemcpy (kpe, d_kpe, (size_t) nk * R * 2, cudaMemcpyDeviceToHost));
+  CUDA_OK (cudaMemcpy (&dir, d_dir, sizeof dir, cudaMemcpyDeviceToHost));
+  cudaFree (d_q);
+  cudaFree (d_sc);
+  cudaFree (d_cache);
+  cudaFree (d_kvb);
+  cudaFree (d_c16);
+  cudaFree (d_kpe);
+  cudaFree (d_dir);
+
+  /* kv_b: every element exact, the largest row L1 norm */
+  g_autofree float *wf = g_new (float, (size_t) rows * Lkv);
+  double l1_max = 0.0;
+  for (int i = 0; i < rows; i++) {
+    double l1 = 0.0;
+    for (int k = 0; k < Lkv; k++) {
+      size_t at = (size_t) i * Lkv + k;
+      float v = e2m1 ((q[at / 2] >> (4 * (at % 2))) & 0xfu) * glim_fp8_e4m3_to_f32 (sc[at / 16]);
+      g_assert_cmpfloat (glim_f16_to_f32 (kvb[at]), ==, v);
+      wf[at] = v;
+      l1 += fabs (v);
+    }
+    l1_max = MAX (l1_max, l1);
+  }
+  float l1_dev;
+  memcpy (&l1_dev, &dir.l1, 4);
+  g_assert_cmpfloat (fabs (l1_dev - l1_max), <=, 1e-5 * l1_max);
+
+  /* the cache: largest |latent| and |Kpe|, the latent by its power of two, exact */
+  float cmax = 0.0f, pmax = 0.0f;
+  for (int j = 0; j < nk; j++)
+    for (int i = 0; i < C; i++) {
+      float v = fabsf (glim_bf16_to_f32 (cache[(size_t) j * C + i]));
+      if (i < Lkv)
+        cmax = MAX (cmax, v);
+      else
+        pmax = MAX (pmax, v);
+    }
+  float csc = range_scale (cmax);
+  for (int j = 0; j < nk; j++)
+    for (int i = 0; i < Lkv; i++)
+      g_assert_cmpfloat (glim_f16_to_f32 (c16[(size_t) j * Lkv + i]), ==,
+                         glim_bf16_to_f32 (cache[(size_t) j * C + i]) * csc);
+
+  /* the bound and the scale it gives; alpha = scale2 s / csc; Kpe times s, rounded to f16 */
+  float bound, bound1;
+  memcpy (&bound, &dir.kv_max[0], 4);
+  memcpy (&bound1, &dir.kv_max[1], 4);
+  g_assert_cmpfloat (bound, ==, bound1);
+  double want = MAX (scale2 * l1_max * cmax, pmax);
+  g_assert_cmpfloat (fabs (bound - want), <=, 1e-5 * want);
+  float s = range_scale (bound);
+  g_assert_cmpfloat (dir.alpha, ==, scale2 * (s / csc));
+  g_assert_cmpfloat (dir.beta, ==, 0.0f);
+  for (int j = 0; j < nk; j++)
+    for (int i = 0; i < R; i++) {
+      float v = glim_bf16_to_f32 (cache[(size_t) j * C + Lkv + i]) * s;
+      g_assert_cmpfloat (fabsf (glim_f16_to_f32 (kpe[(size_t) j * R + i]) - v), <=,
+                         fabsf (v) * 1e-3f + 1e-7f);
+    }
+
+  /* every Kn|V value scaled stays below 2^15 (f16 holds it), and the largest is not far below */
+  double kv_max = 0.0;
+  for (int j = 0; j < nk; j++)
+    for (int i = 0; i < rows; i++) {
+      double d = 0.0;
+      for (int k = 0; k < Lkv; k++)
+        d += (double) wf[(size_t) i * Lkv + k] * glim_bf16_to_f32 (cache[(size_t) j * C + k]);
+      kv_max = MAX (kv_max, fabs (scale2 * d));
+    }
+  g_test_message ("cache x %g: bound %.4g, largest |Kn|V| %.4g (%.0fx below), scaled %.4g",
+                  mag, bound, kv_max, bound / kv_max, kv_max * s);
+  g_assert_cmpfloat (kv_max * s, <, 32768.0);
+  g_assert_cmpfloat (kv_max * s, >, 32.0);
+}
+
+static const double direct_mags[] = { 1.0, 1e4, 1e-4 };
+
 void
 test_cuda_flash_register (void)
 {
+  g_test_add_data_func ("/glimmer/cuda/kernels/flash-direct/unit", &direct_mags[0],
+                        test_flash_direct);
+  g_test_add_data_func ("/glimmer/cuda/kernels/flash-direct/large", &direct_mags[1],
+                        test_flash_direct);
+  g_test_add_data_func ("/glimmer/cuda/kernels/flash-direct/small", &direct_mags[2],
+                        test_flash_direct);
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *path = g_strdup_printf ("/glimmer/cuda/kernels/flash-attn/%s", cases[i].name);
     g_test_add_data_func (path, &cases[i], test_flash);

@@ -11,8 +11,9 @@
  * H200 at 8k tokens tf32 is the fastest (docs/PERFORMANCE.md).
  * Attention, by GLIMMER_PREFILL_ATTN: the default "flash" is the non-absorbed MLA ("compute-
  * friendly", docs/model.md 2.1): per block of at most PREFILL_KEYS keys, Kn|V = cache[:, :Lkv] .
- * kv_b^T in one GEMM (bf16 operands, kv_b exact in bf16; float32 out), scaled into f16 with the
- * block's Kpe, then the causal flash kernel (f16 operands scaled into range, float32 sums:
+ * kv_b^T in one GEMM with float32 sums, written in f16 scaled into range (an NVFP4 kv_b: both
+ * operands exact in f16, the scale from a bound; a BF16 one: bf16 operands, float32 out, then
+ * scaled by its largest values), then the causal flash kernel (f16 operands, float32 sums:
  * kernels/flash-wgmma.cu on compute capability 9.0, kernels/flash-attn.cu elsewhere or with
  * GLIMMER_PREFILL_FLASH=mma) carries its state over the blocks; no score buffers. "cublas" is the
  * absorbed form over the latent cache with float32 scores materialised per query block
@@ -73,11 +74,14 @@ typedef struct {
   float    *x, *h, *out, *qa, *q, *kva, *o, *g, *u, *rlogits, *rweight, *slots, *logits;
   float    *ye;         /* [T * K, D] routed experts' outputs, in grouped order */
   float    *wbuf, *xe;
-  uint16_t *kvb16;      /* flash: kv_b [H * (Dn + Dv), Lkv] bf16, without scale2 */
-  float    *kvf;        /* flash: Kn|V [KB, H * (Dn + Dv)] float32, head-major as kv_b's rows */
+  uint16_t *kvb16;      /* flash, NVFP4 kv_b: kv_b [H * (Dn + Dv), Lkv] f16, without scale2 */
+  float    *kvf;        /* flash, BF16 kv_b: Kn|V [KB, H * (Dn + Dv)] float32, head-major as
+                         * kv_b's rows */
   uint16_t *knv;        /* flash: the same in f16, scaled (gk_flash_kv_f16) */
   uint16_t *kpe16;      /* flash: the block's Kpe [KB, R] in f16, scaled as Kn */
   unsigned *kv_max;     /* flash: [2] the block's largest |K|, |V| (float bits) */
+  uint16_t *c16;        /* flash, NVFP4 kv_b: the block's latent rows in f16, scaled */
+  GkFlashDirect *direct;   /* flash, NVFP4 kv_b: scales (gk_flash_cache_f16) */
   float    *fm, *fl;    /* flash: state [T, H] (running max, sum) across key blocks */
   float    *qfull, *p, *olat, *kvb, *cache;      /* cuBLAS path */
   float    *s;
@@ -289,6 +293,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   size_t Dkv = (size_t) c->qk_nope_head_dim + Dv, KB = flash ? p->KB : 0;
   size_t n_ctx = flash ? 0 : (size_t) fw->n_ctx, Hs = flash ? 0 : (size_t) H;
   size_t Hf = flash ? (size_t) H : 0;
+  /* Kn|V in float32 only for a BF16 kv_b (attend_flash; NVFP4 ones go straight to f16) */
+  size_t Hf32 = 0;
+  for (int l = 0; flash && l < c->n_layers; l++)
+    if (fw->layers[l].kv_b.format == GK_WEIGHT_BF16)
+      Hf32 = Hf;
   size_t Fm = (size_t) MAX (c->moe_intermediate_size, 0);
   p->xs_elems = T * MAX ((size_t) K * MAX ((size_t) D, Fm), (size_t) max_weight_cols (fw));
 
@@ -306,8 +315,9 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->lane_wbuf, math >= PRE_MATH_TF32 ? (LANES - 1) * p->wbuf_elems * 4 : 0 },
     /* the attention's: one path's buffers, the other's are 0 bytes (and never used) */
     { (void **) &p->kvb16, Hf * Dkv * Lkv * 2 }, { (void **) &p->knv, KB * Hf * Dkv * 2 },
-    { (void **) &p->kvf, KB * Hf * Dkv * 4 }, { (void **) &p->kpe16, (flash ? KB : 0) * R * 2 },
+    { (void **) &p->kvf, KB * Hf32 * Dkv * 4 }, { (void **) &p->kpe16, (flash ? KB : 0) * R * 2 },
     { (void **) &p->kv_max, flash ? 2 * sizeof (unsigned) : 0 },
+    { (void **) &p->c16, KB * Lkv * 2 }, { (void **) &p->direct, flash ? sizeof (GkFlashDirect) : 0 },
     { (void **) &p->fm, T * Hf * 4 }, { (void **) &p->fl, T * Hf * 4 },
     { (void **) &p->cache, n_ctx * C * 4 },
     { (void **) &p->qfull, T * Hs * C * 4 }, { (void **) &p->p, Tq * Hs * n_ctx * 4 },
@@ -538,10 +548,13 @@ mlp (GlimCudaForward *fw, const GkMatrix *gate, const GkMatrix *up, const GkMatr
 /* ---- blocks ---- */
 
 /* o[i, o_lead + h * Dv ..] = causal attention of the chunk's queries (p->q, rotated) over the
- * cache's keys 0 .. p0 + T - 1, non-absorbed: per block of at most KB keys, Kn|V in float32 from
- * one GEMM (the cache rows and kv_b are exact bf16 operands; scale2 is its alpha), scaled into
- * f16 with the block's Kpe (gk_flash_kv_f16), then the flash kernel, whose state (o, p->fm,
- * p->fl) carries over to the next block. */
+ * cache's keys 0 .. p0 + T - 1, non-absorbed, per block of at most KB keys, the flash kernel's
+ * state (o, p->fm, p->fl) carried over the blocks. K and V in f16, scaled into range:
+ * - NVFP4 kv_b: straight from the cache, kv_b expanded to f16 (exact) and the block's latent rows
+ *   scaled into f16 (exact), one f16 GEMM writing Kn|V already scaled (gk_flash_cache_f16: the
+ *   scale from a bound, so no pass over Kn|V is needed to find it);
+ * - BF16 kv_b: Kn|V in float32 from one GEMM (bf16 operands; scale2 is its alpha), then scaled
+ *   into f16 by its largest values with the block's Kpe (gk_flash_kv_f16). */
 static gboolean
 attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, int p0, int ldo,
               int o_lead, float scale, GError **error)
@@ -551,28 +564,41 @@ attend_flash (GlimCudaForward *fw, CudaLayer *cl, const uint16_t *cache, int T, 
   int H = fw->n_heads, Lkv = c->kv_lora_rank, R = c->qk_rope_head_dim, C = Lkv + R;
   int Dn = c->qk_nope_head_dim, Dv = c->v_head_dim, Nkv = H * (Dn + Dv);
   cudaStream_t s = fw->stream;
-  float kv_alpha = cl->kv_b.format == GK_WEIGHT_NVFP4 ? cl->kv_b.scale2 : 1.0f, zero = 0.0f;
+  gboolean direct = cl->kv_b.format == GK_WEIGHT_NVFP4;
+  float kv_alpha = direct ? cl->kv_b.scale2 : 1.0f, zero = 0.0f;
   if (H == 0)
     return TRUE;
-  const uint16_t *kvb = cl->kv_b.data;                  /* BF16: as it is */
-  if (cl->kv_b.format == GK_WEIGHT_NVFP4) {
-    TRY (gk_dequant_bf16 (p->kvb16, &cl->kv_b, s));
-    kvb = p->kvb16;
-  }
+  if (direct)
+    TRY (gk_flash_kvb_f16 (p->kvb16, p->direct, &cl->kv_b, s));
   for (int k0 = 0; k0 < p0 + T; k0 += p->KB) {
     int nk = MIN (p->KB, p0 + T - k0);
-    /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T in float32, then in f16 */
-    TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv, &kv_alpha,
-                            kvb, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C, CUDA_R_16BF, C,
-                            &zero, p->kvf, CUDA_R_32F, Nkv, CUBLAS_COMPUTE_32F,
-                            CUBLAS_GEMM_DEFAULT));
-    GkFlashKvArgs kv = {
-      .kv = p->kvf, .pe = cache + (size_t) k0 * C + Lkv, .nk = nk, .H = H, .Dn = Dn, .Dv = Dv,
-      .R = R, .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C,
-    };
-    TRY (gk_flash_kv_f16 (p->knv, p->kpe16, p->kv_max, &kv, s));
+    const unsigned *kv_max = p->kv_max;
+    if (direct) {
+      /* Kn|V [nk, H * (Dn + Dv)] = alpha . c16 . kvb16^T, f16 out, alpha on the device */
+      TRY (gk_flash_cache_f16 (p->c16, p->kpe16, p->direct, cache + (size_t) k0 * C, C, nk, Lkv,
+                               R, kv_alpha, s));
+      TRY_BLAS (cublasSetPointerMode (fw->cublas, CUBLAS_POINTER_MODE_DEVICE));
+      cublasStatus_t st = cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv,
+                                        &p->direct->alpha, p->kvb16, CUDA_R_16F, Lkv, p->c16,
+                                        CUDA_R_16F, Lkv, &p->direct->beta, p->knv, CUDA_R_16F,
+                                        Nkv, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      TRY_BLAS (cublasSetPointerMode (fw->cublas, CUBLAS_POINTER_MODE_HOST));
+      TRY_BLAS (st);
+      kv_max = p->direct->kv_max;
+    } else {
+      /* Kn|V [nk, H * (Dn + Dv)] = cache[k0 .., :Lkv] . kv_b^T in float32, then in f16 */
+      TRY_BLAS (cublasGemmEx (fw->cublas, CUBLAS_OP_T, CUBLAS_OP_N, Nkv, nk, Lkv, &kv_alpha,
+                              cl->kv_b.data, CUDA_R_16BF, Lkv, cache + (size_t) k0 * C,
+                              CUDA_R_16BF, C, &zero, p->kvf, CUDA_R_32F, Nkv, CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT));
+      GkFlashKvArgs kv = {
+        .kv = p->kvf, .pe = cache + (size_t) k0 * C + Lkv, .nk = nk, .H = H, .Dn = Dn, .Dv = Dv,
+        .R = R, .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = C,
+      };
+      TRY (gk_flash_kv_f16 (p->knv, p->kpe16, p->kv_max, &kv, s));
+    }
     GkFlashAttnArgs fa = {
-      .q = p->q, .kn = p->knv, .v = p->knv + Dn, .kpe = p->kpe16, .kv_max = p->kv_max,
+      .q = p->q, .kn = p->knv, .v = p->knv + Dn, .kpe = p->kpe16, .kv_max = kv_max,
       .o = p->o, .m = p->fm, .l = p->fl, .T = T, .H = H, .Dn = Dn, .R = R, .Dv = Dv,
       .ldq = H * (Dn + R), .ldkv = Nkv, .hkv = Dn + Dv, .ldpe = R, .ldo = ldo, .o_lead = o_lead,
       .p0 = p0, .k0 = k0, .nk = nk, .scale = scale, .first = k0 == 0,

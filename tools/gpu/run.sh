@@ -91,6 +91,7 @@ if ((do_san)); then
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
     -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/flash-attn/glm-h5-long-mma \
     -p /glimmer/cuda/kernels/flash-attn/mid-128-wgmma -p /glimmer/cuda/kernels/flash-attn/pad-256-wgmma \
+    -p /glimmer/cuda/kernels/flash-direct/large \
     -p /glimmer/cuda/kernels/gemm-fp4 \
     -p /glimmer/cuda/kernels/split-f16-mma -p /glimmer/cuda/tiny-base-bf16/decode-and-prefill-mixed \
     > "$OUT/sanitizer.log" 2>&1
