@@ -118,38 +118,23 @@ fw_mma_ss64 (float (&d)[8][4], uint64_t da, uint64_t db, int acc)
 template <int NT>
 __device__ __forceinline__ void fw_mma_rs (float (&d)[NT][4], const uint32_t (&a)[4], uint64_t db);
 
-template <>
-__device__ __forceinline__ void
-fw_mma_rs<8> (float (&d)[8][4], const uint32_t (&a)[4], uint64_t db)
-{
-  asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " FW_ACC32
-                ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-                : FW_T8 (d, 0)
-                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
-
-template <>
-__device__ __forceinline__ void
-fw_mma_rs<16> (float (&d)[16][4], const uint32_t (&a)[4], uint64_t db)
-{
-  asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " FW_ACC64
-                ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-                : FW_T16 (d, 0)
-                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
-
-template <>
-__device__ __forceinline__ void
-fw_mma_rs<32> (float (&d)[32][4], const uint32_t (&a)[4], uint64_t db)
-{
-  asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 " FW_ACC128
-                ", {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
-                : FW_T32 (d, 0)
-                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-}
+/* the specialisation for NT n-tiles (N = 8 NT), ACC its accumulators' operand list, TILES their
+ * "+f" list; A0 .. PR the operand numbers after them (A's four registers, B's descriptor, the
+ * accumulate flag) */
+#define FW_MMA_RS(NT, N, ACC, TILES, A0, A1, A2, A3, DB, PR)                                  \
+  template <>                                                                               \
+  __device__ __forceinline__ void fw_mma_rs<NT> (float (&d)[NT][4], const uint32_t (&a)[4],  \
+                                                 uint64_t db)                               \
+  {                                                                                         \
+    asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %" PR ", 0;\n"                          \
+                  "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " ACC              \
+                  ", {%" A0 ", %" A1 ", %" A2 ", %" A3 "}, %" DB ", p, 1, 1, 1;\n}\n"          \
+                  : TILES (d, 0)                                                            \
+                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));           \
+  }
+FW_MMA_RS (8, 64, FW_ACC32, FW_T8, "32", "33", "34", "35", "36", "37")
+FW_MMA_RS (16, 128, FW_ACC64, FW_T16, "64", "65", "66", "67", "68", "69")
+FW_MMA_RS (32, 256, FW_ACC128, FW_T32, "128", "129", "130", "131", "132", "133")
 
 /* mbarriers (shared memory, 8 bytes) for the tensor-memory-accelerator copies */
 __device__ __forceinline__ void
