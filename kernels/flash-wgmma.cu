@@ -4,17 +4,20 @@
  * (f16, each scaled into range by a power of two), the flash state across key blocks and the
  * softmax are flash-attn.cu's (shared in flash-common.cuh); what differs is how the products are
  * made. A CTA of two warpgroups takes 128 queries of one head, a warpgroup 64; per tile of 64
- * keys (cp.async, double-buffered):
+ * keys (K and V each double-buffered; copied by the tensor memory accelerator where the dims
+ * are whole 64-wide boxes, else by cp.async):
  *   S [64, 64] = Q . K^T    P / 16 wgmma m64n64k16, Q and K from shared memory
  *   softmax of S in the registers, as flash-attn.cu
  *   O [64, P] += P . V      4 wgmma m64nPk16, P from the registers, V from shared memory
- * No ldmatrix, and a warpgroup's products run while the other's softmax does.
+ * No ldmatrix; P.V of tile t runs while the softmax of tile t + 1 does (and the other
+ * warpgroup's work fills the gaps). Measured step by step in docs/PERFORMANCE.md.
  * Shared memory is in wgmma's 128-byte swizzle: a [rows, P] f16 tile is P / 64 blocks of
  * [rows, 64], a row 128 bytes whose 16-byte chunk c sits at c ^ (row % 8), each block on a
  * 1,024-byte boundary. Q, K and V are K-major for their products except V, read N-major (its
  * dims are the product's N), from the same layout.
  * SPDX-License-Identifier: MIT */
-#include <cuda.h>                     /* CUtensorMap (types only; the encoder comes from the runtime) */
+#include <cuda.h>                     /* CUtensorMap (types only: the encoder comes by */
+                                      /* the runtime's driver entry point) */
 #include <cudaTypedefs.h>
 #include <string.h>
 
@@ -212,7 +215,8 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
    * in K stage t & 1, its V in V stage t & 1. */
   constexpr int RSTEP = THREADS / CH, RN = BN / RSTEP;
   const int c = tid % CH, r0 = tid / CH, d0 = 8 * c;
-  const uint32_t dst0 = (uint32_t) (((c >> 3) * BN * 64 + r0 * 64 + (((c & 7) ^ (r0 & 7)) << 3)) * 2);
+  const uint32_t dst0 =
+    (uint32_t) (((c >> 3) * BN * 64 + r0 * 64 + (((c & 7) ^ (r0 & 7)) << 3)) * 2);
   const uint16_t *ksrc = fa_kv_chunk (a, h, 0, d0, false, true, Dn, Dqk, Dv);
   const uint16_t *vsrc = fa_kv_chunk (a, h, 0, d0, true, true, Dn, Dqk, Dv);
   const int kld = d0 < Dn ? a.ldkv : a.ldpe, vld = a.ldkv;
@@ -223,7 +227,7 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
 #pragma unroll
     for (int k = 0; k < RN; k++) {
       const int j = j0 + k * RSTEP;
-      /* a zero-filled chunk still names a valid address: the row's own start */
+      /* a zero-filled chunk still names a valid address (a.kn) */
       cp_async16 (dst + k * RSTEP * 128, src != NULL ? src + (size_t) j * ld : a.kn,
                   j < j_lim && src != NULL);
     }

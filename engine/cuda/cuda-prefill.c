@@ -284,7 +284,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   p->stages = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_STAGES"), "1") == 0 ? 1 : 0;
   p->bm = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BM"), "64") == 0 ? 64 : 0;
   p->bn = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH_BN"), "32") == 0 ? 32 : 0;
-  p->impl = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH"), "mma") == 0 ? GK_FLASH_MMA : GK_FLASH_AUTO;
+  p->impl = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_FLASH"), "mma") == 0 ? GK_FLASH_MMA
+                                                                      : GK_FLASH_AUTO;
   size_t per_q = (size_t) H * fw->n_ctx * 8;
   p->Tq = (int) MIN ((size_t) p->T, MAX ((size_t) 16, SCORE_BUDGET / per_q));
   p->Tq = MAX (16, p->Tq / 16 * 16);
@@ -317,7 +318,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
     { (void **) &p->kvb16, Hf * Dkv * Lkv * 2 }, { (void **) &p->knv, KB * Hf * Dkv * 2 },
     { (void **) &p->kvf, KB * Hf32 * Dkv * 4 }, { (void **) &p->kpe16, (flash ? KB : 0) * R * 2 },
     { (void **) &p->kv_max, flash ? 2 * sizeof (unsigned) : 0 },
-    { (void **) &p->c16, KB * Lkv * 2 }, { (void **) &p->direct, flash ? sizeof (GkFlashDirect) : 0 },
+    { (void **) &p->c16, KB * Lkv * 2 },
+    { (void **) &p->direct, flash ? sizeof (GkFlashDirect) : 0 },
     { (void **) &p->fm, T * Hf * 4 }, { (void **) &p->fl, T * Hf * 4 },
     { (void **) &p->cache, n_ctx * C * 4 },
     { (void **) &p->qfull, T * Hs * C * 4 }, { (void **) &p->p, Tq * Hs * n_ctx * 4 },
