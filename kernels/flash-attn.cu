@@ -16,7 +16,8 @@
  *   O [16, P] = O * corr + P . V           (P straight from the S registers: no shared memory)
  * Operands: f16, one product each. Each is scaled by a power of two into f16's range first
  * (gk_f16_range_scale): Q per query row, here as it is staged from float32; K (Kn and Kpe) and V
- * per launch, by gk_flash_kv_f16 from the float32 Kn|V GEMM and the bf16 latent cache. The
+ * per launch, before it: by gk_flash_kv_f16 from a float32 Kn|V and the bf16 latent cache, or
+ * (an NVFP4 kv_b) by gk_flash_cache_f16 and an f16 GEMM, from a bound (gk.h GkFlashDirect). The
  * scales are undone in float32: on the scores before the softmax (one FMA with the exponent),
  * on O as it leaves. So every operand keeps 11 significant bits (P in [0, 1] too), a product's
  * rounding error is TF32's, and no magnitude the model produces overflows. Key tiles past a

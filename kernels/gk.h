@@ -351,7 +351,8 @@ cudaError_t gk_f32_to_bf16 (uint16_t *dst, const float *src, size_t n, cudaStrea
  * key j <= p0 + i: s = scale * (q[i,h,:Dn] . kn[j,h] + q[i,h,Dn:] . kpe[j]), softmax over j,
  * o[i,h] = sum_j p v[j,h]. Keys come in blocks (one launch per block, k0 ascending): the flash
  * state (unnormalised output in o itself, running max m and sum l) carries over between
- * launches, so the caller needs K/V of one block at a time, in f16 from gk_flash_kv_f16.
+ * launches, so the caller needs K/V of one block at a time, in f16 (gk_flash_kv_f16, or
+ * gk_flash_cache_f16 and an f16 GEMM).
  * Tensor cores in f16 (11 significant bits per operand, float32 sums). CPU reference:
  * engine/cpu/cpu-attention.c (absorbed, the same math); float64 reference in
  * tests/test-cuda-flash.c. */
@@ -401,7 +402,8 @@ typedef struct {
   const uint16_t *kn;       /* f16: key k0 + j, head h at kn + j * ldkv + h * hkv, Dn values */
   const uint16_t *v;        /* f16: key k0 + j, head h at v + j * ldkv + h * hkv, Dv values */
   const uint16_t *kpe;      /* f16: key k0 + j at kpe + j * ldpe, R values, shared by all heads */
-  const unsigned *kv_max;   /* device: gk_flash_kv_f16's largest |K|, |V| of these keys */
+  const unsigned *kv_max;   /* device: |K|, |V| bounds of these keys, float bits, whose scales
+                             * K and V carry (gk_flash_kv_f16's maxima, GkFlashDirect.kv_max) */
   float          *o;        /* float32: query i, head h at o + i * ldo + o_lead + h * Dv */
   float          *m, *l;    /* [T, H] flash state (running max, log2 domain; running sum) */
   int             T, H, Dn, R, Dv;

@@ -227,13 +227,6 @@ static const FlashCase cases[] = {
 
 /* ---- K and V straight from the cache (an NVFP4 kv_b): gk_flash_kvb_f16, gk_flash_cache_f16 ---- */
 
-static float
-e2m1 (unsigned c)
-{
-  static const float mag[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
-  return (c & 8u) ? -mag[c & 7u] : mag[c & 7u];
-}
-
 /* the power of two that brings m into [2^14, 2^15) (gk_f16_range_scale) */
 static float
 range_scale (float m)
@@ -260,7 +253,8 @@ test_flash_direct (gconstpointer data)
   for (size_t i = 0; i < (size_t) rows * Lkv / 2; i++)
     q[i] = (uint8_t) g_rand_int_range (r, 0, 256);
   for (size_t i = 0; i < (size_t) rows * Lkv / 16; i++)
-    sc[i] = glim_f32_to_fp8_e4m3 ((float) ldexp (1.0 + g_rand_double (r), g_rand_int_range (r, -6, 5)));
+    sc[i] = glim_f32_to_fp8_e4m3 ((float) ldexp (1.0 + g_rand_double (r),
+                                                 g_rand_int_range (r, -6, 5)));
   for (size_t i = 0; i < (size_t) nk * C; i++)
     cache[i] = glim_f32_to_bf16 ((float) (test_gauss (r) * mag));
 
@@ -304,7 +298,8 @@ test_flash_direct (gconstpointer data)
     double l1 = 0.0;
     for (int k = 0; k < Lkv; k++) {
       size_t at = (size_t) i * Lkv + k;
-      float v = e2m1 ((q[at / 2] >> (4 * (at % 2))) & 0xfu) * glim_fp8_e4m3_to_f32 (sc[at / 16]);
+      float v = glim_e2m1_values[(q[at / 2] >> (4 * (at % 2))) & 0xfu] *
+                glim_fp8_e4m3_to_f32 (sc[at / 16]);
       g_assert_cmpfloat (glim_f16_to_f32 (kvb[at]), ==, v);
       wf[at] = v;
       l1 += fabs (v);
