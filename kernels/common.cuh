@@ -402,8 +402,9 @@ gk_check_launch (void)
 }
 
 /* ---- MLA decode: which split kernel takes a token, and into how many splits (mla.cu's simple
- * and combine kernels and mla-mma.cu's kernels must agree). `a.kernel` is resolved by
- * gk_mla_decode to GK_MLA_SIMPLE, GK_MLA_MMA or GK_MLA_MMA_V1 before any launch. ---- */
+ * and combine kernels, mla-mma.cu's and mla-wgmma.cu's kernels must agree). `a.kernel` is
+ * resolved by gk_mla_decode to GK_MLA_SIMPLE, GK_MLA_MMA, GK_MLA_WGMMA (v2's rule) or
+ * GK_MLA_MMA_V1 before any launch. ---- */
 
 #define GK_MLA_SIMPLE_SPLIT_KEYS 64   /* simple and v1 kernels: keys per split, at least */
 
@@ -418,7 +419,7 @@ __device__ __forceinline__ int
 gk_mla_splits (const GkMlaDecodeArgs &a, int n_keys)
 {
   int s;
-  if (a.kernel == GK_MLA_MMA && gk_mla_mma_takes (a, n_keys)) {
+  if ((a.kernel == GK_MLA_MMA || a.kernel == GK_MLA_WGMMA) && gk_mla_mma_takes (a, n_keys)) {
     int fill = a.split_target > 0 ? GK_CEIL_DIV (a.split_target, a.T) : a.max_splits;
     s = min (n_keys / GK_MLA_SPLIT_MIN_KEYS, fill);
   } else {

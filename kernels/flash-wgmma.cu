@@ -16,12 +16,10 @@
  * 1,024-byte boundary. Q, K and V are K-major for their products except V, read N-major (its
  * dims are the product's N), from the same layout.
  * SPDX-License-Identifier: MIT */
-#include <cuda.h>                     /* CUtensorMap (types only: the encoder comes by */
-                                      /* the runtime's driver entry point) */
-#include <cudaTypedefs.h>
 #include <string.h>
 
 #include "flash-common.cuh"
+#include "wgmma.cuh"
 
 #define FW_BM 128                     /* queries per CTA: two warpgroups of 64 */
 #define FW_BN 64                      /* keys per tile */
@@ -35,85 +33,14 @@ fw_smem (int P)
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-#define FW_ACC32 "{" \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
-  "}"
-#define FW_ACC64 "{" \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
-  "}"
-#define FW_ACC128 "{" \
-  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
-  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
-  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
-  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
-  "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
-  "}"
-
-/* "+f" operands of n-tiles j .. of an accumulator [tiles][4] */
-#define FW_T(d, j) "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])
-#define FW_T4(d, j) FW_T (d, j), FW_T (d, j + 1), FW_T (d, j + 2), FW_T (d, j + 3)
-#define FW_T8(d, j) FW_T4 (d, j), FW_T4 (d, j + 4)
-#define FW_T16(d, j) FW_T8 (d, j), FW_T8 (d, j + 8)
-#define FW_T32(d, j) FW_T16 (d, j), FW_T16 (d, j + 16)
-
-/* element offset of (row, dim) in a swizzled [rows, P] tile */
-__device__ __forceinline__ int
-fw_at (int rows, int r, int d)
-{
-  return (d >> 6) * rows * 64 + r * 64 + ((((d >> 3) & 7) ^ (r & 7)) << 3) + (d & 7);
-}
-
-/* a shared-memory matrix descriptor, 128-byte swizzle: start, leading and stride byte offsets */
-__device__ __forceinline__ uint64_t
-fw_desc (const void *p, uint32_t lbo, uint32_t sbo)
-{
-  uint32_t addr = smem_addr (p);
-  return (uint64_t) ((addr & 0x3ffffu) >> 4) | (uint64_t) ((lbo >> 4) & 0x3fffu) << 16 |
-         (uint64_t) ((sbo >> 4) & 0x3fffu) << 32 | (uint64_t) 1 << 62;
-}
-
-__device__ __forceinline__ void
-fw_fence (void)
-{
-  asm volatile ("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-
-__device__ __forceinline__ void
-fw_commit (void)
-{
-  asm volatile ("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-
-/* until at most N committed groups of this warpgroup's products are pending */
-template <int N>
-__device__ __forceinline__ void
-fw_wait (void)
-{
-  asm volatile ("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-
-/* the generic proxy's shared-memory writes (cp.async, stores) made visible to wgmma */
-__device__ __forceinline__ void
-fw_fence_smem (void)
-{
-  asm volatile ("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
 /* d (+)= A . B, m64n64k16, A and B K-major in shared memory; acc 0 overwrites d */
 __device__ __forceinline__ void
 fw_mma_ss64 (float (&d)[8][4], uint64_t da, uint64_t db, int acc)
 {
   asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " FW_ACC32
+                "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WG_ACC32
                 ", %32, %33, p, 1, 1, 0, 0;\n}\n"
-                : FW_T8 (d, 0)
+                : WG_T8 (d, 0)
                 : "l"(da), "l"(db), "r"(acc));
 }
 
@@ -135,45 +62,9 @@ __device__ __forceinline__ void fw_mma_rs (float (&d)[NT][4], const uint32_t (&a
                   : TILES (d, 0)                                                            \
                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));           \
   }
-FW_MMA_RS (8, 64, FW_ACC32, FW_T8, "32", "33", "34", "35", "36", "37")
-FW_MMA_RS (16, 128, FW_ACC64, FW_T16, "64", "65", "66", "67", "68", "69")
-FW_MMA_RS (32, 256, FW_ACC128, FW_T32, "128", "129", "130", "131", "132", "133")
-
-/* mbarriers (shared memory, 8 bytes) for the tensor-memory-accelerator copies */
-__device__ __forceinline__ void
-fw_bar_init (uint64_t *bar, int count)
-{
-  asm volatile ("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr (bar)), "r"(count));
-}
-
-/* this thread's arrival, announcing bytes that copies will complete */
-__device__ __forceinline__ void
-fw_bar_expect (uint64_t *bar, uint32_t bytes)
-{
-  asm volatile ("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
-                ::"r"(smem_addr (bar)), "r"(bytes) : "memory");
-}
-
-/* until the barrier's phase of this parity has completed */
-__device__ __forceinline__ void
-fw_bar_wait (uint64_t *bar, int parity)
-{
-  uint32_t done = 0;
-  while (!done)
-    asm volatile ("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                  "selp.u32 %0, 1, 0, p;\n}\n"
-                  : "=r"(done) : "r"(smem_addr (bar)), "r"(parity) : "memory");
-}
-
-/* the box at (x, y) of a 2-d tensor map into shared memory, completing on bar */
-__device__ __forceinline__ void
-fw_tma_load (void *dst, const CUtensorMap *map, int x, int y, uint64_t *bar)
-{
-  asm volatile ("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-                " [%0], [%1, {%2, %3}], [%4];\n"
-                ::"r"(smem_addr (dst)), "l"(map), "r"(x), "r"(y), "r"(smem_addr (bar))
-                : "memory");
-}
+FW_MMA_RS (8, 64, WG_ACC32, WG_T8, "32", "33", "34", "35", "36", "37")
+FW_MMA_RS (16, 128, WG_ACC64, WG_T16, "64", "65", "66", "67", "68", "69")
+FW_MMA_RS (32, 256, WG_ACC128, WG_T32, "128", "129", "130", "131", "132", "133")
 
 #endif
 
@@ -239,20 +130,20 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
    * stay zero from the start */
   auto tma_k = [&](int tile) {
     uint64_t *bar = &bars[tile & 1];
-    fw_bar_expect (bar, (uint32_t) (Dqk / 64) * BN * 128);
+    wg_bar_expect (bar, (uint32_t) (Dqk / 64) * BN * 128);
 #pragma unroll
     for (int b = 0; b < P / 64; b++)
       if (64 * b < Dqk)
-        fw_tma_load (kst (tile) + b * BN * 64, 64 * b < Dn ? &maps.kn : &maps.kpe,
+        wg_tma_load (kst (tile) + b * BN * 64, 64 * b < Dn ? &maps.kn : &maps.kpe,
                      64 * b < Dn ? h * a.hkv + 64 * b : 64 * b - Dn, tile * BN, bar);
   };
   auto tma_v = [&](int tile) {
     uint64_t *bar = &bars[2 + (tile & 1)];
-    fw_bar_expect (bar, (uint32_t) (Dv / 64) * BN * 128);
+    wg_bar_expect (bar, (uint32_t) (Dv / 64) * BN * 128);
 #pragma unroll
     for (int b = 0; b < P / 64; b++)
       if (64 * b < Dv)
-        fw_tma_load (vst (tile) + b * BN * 64, &maps.v, h * a.hkv + 64 * b, tile * BN, bar);
+        wg_tma_load (vst (tile) + b * BN * 64, &maps.v, h * a.hkv + 64 * b, tile * BN, bar);
   };
   /* K of tile t + 2 (into K of t's stage) and V of t + 1 (into V of t - 1's), or with t = -2 the
    * first K and V and the second K */
@@ -276,16 +167,16 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
   auto land = [&](int kt, int vt) {
     if constexpr (TMA) {
       if (kt >= 0)
-        fw_bar_wait (&bars[kt & 1], (kt >> 1) & 1);
+        wg_bar_wait (&bars[kt & 1], (kt >> 1) & 1);
       if (vt >= 0)
-        fw_bar_wait (&bars[2 + (vt & 1)], (vt >> 1) & 1);
+        wg_bar_wait (&bars[2 + (vt & 1)], (vt >> 1) & 1);
     }
   };
   if constexpr (TMA) {
     if (tid == 0) {
       for (int i = 0; i < 4; i++)
-        fw_bar_init (&bars[i], 1);
-      asm volatile ("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        wg_bar_init (&bars[i], 1);
+      wg_bar_init_fence ();
     }
     /* the dims no box covers, zero in every stage */
     for (int i = tid; i < 2 * BN * (P - Dqk) / 8; i += THREADS) {
@@ -303,7 +194,7 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
 
   float qinv[2], fr[2], vsc;
   fa_stage_q<P> (a, h, i0, warp * 16, Dqk, qinv,
-                 [&](int r, int d, uint16_t x) { qs[fw_at (BM, r, d)] = x; });
+                 [&](int r, int d, uint16_t x) { qs[wg_at (BM, r, d)] = x; });
   fa_kv_scales (a, qinv, vsc, fr);
   const int row0 = i0 + warp * 16 + (lane >> 2);
   float o[NT][4], m_r[2], l_r[2];
@@ -317,22 +208,22 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
   const int wg_last = a.p0 + i0 + wg * 64 + 63;
   const bool wg_live = i0 + wg * 64 < a.T;
   auto active = [&](int tile) { return tile < n_tiles && wg_live && a.k0 + tile * BN <= wg_last; };
-  const uint64_t dq = fw_desc (qs + wg * 64 * 64, 16, 1024);
+  const uint64_t dq = wg_desc (qs + wg * 64 * 64, 16, 1024);
 
   /* S = Q . K^T of a tile into s, issued and committed (not waited for). A k-step of 16 dims is
    * 32 bytes into a 128-byte row, 4 of them a block of 64 dims: the descriptors move by their
    * start address (16-byte units). */
   float s[SN][4];
   auto s_product = [&](int tile) {
-    const uint64_t dk = fw_desc (kst (tile), 16, 1024);
-    fw_fence ();
+    const uint64_t dk = wg_desc (kst (tile), 16, 1024);
+    wg_fence ();
 #pragma unroll
     for (int ks = 0; ks < KS; ks++) {
       const int blk = ks >> 2, off = (ks & 3) * 2;
       fw_mma_ss64 (s, dq + (uint64_t) (blk * BM * 8 + off), dk + (uint64_t) (blk * BN * 8 + off),
                    ks > 0);
     }
-    fw_commit ();
+    wg_commit ();
   };
   /* the softmax of a tile's scores in s (left as they are: ptxas sinks writes to the registers
    * of a product past the wait for any later product), P packed into pn as the A fragments of
@@ -359,13 +250,13 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
   uint32_t pa[SN / 2][4], pb[SN / 2][4];
   if constexpr (!TMA)
     cp_async_wait<1> ();
-  fw_fence_smem ();
+  wg_fence_smem ();
   __syncthreads ();                                  /* Q (and by cp.async K, V of tile 0) in */
   land (active (0) ? 0 : -1, active (0) ? 0 : -1);
   if (active (0)) {
     float corr[2];
     s_product (0);
-    fw_wait<0> ();
+    wg_wait<0> ();
     if (softmax_into (0, pa, corr))
       fa_rescale<NT> (o, corr);
   }
@@ -375,7 +266,7 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
   auto step = [&](int t, const uint32_t (&pc)[SN / 2][4], uint32_t (&pn)[SN / 2][4]) {
     if constexpr (!TMA) {
       cp_async_wait<0> ();
-      fw_fence_smem ();
+      wg_fence_smem ();
     }
     /* every warpgroup is done with K of t (its S was waited for) and V of t - 1: their stages
      * take K of t + 2 and V of t + 1 (by cp.async: K of t + 1 and V of t are in) */
@@ -386,13 +277,13 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
     land (active (t + 1) ? t + 1 : -1, t);
     /* O += P . V of tile t: k-steps of 16 keys (16 rows of 128 bytes into V's blocks); N runs
      * over the dims' blocks of 64 (leading offset BN rows) */
-    const uint64_t dv = fw_desc (vst (t), BN * 128, 1024);
+    const uint64_t dv = wg_desc (vst (t), BN * 128, 1024);
     auto pv_product = [&]() {
-      fw_fence ();
+      wg_fence ();
 #pragma unroll
       for (int kk = 0; kk < SN / 2; kk++)
         fw_mma_rs<NT> (o, pc[kk], dv + (uint64_t) (kk * 16 * 8));
-      fw_commit ();
+      wg_commit ();
     };
     /* each path straight, so that ptxas sees which group wait<1> retires (else it serialises
      * every wgmma) */
@@ -400,14 +291,14 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
       float corr[2];
       s_product (t + 1);
       pv_product ();
-      fw_wait<1> ();                                 /* S of t + 1 is in, P.V of t may not be */
+      wg_wait<1> ();                                 /* S of t + 1 is in, P.V of t may not be */
       const bool grow = softmax_into (t + 1, pn, corr);
-      fw_wait<0> ();
+      wg_wait<0> ();
       if (grow)
         fa_rescale<NT> (o, corr);
     } else {
       pv_product ();
-      fw_wait<0> ();
+      wg_wait<0> ();
     }
   };
   for (int t = 0; t < n_tiles; t += 2) {
@@ -482,14 +373,9 @@ fw_maps (const GkFlashAttnArgs *a, FwMaps *m)
   if (a->Dn % 64 != 0 || a->R % 64 != 0 || a->Dv % 64 != 0 || a->nk <= 0 || a->Dv == 0 ||
       a->Dn + a->R == 0)
     return false;
-  PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
-  cudaDriverEntryPointQueryResult found;
-  if (cudaGetDriverEntryPointByVersion ("cuTensorMapEncodeTiled", (void **) &encode, 12000,
-                                       cudaEnableDefault, &found) != cudaSuccess ||
-      found != cudaDriverEntryPointSuccess || encode == NULL) {
-    (void) cudaGetLastError ();
+  PFN_cuTensorMapEncodeTiled_v12000 encode = wg_tensor_map_encoder ();
+  if (encode == NULL)
     return false;
-  }
   memset (m, 0, sizeof *m);
   int span = (a->H - 1) * a->hkv;
   return (a->Dn == 0 || fw_map (encode, &m->kn, a->kn, span + a->Dn, a->nk, a->ldkv)) &&

@@ -119,6 +119,8 @@ typedef struct {
   int             n_qparts;
   const float    *q;         /* [T, H, Dn + R]: q_pe at offset Dn (rotated) */
   const uint16_t *cache;     /* [n_ctx, Lkv + R] bf16 */
+  int             cache_rows;/* n_ctx: rows the cache holds (the wgmma kernel's tensor map covers
+                              * them). 0: unknown, the wgmma kernel is not used */
   const int32_t  *n_past;    /* device scalar: token t attends to keys 0..n_past+t */
   float          *partial;   /* [T, H, max_splits, Lkv + 2] scratch: o, max, sum */
   float          *o_lat;     /* [T, H, Lkv] output */
@@ -148,6 +150,8 @@ enum {
   GK_MLA_MMA = 2,      /* mla-mma.cu: groups of 4 warps per CTA, each a split for all heads */
   GK_MLA_AUTO_V1 = 3,  /* as AUTO with the first tensor-core kernel (for comparing) */
   GK_MLA_MMA_V1 = 4,   /* mla-mma.cu: the first tensor-core kernel, one split per CTA */
+  GK_MLA_WGMMA = 5,    /* mla-wgmma.cu: v2's contract on Hopper's wgmma (compute capability 9.0) */
+  GK_MLA_AUTO_V2 = 6,  /* as AUTO without the wgmma kernel (for comparing) */
 };
 
 /* fewest keys per split of the mma kernel: 4 tiles of 16 keys per warp group, 8 per CTA. Within
@@ -165,8 +169,15 @@ int         gk_mla_decode_mma_supported (const GkMlaDecodeArgs *args);
 cudaError_t gk_mla_decode_mma_splits    (const GkMlaDecodeArgs *args, cudaStream_t stream);
 int         gk_mla_decode_mma2_supported (const GkMlaDecodeArgs *args);
 cudaError_t gk_mla_decode_mma2_splits   (const GkMlaDecodeArgs *args, cudaStream_t stream);
-/* Splits of one token that fill the current device once with the mma kernel for H heads: SMs x
- * resident CTAs per SM x splits per CTA (asked of the device; 0 if the kernel does not fit). */
+/* The wgmma split kernel (kernels/mla-wgmma.cu, sm_90a): whether it takes this shape on the
+ * current device (v2's shapes with H <= 20 and cache_rows set), and its launch (q_mma must be
+ * prepared: gk_mla_decode_mma2_splits does both for kernel GK_MLA_WGMMA). */
+int         gk_mla_decode_wgmma_supported (const GkMlaDecodeArgs *args);
+cudaError_t gk_mla_decode_wgmma_splits    (const GkMlaDecodeArgs *args, cudaStream_t stream);
+int         gk_mla_decode_wgmma_split_target (int H);
+/* Splits of one token that fill the current device once with the tensor-core kernel AUTO takes
+ * for H heads (wgmma where it runs, else v2): SMs x resident CTAs per SM x splits per CTA (asked
+ * of the device; 0 if no such kernel fits). */
 int         gk_mla_decode_split_target  (int H);
 /* Blocks of the simple split kernel (mla.cu) resident at once on the current device, for a
  * cache row of Lkv + R values (0 if it cannot be asked). */

@@ -724,6 +724,9 @@ gk_mla_decode_mma2_supported (const GkMlaDecodeArgs *a)
 extern "C" int
 gk_mla_decode_split_target (int H)
 {
+  int wg = gk_mla_decode_wgmma_split_target (H);
+  if (wg > 0)
+    return wg;
   int groups, stages, n_sm = gk_device_sms (0), per_sm = 0;
   size_t smem;
   const void *k = mma2_kernel (H, &groups, &stages, &smem);
@@ -736,23 +739,26 @@ gk_mla_decode_split_target (int H)
   return n_sm * per_sm * groups;
 }
 
-/* the query prepared (q_mma), then the splits' partials; a token the simple kernel takes is
- * skipped by both (a.kernel, a.mma_min_keys as resolved by gk_mla_decode) */
+/* the query prepared (q_mma), then the splits' partials by the v2 kernel or, a->kernel
+ * GK_MLA_WGMMA, by mla-wgmma.cu's; a token the simple kernel takes is skipped by both
+ * (a.kernel, a.mma_min_keys as resolved by gk_mla_decode) */
 extern "C" cudaError_t
 gk_mla_decode_mma2_splits (const GkMlaDecodeArgs *a, cudaStream_t stream)
 {
   int groups, stages;
   size_t smem;
-  const void *k;
-  if (!gk_mla_decode_mma2_supported (a) ||
-      (k = mma2_kernel (a->H, &groups, &stages, &smem)) == NULL)
+  const void *k = NULL;
+  const bool wg = a->kernel == GK_MLA_WGMMA;
+  if (wg ? !gk_mla_decode_wgmma_supported (a)
+         : !gk_mla_decode_mma2_supported (a) ||
+               (k = mma2_kernel (a->H, &groups, &stages, &smem)) == NULL)
     return cudaErrorInvalidValue;
   GkMlaDecodeArgs args = *a;
-  args.kernel = GK_MLA_MMA;              /* the split rule the combine uses for this kernel */
+  args.kernel = wg ? GK_MLA_WGMMA : GK_MLA_MMA;  /* the split rule the combine uses */
   mla_q_prep_kernel<<<dim3 (a->H, a->T), 128, 0, stream>>> (args);
   cudaError_t e = gk_check_launch ();
-  if (e != cudaSuccess)
-    return e;
+  if (e != cudaSuccess || wg)
+    return e != cudaSuccess ? e : gk_mla_decode_wgmma_splits (&args, stream);
   e = cudaFuncSetAttribute (k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem);
   if (e != cudaSuccess)
     return e;

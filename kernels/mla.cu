@@ -400,16 +400,23 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
       args->max_splits > COMBINE_MAX_SPLITS ||
       args->R % 2 || args->max_splits < 1)
     return cudaErrorInvalidValue;
-  /* resolve the kernel: AUTO takes v2, else v1, else simple; the *_V1 kinds v1 */
+  /* resolve the kernel: AUTO takes wgmma, else v2, else v1, else simple; AUTO_V2 the same
+   * without wgmma; AUTO_V1 v1, else simple */
   int want = args->kernel;
-  int v2 = (want == GK_MLA_AUTO || want == GK_MLA_MMA) && gk_mla_decode_mma2_supported (args);
-  int v1 = !v2 && (want == GK_MLA_AUTO || want == GK_MLA_AUTO_V1 || want == GK_MLA_MMA_V1) &&
+  int wg = (want == GK_MLA_AUTO || want == GK_MLA_WGMMA) && gk_mla_decode_wgmma_supported (args);
+  int v2 = !wg && (want == GK_MLA_AUTO || want == GK_MLA_AUTO_V2 || want == GK_MLA_MMA) &&
+           gk_mla_decode_mma2_supported (args);
+  int v1 = !wg && !v2 &&
+           (want == GK_MLA_AUTO || want == GK_MLA_AUTO_V2 || want == GK_MLA_AUTO_V1 ||
+            want == GK_MLA_MMA_V1) &&
            gk_mla_decode_mma_supported (args);
-  if ((want == GK_MLA_MMA && !v2) || (want == GK_MLA_MMA_V1 && !v1))
+  if ((want == GK_MLA_WGMMA && !wg) || (want == GK_MLA_MMA && !v2) ||
+      (want == GK_MLA_MMA_V1 && !v1))
     return cudaErrorInvalidValue;
   GkMlaDecodeArgs r = *args;
-  r.kernel = v2 ? GK_MLA_MMA : v1 ? GK_MLA_MMA_V1 : GK_MLA_SIMPLE;
-  if (want == GK_MLA_MMA || want == GK_MLA_MMA_V1 || r.kernel == GK_MLA_SIMPLE)
+  r.kernel = wg ? GK_MLA_WGMMA : v2 ? GK_MLA_MMA : v1 ? GK_MLA_MMA_V1 : GK_MLA_SIMPLE;
+  if (want == GK_MLA_WGMMA || want == GK_MLA_MMA || want == GK_MLA_MMA_V1 ||
+      r.kernel == GK_MLA_SIMPLE)
     r.mma_min_keys = 0;   /* asked for by name: it takes every token (simple: unused) */
   /* the simple kernel, where it takes tokens: its blocks resident at once bound its splits
    * (gk_mla_splits), so r carries that bound to every kernel here before any launch */
@@ -417,7 +424,7 @@ gk_mla_decode (const GkMlaDecodeArgs *args, cudaStream_t stream)
   if (simple && r.simple_fill <= 0)
     r.simple_fill = gk_mla_decode_simple_fill (args->Lkv, args->R);
   cudaError_t err = cudaSuccess;
-  if (v2)
+  if (wg || v2)
     err = gk_mla_decode_mma2_splits (&r, stream);
   else if (v1)
     err = gk_mla_decode_mma_splits (&r, stream);

@@ -516,6 +516,18 @@ typedef struct {
   int         kernel, max_splits, split_target, min_keys;
 } MlaRun;
 
+/* the current device's compute capability as 10 major + minor (0 if it cannot be asked) */
+static int
+test_cuda_cc (void)
+{
+  int dev = 0, major = 0, minor = 0;
+  if (cudaGetDevice (&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute (&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+    return 0;
+  return 10 * major + minor;
+}
+
 static void
 mla_check (int N, int T, int H)
 {
@@ -607,7 +619,11 @@ mla_check (int N, int T, int H)
     { "mma, 3 splits", GK_MLA_MMA, MIN (bound, 3), 3 * T, 0 },   /* 3 per token */
     { "mma, most splits", GK_MLA_MMA, bound, 0, 0 },
     { "auto, mixed", GK_MLA_AUTO, MIN (bound, MAX (128, target)), target, mid },
+    { "auto-v2, mixed", GK_MLA_AUTO_V2, MIN (bound, MAX (128, target)), target, mid },
     { "auto-v1, mixed", GK_MLA_AUTO_V1, legacy, 0, mid },
+    { "wgmma", GK_MLA_WGMMA, MIN (bound, MAX (128, target)), target, 0 },
+    { "wgmma, 3 splits", GK_MLA_WGMMA, MIN (bound, 3), 3 * T, 0 },
+    { "wgmma, most splits", GK_MLA_WGMMA, bound, 0, 0 },
   };
   g_assert_cmpint (target, >, 0);                /* the v2 kernel fits on this device */
   for (gsize ri = 0; ri < G_N_ELEMENTS (runs); ri++) {
@@ -615,11 +631,19 @@ mla_check (int N, int T, int H)
     if (run->min_keys > 0 && T == 1)
       continue;
     GkMlaDecodeArgs a = {
-      .q_lat = d_qlat, .n_qparts = P, .q = d_q, .cache = d_cache, .n_past = d_npast,
-      .partial = d_partial, .o_lat = d_out, .q_mma = d_qmma, .T = T, .H = H, .Dn = Dn, .R = R,
+      .q_lat = d_qlat, .n_qparts = P, .q = d_q, .cache = d_cache, .cache_rows = N,
+      .n_past = d_npast, .partial = d_partial, .o_lat = d_out, .q_mma = d_qmma, .T = T, .H = H, .Dn = Dn, .R = R,
       .Lkv = Lkv, .max_splits = run->max_splits, .split_target = run->split_target,
       .scale = scale, .kernel = run->kernel, .mma_min_keys = run->min_keys,
     };
+    /* the wgmma kernel is sm_90a code: compute capability 9.0 alone */
+    if (run->kernel == GK_MLA_WGMMA && !gk_mla_decode_wgmma_supported (&a)) {
+      if (test_cuda_cc () == 90 && H <= 20) {
+        g_test_message ("%d keys: the wgmma kernel does not run on this H100/H200", N);
+        g_test_fail ();
+      }
+      continue;
+    }
     if ((run->kernel == GK_MLA_MMA_V1 && !gk_mla_decode_mma_supported (&a)) ||
         (run->kernel == GK_MLA_MMA && !gk_mla_decode_mma2_supported (&a))) {
       g_test_message ("%d keys: the %s kernel does not run on this device", N, run->name);

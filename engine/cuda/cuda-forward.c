@@ -488,6 +488,7 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   const char *mla = g_getenv ("GLIMMER_MLA");
   fw->mla_kernel = g_strcmp0 (mla, "simple") == 0   ? GK_MLA_SIMPLE
                    : g_strcmp0 (mla, "mma-v1") == 0 ? GK_MLA_AUTO_V1
+                   : g_strcmp0 (mla, "mma") == 0    ? GK_MLA_AUTO_V2
                                                     : GK_MLA_AUTO;
   fw->mla_min_keys = mla_mma_min_keys ();
   fw->mla_regime = -1;
@@ -640,6 +641,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     TRY_K (cudaStreamWaitEvent (s, fw->join, 0));
     GkMlaDecodeArgs da = {
       .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache,
+      .cache_rows = fw->n_ctx,
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .q_mma = fw->q_mma, .split_target = fw->mla_split_target,
@@ -797,7 +799,8 @@ enqueue_argmax (GlimCudaForward *fw, int row)
 static int
 mla_regime (const GlimCudaForward *fw, int n_past)
 {
-  gboolean automatic = (fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1) &&
+  gboolean automatic = (fw->mla_kernel == GK_MLA_AUTO || fw->mla_kernel == GK_MLA_AUTO_V1 ||
+                        fw->mla_kernel == GK_MLA_AUTO_V2) &&
                        fw->mla_min_keys > 0;
   return !automatic ? -1 : n_past + 1 >= fw->mla_min_keys ? 1 : 0;
 }

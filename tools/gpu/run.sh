@@ -125,6 +125,15 @@ if [[ -n $preset ]]; then
     echo "$setting $line"
     summary+=("  tp 1 $setting decode $line")
   done
+  # the decode's MLA split kernel at long contexts: v2 on mma.sync (the default on sm_90 is the
+  # wgmma kernel, kernels/mla-wgmma.cu)
+  for setting in GLIMMER_MLA=mma; do
+    while read -r line; do
+      echo "$setting $line"
+      summary+=("  tp 1 $setting decode $line")
+    done < <(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
+      --context 32768,131072 --prompt 0 2>&1 | grep -E "^\| [0-9]+ \||rror")
+  done
   # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use TF32 weight
   # GEMMs, the fp4 expert GEMM on f16 hi and the flash attention on wgmma (sm_90) or with the
   # mma.sync kernel's widest CTA (GLIMMER_PREFILL_FLASH_BN=32 and _BM=64 force narrower ones)
