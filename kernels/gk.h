@@ -114,6 +114,21 @@ int         gk_mla_absorb_parts (int Dn);
 cudaError_t gk_mla_absorb_q (float *q_lat, const float *q, const GkMatrix *kv_b, int T, int H,
                              int Dn, int Dv, int q_stride, cudaStream_t stream);
 
+/* The decode's query in one launch: gk_mla_rope_cache (rope; its q is the [T, H, Dn + R] query),
+ * gk_mla_absorb_q into q_lat (kv_b, Dv) and the tensor-core kernels' prepared query q_mma
+ * ([T, H, 2, Lkv + R] bf16 hi and lo rows of the summed, scaled query, as gk_mla_decode would
+ * prepare it; pass GkMlaDecodeArgs.q_ready = 1 then). T <= GK_GEMV_MAX_T. */
+typedef struct {
+  GkMlaCacheArgs  rope;
+  float          *q_lat;
+  GkMatrix        kv_b;
+  int             Dv;
+  uint16_t       *q_mma;
+  float           scale;     /* softmax scale */
+  unsigned int   *done;      /* device [H], zero before the first call (and left zero) */
+} GkMlaQueryArgs;
+cudaError_t gk_mla_query (const GkMlaQueryArgs *args, cudaStream_t stream);
+
 typedef struct {
   const float    *q_lat;     /* [T, H, n_qparts, Lkv] partial sums from gk_mla_absorb_q */
   int             n_qparts;
@@ -127,6 +142,7 @@ typedef struct {
   uint16_t       *q_mma;     /* [T, H, 2, Lkv + R] scratch for the mma kernel (16-byte aligned):
                               * the summed, scaled query as bf16 hi and lo rows, written once per
                               * token. NULL: the mma kernel is not used (v1 still can be) */
+  int             q_ready;   /* 1: gk_mla_query has written q_mma already */
   int             T, H, Dn, R, Lkv;
   int             max_splits;/* splits per (t, h); keys are spread over at most this many blocks */
   int             split_target; /* mma kernel: splits that fill the device once for T = 1

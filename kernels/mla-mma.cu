@@ -755,7 +755,8 @@ gk_mla_decode_mma2_splits (const GkMlaDecodeArgs *a, cudaStream_t stream)
     return cudaErrorInvalidValue;
   GkMlaDecodeArgs args = *a;
   args.kernel = wg ? GK_MLA_WGMMA : GK_MLA_MMA;  /* the split rule the combine uses */
-  mla_q_prep_kernel<<<dim3 (a->H, a->T), 128, 0, stream>>> (args);
+  if (!a->q_ready)
+    mla_q_prep_kernel<<<dim3 (a->H, a->T), 128, 0, stream>>> (args);
   cudaError_t e = gk_check_launch ();
   if (e != cudaSuccess || wg)
     return e != cudaSuccess ? e : gk_mla_decode_wgmma_splits (&args, stream);

@@ -70,20 +70,19 @@ mla_rope_cache_kernel (GkMlaCacheArgs a)
   }
 }
 
-/* grid (H, n_parts), block Lkv/2: thread j owns columns 2j, 2j+1 of W_UK[h] and sums rows
- * [part * rows_per_part, ...) for all T tokens into q_lat_parts[t, h, part, :]. The decode
- * kernel adds the parts up when it loads the query. */
+/* Block (h, part) of the W_UK absorption, block Lkv/2 (rounded up to warps): thread j owns
+ * columns 2j, 2j+1 of W_UK[h] and sums rows [part * rows_per_part, ...) for all T tokens into
+ * q_lat_parts[t, h, part, :] (n_parts parts); the decode kernels add the parts up when they load
+ * the query. qn: shared [T, rows_per_part]; lut: shared [16]. Waits for q (programmatic
+ * dependent) itself. */
 template <int T>
-__global__ void
-mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn, int Dv,
-                     int q_stride, int rows_per_part)
+__device__ __forceinline__ void
+absorb_part (float *q_lat, const float *q, const GkMatrix &kv_b, int H, int Dn, int Dv,
+             int q_stride, int rows_per_part, int h, int part, int n_parts, float *qn, float *lut)
 {
-  extern __shared__ float qn[];      /* [T, rows_per_part] */
-  __shared__ float lut[16];
-  gk_pdl_launch_dependents ();
   if (threadIdx.x < 16)
     lut[threadIdx.x] = gk_e2m1 (threadIdx.x);
-  int h = blockIdx.x, part = blockIdx.y, Lkv = kv_b.cols;
+  int Lkv = kv_b.cols;
   int d0 = part * rows_per_part, nd = min (rows_per_part, Dn - d0);
   gk_pdl_wait ();                    /* q is the previous kernel's output */
   for (int i = threadIdx.x; i < T * rows_per_part; i += blockDim.x) {
@@ -142,10 +141,117 @@ mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn,
   float s2 = kv_b.format == GK_WEIGHT_NVFP4 ? kv_b.scale2 : 1.0f;
 #pragma unroll
   for (int t = 0; t < T; t++) {
-    float *out = q_lat + (((size_t) t * H + h) * gridDim.y + part) * Lkv;
+    float *out = q_lat + (((size_t) t * H + h) * n_parts + part) * Lkv;
     out[c] = acc0[t] * s2;
     out[c + 1] = acc1[t] * s2;
   }
+}
+
+/* grid (H, n_parts): absorb_part for every block */
+template <int T>
+__global__ void
+mla_absorb_q_kernel (float *q_lat, const float *q, GkMatrix kv_b, int H, int Dn, int Dv,
+                     int q_stride, int rows_per_part)
+{
+  extern __shared__ float qn[];      /* [T, rows_per_part] */
+  __shared__ float lut[16];
+  gk_pdl_launch_dependents ();
+  absorb_part<T> (q_lat, q, kv_b, H, Dn, Dv, q_stride, rows_per_part, blockIdx.x, blockIdx.y,
+                  gridDim.y, qn, lut);
+}
+
+/* The decode query in one launch, grid (H, n_parts + 1), block Lkv / 2 rounded up to warps:
+ * blocks (h, part < n_parts) are the W_UK absorption's (absorb_part); block (h, n_parts)
+ * rotates head h's q_pe of every token in place (and block (0, n_parts) also writes the tokens'
+ * cache rows: the normalised latent and the rotated k_pe, as mla_rope_cache_kernel). The last
+ * of a head's blocks to finish prepares its query for the tensor-core split kernels as
+ * mla-mma.cu's mla_q_prep_kernel does (the same sums in the same order, the same bits). */
+template <int T>
+__global__ void
+mla_query_kernel (GkMlaQueryArgs a)
+{
+  extern __shared__ float qn[];      /* absorption: [T, ABSORB_ROWS]; RoPE: [R] */
+  __shared__ float lut[16], red[32];
+  __shared__ float sin_j[GK_MLA_MAX_R / 2], cos_j[GK_MLA_MAX_R / 2];
+  __shared__ bool last;
+  gk_pdl_launch_dependents ();
+  const GkMlaCacheArgs &c = a.rope;
+  const int h = blockIdx.x, part = blockIdx.y, n_parts = gridDim.y - 1;
+  const int C = c.Lkv + c.R, Dqk = c.Dn + c.R, half = c.R / 2;
+  const float qscale = a.scale * 1.44269504088896341f;     /* scores in base 2 */
+  if (part < n_parts) {
+    absorb_part<T> (a.q_lat, c.q, a.kv_b, c.H, c.Dn, a.Dv, c.H * Dqk, ABSORB_ROWS, h, part,
+                    n_parts, qn, lut);
+  } else {
+    gk_pdl_wait ();                  /* q and the latent are the previous kernels' output */
+    for (int t = 0; t < c.T; t++) {
+      const int pos = *c.n_past + t;
+      const float *kv = c.kva + (size_t) t * C;
+      float *qv = c.q + ((size_t) t * c.H + h) * Dqk + c.Dn;
+      for (int j = threadIdx.x; j < half; j += blockDim.x)
+        sincosf ((float) pos * c.inv_freq[j], &sin_j[j], &cos_j[j]);
+      for (int i = threadIdx.x; i < c.R; i += blockDim.x)
+        qn[i] = qv[i];
+      uint16_t *row = c.cache + (size_t) pos * C;
+      if (h == 0) {
+        float ss = 0.0f;
+        for (int i = threadIdx.x; i < c.Lkv; i += blockDim.x)
+          ss += kv[i] * kv[i];
+        ss = gk_block_sum (ss, red);           /* its barriers order sin_j and qn too */
+        float r = rsqrtf (ss / (float) c.Lkv + c.eps);
+        for (int i = threadIdx.x; i < c.Lkv; i += blockDim.x)
+          row[i] = gk_to_bf16 (c.kv_norm[i] * (kv[i] * r));
+      } else {
+        __syncthreads ();
+      }
+      uint16_t *mh = a.q_mma + ((size_t) t * c.H + h) * 2 * C + c.Lkv, *ml = mh + C;
+      for (int j = threadIdx.x; j < half; j += blockDim.x) {
+        const float sn = sin_j[j], cs = cos_j[j];
+        const int i0 = c.interleave ? 2 * j : j, i1 = c.interleave ? 2 * j + 1 : j + half;
+        float x0 = qn[i0], x1 = qn[i1];
+        float y0 = x0 * cs - x1 * sn, y1 = x1 * cs + x0 * sn;
+        qv[j] = y0;
+        qv[j + half] = y1;
+        gk_bf16_hilo (y0 * qscale, mh[j], ml[j]);
+        gk_bf16_hilo (y1 * qscale, mh[j + half], ml[j + half]);
+        if (h == 0) {
+          x0 = kv[c.Lkv + i0];
+          x1 = kv[c.Lkv + i1];
+          row[c.Lkv + j] = gk_to_bf16 (x0 * cs - x1 * sn);
+          row[c.Lkv + j + half] = gk_to_bf16 (x1 * cs + x0 * sn);
+        }
+      }
+      __syncthreads ();              /* sin_j, cos_j and qn are the next token's */
+    }
+  }
+  /* the last of the head's n_parts + 1 blocks: q_mma's latent part, the parts summed in order */
+  __syncthreads ();
+  if (threadIdx.x == 0) {
+    __threadfence ();
+    last = atomicAdd (&a.done[h], 1u) == (unsigned int) n_parts;
+  }
+  __syncthreads ();
+  if (!last)
+    return;
+  __threadfence ();
+  for (int t = 0; t < c.T; t++) {
+    const float *ql = a.q_lat + ((size_t) t * c.H + h) * n_parts * c.Lkv;
+    uint16_t *mh = a.q_mma + ((size_t) t * c.H + h) * 2 * C, *ml = mh + C;
+    for (int i = threadIdx.x; i < c.Lkv / 2; i += blockDim.x) {
+      float v0 = 0.0f, v1 = 0.0f;
+      for (int p = 0; p < n_parts; p++) {
+        float2 x = __ldcg ((const float2 *) (ql + (size_t) p * c.Lkv) + i);
+        v0 += x.x;
+        v1 += x.y;
+      }
+      uint32_t hi, lo;
+      gk_bf16x2_hilo (v0 * qscale, v1 * qscale, hi, lo);
+      *(uint32_t *) (mh + 2 * i) = hi;
+      *(uint32_t *) (ml + 2 * i) = lo;
+    }
+  }
+  if (threadIdx.x == 0)
+    a.done[h] = 0;                   /* for the next launch */
 }
 
 #define KEY_UNROLL 4
@@ -346,6 +452,26 @@ gk_mla_rope_cache (const GkMlaCacheArgs *args, cudaStream_t stream)
     return cudaSuccess;
   size_t smem = (size_t) (args->H + 1) * args->R * sizeof (float);
   mla_rope_cache_kernel<<<args->T, 256, smem, stream>>> (*args);
+  return gk_check_launch ();
+}
+
+extern "C" cudaError_t
+gk_mla_query (const GkMlaQueryArgs *args, cudaStream_t stream)
+{
+  const GkMlaCacheArgs *c = &args->rope;
+  int threads = GK_CEIL_DIV (args->kv_b.cols / 2, 32) * 32;
+  if (c->R % 2 != 0 || c->R > GK_MLA_MAX_R || args->kv_b.cols != c->Lkv || c->Lkv % 2 != 0 ||
+      threads > 1024 || threads < 32 || c->T < 1 || c->T > GK_GEMV_MAX_T)
+    return cudaErrorInvalidValue;
+  size_t smem = (size_t) max (c->T * ABSORB_ROWS, c->R) * sizeof (float);
+  cudaLaunchAttribute attr;
+  cudaLaunchConfig_t cfg = gk_launch_config (dim3 (c->H, gk_mla_absorb_parts (c->Dn) + 1),
+                                             dim3 (threads), smem, stream, true, &attr);
+  switch (c->T) {
+#define CASE(n) case n: cudaLaunchKernelEx (&cfg, mla_query_kernel<n>, *args); break;
+  CASE (1) CASE (2) CASE (3) CASE (4) CASE (5) CASE (6) CASE (7) CASE (8)
+#undef CASE
+  }
   return gk_check_launch ();
 }
 

@@ -307,7 +307,7 @@ greedy_with_env (gconstpointer dir, const char *name, const char *value)
 
 /* The same with the MLA kernels switching at 20 keys: the 12-token prompt's first steps replay
  * the graph of the CUDA-core kernel, the later ones the tensor-core kernel's (where the model's
- * shape takes it: the full-width synthetic model), as a long conversation does at 3,072. */
+ * shape takes it: the full-width synthetic model), as a long conversation does at 1,024. */
 static void
 test_greedy_mla_switch (gconstpointer data)
 {
@@ -682,6 +682,133 @@ mla_check (int N, int T, int H)
   cudaFree (d_npast);
 }
 
+/* device copy of n bytes of host data */
+static void *
+dev_copy (const void *src, size_t n)
+{
+  void *d = NULL;
+  CUDA_OK (cudaMalloc (&d, n));
+  CUDA_OK (cudaMemcpy (d, src, n, cudaMemcpyHostToDevice));
+  return d;
+}
+
+static void
+assert_same_bytes (const void *d_a, const void *d_b, size_t n, const char *what)
+{
+  g_autofree guint8 *a = g_malloc (n), *b = g_malloc (n);
+  CUDA_OK (cudaMemcpy (a, d_a, n, cudaMemcpyDeviceToHost));
+  CUDA_OK (cudaMemcpy (b, d_b, n, cudaMemcpyDeviceToHost));
+  if (memcmp (a, b, n) != 0)
+    g_error ("%s: gk_mla_query differs from the separate launches", what);
+}
+
+/* gk_mla_query (one launch) against gk_mla_rope_cache + gk_mla_absorb_q + gk_mla_decode's own
+ * query preparation: the same cache rows, rotated query, absorbed partials, prepared query and
+ * attention output, bit for bit (NVFP4 W_UK, T tokens at a non-zero position, H heads) */
+static void
+mla_query_check (int T, int H, int interleave)
+{
+  const int Lkv = 512, R = 64, Dn = 192, Dv = 256, Dqk = Dn + R, C = Lkv + R, n_ctx = 64;
+  const int rows = H * (Dn + Dv), parts = gk_mla_absorb_parts (Dn), n_past = 40;
+  GRand *r = g_rand_new_with_seed (77 + T * 31 + H);
+  g_autofree float *kva = g_new (float, (gsize) T * C), *q = g_new (float, (gsize) T * H * Dqk);
+  g_autofree float *kv_norm = g_new (float, Lkv), *inv_freq = g_new (float, R / 2);
+  g_autofree guint8 *codes = g_new (guint8, (gsize) rows * Lkv / 2);
+  g_autofree guint8 *scales = g_new (guint8, (gsize) rows * Lkv / 16);
+  for (int i = 0; i < T * C; i++)
+    kva[i] = (float) normal (r);
+  for (int i = 0; i < T * H * Dqk; i++)
+    q[i] = (float) normal (r);
+  for (int i = 0; i < Lkv; i++)
+    kv_norm[i] = (float) (1.0 + 0.1 * normal (r));
+  for (int j = 0; j < R / 2; j++)
+    inv_freq[j] = powf (10000.0f, -2.0f * j / R);
+  for (gsize i = 0; i < (gsize) rows * Lkv / 2; i++)
+    codes[i] = (guint8) g_rand_int_range (r, 0, 256);
+  for (gsize i = 0; i < (gsize) rows * Lkv / 16; i++)
+    scales[i] = (guint8) g_rand_int_range (r, 0x28, 0x48);      /* e4m3 normals near 1 */
+  g_rand_free (r);
+
+  int32_t np = n_past;
+  int32_t *d_np = dev_copy (&np, 4);
+  float *d_kva = dev_copy (kva, (size_t) T * C * 4), *d_norm = dev_copy (kv_norm, Lkv * 4);
+  float *d_freq = dev_copy (inv_freq, R / 2 * 4);
+  GkMatrix kv_b = { .data = dev_copy (codes, (size_t) rows * Lkv / 2),
+                    .scales = dev_copy (scales, (size_t) rows * Lkv / 16), .scale2 = 0.01f,
+                    .format = GK_WEIGHT_NVFP4, .rows = rows, .cols = Lkv };
+  float *d_q[2], *d_qlat[2], *d_part[2], *d_out[2];
+  uint16_t *d_cache[2], *d_qmma[2];
+  unsigned int *d_done;
+  CUDA_OK (cudaMalloc ((void **) &d_done, (size_t) H * 4));
+  CUDA_OK (cudaMemset (d_done, 0, (size_t) H * 4));
+  for (int k = 0; k < 2; k++) {
+    d_q[k] = dev_copy (q, (size_t) T * H * Dqk * 4);
+    CUDA_OK (cudaMalloc ((void **) &d_qlat[k], (size_t) T * H * parts * Lkv * 4));
+    CUDA_OK (cudaMalloc ((void **) &d_part[k], (size_t) T * H * (Lkv + 2) * 4));
+    CUDA_OK (cudaMalloc ((void **) &d_out[k], (size_t) T * H * Lkv * 4));
+    CUDA_OK (cudaMalloc ((void **) &d_cache[k], (size_t) n_ctx * C * 2));
+    CUDA_OK (cudaMalloc ((void **) &d_qmma[k], (size_t) T * H * 2 * C * 2));
+    CUDA_OK (cudaMemset (d_cache[k], 0, (size_t) n_ctx * C * 2));
+    CUDA_OK (cudaMemset (d_qmma[k], 0xff, (size_t) T * H * 2 * C * 2));
+  }
+  float scale = 1.0f / sqrtf ((float) Dqk);
+  for (int k = 0; k < 2; k++) {
+    GkMlaCacheArgs ca = { .kva = d_kva, .kv_norm = d_norm, .q = d_q[k], .cache = d_cache[k],
+                          .n_past = d_np, .inv_freq = d_freq, .T = T, .H = H, .Dn = Dn, .R = R,
+                          .Lkv = Lkv, .eps = 1e-6f, .interleave = interleave };
+    if (k == 0) {
+      CUDA_OK (gk_mla_rope_cache (&ca, NULL));
+      CUDA_OK (gk_mla_absorb_q (d_qlat[0], d_q[0], &kv_b, T, H, Dn, Dv, H * Dqk, NULL));
+    } else {
+      GkMlaQueryArgs qa = { .rope = ca, .q_lat = d_qlat[1], .kv_b = kv_b, .Dv = Dv,
+                            .q_mma = d_qmma[1], .scale = scale, .done = d_done };
+      CUDA_OK (gk_mla_query (&qa, NULL));
+    }
+    GkMlaDecodeArgs da = {
+      .q_lat = d_qlat[k], .n_qparts = parts, .q = d_q[k], .cache = d_cache[k],
+      .cache_rows = n_ctx, .n_past = d_np, .partial = d_part[k], .o_lat = d_out[k],
+      .q_mma = d_qmma[k], .q_ready = k, .T = T, .H = H, .Dn = Dn, .R = R, .Lkv = Lkv,
+      .max_splits = 1, .scale = scale, .kernel = GK_MLA_MMA,
+    };
+    CUDA_OK (gk_mla_decode (&da, NULL));
+  }
+  CUDA_OK (cudaDeviceSynchronize ());
+  assert_same_bytes (d_cache[0], d_cache[1], (size_t) n_ctx * C * 2, "cache rows");
+  assert_same_bytes (d_q[0], d_q[1], (size_t) T * H * Dqk * 4, "rotated query");
+  assert_same_bytes (d_qlat[0], d_qlat[1], (size_t) T * H * parts * Lkv * 4, "absorbed query");
+  assert_same_bytes (d_qmma[0], d_qmma[1], (size_t) T * H * 2 * C * 2, "prepared query");
+  assert_same_bytes (d_out[0], d_out[1], (size_t) T * H * Lkv * 4, "attention output");
+  /* the counters are left at zero for the next launch */
+  g_autofree unsigned int *done = g_new (unsigned int, H);
+  CUDA_OK (cudaMemcpy (done, d_done, (size_t) H * 4, cudaMemcpyDeviceToHost));
+  for (int h = 0; h < H; h++)
+    g_assert_cmpuint (done[h], ==, 0);
+  for (int k = 0; k < 2; k++) {
+    cudaFree (d_q[k]);
+    cudaFree (d_qlat[k]);
+    cudaFree (d_part[k]);
+    cudaFree (d_out[k]);
+    cudaFree (d_cache[k]);
+    cudaFree (d_qmma[k]);
+  }
+  cudaFree (d_done);
+  cudaFree (d_np);
+  cudaFree (d_kva);
+  cudaFree (d_norm);
+  cudaFree (d_freq);
+  cudaFree ((void *) kv_b.data);
+  cudaFree ((void *) kv_b.scales);
+}
+
+static void
+test_mla_query (void)
+{
+  mla_query_check (1, 20, 1);
+  mla_query_check (3, 20, 1);
+  mla_query_check (2, 5, 0);
+  mla_query_check (8, 10, 1);
+}
+
 /* the long-context check: 8k and 64k keys, all heads and a rank's 5 */
 static void
 test_mla_long (gconstpointer data)
@@ -992,6 +1119,7 @@ main (int argc, char **argv)
   test_cuda_flash_register ();
   test_cuda_prefill_register ();
   g_test_add_func ("/glimmer/cuda/kernels/mla-decode-short", test_mla_short);
+  g_test_add_func ("/glimmer/cuda/kernels/mla-query", test_mla_query);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-8k", GINT_TO_POINTER (8192),
                         test_mla_long);
   g_test_add_data_func ("/glimmer/cuda/kernels/mla-decode-64k", GINT_TO_POINTER (65536),

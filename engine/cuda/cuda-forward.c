@@ -251,6 +251,7 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->argmax_scratch, gk_argmax_scratch_bytes (TMAX) },
     { (void **) &fw->next_val, 4 },
     { (void **) &fw->route_done, (size_t) TMAX * sizeof (unsigned int) },
+    { (void **) &fw->query_done, (size_t) H * sizeof (unsigned int) },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++)
@@ -383,15 +384,18 @@ upload_layer (GlimCudaForward *fw, Progress *pr, int l, GError **error)
   return TRUE;
 }
 
-/* Below this many keys the per-head CUDA-core attention kernel is faster than the tensor-core
- * one (which loads every head's query per block): on the H200 simple/mma tok/s were 191/169 at
- * 1k, 175/165 at 2k, 147/156 at 4k, 107/140 at 8k (docs/PERFORMANCE.md). GLIMMER_MLA_MIN_KEYS
- * overrides it (0: always the tensor-core kernel). */
+/* Below this many keys the per-head CUDA-core attention kernel takes a token, from it on the
+ * tensor-core one. On the H200 with the wgmma kernel and the query prepared in gk_mla_query,
+ * tok/s with the tensor-core kernel / the per-head one: 265.9 / 263.7 at 1k, 265.6 / 255.3 at
+ * 1.5k, 265.4 / 247.7 at 2k, 263.5 / 234.5 at 3k (docs/PERFORMANCE.md). With the query still
+ * prepared by a launch of its own the per-head kernel won below ~1.5k (512 keys: 269.5 against
+ * 257.6), so shorter contexts keep it until that is measured again.
+ * GLIMMER_MLA_MIN_KEYS overrides it (0: always the tensor-core kernel). */
 static int
 mla_mma_min_keys (void)
 {
   const char *v = g_getenv ("GLIMMER_MLA_MIN_KEYS");
-  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 3072;
+  return v ? (int) g_ascii_strtoll (v, NULL, 10) : 1024;
 }
 
 void
@@ -631,20 +635,19 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .inv_freq = fw->inv_freq, .T = T, .H = H, .Dn = Dn, .R = c->qk_rope_head_dim, .Lkv = Lkv,
       .eps = (float) c->latent_norm_eps, .interleave = c->rope_interleave,
     };
-    /* RoPE + cache write (q_pe, kv) and W_UK absorption (q_nope) touch disjoint data: run them
-     * as two branches */
-    TRY_K (cudaEventRecord (fw->fork, s));
-    TRY_K (cudaStreamWaitEvent (fw->side, fw->fork, 0));
-    TRY_K (gk_mla_rope_cache (&ca, fw->side));
-    TRY_K (cudaEventRecord (fw->join, fw->side));
-    TRY_K (gk_mla_absorb_q (fw->q_lat, fw->q, &cl->kv_b, T, H, Dn, Dv, H * Dqk, s));
-    TRY_K (cudaStreamWaitEvent (s, fw->join, 0));
+    /* RoPE + cache write (q_pe, kv), W_UK absorption (q_nope) and the tensor-core kernels'
+     * query in one launch */
+    GkMlaQueryArgs qa = {
+      .rope = ca, .q_lat = fw->q_lat, .kv_b = cl->kv_b, .Dv = Dv, .q_mma = fw->q_mma,
+      .scale = 1.0f / sqrtf ((float) Dqk), .done = fw->query_done,
+    };
+    TRY_K (gk_mla_query (&qa, s));
     GkMlaDecodeArgs da = {
       .q_lat = fw->q_lat, .n_qparts = gk_mla_absorb_parts (Dn), .q = fw->q, .cache = ca.cache,
       .cache_rows = fw->n_ctx,
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
-      .q_mma = fw->q_mma, .split_target = fw->mla_split_target,
+      .q_mma = fw->q_mma, .q_ready = 1, .split_target = fw->mla_split_target,
       .simple_fill = fw->mla_simple_fill,
       .scale = 1.0f / sqrtf ((float) Dqk),
       .kernel = fw->mla_kernel, .mma_min_keys = fw->mla_min_keys,

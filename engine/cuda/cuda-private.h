@@ -54,6 +54,7 @@ struct _GlimCudaForward {
   gpointer           reduce_data;
   float             *next_val;   /* device: the logit at *next (distributed argmax) */
   unsigned int      *route_done; /* device [TMAX]: router blocks finished per token (gk_router_route) */
+  unsigned int      *query_done; /* device [H]: gk_mla_query's blocks finished per head */
   float             *pinned_val; /* host */
   int           n_ctx;
   int           max_splits;      /* MLA decode: most splits per token (sizes fw->partial) */

@@ -86,7 +86,7 @@ if ((do_san)); then
   G_TEST_SRCDIR=$PWD/tests compute-sanitizer --tool memcheck --error-exitcode 9 \
     $bin/test-cuda -p /glimmer/cuda/tiny-base/logits-vs-cpu -p /glimmer/cuda/tiny-groups/greedy-32-vs-cpu \
     -p /glimmer/cuda/tiny-nonorm/decode-and-prefill-mixed -p /glimmer/cuda/tiny-mtp/long-prefill \
-    -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/tiny-base/eval-sample \
+    -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/kernels/mla-query -p /glimmer/cuda/tiny-base/eval-sample \
     -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
     -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/flash-attn/glm-h5-long-mma \
