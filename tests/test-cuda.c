@@ -851,8 +851,9 @@ median (double *v, int n)
  * float32 GEMV may flip a rare tie: at most 2% of rows), and against the CPU the median row
  * (under the 2e-2 bound; tiny-nonorm's contaminated tail puts it at 1.3e-2). Each attention of
  * the GEMM path is held to that: the flash kernel (the default), the same in key blocks of
- * 128, the float32 score blocks (GLIMMER_PREFILL_ATTN=cublas), and the bf16 hi + lo weight
- * GEMMs (GLIMMER_PREFILL_MATH=bf16x2). */
+ * 128, the float32 score blocks (GLIMMER_PREFILL_ATTN=cublas), the bf16 hi + lo weight
+ * GEMMs (GLIMMER_PREFILL_MATH=bf16x2), and the projections through the NVFP4 grouped GEMM
+ * instead of TF32 cuBLAS GEMMs (GLIMMER_PREFILL_PROJ=fp4). */
 static void
 test_long_prefill (gconstpointer data)
 {
@@ -866,14 +867,15 @@ test_long_prefill (gconstpointer data)
     int T = MIN (lengths[li], m->config->max_position_embeddings - 1);
     g_autofree int32_t *ids = make_prompt (T, V, 9);
     g_autofree float *ref = g_new (float, (gsize) T * V);
-    /* the GEMM prefill (TF32 weight GEMMs, flash attention), the GEMV path, the flash
-     * attention fed in key blocks of 128, the float32 score blocks, the bf16 hi + lo weight
-     * GEMMs */
+    /* the GEMM prefill (TF32 weight GEMMs, the routed experts by the NVFP4 grouped GEMM; flash
+     * attention), the GEMV path, the flash attention fed in key blocks of 128, the float32
+     * score blocks, the bf16 hi + lo weight GEMMs, the projections by the grouped GEMM too */
     static const char *const paths[][4] = {
       { NULL, NULL, NULL, NULL }, { "GLIMMER_PREFILL", "gemv", NULL, NULL },
       { "GLIMMER_PREFILL_KEY_BLOCK", "128", NULL, NULL },
       { "GLIMMER_PREFILL_ATTN", "cublas", NULL, NULL },
       { "GLIMMER_PREFILL_MATH", "bf16x2", NULL, NULL },
+      { "GLIMMER_PREFILL_PROJ", "fp4", NULL, NULL },
     };
     float *out[G_N_ELEMENTS (paths)];
     {

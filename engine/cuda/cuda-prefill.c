@@ -94,7 +94,10 @@ typedef struct {
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
   gboolean     moe_fp4;     /* routed experts through gk_gemm_fp4 where they take it */
   gboolean     moe_fp4_lo;  /* ... with the activations' lo halves (GLIMMER_PREFILL_MOE=fp4-lo) */
-  GkGemmGroup *gemm_groups; /* device [3][E + 1]: gate and up, then down descriptors */
+  gboolean     proj_fp4;    /* every other NVFP4 weight (attention projections, dense and shared
+                             * MLPs) through gk_gemm_fp4 too (linear_fp4; GLIMMER_PREFILL_PROJ) */
+  GkGemmGroup *gemm_groups; /* device [3][E + 1]: gate and up, then down descriptors; slot 2 E
+                             * linear_fp4's */
   cudaEvent_t offsets_ready;
   /* float32 math: the routed experts run on LANES streams (moe_lanes), each with its cuBLAS
    * handle and weight scratch (lane 0's is p->wbuf); n_lanes 0: not set up */
@@ -260,6 +263,11 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   const char *moe_env = g_getenv ("GLIMMER_PREFILL_MOE");
   p->moe_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (moe_env, "cublas") != 0;
   p->moe_fp4_lo = g_strcmp0 (moe_env, "fp4-lo") == 0;
+  /* GLIMMER_PREFILL_PROJ=fp4: the same for the projections (f16 hi activations, 11 bits as
+   * TF32's, weights exact and not expanded to float32 scratch). Not the default: on the H200
+   * the mma.sync GEMM is slower at these shapes than cuBLAS's TF32 (8k prompt 23,632 against
+   * 26,402 tok/s, docs/PERFORMANCE.md); it waits for the GEMM on wgmma */
+  p->proj_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (g_getenv ("GLIMMER_PREFILL_PROJ"), "fp4") == 0;
   p->T = MIN (PREFILL_T, fw->n_ctx);
   /* measuring only: another chunk size (the memory plan still counts PREFILL_T's) */
   const char *t_env = g_getenv ("GLIMMER_PREFILL_TOKENS");
@@ -466,12 +474,42 @@ linear_split (GlimCudaForward *fw, const GkMatrix *w, const Split *x, int T, flo
   return TRUE;
 }
 
+/* linear () for an NVFP4 W through the grouped GEMM as one group: X scaled and rounded to f16
+ * in the GEMM's k order (p->xs, row scales in p->xscale), the weights read packed. *handled
+ * FALSE (no error) for shapes it does not take. */
+static gboolean
+linear_fp4 (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, float *Y,
+            int ldy, gboolean *handled, GError **error)
+{
+  Pre *p = pre_of (fw);
+  int K = fw->model->config->n_experts_per_tok, E = fw->model->config->n_routed_experts;
+  *handled = p->proj_fp4 && w->format == GK_WEIGHT_NVFP4 && w->rows > 0 && T > 0 &&
+             gk_gemm_fp4_supported (w->cols, 0) && (size_t) T * w->cols <= p->xs_elems &&
+             T <= 2 * p->T * MAX (K, 1);
+  if (!*handled)
+    return TRUE;
+  GkGemmGroup g = {
+    .w = *w, .xhi = p->xs, .xscale = p->xscale, .y = Y, .rows = T, .ldy = ldy, .alpha = w->scale2,
+  };
+  GkGemmGroup *dg = p->gemm_groups + 2 * (size_t) MAX (E, 0);
+  TRY (gk_split_f16_mma (p->xs, NULL, p->xscale, X, NULL, ldx, NULL, T, w->cols, fw->stream));
+  /* pageable: g is staged before the call returns */
+  TRY (cudaMemcpyAsync (dg, &g, sizeof g, cudaMemcpyHostToDevice, fw->stream));
+  TRY (gk_gemm_fp4 (dg, 1, w->rows, T, w->cols, 0, fw->stream));
+  return TRUE;
+}
+
 /* Y[T, rows] (row stride ldy, fp32) = X[T, cols] (fp32, stride ldx) . W^T */
 static gboolean
 linear (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int T, float *Y, int ldy,
         GError **error)
 {
   Pre *p = pre_of (fw);
+  gboolean fp4 = FALSE;
+  if (!linear_fp4 (fw, w, X, ldx, T, Y, ldy, &fp4, error))
+    return FALSE;
+  if (fp4)
+    return TRUE;
   if (uses_bf16 (p, w)) {
     Split x;
     return split_input (fw, X, ldx, NULL, T, w->cols, &x, error) &&
