@@ -27,26 +27,15 @@
  * BN / 2 rows of x (hi, and lo). */
 #include <cuda_fp16.h>
 
-#include "common.cuh"
+#include "gemm-fp4.cuh"
 
-#define G4_BM 128               /* output features per CTA */
-#define G4_BK 64                /* columns per stage */
 #define G4_THREADS 256
-#define G4_WROW 48              /* bytes per staged weight row: 32 of codes + padding (banks) */
 #define G4_XROW (G4_BK + 8)     /* f16 per staged activation row (ldmatrix without conflicts) */
 
 __host__ __device__ static constexpr size_t
 g4_stage_bytes (int bn, bool lo)
 {
   return (size_t) G4_BM * G4_WROW + (lo ? 2 : 1) * (size_t) bn * G4_XROW * 2;
-}
-
-/* bytes of a weight row's scales staged for all of K; the 16 of padding spread the rows over
- * the banks */
-__host__ __device__ static inline size_t
-g4_scale_row (int K)
-{
-  return (size_t) K / 16 + 16;
 }
 
 /* stages in flight: three where two CTAs of them still fit an SM (hi only), else two */
@@ -60,27 +49,6 @@ static size_t
 g4_smem (int K, int bn, bool lo)
 {
   return g4_stages (lo) * g4_stage_bytes (bn, lo) + (size_t) G4_BM * g4_scale_row (K);
-}
-
-/* The A operands of one 32-column block for rows r and r + 8 of the stage: the lane's word of
- * codes in each row (w: row r's), times its 16-column block's scale (sc: row r's), as the four
- * pairs of each row. */
-__device__ __forceinline__ void
-g4_expand (uint32_t (&pa)[4], uint32_t (&pb)[4], const unsigned char *w, const unsigned char *sc,
-           size_t srow)
-{
-  uint32_t qa = *(const uint32_t *) (const void *) w;
-  uint32_t qb = *(const uint32_t *) (const void *) (w + 8 * G4_WROW);
-  uint32_t sa = gk_e4m3_f16x2_bcast (sc[0]);
-  uint32_t sb = gk_e4m3_f16x2_bcast (sc[8 * srow]);
-  pa[0] = gk_fp4_pair<0> (qa, sa);
-  pa[1] = gk_fp4_pair<1> (qa, sa);
-  pa[2] = gk_fp4_pair<2> (qa, sa);
-  pa[3] = gk_fp4_pair<3> (qa, sa);
-  pb[0] = gk_fp4_pair<0> (qb, sb);
-  pb[1] = gk_fp4_pair<1> (qb, sb);
-  pb[2] = gk_fp4_pair<2> (qb, sb);
-  pb[3] = gk_fp4_pair<3> (qb, sb);
 }
 
 template <int BN, bool LO>
@@ -251,10 +219,13 @@ gk_gemm_fp4_supported (int K, int lo)
 
 extern "C" cudaError_t
 gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K, int lo,
-             cudaStream_t stream)
+             int impl, cudaStream_t stream)
 {
   if (n_groups <= 0 || max_n <= 0 || max_rows <= 0)
     return cudaSuccess;
+  if (impl == GK_GEMM_FP4_WGMMA || (impl == GK_GEMM_FP4_AUTO && !lo && gk_gemm_fp4_wgmma_ready (K)))
+    return lo ? cudaErrorNotSupported
+              : gk_gemm_fp4_wgmma (groups, n_groups, max_n, max_rows, K, stream);
   if (!gk_gemm_fp4_supported (K, lo))
     return cudaErrorNotSupported;
   /* 128-row tiles for groups of more than 64 rows where they fit (sm_86/89 have 99 KB) */

@@ -365,8 +365,16 @@ typedef struct {
  * cudaErrorNotSupported.
  * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear. */
 int         gk_gemm_fp4_supported (int K, int lo);
+/* impl: which kernel. AUTO takes gemm-fp4-wgmma.cu's (warpgroup MMA, sm_90a: compute capability
+ * 9.0) for hi-only activations where it fits, else the mma.sync one; MMA forces that one; WGMMA
+ * the other (cudaErrorNotSupported where it does not run). */
+enum { GK_GEMM_FP4_AUTO = 0, GK_GEMM_FP4_MMA = 1, GK_GEMM_FP4_WGMMA = 2 };
 cudaError_t gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, int K,
-                         int lo, cudaStream_t stream);
+                         int lo, int impl, cudaStream_t stream);
+/* the wgmma kernel alone: whether it runs K here (hi only), and its launch */
+int         gk_gemm_fp4_wgmma_ready (int K);
+cudaError_t gk_gemm_fp4_wgmma (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows,
+                               int K, cudaStream_t stream);
 
 /* dst[i] = float(src[i]) for bf16 src */
 cudaError_t gk_bf16_to_f32 (float *dst, const uint16_t *src, size_t n, cudaStream_t stream);

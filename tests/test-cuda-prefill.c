@@ -432,13 +432,14 @@ rand_f16 (GRand *r, int e0, int e1)
 /* Groups of random NVFP4 experts against random f16 hi + lo activations in gk.h's layout and
  * random row scales, through one launch, against float64 sums of the CPU's dequantised
  * weights: float32 accumulation of exact products, so within 1e-5 (relative L2 per group).
- * Shapes: partial feature and row tiles, an empty group, one row, the experts' own widths;
- * every case with and without the lo halves, and through both row tiles (64 and 128). */
+ * Shapes: partial feature and row tiles, an empty group, one row, the experts' own widths,
+ * more rows than one tile; every case with and without the lo halves, and through both row
+ * tiles (64 and 128) of the mma.sync kernel, and (hi only) the wgmma kernel's. */
 static double
-gemm_fp4_case (int lo, gboolean small, GRand *r)
+gemm_fp4_case (int lo, gboolean small, int impl, GRand *r)
 {
   const struct { int n, rows; } all[] = { { 200, 70 }, { 128, 0 }, { 1536, 131 }, { 64, 1 },
-                                          { 333, 64 }, { 256, 45 } };
+                                          { 333, 64 }, { 256, 45 }, { 96, 300 } };
   int idx[G_N_ELEMENTS (all)], G = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
     if (!small || all[i].rows <= 64)
@@ -495,7 +496,7 @@ gemm_fp4_case (int lo, gboolean small, GRand *r)
   GkGemmGroup *d_groups = NULL;
   CUDA_OK (cudaMalloc ((void **) &d_groups, G * sizeof (GkGemmGroup)));
   CUDA_OK (cudaMemcpy (d_groups, host, G * sizeof (GkGemmGroup), cudaMemcpyHostToDevice));
-  CUDA_OK (gk_gemm_fp4 (d_groups, G, max_n, max_rows, K, lo, NULL));
+  CUDA_OK (gk_gemm_fp4 (d_groups, G, max_n, max_rows, K, lo, impl, NULL));
   CUDA_OK (cudaDeviceSynchronize ());
 
   double worst = 0.0;
@@ -530,8 +531,9 @@ gemm_fp4_case (int lo, gboolean small, GRand *r)
     double rel = R > 0 ? sqrt (err / MAX (ref, 1e-300)) : 0.0;
     if (!(rel <= worst))
       worst = rel;
-    g_test_message ("lo %d, row tile %d: group %d: %d features x %d rows, K %d: rel L2 %.3g "
-                    "against float64%s", lo, max_rows > 64 ? 128 : 64, gi, N, R, K, rel,
+    g_test_message ("%s, lo %d, %d rows at most: group %d: %d features x %d rows, K %d: rel L2 "
+                    "%.3g against float64%s", impl == GK_GEMM_FP4_WGMMA ? "wgmma" : "mma.sync",
+                    lo, max_rows, gi, N, R, K, rel,
                     untouched ? "" : ", wrote outside its rows/features");
     g_assert_true (untouched);
     g_free (q[gi]);
@@ -554,11 +556,20 @@ test_gemm_fp4 (void)
   g_assert_false (gk_gemm_fp4_supported (K + 16, 0));
   GRand *r = g_rand_new_with_seed (23);
   double worst = 0.0;
-  for (int lo = 0; lo < 2; lo++)
-    for (int small = 0; small < 2; small++) {
-      double w = gemm_fp4_case (lo, small, r);
-      worst = w <= worst ? worst : w;
-    }
+  /* the wgmma kernel is sm_90a code: it must run on compute capability 9.0, nowhere else */
+  int dev = 0, major = 0, minor = 0;
+  CUDA_OK (cudaGetDevice (&dev));
+  CUDA_OK (cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev));
+  CUDA_OK (cudaDeviceGetAttribute (&minor, cudaDevAttrComputeCapabilityMinor, dev));
+  g_assert_cmpint (gk_gemm_fp4_wgmma_ready (K), ==, major == 9 && minor == 0);
+  for (int impl = GK_GEMM_FP4_MMA; impl <= GK_GEMM_FP4_WGMMA; impl++)
+    for (int lo = 0; lo < 2; lo++)
+      for (int small = 0; small < 2; small++) {
+        if (impl == GK_GEMM_FP4_WGMMA && (lo || !gk_gemm_fp4_wgmma_ready (K)))
+          continue;
+        double w = gemm_fp4_case (lo, small, impl, r);
+        worst = w <= worst ? worst : w;
+      }
   g_rand_free (r);
   g_assert_cmpfloat (worst, <, 1e-5);
 }

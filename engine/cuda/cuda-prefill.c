@@ -94,6 +94,7 @@ typedef struct {
   int32_t  *host_offsets;   /* pinned host [E + 1]: the MoE grouping's offsets */
   gboolean     moe_fp4;     /* routed experts through gk_gemm_fp4 where they take it */
   gboolean     moe_fp4_lo;  /* ... with the activations' lo halves (GLIMMER_PREFILL_MOE=fp4-lo) */
+  int          gemm_impl;   /* GK_GEMM_FP4_*: GLIMMER_PREFILL_GEMM=mma keeps mma.sync on sm_90 */
   gboolean     proj_fp4;    /* every other NVFP4 weight (attention projections, dense and shared
                              * MLPs) through gk_gemm_fp4 too (linear_fp4; GLIMMER_PREFILL_PROJ) */
   GkGemmGroup *gemm_groups; /* device [3][E + 1]: gate and up, then down descriptors; slot 2 E
@@ -263,6 +264,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
   const char *moe_env = g_getenv ("GLIMMER_PREFILL_MOE");
   p->moe_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (moe_env, "cublas") != 0;
   p->moe_fp4_lo = g_strcmp0 (moe_env, "fp4-lo") == 0;
+  p->gemm_impl = g_strcmp0 (g_getenv ("GLIMMER_PREFILL_GEMM"), "mma") == 0 ? GK_GEMM_FP4_MMA
+                                                                            : GK_GEMM_FP4_AUTO;
   /* GLIMMER_PREFILL_PROJ=fp4: the same for the projections (f16 hi activations, 11 bits as
    * TF32's, weights exact and not expanded to float32 scratch). Not the default: on the H200
    * the mma.sync GEMM is slower at these shapes than cuBLAS's TF32 (8k prompt 23,632 against
@@ -495,7 +498,7 @@ linear_fp4 (GlimCudaForward *fw, const GkMatrix *w, const float *X, int ldx, int
   TRY (gk_split_f16_mma (p->xs, NULL, p->xscale, X, NULL, ldx, NULL, T, w->cols, fw->stream));
   /* pageable: g is staged before the call returns */
   TRY (cudaMemcpyAsync (dg, &g, sizeof g, cudaMemcpyHostToDevice, fw->stream));
-  TRY (gk_gemm_fp4 (dg, 1, w->rows, T, w->cols, 0, fw->stream));
+  TRY (gk_gemm_fp4 (dg, 1, w->rows, T, w->cols, 0, p->gemm_impl, fw->stream));
   return TRUE;
 }
 
@@ -917,10 +920,11 @@ moe_fp4 (GlimCudaForward *fw, CudaLayer *cl, const int32_t *off, int n_pairs, gb
                         cudaMemcpyHostToDevice, s));
   TRY (cudaMemcpyAsync (p->gemm_groups + 2 * (E + 1), dn, (size_t) n_dn * sizeof (GkGemmGroup),
                         cudaMemcpyHostToDevice, s));
-  TRY (gk_gemm_fp4 (p->gemm_groups, n_gu, F, max_rows, D, xlo != NULL, s));
+  TRY (gk_gemm_fp4 (p->gemm_groups, n_gu, F, max_rows, D, xlo != NULL, p->gemm_impl, s));
   /* silu(g) * u, scaled and split into p->xs (the gate/up input is dead) */
   TRY (gk_split_f16_mma (xhi, xlo, sc_down, p->g, p->u, F, NULL, n_pairs, F, s));
-  TRY (gk_gemm_fp4 (p->gemm_groups + 2 * (E + 1), n_dn, D, max_rows, F, xlo != NULL, s));
+  TRY (gk_gemm_fp4 (p->gemm_groups + 2 * (E + 1), n_dn, D, max_rows, F, xlo != NULL,
+                    p->gemm_impl, s));
   return TRUE;
 }
 

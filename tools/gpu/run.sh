@@ -137,7 +137,7 @@ if [[ -n $preset ]]; then
   # the prefill's other paths (engine/cuda/cuda-prefill.c): the runs above use TF32 weight
   # GEMMs, the fp4 expert GEMM on f16 hi and the flash attention on wgmma (sm_90) or with the
   # mma.sync kernel's widest CTA (GLIMMER_PREFILL_FLASH_BN=32 and _BM=64 force narrower ones)
-  for setting in GLIMMER_PREFILL_PROJ=fp4 GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo \
+  for setting in GLIMMER_PREFILL_GEMM=mma GLIMMER_PREFILL_PROJ=fp4 GLIMMER_PREFILL_MOE=cublas GLIMMER_PREFILL_MOE=fp4-lo \
       GLIMMER_PREFILL_FLASH=mma GLIMMER_PREFILL_ATTN=cublas; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --decode-tokens 1 --prompt "$prompt" 2>&1 | grep -E "^prefill:|rror")
