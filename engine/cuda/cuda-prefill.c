@@ -268,8 +268,8 @@ pre_alloc (GlimCudaForward *fw, GError **error)
                                                                             : GK_GEMM_FP4_AUTO;
   /* GLIMMER_PREFILL_PROJ=fp4: the same for the projections (f16 hi activations, 11 bits as
    * TF32's, weights exact and not expanded to float32 scratch). Not the default: on the H200
-   * the mma.sync GEMM is slower at these shapes than cuBLAS's TF32 (8k prompt 23,632 against
-   * 26,402 tok/s, docs/PERFORMANCE.md); it waits for the GEMM on wgmma */
+   * the mma.sync GEMM was slower at these shapes than cuBLAS's TF32 (8k prompt 23,632 against
+   * 26,402 tok/s), the wgmma one about even (29,634 against 29,357; docs/PERFORMANCE.md) */
   p->proj_fp4 = math == PRE_MATH_TF32 && g_strcmp0 (g_getenv ("GLIMMER_PREFILL_PROJ"), "fp4") == 0;
   p->T = MIN (PREFILL_T, fw->n_ctx);
   /* measuring only: another chunk size (the memory plan still counts PREFILL_T's) */
