@@ -421,10 +421,7 @@ gk_mla_splits (const GkMlaDecodeArgs &a, int n_keys)
   int s;
   if ((a.kernel == GK_MLA_MMA || a.kernel == GK_MLA_WGMMA) && gk_mla_mma_takes (a, n_keys)) {
     int fill = a.split_target > 0 ? GK_CEIL_DIV (a.split_target, a.T) : a.max_splits;
-    /* wgmma: whole 64-key tiles per split, so one split per tile until the device is full
-     * (1,025 keys: 17 splits of one tile; with 16, nine CTAs of two tiles did the work) */
-    s = a.kernel == GK_MLA_WGMMA ? min (GK_CEIL_DIV (n_keys, GK_MLA_SPLIT_MIN_KEYS), fill)
-                                 : min (n_keys / GK_MLA_SPLIT_MIN_KEYS, fill);
+    s = min (n_keys / GK_MLA_SPLIT_MIN_KEYS, fill);
   } else {
     s = GK_CEIL_DIV (n_keys, GK_MLA_SIMPLE_SPLIT_KEYS);
     /* the simple kernel's blocks (H x splits x T) in one wave: at 1,025 keys 17 splits of 20

@@ -221,42 +221,13 @@ gemv_warp_share (const GkGemvGroup &g, int row0, int n_rows, int first, int wpr,
   }
 }
 
-/* gk_gemv_sum's epilogue, by every block of the grid once its rows are written (or it had
- * none): the last of a row block's blocks to arrive adds the groups' rows up in group order. */
-__device__ __forceinline__ void
-gemv_sum_rows (const GkGemvGroup *groups, const GkGemvSum &sum, int rows_per_block)
-{
-  __shared__ bool last;
-  __syncthreads ();               /* this block's rows are written */
-  if (threadIdx.x == 0) {
-    __threadfence ();
-    last = atomicAdd (&sum.counters[blockIdx.x], 1u) == gridDim.y - 1;
-  }
-  __syncthreads ();
-  if (!last)
-    return;
-  __threadfence ();
-  for (int i = threadIdx.x; i < rows_per_block; i += blockDim.x) {
-    int row = blockIdx.x * rows_per_block + i;
-    if (row >= sum.rows)
-      break;
-    float acc = 0.0f;
-    for (int g = 0; g < sum.n_used; g++)
-      acc += __ldcg (groups[g].y + row);
-    sum.out[row] = sum.accumulate ? sum.out[row] + acc : acc;
-  }
-  if (threadIdx.x == 0)
-    sum.counters[blockIdx.x] = 0;  /* for the next launch */
-}
-
 /* ---- kernels ---- */
 
 /* Block: GEMV_WARPS warps; WPR warps share RPW rows, so a block covers
- * (GEMV_WARPS / WPR) * RPW rows; grid (row blocks, groups). sum.out set: gk_gemv_sum's
- * epilogue (T = 1). */
+ * (GEMV_WARPS / WPR) * RPW rows; grid (row blocks, groups). */
 template <int T, int MODE, int RPW, int WPR>
 __global__ void __launch_bounds__ (GEMV_WARPS * 32, 2)
-gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early, GkGemvSum sum)
+gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early)
 {
   __shared__ __align__ (64) float lut[16];      /* lut_e2m1x8 ORs offsets into its address */
   __shared__ float part[GEMV_WARPS][2 * RPW + 1][T];   /* per warp: dots, dots2, sum of squares */
@@ -273,8 +244,6 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early, GkG
     /* another instance has this group (one per distinct T), or the whole block is idle (no
      * barrier below is reached); finish only after what this grid depends on */
     gk_pdl_wait ();
-    if (sum.out != nullptr)
-      gemv_sum_rows (groups, sum, rows_per_block);
     return;
   }
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -312,12 +281,11 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early, GkG
   }
   __syncthreads ();
   /* the first warp of each row group writes: lane = (row r, token t) */
-  int r = lane / T, t = lane % T;
-  if (warp % WPR != 0 || lane >= RPW * T || r >= n_rows) {
-    if (sum.out != nullptr)
-      gemv_sum_rows (groups, sum, rows_per_block);
+  if (warp % WPR != 0 || lane >= RPW * T)
     return;
-  }
+  int r = lane / T, t = lane % T;
+  if (r >= n_rows)
+    return;
   float a = 0.0f, b = 0.0f, q = 0.0f;
   for (int w = warp; w < warp + WPR; w++) {
     a += part[w][r][t];
@@ -333,8 +301,6 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early, GkG
   }
   float *y = g.y + (size_t) t * g.y_stride + row0 + r;
   *y = g.accumulate ? *y + g.alpha * v : g.alpha * v;
-  if (sum.out != nullptr)
-    gemv_sum_rows (groups, sum, rows_per_block);
 }
 
 /* ---- launchers ---- */
@@ -342,21 +308,20 @@ gemv_split_row_kernel (const GkGemvGroup *groups, int t_override, int early, GkG
 template <int T, int MODE, int RPW, int WPR>
 static void
 launch_shape (const GkGemvGroup *groups, int n_groups, int max_rows, int t_override, int flags,
-              const GkGemvSum &sum, cudaStream_t stream)
+              cudaStream_t stream)
 {
   int early = (flags & GK_GEMV_EARLY) != 0;
   cudaLaunchAttribute attr;
   cudaLaunchConfig_t cfg =
       gk_launch_config (dim3 (GK_CEIL_DIV (max_rows, (GEMV_WARPS / WPR) * RPW), n_groups),
                         dim3 (GEMV_WARPS * 32), 0, stream, early, &attr);
-  cudaLaunchKernelEx (&cfg, gemv_split_row_kernel<T, MODE, RPW, WPR>, groups, t_override, early,
-                      sum);
+  cudaLaunchKernelEx (&cfg, gemv_split_row_kernel<T, MODE, RPW, WPR>, groups, t_override, early);
 }
 
 template <int T, int MODE>
 static void
 launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int t_override,
-          int flags, const GkGemvSum &sum, cudaStream_t stream)
+          int flags, cudaStream_t stream)
 {
   /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows so that about
    * 16 warps per SM stream weights, each warp keeping 2 steps or more. Tuned on the H200 for
@@ -375,17 +340,17 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
     wpr = forced;
   if constexpr (T == 1) {
     switch (wpr) {
-    case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
-    case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
-    case 4: launch_shape<T, MODE, 4, 4> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
-    default: launch_shape<T, MODE, 4, 8> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
+    case 1: launch_shape<T, MODE, 4, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 2: launch_shape<T, MODE, 4, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 4: launch_shape<T, MODE, 4, 4> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    default: launch_shape<T, MODE, 4, 8> (groups, n_groups, max_rows, t_override, flags, stream); break;
     }
   } else {
     switch (wpr) {
-    case 1: launch_shape<T, MODE, 1, 1> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
-    case 2: launch_shape<T, MODE, 1, 2> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
-    case 4: launch_shape<T, MODE, 1, 4> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
-    default: launch_shape<T, MODE, 1, 8> (groups, n_groups, max_rows, t_override, flags, sum, stream); break;
+    case 1: launch_shape<T, MODE, 1, 1> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 2: launch_shape<T, MODE, 1, 2> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    case 4: launch_shape<T, MODE, 1, 4> (groups, n_groups, max_rows, t_override, flags, stream); break;
+    default: launch_shape<T, MODE, 1, 8> (groups, n_groups, max_rows, t_override, flags, stream); break;
     }
   }
 }
@@ -393,18 +358,18 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
 template <int MODE>
 static void
 launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int T,
-             int flags, const GkGemvSum &sum, cudaStream_t stream)
+             int flags, cudaStream_t stream)
 {
   switch (T) {
   case 0:
-  case 1: launch_t<1, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 2: launch_t<2, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 3: launch_t<3, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 4: launch_t<4, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 5: launch_t<5, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 6: launch_t<6, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 7: launch_t<7, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
-  case 8: launch_t<8, MODE> (groups, n_groups, max_rows, max_cols, T, flags, sum, stream); break;
+  case 1: launch_t<1, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 2: launch_t<2, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 3: launch_t<3, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 4: launch_t<4, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 5: launch_t<5, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 6: launch_t<6, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 7: launch_t<7, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
+  case 8: launch_t<8, MODE> (groups, n_groups, max_rows, max_cols, T, flags, stream); break;
   }
 }
 
@@ -414,24 +379,9 @@ gk_gemv (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, in
 {
   if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0 || max_cols <= 0)
     return cudaErrorInvalidValue;
-  const GkGemvSum none = {};
   if (mode == GK_GEMV_SWIGLU)
-    launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, flags, none, stream);
+    launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, max_cols, T, flags, stream);
   else
-    launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, flags, none, stream);
-  return gk_check_launch ();
-}
-
-extern "C" cudaError_t
-gk_gemv_sum (const GkGemvGroup *groups, int n_groups, int rows, int max_cols, int flags,
-             const GkGemvSum *sum, cudaStream_t stream)
-{
-  /* the smallest row block is 4 rows (RPW 4, WPR 8) */
-  if (n_groups <= 0 || rows <= 0 || max_cols <= 0 || sum->out == NULL || sum->counters == NULL ||
-      sum->rows != rows || sum->n_used < 0 || sum->n_used > n_groups ||
-      GK_CEIL_DIV (rows, 4) > GK_GEMV_SUM_COUNTERS)
-    return cudaErrorInvalidValue;
-  /* t_override 0: each group's own T (1, or 0 to skip it) */
-  launch_t<1, GK_GEMV_PLAIN> (groups, n_groups, rows, max_cols, 0, flags, *sum, stream);
+    launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, max_cols, T, flags, stream);
   return gk_check_launch ();
 }

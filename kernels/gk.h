@@ -69,24 +69,10 @@ enum { GK_GEMV_PLAIN = 0, GK_GEMV_SWIGLU = 1 };
  * choosing by shape (for measuring launch shapes: tests/bench-gemv.c). */
 enum { GK_GEMV_EARLY = 1 };
 #define GK_GEMV_WPR(n) ((n) << 8)
-
-/* gk_gemv_sum's epilogue: out[r] = (accumulate ? out[r] : 0) + sum over groups g < n_used, in
- * order, of groups[g].y[r], for r < rows (every group [rows] rows, one token). */
-typedef struct {
-  float        *out;
-  unsigned int *counters;    /* device [GK_GEMV_SUM_COUNTERS], zero before (and left zero) */
-  int           rows, n_used, accumulate;
-} GkGemvSum;
-#define GK_GEMV_SUM_COUNTERS 1024
 cudaError_t gk_gemv     (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
                          int mode, int T, int flags, cudaStream_t stream);
 cudaError_t gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
                          int mode, int T, int flags, cudaStream_t stream);
-/* gk_gemv (GK_GEMV_PLAIN, one token) of groups that all have `rows` rows, then their rows added
- * up into sum->out by the last block of each row block to finish: the MoE combine
- * (gk_moe_combine's additions in its order) without a launch of its own. */
-cudaError_t gk_gemv_sum (const GkGemvGroup *groups, int n_groups, int rows, int max_cols,
-                         int flags, const GkGemvSum *sum, cudaStream_t stream);
 /* shared memory the tensor-core kernel stages x in, for K columns and T tokens */
 size_t      gk_gemv_mma_smem (int K, int T);
 #define GK_GEMV_MMA_SMEM_MAX (38 * 1024)

@@ -227,88 +227,8 @@ test_gemv_kernels (void)
   g_assert_cmpint (n_bad, ==, 0);
 }
 
-/* gk_gemv_sum (the down GEMV with the MoE combine in its last blocks) against gk_gemv followed
- * by gk_moe_combine: the same slots and the same residual, bit for bit, twice in a row (the
- * counters are left at zero), with a skipped group (T 0) and slots past n_used */
-static void
-sum_check (int rows, int cols, int groups, int n_used, int accumulate, GRand *r)
-{
-  Mat *w = g_new0 (Mat, groups);
-  g_autofree GkGemvGroup *desc = g_new0 (GkGemvGroup, groups);
-  g_autofree float *x = g_new (float, (size_t) groups * cols);
-  g_autofree float *res = g_new (float, rows);
-  for (size_t i = 0; i < (size_t) groups * cols; i++)
-    x[i] = (float) test_gauss (r);
-  for (int i = 0; i < rows; i++)
-    res[i] = (float) test_gauss (r);
-  float *d_x, *d_slots[2], *d_out[2];
-  unsigned int *d_cnt;
-  GkGemvGroup *d_desc[2];
-  CUDA_OK (cudaMalloc ((void **) &d_x, (size_t) groups * cols * 4));
-  CUDA_OK (cudaMemcpy (d_x, x, (size_t) groups * cols * 4, cudaMemcpyHostToDevice));
-  CUDA_OK (cudaMalloc ((void **) &d_cnt, GK_GEMV_SUM_COUNTERS * 4));
-  CUDA_OK (cudaMemset (d_cnt, 0, GK_GEMV_SUM_COUNTERS * 4));
-  for (int gi = 0; gi < groups; gi++)
-    mat_make (&w[gi], GK_WEIGHT_NVFP4, rows, cols, r);
-  for (int k = 0; k < 2; k++) {
-    CUDA_OK (cudaMalloc ((void **) &d_slots[k], (size_t) groups * rows * 4));
-    CUDA_OK (cudaMemset (d_slots[k], 0, (size_t) groups * rows * 4));
-    CUDA_OK (cudaMalloc ((void **) &d_out[k], (size_t) rows * 4));
-    CUDA_OK (cudaMemcpy (d_out[k], res, (size_t) rows * 4, cudaMemcpyHostToDevice));
-    for (int gi = 0; gi < groups; gi++)
-      desc[gi] = (GkGemvGroup) {
-        .w = w[gi].dev, .x = d_x + (size_t) gi * cols, .y = d_slots[k] + (size_t) gi * rows,
-        .T = gi == 1 ? 0 : 1, .x_stride = cols, .y_stride = rows, .alpha = 0.5f,
-      };
-    CUDA_OK (cudaMalloc ((void **) &d_desc[k], sizeof (GkGemvGroup) * groups));
-    CUDA_OK (cudaMemcpy (d_desc[k], desc, sizeof (GkGemvGroup) * groups, cudaMemcpyHostToDevice));
-  }
-  for (int rep = 0; rep < 2; rep++) {
-    CUDA_OK (gk_gemv (d_desc[0], groups, rows, cols, GK_GEMV_PLAIN, 0, GK_GEMV_EARLY, NULL));
-    CUDA_OK (gk_moe_combine (d_out[0], d_slots[0], 1, groups, n_used, rows, accumulate, NULL));
-    GkGemvSum sum = { .out = d_out[1], .counters = d_cnt, .rows = rows, .n_used = n_used,
-                      .accumulate = accumulate };
-    CUDA_OK (gk_gemv_sum (d_desc[1], groups, rows, cols, GK_GEMV_EARLY, &sum, NULL));
-  }
-  CUDA_OK (cudaDeviceSynchronize ());
-  g_autofree float *a = g_new (float, (size_t) groups * rows), *b = g_new (float, (size_t) groups * rows);
-  CUDA_OK (cudaMemcpy (a, d_slots[0], (size_t) groups * rows * 4, cudaMemcpyDeviceToHost));
-  CUDA_OK (cudaMemcpy (b, d_slots[1], (size_t) groups * rows * 4, cudaMemcpyDeviceToHost));
-  g_assert_cmpint (memcmp (a, b, (size_t) groups * rows * 4), ==, 0);
-  CUDA_OK (cudaMemcpy (a, d_out[0], (size_t) rows * 4, cudaMemcpyDeviceToHost));
-  CUDA_OK (cudaMemcpy (b, d_out[1], (size_t) rows * 4, cudaMemcpyDeviceToHost));
-  g_assert_cmpint (memcmp (a, b, (size_t) rows * 4), ==, 0);
-  g_autofree unsigned int *cnt = g_new (unsigned int, GK_GEMV_SUM_COUNTERS);
-  CUDA_OK (cudaMemcpy (cnt, d_cnt, GK_GEMV_SUM_COUNTERS * 4, cudaMemcpyDeviceToHost));
-  for (int i = 0; i < GK_GEMV_SUM_COUNTERS; i++)
-    g_assert_cmpuint (cnt[i], ==, 0);
-  g_test_message ("gemv sum: %d rows x %d cols, %d groups (%d used, accumulate %d): equal to "
-                  "gk_gemv + gk_moe_combine", rows, cols, groups, n_used, accumulate);
-  for (int gi = 0; gi < groups; gi++)
-    mat_clear (&w[gi]);
-  g_free (w);
-  for (int k = 0; k < 2; k++) {
-    cudaFree (d_slots[k]);
-    cudaFree (d_out[k]);
-    cudaFree (d_desc[k]);
-  }
-  cudaFree (d_x);
-  cudaFree (d_cnt);
-}
-
-static void
-test_gemv_sum (void)
-{
-  GRand *r = g_rand_new_with_seed (99);
-  sum_check (2048, 1536, 5, 5, 1, r);     /* GLM's down: 4 routed + the shared expert */
-  sum_check (2048, 1536, 5, 4, 0, r);     /* no shared expert; a tp rank > 0 writes */
-  sum_check (37, 48, 3, 3, 1, r);         /* partial row block and column step */
-  g_rand_free (r);
-}
-
 void
 test_cuda_gemv_register (void)
 {
   g_test_add_func ("/glimmer/cuda/kernels/gemv", test_gemv_kernels);
-  g_test_add_func ("/glimmer/cuda/kernels/gemv-sum", test_gemv_sum);
 }

@@ -252,7 +252,6 @@ alloc_scratch (GlimCudaForward *fw, GError **error)
     { (void **) &fw->next_val, 4 },
     { (void **) &fw->route_done, (size_t) TMAX * sizeof (unsigned int) },
     { (void **) &fw->query_done, (size_t) H * sizeof (unsigned int) },
-    { (void **) &fw->sum_done, (size_t) GK_GEMV_SUM_COUNTERS * sizeof (unsigned int) },
   };
   size_t total = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (bufs); i++)
@@ -496,8 +495,6 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
                    : g_strcmp0 (mla, "mma") == 0    ? GK_MLA_AUTO_V2
                                                     : GK_MLA_AUTO;
   fw->mla_min_keys = mla_mma_min_keys ();
-  /* GLIMMER_MOE_COMBINE=kernel keeps the MoE combine as a launch of its own (for comparing) */
-  fw->moe_sum = g_strcmp0 (g_getenv ("GLIMMER_MOE_COMBINE"), "kernel") != 0;
   fw->mla_regime = -1;
   fw->host_desc = g_array_new (FALSE, TRUE, sizeof (GkGemvGroup));
   if (cudaSetDevice (device) != cudaSuccess) {
@@ -718,19 +715,11 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
                            GK_GEMV_SWIGLU, 0, 0, cl->h_gate[0].format, s));
     if (shared_gu >= 0)
       TRY_K (cudaStreamWaitEvent (s, fw->join, 0));
+    TRY_K (glim_cuda_gemv (fw, fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0,
+                           GK_GEMV_EARLY, cl->h_down[0].format, s));
     /* an expert part that is empty on this rank leaves its slots at their initial zeros */
-    int n_used = c->n_shared_experts > 0 ? K + 1 : K;
-    if (T == 1 && fw->moe_sum &&
-        glim_cuda_gemv_kernel (fw, cl->h_down[0].format) == GLIM_GEMV_CUDA) {
-      /* one token: the down GEMV's last block per row block adds the slots into x itself */
-      GkGemvSum sum = { .out = fw->x, .counters = fw->sum_done, .rows = D, .n_used = n_used,
-                        .accumulate = fw->rank == 0 };
-      TRY_K (gk_gemv_sum (fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_EARLY, &sum, s));
-    } else {
-      TRY_K (glim_cuda_gemv (fw, fw->moe_groups + n_groups, n_groups, D, F_rows, GK_GEMV_PLAIN, 0,
-                             GK_GEMV_EARLY, cl->h_down[0].format, s));
-      TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, n_used, D, fw->rank == 0, s));
-    }
+    TRY_K (gk_moe_combine (fw->x, fw->slots, T, K + 1, c->n_shared_experts > 0 ? K + 1 : K, D,
+                           fw->rank == 0, s));
     if (!REDUCE ())
       return FALSE;
   }

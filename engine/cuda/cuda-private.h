@@ -55,16 +55,14 @@ struct _GlimCudaForward {
   float             *next_val;   /* device: the logit at *next (distributed argmax) */
   unsigned int      *route_done; /* device [TMAX]: router blocks finished per token (gk_router_route) */
   unsigned int      *query_done; /* device [H]: gk_mla_query's blocks finished per head */
-  unsigned int      *sum_done;   /* device [GK_GEMV_SUM_COUNTERS]: gk_gemv_sum's row blocks */
-  gboolean           moe_sum;    /* one token's MoE combine inside the down GEMV (gk_gemv_sum) */
   float             *pinned_val; /* host */
   int           n_ctx;
   int           max_splits;      /* MLA decode: most splits per token (sizes fw->partial) */
   int           mla_split_target;/* splits that fill the device once (GkMlaDecodeArgs) */
   int           mla_simple_fill; /* simple MLA kernel blocks resident at once (GkMlaDecodeArgs) */
   /* kernel choices, read from the environment once at creation (benchmarks and tests):
-   * GLIMMER_GEMV=mma|cuda (glim_cuda_gemv), GLIMMER_MLA=simple|mma|mma-v1,
-   * GLIMMER_MLA_MIN_KEYS=N, GLIMMER_MLA_SPLITS=N, GLIMMER_MOE_COMBINE=kernel (moe_sum) */
+   * GLIMMER_GEMV=mma|cuda (glim_cuda_gemv), GLIMMER_MLA=simple|mma-v1,
+   * GLIMMER_MLA_MIN_KEYS=N, GLIMMER_MLA_SPLITS=N */
   int           gemv_kernel;   /* GLIM_GEMV_* */
   int           mla_kernel;
   int           mla_min_keys;
@@ -130,21 +128,13 @@ void     glim_cuda_prefill_free (GlimCudaForward *fw);
  * gk_gemv_mma, =cuda every one on gk_gemv. Where the tensor-core kernel does not take the shape
  * (cudaErrorNotSupported) gk_gemv does. */
 enum { GLIM_GEMV_AUTO, GLIM_GEMV_CUDA, GLIM_GEMV_MMA };
-/* the kernel glim_cuda_gemv tries first for a format: GLIM_GEMV_MMA or GLIM_GEMV_CUDA */
-static inline int
-glim_cuda_gemv_kernel (const GlimCudaForward *fw, int format)
-{
-  return fw->gemv_kernel == GLIM_GEMV_MMA ||
-                 (fw->gemv_kernel == GLIM_GEMV_AUTO && format == GK_WEIGHT_BF16)
-             ? GLIM_GEMV_MMA
-             : GLIM_GEMV_CUDA;
-}
 static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
                 int max_cols, int mode, int T, int flags, int format, cudaStream_t stream)
 {
   cudaError_t e = cudaErrorNotSupported;
-  if (glim_cuda_gemv_kernel (fw, format) == GLIM_GEMV_MMA)
+  if (fw->gemv_kernel == GLIM_GEMV_MMA ||
+      (fw->gemv_kernel == GLIM_GEMV_AUTO && format == GK_WEIGHT_BF16))
     e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
   if (e != cudaErrorNotSupported)
     return e;

@@ -87,7 +87,7 @@ if ((do_san)); then
     $bin/test-cuda -p /glimmer/cuda/tiny-base/logits-vs-cpu -p /glimmer/cuda/tiny-groups/greedy-32-vs-cpu \
     -p /glimmer/cuda/tiny-nonorm/decode-and-prefill-mixed -p /glimmer/cuda/tiny-mtp/long-prefill \
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/kernels/mla-query -p /glimmer/cuda/tiny-base/eval-sample \
-    -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/gemv-sum -p /glimmer/cuda/kernels/dequant-bf16 \
+    -p /glimmer/cuda/kernels/gemv -p /glimmer/cuda/kernels/dequant-bf16 \
     -p /glimmer/cuda/kernels/split-bf16 -p /glimmer/cuda/kernels/moe-group \
     -p /glimmer/cuda/kernels/flash-attn/glm-h5-blocks -p /glimmer/cuda/kernels/flash-attn/glm-h5-long-mma \
     -p /glimmer/cuda/kernels/flash-attn/mid-128-wgmma -p /glimmer/cuda/kernels/flash-attn/pad-256-wgmma \
@@ -118,9 +118,8 @@ if [[ -n $preset ]]; then
     while read -r line; do summary+=("  tp $n decode $line"); done < <(grep -E "^\| [0-9]+ \|" "$log")
     while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
   done
-  # the decode's opt-in GEMV kernels at 1k (engine/cuda/cuda-private.h glim_cuda_gemv), and the
-  # MoE combine as a launch of its own
-  for setting in GLIMMER_GEMV=cuda GLIMMER_GEMV=mma GLIMMER_MOE_COMBINE=kernel; do
+  # the decode's opt-in GEMV kernels at 1k (engine/cuda/cuda-private.h glim_cuda_gemv)
+  for setting in GLIMMER_GEMV=cuda GLIMMER_GEMV=mma; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --prompt 0 2>&1 | grep -E "^\| 1024 \||rror")
     echo "$setting $line"
