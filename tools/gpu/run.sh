@@ -4,6 +4,8 @@
 #     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
 #                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile[=KERNEL-REGEX]]
 #                      [gemv-bench] [profile-prefill[=LAYERS]]
+# TEST_TIMEOUT=S bounds the CUDA tests and memcheck each (default 300 s; a hang is reported
+# with the test it was in). Run a new kernel's own test first, alone, in the same call.
 # Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
 # major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
@@ -68,11 +70,19 @@ fi
 
 if ((do_test)); then
   echo "== CUDA tests"
+  # under a timeout: a kernel that hangs must not take the call's (and the session's) device
+  # time with it; the suite takes 1-2 minutes at tp 1 (TEST_TIMEOUT=seconds changes it)
   G_TEST_SRCDIR=$PWD/tests GLIMMER_CLI=$PWD/$bin/glimmer-cli GLIMMER_TEST_MODELS="$models" \
-    GLIMMER_TEST_TP="$tps" $bin/test-cuda --tap 2>&1 | tee "$OUT/test-cuda.log" | grep -vE "^# (Start|End)"
+    GLIMMER_TEST_TP="$tps" timeout "${TEST_TIMEOUT:-300}" $bin/test-cuda --tap 2>&1 |
+    tee "$OUT/test-cuda.log" | grep -vE "^# (Start|End)"
+  test_rc=${PIPESTATUS[0]}
   pass=$(grep -c "^ok" "$OUT/test-cuda.log"); fail=$(grep -c "^not ok" "$OUT/test-cuda.log")
   skip=$(grep -c "^ok .*# SKIP" "$OUT/test-cuda.log")
   grep -q "Bail out" "$OUT/test-cuda.log" && fail=$((fail + 1))
+  if ((test_rc == 124)); then
+    fail=$((fail + 1))
+    summary+=("TIMED OUT after ${TEST_TIMEOUT:-300} s, in the test after: $(grep -E "^(not )?ok" "$OUT/test-cuda.log" | tail -1)")
+  fi
   summary+=("cuda tests: $pass passed ($skip of them skipped), $fail failed")
   if [[ -n $tps ]]; then
     summary+=("tp cases (tp | worst rel L2 of the logits):")
@@ -83,7 +93,7 @@ fi
 
 if ((do_san)); then
   echo "== compute-sanitizer (memcheck) on the CUDA tests"
-  G_TEST_SRCDIR=$PWD/tests compute-sanitizer --tool memcheck --error-exitcode 9 \
+  G_TEST_SRCDIR=$PWD/tests timeout "${TEST_TIMEOUT:-300}" compute-sanitizer --tool memcheck --error-exitcode 9 \
     $bin/test-cuda -p /glimmer/cuda/tiny-base/logits-vs-cpu -p /glimmer/cuda/tiny-groups/greedy-32-vs-cpu \
     -p /glimmer/cuda/tiny-nonorm/decode-and-prefill-mixed -p /glimmer/cuda/tiny-mtp/long-prefill \
     -p /glimmer/cuda/kernels/mla-decode-8k -p /glimmer/cuda/kernels/mla-query -p /glimmer/cuda/tiny-base/eval-sample \
