@@ -44,28 +44,6 @@ fw_mma_ss64 (float (&d)[8][4], uint64_t da, uint64_t db, int acc)
                 : "l"(da), "l"(db), "r"(acc));
 }
 
-/* d += A . B, m64nNk16 (N = 8 NT), A from registers, B N-major in shared memory */
-template <int NT>
-__device__ __forceinline__ void fw_mma_rs (float (&d)[NT][4], const uint32_t (&a)[4], uint64_t db);
-
-/* the specialisation for NT n-tiles (N = 8 NT), ACC its accumulators' operand list, TILES their
- * "+f" list; A0 .. PR the operand numbers after them (A's four registers, B's descriptor, the
- * accumulate flag) */
-#define FW_MMA_RS(NT, N, ACC, TILES, A0, A1, A2, A3, DB, PR)                                  \
-  template <>                                                                               \
-  __device__ __forceinline__ void fw_mma_rs<NT> (float (&d)[NT][4], const uint32_t (&a)[4],  \
-                                                 uint64_t db)                               \
-  {                                                                                         \
-    asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %" PR ", 0;\n"                          \
-                  "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " ACC              \
-                  ", {%" A0 ", %" A1 ", %" A2 ", %" A3 "}, %" DB ", p, 1, 1, 1;\n}\n"          \
-                  : TILES (d, 0)                                                            \
-                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));           \
-  }
-FW_MMA_RS (8, 64, WG_ACC32, WG_T8, "32", "33", "34", "35", "36", "37")
-FW_MMA_RS (16, 128, WG_ACC64, WG_T16, "64", "65", "66", "67", "68", "69")
-FW_MMA_RS (32, 256, WG_ACC128, WG_T32, "128", "129", "130", "131", "132", "133")
-
 #endif
 
 /* Tensor maps of one launch's K/V rows for the copies by the tensor memory accelerator: boxes of
@@ -282,7 +260,7 @@ flash_wgmma_kernel (GkFlashAttnArgs a, const __grid_constant__ FwMaps maps)
       wg_fence ();
 #pragma unroll
       for (int kk = 0; kk < SN / 2; kk++)
-        fw_mma_rs<NT> (o, pc[kk], dv + (uint64_t) (kk * 16 * 8));
+        wg_mma_rs_f16<NT, 1> (o, pc[kk], dv + (uint64_t) (kk * 16 * 8));
       wg_commit ();
     };
     /* each path straight, so that ptxas sees which group wait<1> retires (else it serialises

@@ -37,30 +37,6 @@ gw_smem (int K, int bn)
   return 1024 + GW_STAGES * gw_stage (bn) + (size_t) G4_BM * g4_scale_row (K);
 }
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-/* d += A . B, m64n(8 NT)k16 f16, A from registers (mma.sync's fragment per warp), B K-major in
- * shared memory */
-template <int NT>
-__device__ __forceinline__ void gw_mma (float (&d)[NT][4], const uint32_t (&a)[4], uint64_t db);
-
-#define GW_MMA(NT, N, ACC, TILES, A0, A1, A2, A3, DB, PR)                                    \
-  template <>                                                                               \
-  __device__ __forceinline__ void gw_mma<NT> (float (&d)[NT][4], const uint32_t (&a)[4],     \
-                                              uint64_t db)                                  \
-  {                                                                                         \
-    asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %" PR ", 0;\n"                          \
-                  "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " ACC              \
-                  ", {%" A0 ", %" A1 ", %" A2 ", %" A3 "}, %" DB ", p, 1, 1, 0;\n}\n"          \
-                  : TILES (d, 0)                                                            \
-                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));           \
-  }
-GW_MMA (16, 128, WG_ACC64, WG_T16, "64", "65", "66", "67", "68", "69")
-GW_MMA (32, 256, WG_ACC128, WG_T32, "128", "129", "130", "131", "132", "133")
-#undef GW_MMA
-
-#endif
-
 /* grid (ceil(max_n / 128), ceil(max_rows / BN), n_groups), GW_THREADS threads, gw_smem (K, BN)
  * bytes; K a multiple of 64 (gk_gemm_fp4 asks for 256) */
 template <int BN>
@@ -155,7 +131,7 @@ gemm_fp4_wgmma_kernel (const GkGemmGroup *groups, int K)
     wg_fence ();
 #pragma unroll
     for (int ks = 0; ks < 4; ks++)
-      gw_mma<NT> (acc, a[ks], dx + (uint64_t) (ks * 2));
+      wg_mma_rs_f16<NT, 0> (acc, a[ks], dx + (uint64_t) (ks * 2));
     wg_commit ();
     wg_wait<1> ();                              /* stage kt - 1's products are done */
   };

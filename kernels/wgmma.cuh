@@ -99,6 +99,35 @@ wg_fence_smem (void)
   asm volatile ("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
+/* d += A . B, m64nNk16 f16 -> f32 (N = 8 NT), A from registers (each warp its 16 rows as
+ * mma.sync's m16n8k16 A fragment), B in shared memory: TB 0 K-major, 1 N-major */
+template <int NT, int TB>
+__device__ __forceinline__ void wg_mma_rs_f16 (float (&d)[NT][4], const uint32_t (&a)[4],
+                                               uint64_t db);
+
+/* the specialisation for NT n-tiles (N = 8 NT) and B's major TB; ACC the accumulators' operand
+ * list, TILES their "+f" list; A0 .. PR the operand numbers after them (A's four registers,
+ * B's descriptor, the accumulate flag) */
+#define WG_MMA_RS(NT, N, TB, ACC, TILES, A0, A1, A2, A3, DB, PR)                              \
+  template <>                                                                               \
+  __device__ __forceinline__ void wg_mma_rs_f16<NT, TB> (float (&d)[NT][4],                  \
+                                                         const uint32_t (&a)[4], uint64_t db) \
+  {                                                                                         \
+    asm volatile ("{\n.reg .pred p;\nsetp.ne.b32 p, %" PR ", 0;\n"                          \
+                  "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.f16.f16 " ACC              \
+                  ", {%" A0 ", %" A1 ", %" A2 ", %" A3 "}, %" DB ", p, 1, 1, " #TB ";\n}\n"     \
+                  : TILES (d, 0)                                                            \
+                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));           \
+  }
+#define WG_MMA_RS2(NT, N, ACC, TILES, A0, A1, A2, A3, DB, PR)                                 \
+  WG_MMA_RS (NT, N, 0, ACC, TILES, A0, A1, A2, A3, DB, PR)                                  \
+  WG_MMA_RS (NT, N, 1, ACC, TILES, A0, A1, A2, A3, DB, PR)
+WG_MMA_RS2 (8, 64, WG_ACC32, WG_T8, "32", "33", "34", "35", "36", "37")
+WG_MMA_RS2 (16, 128, WG_ACC64, WG_T16, "64", "65", "66", "67", "68", "69")
+WG_MMA_RS2 (32, 256, WG_ACC128, WG_T32, "128", "129", "130", "131", "132", "133")
+#undef WG_MMA_RS2
+#undef WG_MMA_RS
+
 /* mbarriers (shared memory, 8 bytes) for the tensor-memory-accelerator copies */
 __device__ __forceinline__ void
 wg_bar_init (uint64_t *bar, int count)
