@@ -18,8 +18,10 @@
  * Two kernels:
  * - v1 (mla_decode_mma_kernel, GK_MLA_MMA_V1): grid (splits, T), one 4-warp CTA per split; each
  *   CTA sums the query's partial sums itself; softmax state in shared memory, 3 barriers a tile.
- * - v2 (mla_decode_mma2_kernel, GK_MLA_MMA, the default): mla_q_prep_kernel sums and splits the
- *   query once per token into q_mma; a CTA holds GROUPS independent 4-warp groups (own split,
+ * - v2 (mla_decode_mma2_kernel, GK_MLA_MMA; the default where mla-wgmma.cu's kernel does not
+ *   run: compute capability other than 9.0, or more than 20 heads): mla_q_prep_kernel (unless
+ *   the caller's gk_mla_query did it: q_ready) sums and splits the query once per token into
+ *   q_mma; a CTA holds GROUPS independent 4-warp groups (own split,
  *   key stages, named barrier) sharing that query in shared memory. The four warps of a group
  *   split the 576 dims of S; after one barrier every warp sums the partials and keeps the
  *   online-softmax state of all heads in registers (identical in the four warps), turns P into

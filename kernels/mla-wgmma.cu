@@ -1,9 +1,10 @@
 /* mla-wgmma.cu: the absorbed-MLA decode's split kernel on Hopper's warpgroup MMA (sm_90a alone;
  * the mma.sync kernels of mla-mma.cu run everywhere else and for shapes this one does not take).
  * SPDX-License-Identifier: MIT
- * Same contract as mla-mma.cu's v2 kernel: the query prepared once per token by its
- * mla_q_prep_kernel (bf16 hi and lo rows, scaled, scores in base 2), one split of a token's keys
- * per CTA for all heads, partial outputs in the layout mla.cu's combine reads. CPU reference:
+ * Same contract as mla-mma.cu's v2 kernel: the query prepared once per token (bf16 hi and lo
+ * rows, scaled, scores in base 2: mla-mma.cu's mla_q_prep_kernel, or in the decode mla.cu's
+ * gk_mla_query), one split of a token's keys per CTA for all heads, partial outputs in the
+ * layout mla.cu's combine reads. CPU reference:
  * engine/cpu/cpu-attention.c attend_task; float64 reference in tests/test-cuda.c (mla_check).
  *
  * Why: at long contexts the v2 kernel (mma.sync) is bound by its instructions, not by memory
@@ -18,7 +19,8 @@
  * NQ = 2 H rounded up to 8 columns: column 2 h is head h's hi part, 2 h + 1 its lo part, so
  * a lane holds both halves of a head's score (and of its output) in adjacent registers. One
  * warpgroup per CTA, one CTA per SM (two 72 KB key stages and the query), one wave of splits.
- * Exactness is v2's: the same bf16 cache, hi + lo query and weights, float32 sums. */
+ * Exactness is v2's: the same bf16 cache, hi + lo query and weights, float32 sums. On the H200
+ * it reads the cache at 3.4 TB/s at 128k (docs/PERFORMANCE.md, eighth session). */
 #include <float.h>
 #include <string.h>
 
