@@ -4,8 +4,11 @@
 #     tools/gpu/run.sh [test] [sanitize] [bench=PRESET] [contexts=1024,32768,131072] [prompt=8192]
 #                      [tp=1,2,4] [synth-test=LAYERS] [models=DIR:DIR] [profile[=KERNEL-REGEX]]
 #                      [gemv-bench] [profile-prefill[=LAYERS]]
+#                      [first=TEST-PATH,...]
 # TEST_TIMEOUT=S bounds the CUDA tests and memcheck each (default 300 s; a hang is reported
-# with the test it was in). Run a new kernel's own test first, alone, in the same call.
+# with the test it was in). first=PATHS runs those tests (test-cuda -p paths, comma-separated)
+# alone before anything else, under 120 s, and stops the call if they fail or hang: a new
+# kernel's own test, so that a bug in it costs minutes of device time, not the session's.
 # Builds nothing there: binaries come from tools/gpu/bundle.sh (built here with the same CUDA
 # major version). Runs the CUDA tests against the CPU backend, optionally compute-sanitizer, and
 # the benchmark on a synthetic model made there; prints a short table last. Logs go to $OUT.
@@ -37,6 +40,7 @@ summary=()
 do_test=0; do_san=0; do_profile=0; do_gemv=0; detail=""; preset=""; contexts=1024,32768,131072; prompt=8192; models=""
 pp_layers=""
 tps=""
+first=""
 for a in "$@"; do
   case "$a" in
     test) do_test=1 ;;
@@ -51,6 +55,7 @@ for a in "$@"; do
     profile-prefill=*) pp_layers=${a#profile-prefill=} ;;
     profile=*) do_profile=1; detail=${a#profile=} ;;   # e.g. profile=gemv_split_row_kernelILi1ELi1E
     tp=*) tps=${a#tp=} ;;
+    first=*) first=${a#first=} ;;
     synth-test=*) layers=${a#synth-test=}
       # a full-width synthetic model with few layers: CUDA against the CPU reference on it
       m=/tmp/synth-test-$layers
@@ -66,6 +71,18 @@ echo "commit $(cat .gpu/commit 2>/dev/null)"
 if ! $bin/glimmer-cli --help >/dev/null 2>"$OUT/ldd-error.txt"; then
   echo "bundled glimmer-cli does not start here:"; cat "$OUT/ldd-error.txt"; ldd $bin/glimmer-cli
   exit 1
+fi
+
+if [[ -n $first ]]; then
+  echo "== first: $first"
+  args=(); for p in ${first//,/ }; do args+=(-p "$p"); done
+  G_TEST_SRCDIR=$PWD/tests timeout 120 $bin/test-cuda --tap "${args[@]}" 2>&1 | tee "$OUT/test-first.log" |
+    grep -vE "^# (Start|End)"
+  rc=${PIPESTATUS[0]}
+  if ((rc != 0)); then
+    echo "first tests failed or hung (exit $rc): stopping here"
+    exit 1
+  fi
 fi
 
 if ((do_test)); then
