@@ -2,8 +2,10 @@
  * tensor cores, for the prefill's experts: every active expert's product in one launch, the
  * weights read in their stored 4-bit form and expanded in registers.
  * SPDX-License-Identifier: MIT
- * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 f16 -> f32, ldmatrix, cp.async).
- * CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear; float64 reference in
+ * Architectures: sm_80, 86, 89, 90 (mma.sync m16n8k16 f16 -> f32, ldmatrix, cp.async). On
+ * compute capability 9.0 gk_gemm_fp4 gives hi-only launches to gemm-fp4-wgmma.cu's kernel
+ * instead (the same numbers on warpgroup MMA); this one takes hi + lo there, and everything
+ * elsewhere. CPU reference: engine/cpu/cpu-ops.c glim_cpu_linear; float64 reference in
  * tests/test-cuda-prefill.c.
  *
  * Why: the cuBLAS path expands each expert's weights to float32 scratch before a TF32 GEMM:
