@@ -18,6 +18,32 @@
 
 /* ---- device helpers ---- */
 
+/* A token's latent kv[0 .. Lkv) normalised into its cache row (every thread of the block; red:
+ * shared [32]; gk_block_sum's barriers inside) */
+__device__ __forceinline__ void
+latent_to_cache (const GkMlaCacheArgs &a, const float *kv, uint16_t *row, float *red)
+{
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < a.Lkv; i += blockDim.x)
+    ss += kv[i] * kv[i];
+  ss = gk_block_sum (ss, red);
+  float r = rsqrtf (ss / (float) a.Lkv + a.eps);
+  for (int i = threadIdx.x; i < a.Lkv; i += blockDim.x)
+    row[i] = gk_to_bf16 (a.kv_norm[i] * (kv[i] * r));
+}
+
+/* Pair j of a rope vector x (R = 2 half values) rotated by the angle whose sine and cosine are
+ * sn, cs: y0 goes to position j and y1 to j + half of the output (the de-interleaved layout) */
+__device__ __forceinline__ void
+rope_pair (const float *x, int j, int half, int interleave, float sn, float cs, float &y0,
+           float &y1)
+{
+  float x0 = interleave ? x[2 * j] : x[j];
+  float x1 = interleave ? x[2 * j + 1] : x[j + half];
+  y0 = x0 * cs - x1 * sn;
+  y1 = x1 * cs + x0 * sn;
+}
+
 /* ---- kernels ---- */
 
 /* One block per token: normalise the latent into the cache, then rotate k_pe and every head's
@@ -37,13 +63,7 @@ mla_rope_cache_kernel (GkMlaCacheArgs a)
   uint16_t *row = a.cache + (size_t) pos * C;
   float *qt = a.q + (size_t) t * a.H * Dqk;
 
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < a.Lkv; i += blockDim.x)
-    ss += kv[i] * kv[i];
-  ss = gk_block_sum (ss, red);
-  float r = rsqrtf (ss / (float) a.Lkv + a.eps);
-  for (int i = threadIdx.x; i < a.Lkv; i += blockDim.x)
-    row[i] = gk_to_bf16 (a.kv_norm[i] * (kv[i] * r));
+  latent_to_cache (a, kv, row, red);
 
   for (int i = threadIdx.x; i < (a.H + 1) * a.R; i += blockDim.x) {
     int v = i / a.R, j = i % a.R;
@@ -54,11 +74,8 @@ mla_rope_cache_kernel (GkMlaCacheArgs a)
   __syncthreads ();
   for (int i = threadIdx.x; i < (a.H + 1) * half; i += blockDim.x) {
     int v = i / half, j = i % half;
-    const float *x = pe + v * a.R;
-    float sn = sin_j[j], cs = cos_j[j];
-    float x0 = a.interleave ? x[2 * j] : x[j];
-    float x1 = a.interleave ? x[2 * j + 1] : x[j + half];
-    float y0 = x0 * cs - x1 * sn, y1 = x1 * cs + x0 * sn;
+    float y0, y1;
+    rope_pair (pe + v * a.R, j, half, a.interleave, sin_j[j], cos_j[j], y0, y1);
     if (v < a.H) {
       float *qv = qt + (size_t) v * Dqk + a.Dn;
       qv[j] = y0;
@@ -193,30 +210,24 @@ mla_query_kernel (GkMlaQueryArgs a)
       for (int i = threadIdx.x; i < c.R; i += blockDim.x)
         qn[i] = qv[i];
       uint16_t *row = c.cache + (size_t) pos * C;
-      if (h == 0) {
-        float ss = 0.0f;
-        for (int i = threadIdx.x; i < c.Lkv; i += blockDim.x)
-          ss += kv[i] * kv[i];
-        ss = gk_block_sum (ss, red);           /* its barriers order sin_j and qn too */
-        float r = rsqrtf (ss / (float) c.Lkv + c.eps);
-        for (int i = threadIdx.x; i < c.Lkv; i += blockDim.x)
-          row[i] = gk_to_bf16 (c.kv_norm[i] * (kv[i] * r));
-      } else {
+      if (h == 0)
+        latent_to_cache (c, kv, row, red);     /* its barriers order sin_j and qn too */
+      else
         __syncthreads ();
-      }
       uint16_t *mh = a.q_mma + ((size_t) t * c.H + h) * 2 * C + c.Lkv, *ml = mh + C;
       for (int j = threadIdx.x; j < half; j += blockDim.x) {
-        const float sn = sin_j[j], cs = cos_j[j];
-        const int i0 = c.interleave ? 2 * j : j, i1 = c.interleave ? 2 * j + 1 : j + half;
-        float x0 = qn[i0], x1 = qn[i1];
-        float y0 = x0 * cs - x1 * sn, y1 = x1 * cs + x0 * sn;
+        float y0, y1;
+        rope_pair (qn, j, half, c.interleave, sin_j[j], cos_j[j], y0, y1);
         qv[j] = y0;
         qv[j + half] = y1;
         gk_bf16_hilo (y0 * qscale, mh[j], ml[j]);
         gk_bf16_hilo (y1 * qscale, mh[j + half], ml[j + half]);
         if (h == 0) {
-          x0 = kv[c.Lkv + i0];
-          x1 = kv[c.Lkv + i1];
+          /* k_pe by rope_pair's arithmetic, written out: as a second rope_pair call the
+           * compiler lays the loop out anew, and this launch's bits were checked as it is */
+          const int i0 = c.interleave ? 2 * j : j, i1 = c.interleave ? 2 * j + 1 : j + half;
+          const float sn = sin_j[j], cs = cos_j[j];
+          float x0 = kv[c.Lkv + i0], x1 = kv[c.Lkv + i1];
           row[c.Lkv + j] = gk_to_bf16 (x0 * cs - x1 * sn);
           row[c.Lkv + j + half] = gk_to_bf16 (x1 * cs + x0 * sn);
         }
