@@ -225,9 +225,14 @@ gk_gemm_fp4 (const GkGemmGroup *groups, int n_groups, int max_n, int max_rows, i
 {
   if (n_groups <= 0 || max_n <= 0 || max_rows <= 0)
     return cudaSuccess;
-  if (impl == GK_GEMM_FP4_WGMMA || (impl == GK_GEMM_FP4_AUTO && !lo && gk_gemm_fp4_wgmma_ready (K)))
-    return lo ? cudaErrorNotSupported
-              : gk_gemm_fp4_wgmma (groups, n_groups, max_n, max_rows, K, stream);
+  /* the wgmma kernel answers cudaErrorNotSupported where it does not run (no launch) */
+  if (impl != GK_GEMM_FP4_MMA && !lo) {
+    cudaError_t e = gk_gemm_fp4_wgmma (groups, n_groups, max_n, max_rows, K, stream);
+    if (e != cudaErrorNotSupported || impl == GK_GEMM_FP4_WGMMA)
+      return e;
+  } else if (impl == GK_GEMM_FP4_WGMMA) {
+    return cudaErrorNotSupported;            /* hi + lo: the mma.sync kernel's alone */
+  }
   if (!gk_gemm_fp4_supported (K, lo))
     return cudaErrorNotSupported;
   /* 128-row tiles for groups of more than 64 rows where they fit (sm_86/89 have 99 KB) */

@@ -39,7 +39,7 @@ static size_t
 mw_smem (int NQ)
 {
   return 1024 + (size_t) 2 * MW_BN * MW_C * 2 + (size_t) NQ * MW_C * 2 + (size_t) NQ * MW_BN * 2 +
-         (size_t) 4 * NQ * 4 + 2 * 8;
+         (size_t) 4 * (NQ / 2) * 4 + 2 * 8;
 }
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)

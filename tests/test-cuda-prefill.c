@@ -17,6 +17,7 @@
 #include "glim-dtype.h"
 #include "glim-model.h"
 #include "../kernels/gk.h"
+#include "test-cuda-util.h"
 
 #include "test-cuda-prefill.h"
 
@@ -557,11 +558,7 @@ test_gemm_fp4 (void)
   GRand *r = g_rand_new_with_seed (23);
   double worst = 0.0;
   /* the wgmma kernel is sm_90a code: it must run on compute capability 9.0, nowhere else */
-  int dev = 0, major = 0, minor = 0;
-  CUDA_OK (cudaGetDevice (&dev));
-  CUDA_OK (cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev));
-  CUDA_OK (cudaDeviceGetAttribute (&minor, cudaDevAttrComputeCapabilityMinor, dev));
-  g_assert_cmpint (gk_gemm_fp4_wgmma_ready (K), ==, major == 9 && minor == 0);
+  g_assert_cmpint (gk_gemm_fp4_wgmma_ready (K), ==, test_cuda_cc () == 90);
   for (int impl = GK_GEMM_FP4_MMA; impl <= GK_GEMM_FP4_WGMMA; impl++)
     for (int lo = 0; lo < 2; lo++)
       for (int small = 0; small < 2; small++) {

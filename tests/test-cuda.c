@@ -18,6 +18,7 @@
 #include "test-cuda-gemv.h"
 #include "test-cuda-flash.h"
 #include "test-cuda-prefill.h"
+#include "test-cuda-util.h"
 
 #define CUDA_OK(expr) g_assert_cmpstr (cudaGetErrorString (expr), ==, cudaGetErrorString (cudaSuccess))
 #endif
@@ -515,18 +516,6 @@ typedef struct {
   const char *name;
   int         kernel, max_splits, split_target, min_keys;
 } MlaRun;
-
-/* the current device's compute capability as 10 major + minor (0 if it cannot be asked) */
-static int
-test_cuda_cc (void)
-{
-  int dev = 0, major = 0, minor = 0;
-  if (cudaGetDevice (&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute (&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
-    return 0;
-  return 10 * major + minor;
-}
 
 static void
 mla_check (int N, int T, int H)

@@ -637,9 +637,10 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
     };
     /* RoPE + cache write (q_pe, kv), W_UK absorption (q_nope) and the tensor-core kernels'
      * query in one launch */
+    const float scale = 1.0f / sqrtf ((float) Dqk);
     GkMlaQueryArgs qa = {
       .rope = ca, .q_lat = fw->q_lat, .kv_b = cl->kv_b, .Dv = Dv, .q_mma = fw->q_mma,
-      .scale = 1.0f / sqrtf ((float) Dqk), .done = fw->query_done,
+      .scale = scale, .done = fw->query_done,
     };
     TRY_K (gk_mla_query (&qa, s));
     GkMlaDecodeArgs da = {
@@ -648,8 +649,7 @@ enqueue_forward (GlimCudaForward *fw, int T, gboolean want_logits, GError **erro
       .n_past = fw->n_past, .partial = fw->partial, .o_lat = fw->o_lat, .T = T, .H = H, .Dn = Dn,
       .R = c->qk_rope_head_dim, .Lkv = Lkv, .max_splits = fw->max_splits,
       .q_mma = fw->q_mma, .q_ready = 1, .split_target = fw->mla_split_target,
-      .simple_fill = fw->mla_simple_fill,
-      .scale = 1.0f / sqrtf ((float) Dqk),
+      .simple_fill = fw->mla_simple_fill, .scale = scale,
       .kernel = fw->mla_kernel, .mma_min_keys = fw->mla_min_keys,
     };
     if (fw->mla_regime == 0)
