@@ -76,6 +76,14 @@ cudaError_t gk_gemv_mma (const GkGemvGroup *groups, int n_groups, int max_rows, 
 /* shared memory the tensor-core kernel stages x in, for K columns and T tokens */
 size_t      gk_gemv_mma_smem (int K, int T);
 #define GK_GEMV_MMA_SMEM_MAX (38 * 1024)
+/* gk_gemv_dp4a: one token, NVFP4 weights through 8-bit integer dot products (gemv-dp4a.cu;
+ * x staged as three int8 digits per element, float32's precision). Returns
+ * cudaErrorNotSupported for T > 1 or a width whose staged x exceeds GK_GEMV_DP4A_SMEM_MAX
+ * (K > 15,000); groups in another format take a plain float loop inside it (correct, slow).
+ * flags GK_GEMV_WPR(n), n = 1, 2 or 4, forces n rows per warp. */
+cudaError_t gk_gemv_dp4a (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols,
+                          int mode, int T, int flags, cudaStream_t stream);
+#define GK_GEMV_DP4A_SMEM_MAX (48 * 1024)
 
 /* y[n, d] = (res ? (x[n, d] += res[n, d]) : x[n, d]) * rsqrt(mean(x^2) + eps) * w[d];
  * x is updated in place when res != NULL (the residual stream). y may be NULL (update only).

@@ -1,5 +1,5 @@
-/* bench-gemv.c: device time of the decode GEMVs (kernels/gemv.cu, gemv-mma.cu) on the
- * batch-1 shapes of GLM-4.7-Flash at tp 1, one kernel at a time. A decode step's ~14 kernels
+/* bench-gemv.c: device time of the decode GEMVs (kernels/gemv.cu, gemv-mma.cu, gemv-dp4a.cu)
+ * on the batch-1 shapes of GLM-4.7-Flash at tp 1, one kernel at a time. A decode step's ~14 kernels
  * per layer make whole-step figures move by a few percent run to run; this measures each
  * product alone, for each launch shape, to a fraction of a microsecond.
  * The weights of every call are a different copy out of a pool larger than the L2 cache, so
@@ -9,7 +9,8 @@
  * not what is measured.
  * Prints, per shape: weight bytes, then per variant (automatic launch shape, 1/2/4/8 warps per
  * row, the tensor-core kernel, and the automatic shape with the weights already in the L2
- * cache: the floor an L2 prefetch could bring a kernel to)
+ * cache: the floor an L2 prefetch could bring a kernel to; then the integer kernel
+ * (gemv-dp4a.cu), automatic, 1/2/4 rows per warp, and L2-hot)
  * microseconds per call and GB/s of weights.
  * A benchmark, not a test: run on the GPU machine (tools/gpu/run.sh gemv-bench).
  * SPDX-License-Identifier: MIT */
@@ -142,11 +143,21 @@ main (void)
   CHECK (cudaEventCreate (&t0));
   CHECK (cudaEventCreate (&t1));
 
-  static const char *const variant_name[] = { "auto", "wpr 1", "wpr 2", "wpr 4", "wpr 8", "mma",
-                                              "auto, L2-hot" };
+  /* kernel 0 gk_gemv, 1 gk_gemv_mma, 2 gk_gemv_dp4a; wpr: GK_GEMV_WPR (warps per row for
+   * gk_gemv, rows per warp for gk_gemv_dp4a), 0 automatic */
+  static const struct {
+    const char *name;
+    int         kernel, wpr;
+    gboolean    hot;
+  } variants[] = {
+    { "auto", 0, 0, FALSE }, { "wpr 1", 0, 1, FALSE }, { "wpr 2", 0, 2, FALSE },
+    { "wpr 4", 0, 4, FALSE }, { "wpr 8", 0, 8, FALSE }, { "mma", 1, 0, FALSE },
+    { "auto, L2-hot", 0, 0, TRUE }, { "dp4a", 2, 0, FALSE }, { "dp4a rpw 1", 2, 1, FALSE },
+    { "dp4a rpw 2", 2, 2, FALSE }, { "dp4a rpw 4", 2, 4, FALSE }, { "dp4a, L2-hot", 2, 0, TRUE },
+  };
   printf ("%-26s %9s", "product", "MB");
-  for (gsize v = 0; v < G_N_ELEMENTS (variant_name); v++)
-    printf (" | %16s", variant_name[v]);
+  for (gsize v = 0; v < G_N_ELEMENTS (variants); v++)
+    printf (" | %16s", variants[v].name);
   printf ("\n");
   for (gsize si = 0; si < G_N_ELEMENTS (shapes); si++) {
     const Shape *s = &shapes[si];
@@ -174,10 +185,11 @@ main (void)
     CHECK (cudaMemcpy (d_groups, h_groups, gb * copies, cudaMemcpyHostToDevice));
     int max_rows = MAX (s->rows[0], s->rows[1]);
     printf ("%-26s %9.2f", s->name, weight_bytes / 1e6);
-    for (gsize v = 0; v < G_N_ELEMENTS (variant_name); v++) {
+    for (gsize v = 0; v < G_N_ELEMENTS (variants); v++) {
       /* as the decode step launches them: static descriptors (GK_GEMV_EARLY), in a graph */
-      int flags = GK_GEMV_EARLY | (v >= 1 && v <= 4 ? GK_GEMV_WPR (1 << (v - 1)) : 0);
-      gboolean mma = v == 5, hot = v == 6;
+      int flags = GK_GEMV_EARLY | (variants[v].wpr ? GK_GEMV_WPR (variants[v].wpr) : 0);
+      int kernel = variants[v].kernel;
+      gboolean hot = variants[v].hot;
       cudaError_t err = cudaSuccess;
       cudaGraph_t graph = NULL;
       cudaGraphExec_t exec = NULL;
@@ -185,8 +197,9 @@ main (void)
       for (int i = 0; i < CALLS && err == cudaSuccess; i++) {
         /* L2-hot: the same copy every call, so its weights stay in the L2 cache */
         const GkGemvGroup *g = d_groups + (size_t) (hot ? 0 : i % copies) * s->n_groups;
-        err = mma ? gk_gemv_mma (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
-                  : gk_gemv (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream);
+        err = kernel == 1 ? gk_gemv_mma (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
+            : kernel == 2 ? gk_gemv_dp4a (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
+                          : gk_gemv (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream);
       }
       cudaError_t cap = cudaStreamEndCapture (stream, &graph);
       if (err != cudaSuccess || cap != cudaSuccess) {

@@ -123,8 +123,9 @@ run_case (const Case *k, int kernel, GRand *r)
     };
   }
   CUDA_OK (cudaMemcpy (d_desc, desc, sizeof (GkGemvGroup) * G, cudaMemcpyHostToDevice));
-  cudaError_t e = kernel == 0 ? gk_gemv (d_desc, G, R, K, k->mode, T, k->flags, NULL)
-                              : gk_gemv_mma (d_desc, G, R, K, k->mode, T, k->flags, NULL);
+  cudaError_t e = kernel == 0   ? gk_gemv (d_desc, G, R, K, k->mode, T, k->flags, NULL)
+                  : kernel == 1 ? gk_gemv_mma (d_desc, G, R, K, k->mode, T, k->flags, NULL)
+                                : gk_gemv_dp4a (d_desc, G, R, K, k->mode, T, k->flags, NULL);
   double worst = -1.0;    /* -1: the kernel does not take this shape */
   if (e != cudaErrorNotSupported) {
     CUDA_OK (e);
@@ -178,9 +179,10 @@ format_name (int f)
   return f == GK_WEIGHT_NVFP4 ? "nvfp4" : f == GK_WEIGHT_BF16 ? "bf16" : "f32";
 }
 
-/* Every case through both kernels: the tensor-core one must take the decode shapes (T 1 and 2
- * at these widths), and both must match float64 within 2e-5 (float32 sums of thousands of
- * products; x split into hi + lo halves in the tensor-core kernel). */
+/* Every case through the three kernels: the tensor-core one must take the decode shapes (T 1
+ * and 2 at these widths), the integer one every T 1 case (BF16 and F32 through its float loop),
+ * and all must match float64 within 2e-5 (float32 sums of thousands of products; x split into
+ * hi + lo halves in the tensor-core kernel, into three int8 digits in the integer one). */
 static void
 test_gemv_kernels (void)
 {
@@ -200,6 +202,8 @@ test_gemv_kernels (void)
     { GK_WEIGHT_NVFP4, 37, 48, 1, GK_GEMV_SWIGLU, 1, 1, 3, 0 },       /* 4-row warps, partial */
     { GK_WEIGHT_NVFP4, 102, 272, 1, GK_GEMV_PLAIN, 1, 1, 2, GK_GEMV_EARLY },
     { GK_WEIGHT_NVFP4, 6, 2064, 1, GK_GEMV_SWIGLU, 0, 0, 1, 0 },
+    { GK_WEIGHT_NVFP4, 37, 48, 1, GK_GEMV_SWIGLU, 1, 1, 3, GK_GEMV_WPR (4) },  /* dp4a: 4 rows a */
+    { GK_WEIGHT_NVFP4, 103, 1040, 1, GK_GEMV_PLAIN, 1, 1, 2, GK_GEMV_WPR (2) },  /* warp, 2 */
     { GK_WEIGHT_BF16, 64, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1, 0 },       /* router */
     { GK_WEIGHT_BF16, 256, 512, 1, GK_GEMV_PLAIN, 0, 0, 20, 0 },      /* W_UV per head */
     { GK_WEIGHT_BF16, 4099, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1, GK_GEMV_EARLY },  /* lm_head */
@@ -211,17 +215,18 @@ test_gemv_kernels (void)
   int n_bad = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
     const Case *k = &cases[i];
-    double e[2];
-    for (int kernel = 0; kernel < 2; kernel++)
+    double e[3];
+    for (int kernel = 0; kernel < 3; kernel++)
       e[kernel] = run_case (k, kernel, r);
-    gboolean must_take = k->T <= 2;
-    gboolean bad = e[0] < 0 || e[0] > 2e-5 || (must_take && e[1] < 0) || e[1] > 2e-5;
+    gboolean bad = e[0] < 0 || e[0] > 2e-5 || (k->T <= 2 && e[1] < 0) || e[1] > 2e-5 ||
+                   (k->T == 1 && e[2] < 0) || e[2] > 2e-5;
     n_bad += bad;
-    g_test_message ("%s %s%s%s rows %d cols %d T %d groups %d: rel L2 cuda-core %.3g, mma %s%.3g%s",
+    g_test_message ("%s %s%s%s rows %d cols %d T %d groups %d: rel L2 cuda-core %.3g, "
+                    "mma %s%.3g, dp4a %s%.3g%s",
                     format_name (k->format), k->mode == GK_GEMV_SWIGLU ? "swiglu" : "plain",
                     k->norm ? " +norm" : "", k->accumulate ? " +acc" : "", k->rows, k->cols,
                     k->T, k->groups, e[0], e[1] < 0 ? "(not taken) " : "", e[1],
-                    bad ? "  <-- FAIL" : "");
+                    e[2] < 0 ? "(not taken) " : "", e[2], bad ? "  <-- FAIL" : "");
   }
   g_rand_free (r);
   g_assert_cmpint (n_bad, ==, 0);

@@ -323,6 +323,14 @@ test_greedy_gemv_cuda (gconstpointer data)
   greedy_with_env (data, "GLIMMER_GEMV", "cuda");
 }
 
+/* The same with the one-token NVFP4 products on the table kernel (GLIMMER_GEMV=lut; by default
+ * they take the integer one, gemv-dp4a.cu) */
+static void
+test_greedy_gemv_lut (gconstpointer data)
+{
+  greedy_with_env (data, "GLIMMER_GEMV", "lut");
+}
+
 /* Decode steps (GEMV kernels) and a prefill chunk (GEMMs) in one context, at positions that
  * are not zero: the same logits as the CPU reference in one pass. */
 static void
@@ -1129,6 +1137,8 @@ main (int argc, char **argv)
     g_test_add_data_func (p6, dir, test_greedy_mla_switch);
     g_autofree char *p7 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-gemv-cuda", base);
     g_test_add_data_func (p7, dir, test_greedy_gemv_cuda);
+    g_autofree char *p8 = g_strdup_printf ("/glimmer/cuda/%s/greedy-32-gemv-lut", base);
+    g_test_add_data_func (p8, dir, test_greedy_gemv_lut);
     g_test_add_data_func (p3, dir, test_mixed_paths);
     g_autofree char *p5 = g_strdup_printf ("/glimmer/cuda/%s/eval-sample", base);
     g_test_add_data_func (p5, dir, test_eval_sample);

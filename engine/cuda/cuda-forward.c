@@ -488,7 +488,10 @@ glim_cuda_forward_new_rank (GlimModel *model, const GlimShard *shard, int device
   const char *gemv = g_getenv ("GLIMMER_GEMV");
   fw->gemv_kernel = g_strcmp0 (gemv, "mma") == 0    ? GLIM_GEMV_MMA
                     : g_strcmp0 (gemv, "cuda") == 0 ? GLIM_GEMV_CUDA
+                    : g_strcmp0 (gemv, "lut") == 0  ? GLIM_GEMV_LUT
                                                     : GLIM_GEMV_AUTO;
+  const char *dp4a_min = g_getenv ("GLIMMER_GEMV_DP4A_MIN");
+  fw->gemv_dp4a_min = dp4a_min != NULL ? g_ascii_strtod (dp4a_min, NULL) : 12e6;
   const char *mla = g_getenv ("GLIMMER_MLA");
   fw->mla_kernel = g_strcmp0 (mla, "simple") == 0   ? GK_MLA_SIMPLE
                    : g_strcmp0 (mla, "mma-v1") == 0 ? GK_MLA_AUTO_V1

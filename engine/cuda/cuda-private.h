@@ -61,9 +61,10 @@ struct _GlimCudaForward {
   int           mla_split_target;/* splits that fill the device once (GkMlaDecodeArgs) */
   int           mla_simple_fill; /* simple MLA kernel blocks resident at once (GkMlaDecodeArgs) */
   /* kernel choices, read from the environment once at creation (benchmarks and tests):
-   * GLIMMER_GEMV=mma|cuda (glim_cuda_gemv), GLIMMER_MLA=simple|mma-v1,
+   * GLIMMER_GEMV=mma|cuda|lut, GLIMMER_GEMV_DP4A_MIN=N (glim_cuda_gemv), GLIMMER_MLA=simple|mma-v1,
    * GLIMMER_MLA_MIN_KEYS=N, GLIMMER_MLA_SPLITS=N */
   int           gemv_kernel;   /* GLIM_GEMV_* */
+  double        gemv_dp4a_min; /* weights from which a launch takes gk_gemv_dp4a */
   int           mla_kernel;
   int           mla_min_keys;
   cudaStream_t  stream;
@@ -123,19 +124,26 @@ gboolean glim_cuda_prefill      (GlimCudaForward *fw, const int32_t *tokens, int
 void     glim_cuda_prefill_free (GlimCudaForward *fw);
 /* Which GEMV kernel takes a product (format: the groups' GK_WEIGHT_*, as the host knows them).
  * GLIM_GEMV_AUTO: the tensor-core gk_gemv_mma for BF16 weights (lm_head; W_UV where kv_b is
- * BF16: 1.6x faster than the CUDA-core kernel on the H200, docs/PERFORMANCE.md), gk_gemv for
- * the rest (NVFP4, where it is still the faster). GLIMMER_GEMV=mma puts every product on
- * gk_gemv_mma, =cuda every one on gk_gemv. Where the tensor-core kernel does not take the shape
- * (cudaErrorNotSupported) gk_gemv does. */
-enum { GLIM_GEMV_AUTO, GLIM_GEMV_CUDA, GLIM_GEMV_MMA };
+ * BF16: 1.6x faster than the CUDA-core kernel on the H200, docs/PERFORMANCE.md); for NVFP4 at
+ * one token the integer gk_gemv_dp4a where a launch has at least fw->gemv_dp4a_min weights
+ * (it stages x once per block, a fixed cost that pays off on the MoE's large launches:
+ * docs/PERFORMANCE.md, ninth session), gk_gemv for the rest. GLIMMER_GEMV=lut keeps NVFP4 on
+ * gk_gemv (its table kernel) at one token too, =mma puts every product on gk_gemv_mma, =cuda
+ * every one on gk_gemv; GLIMMER_GEMV_DP4A_MIN=N sets the threshold. Where a kernel does not
+ * take the shape (cudaErrorNotSupported) gk_gemv does. */
+enum { GLIM_GEMV_AUTO, GLIM_GEMV_CUDA, GLIM_GEMV_MMA, GLIM_GEMV_LUT };
 static inline cudaError_t
 glim_cuda_gemv (const GlimCudaForward *fw, const GkGemvGroup *groups, int n_groups, int max_rows,
                 int max_cols, int mode, int T, int flags, int format, cudaStream_t stream)
 {
   cudaError_t e = cudaErrorNotSupported;
-  if (fw->gemv_kernel == GLIM_GEMV_MMA ||
-      (fw->gemv_kernel == GLIM_GEMV_AUTO && format == GK_WEIGHT_BF16))
+  const gboolean table = fw->gemv_kernel == GLIM_GEMV_AUTO || fw->gemv_kernel == GLIM_GEMV_LUT;
+  const double weights = (double) max_rows * max_cols * n_groups * (mode == GK_GEMV_SWIGLU ? 2 : 1);
+  if (fw->gemv_kernel == GLIM_GEMV_MMA || (table && format == GK_WEIGHT_BF16))
     e = gk_gemv_mma (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
+  else if (fw->gemv_kernel == GLIM_GEMV_AUTO && format == GK_WEIGHT_NVFP4 && T <= 1 &&
+           weights >= fw->gemv_dp4a_min)
+    e = gk_gemv_dp4a (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);
   if (e != cudaErrorNotSupported)
     return e;
   return gk_gemv (groups, n_groups, max_rows, max_cols, mode, T, flags, stream);

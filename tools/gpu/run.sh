@@ -146,7 +146,7 @@ if [[ -n $preset ]]; then
     while read -r line; do summary+=("  tp $n $line"); done < <(grep -E "^prefill:|^  (nccl|p2p) " "$log")
   done
   # the decode's opt-in GEMV kernels at 1k (engine/cuda/cuda-private.h glim_cuda_gemv)
-  for setting in GLIMMER_GEMV=cuda GLIMMER_GEMV=mma; do
+  for setting in GLIMMER_GEMV=lut GLIMMER_GEMV_DP4A_MIN=0 GLIMMER_GEMV=cuda GLIMMER_GEMV=mma; do
     line=$(env "$setting" $bin/glimmer-cli bench --model "$model" --backend cuda \
       --context 1024 --prompt 0 2>&1 | grep -E "^\| 1024 \||rror")
     echo "$setting $line"
