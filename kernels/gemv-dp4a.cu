@@ -17,8 +17,12 @@
  *   the three chains are merged in int32 once per 16 weights, converted and scaled once;
  * - so about 2.8 instructions per weight instead of 5, and no shared-memory table in the chain.
  * Each lane takes 16 consecutive columns (8 bytes of codes, one scale byte) per 512-column step;
- * a warp takes RPW whole rows (the x digits it loads serve all of them). Groups of another
- * format, or data not 8-byte aligned, run a plain float loop in the same kernel (exact, slow). */
+ * a warp takes RPW whole rows (the x digits it loads serve all of them). RMSNorm: the digits are of x * norm_w, and the norm's scalar,
+ * from the sum of squares gathered while staging, multiplies the finished sums. Groups of
+ * another format, or data not 8-byte aligned, run a plain float loop in the same kernel (exact,
+ * slow). Staging x is a fixed cost per block: on the H200 the kernel beats gemv.cu only on
+ * large launches, and splitting rows over warps (more blocks, more staging) made every shape
+ * slower (docs/PERFORMANCE.md, ninth session). */
 #include "common.cuh"
 
 #define DP_WARPS 8
@@ -128,6 +132,7 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
                                                  * together: 8 words of codes per lane */
   extern __shared__ __align__ (16) uint8_t dsm[];
   __shared__ float red[DP_WARPS];
+  constexpr int ROWS = DP_WARPS * RPW;          /* rows per block */
 
   gk_pdl_launch_dependents ();
   if (!early)
@@ -135,12 +140,12 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
   const GkGemvGroup &g = groups[blockIdx.y];
   const int n_tok = t_override > 0 ? t_override : g.T;
   const int rows = g.w.rows, K = g.w.cols;
-  if (n_tok != 1 || (int) blockIdx.x * DP_WARPS * RPW >= rows) {
+  if (n_tok != 1 || (int) blockIdx.x * ROWS >= rows) {
     gk_pdl_wait ();                              /* finish only after what this depends on */
     return;                                      /* whole block idle: no barrier is reached */
   }
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int row0 = blockIdx.x * DP_WARPS * RPW + warp * RPW;
+  const int row0 = blockIdx.x * ROWS + warp * RPW;
   const bool fast = g.w.format == GK_WEIGHT_NVFP4 && ((uintptr_t) g.w.data & 7) == 0 &&
                     (!SW || (g.w2.format == GK_WEIGHT_NVFP4 && g.w2.cols == K &&
                              g.w2.rows == rows && ((uintptr_t) g.w2.data & 7) == 0));
@@ -189,51 +194,25 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
   auto x4 = [&] (int c) {
     return xvec ? *(const float4 *) (x + c) : make_float4 (x[c], x[c + 1], x[c + 2], x[c + 3]);
   };
-  /* 8 columns a thread, all threads (the warp's lanes in pairs per 16-column block); the norm
-   * needs a first pass for the sum of squares (one barrier, every thread adds the warps' sums) */
-  auto load8 = [&] (int c, float *v) {
-    float4 a = make_float4 (0.0f, 0.0f, 0.0f, 0.0f), b = a;
-    if (c < K) {
-      a = x4 (c);
-      b = x4 (c + 4);
-    }
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
-    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-  };
-  float inv = 1.0f;
-  if (norm) {
-    float ss = 0.0f;
-    for (int c = threadIdx.x * 8; c < K; c += DP_THREADS * 8) {
-      float v[8];
-      load8 (c, v);
-#pragma unroll
-      for (int j = 0; j < 8; j++)
-        ss += v[j] * v[j];
-    }
-    ss = gk_warp_sum (ss);
-    if (lane == 0)
-      red[warp] = ss;
-    __syncthreads ();
-    float t = 0.0f;
-#pragma unroll
-    for (int w = 0; w < DP_WARPS; w++)
-      t += red[w];
-    inv = rsqrtf (t / (float) K + g.norm_eps);
-  }
+  /* 8 columns a thread, all threads (the warp's lanes in pairs per 16-column block). The digits
+   * are of x * norm_w; the norm's scalar, from the sum of squares gathered in the same pass,
+   * multiplies the finished sums (sum W (x * nw * inv) = inv * sum W (x * nw)). */
   const int n_blk = K / 16;
   uint2 *dig2 = (uint2 *) dsm;                   /* the same rows in halves */
+  float ss = 0.0f;
   for (int base = 0; base < K; base += DP_THREADS * 8) {     /* uniform trip count */
     const int c = base + threadIdx.x * 8;
-    float v[8];
-    load8 (c, v);
+    float v[8] = {};
     if (c < K) {
 #pragma unroll
       for (int j = 0; j < 8; j += 4) {
+        float4 a = x4 (c + j);
         float4 n = !norm ? make_float4 (1.0f, 1.0f, 1.0f, 1.0f)
                    : xvec ? __ldg ((const float4 *) (g.norm_w + c + j))
                           : make_float4 (g.norm_w[c + j], g.norm_w[c + j + 1],
                                          g.norm_w[c + j + 2], g.norm_w[c + j + 3]);
-        v[j] *= n.x * inv; v[j + 1] *= n.y * inv; v[j + 2] *= n.z * inv; v[j + 3] *= n.w * inv;
+        ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+        v[j] = a.x * n.x; v[j + 1] = a.y * n.y; v[j + 2] = a.z * n.z; v[j + 3] = a.w * n.w;
       }
     }
     uint2 d0, d1, d2;
@@ -247,7 +226,20 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
         bscale[h / 2] = sc;
     }
   }
+  if (norm) {
+    ss = gk_warp_sum (ss);
+    if (lane == 0)
+      red[warp] = ss;
+  }
   __syncthreads ();
+  float inv = 1.0f;
+  if (norm) {
+    float t = 0.0f;
+#pragma unroll
+    for (int w = 0; w < DP_WARPS; w++)
+      t += red[w];
+    inv = rsqrtf (t / (float) K + g.norm_eps);
+  }
 
   float acc[NM][RPW] = {};
   if (active) {
@@ -278,7 +270,7 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
       if (row0 + r >= rows)
         break;
       for (int c = lane; c < K; c += 32) {
-        float xn = x[c] * inv * (norm ? g.norm_w[c] : 1.0f);
+        float xn = x[c] * (norm ? g.norm_w[c] : 1.0f);
         acc[0][r] += gk_matrix_at (g.w, row0 + r, c) * xn;
         if (SW)
           acc[NM - 1][r] += gk_matrix_at (g.w2, row0 + r, c) * xn;
@@ -289,12 +281,16 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
   /* the fast path leaves scale2 to here; the plain loop has it in gk_matrix_at */
   const float s1 = active && g.w.format == GK_WEIGHT_NVFP4 ? g.w.scale2 : 1.0f;
   const float s2 = active && SW && g.w2.format == GK_WEIGHT_NVFP4 ? g.w2.scale2 : 1.0f;
+  float sum[NM][RPW];
+#pragma unroll
+  for (int m = 0; m < NM; m++)
+#pragma unroll
+    for (int r = 0; r < RPW; r++)
+      sum[m][r] = gk_warp_sum (acc[m][r]);
 #pragma unroll
   for (int r = 0; r < RPW; r++) {
-    float a = gk_warp_sum (acc[0][r]) * s1;
-    float v = a;
-    if (SW)
-      v = gk_silu_mul (a, gk_warp_sum (acc[NM - 1][r]) * s2);
+    float a = sum[0][r] * s1 * inv;
+    float v = SW ? gk_silu_mul (a, sum[NM - 1][r] * s2 * inv) : a;
     if (lane == 0 && row0 + r < rows) {
       float *y = g.y + row0 + r;
       *y = g.accumulate ? *y + g.alpha * v : g.alpha * v;
@@ -322,10 +318,10 @@ static cudaError_t
 launch_mode (const GkGemvGroup *groups, int n_groups, int max_rows, int T, size_t smem,
              int flags, cudaStream_t stream)
 {
-  /* rows per warp: the fewest that keep the grid in one wave of about 24 warps per SM (3 blocks) */
-  const long warps = (long) max_rows * n_groups, wave = (long) gk_device_sms (132) * 24;
-  int rpw = warps <= wave ? 1 : warps <= 2 * wave ? 2 : 4;
-  int forced = (flags >> 8) & 0xf;               /* GK_GEMV_WPR(n) reads as rows per warp here */
+  /* rows per warp: the fewest that keep the grid in one wave of 24 warps per SM (3 blocks) */
+  const long rows = (long) max_rows * n_groups, wave = (long) gk_device_sms (132) * 24;
+  int rpw = rows <= wave ? 1 : rows <= 2 * wave ? 2 : 4;
+  int forced = (flags >> 8) & 0xf;               /* GK_GEMV_WPR(n): rows per warp here */
   if (forced == 1 || forced == 2 || forced == 4)
     rpw = forced;
   const int early = (flags & GK_GEMV_EARLY) != 0;

@@ -323,13 +323,14 @@ static void
 launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, int t_override,
           int flags, cudaStream_t stream)
 {
-  /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows so that about
-   * 16 warps per SM stream weights, each warp keeping 2 steps or more. Tuned on the H200 for
-   * the GLM-4.7-Flash shapes: 24, 32 or 64 warps per SM, or 1 step per warp, were slower
-   * (docs/PERFORMANCE.md). */
+  /* Rows per warp reuse x (T = 1 needs it most); warps per row split long rows until about
+   * 12 warps per SM stream weights, each warp keeping 2 steps or more. Tuned on the H200 for
+   * the GLM-4.7-Flash shapes: 24, 32 or 64 warps per SM, or 1 step per warp, were slower, and
+   * 16 gave o_proj 8 warps a row where 4 take 5.3 us instead of 6.5 (bench-gemv;
+   * docs/PERFORMANCE.md). */
   const int sms = gk_device_sms (132);
   const int rpw = T == 1 ? 4 : 1;
-  long warps_wanted = (long) sms * 16;
+  long warps_wanted = (long) sms * 12;
   int steps = GK_CEIL_DIV (max_cols, GEMV_STEP);
   long row_warps = (long) GK_CEIL_DIV (max_rows, rpw) * n_groups;
   int wpr = 1;

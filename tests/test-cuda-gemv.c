@@ -204,6 +204,7 @@ test_gemv_kernels (void)
     { GK_WEIGHT_NVFP4, 6, 2064, 1, GK_GEMV_SWIGLU, 0, 0, 1, 0 },
     { GK_WEIGHT_NVFP4, 37, 48, 1, GK_GEMV_SWIGLU, 1, 1, 3, GK_GEMV_WPR (4) },  /* dp4a: 4 rows a */
     { GK_WEIGHT_NVFP4, 103, 1040, 1, GK_GEMV_PLAIN, 1, 1, 2, GK_GEMV_WPR (2) },  /* warp, 2 */
+    { GK_WEIGHT_NVFP4, 38, 2064, 1, GK_GEMV_SWIGLU, 1, 0, 2, GK_GEMV_WPR (4) },
     { GK_WEIGHT_BF16, 64, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1, 0 },       /* router */
     { GK_WEIGHT_BF16, 256, 512, 1, GK_GEMV_PLAIN, 0, 0, 20, 0 },      /* W_UV per head */
     { GK_WEIGHT_BF16, 4099, 2048, 1, GK_GEMV_PLAIN, 1, 0, 1, GK_GEMV_EARLY },  /* lm_head */
