@@ -152,7 +152,7 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
   const int n_steps = GK_CEIL_DIV (K, DP_STEP);
   const int c_lane = lane * 16;
 
-  /* each row's codes and scales, advanced through the columns */
+  /* each row's codes and scale bytes at the lane's first column */
   const uint8_t *wq[NM][RPW], *ws[NM][RPW];
 #pragma unroll
   for (int m = 0; m < NM; m++) {
@@ -185,7 +185,7 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
     load (0);
   gk_pdl_wait ();                                /* x (and y when accumulating) */
 
-  /* stage x: the norm's scalar, then each 16-column block as digits and a scale */
+  /* stage x: each 16-column block as three digit rows and a scale */
   uint4 *dig = (uint4 *) dsm;                    /* [3][K / 16] */
   float *bscale = (float *) (dsm + (size_t) 3 * K);
   const float *x = g.x;
