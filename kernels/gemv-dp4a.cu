@@ -17,12 +17,12 @@
  *   the three chains are merged in int32 once per 16 weights, converted and scaled once;
  * - so about 2.8 instructions per weight instead of 5, and no shared-memory table in the chain.
  * Each lane takes 16 consecutive columns (8 bytes of codes, one scale byte) per 512-column step;
- * a warp takes RPW whole rows (the x digits it loads serve all of them). RMSNorm: the digits are of x * norm_w, and the norm's scalar,
- * from the sum of squares gathered while staging, multiplies the finished sums. Groups of
- * another format, or data not 8-byte aligned, run a plain float loop in the same kernel (exact,
- * slow). Staging x is a fixed cost per block: on the H200 the kernel beats gemv.cu only on
- * large launches, and splitting rows over warps (more blocks, more staging) made every shape
- * slower (docs/PERFORMANCE.md, ninth session). */
+ * a warp takes RPW whole rows (the x digits it loads serve all of them). RMSNorm: the digits
+ * are of x * norm_w, and the norm's scalar, from the sum of squares gathered while staging,
+ * multiplies the finished sums. Groups of another format, or data not 8-byte aligned, run a
+ * plain float loop in the same kernel (exact, slow). Staging x is a fixed cost per block: on
+ * the H200 the kernel beats gemv.cu only on large launches, and splitting rows over warps (more
+ * blocks, more staging) made every shape slower (docs/PERFORMANCE.md, ninth session). */
 #include "common.cuh"
 
 #define DP_WARPS 8
@@ -186,7 +186,7 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
   gk_pdl_wait ();                                /* x (and y when accumulating) */
 
   /* stage x: each 16-column block as three digit rows and a scale */
-  uint4 *dig = (uint4 *) dsm;                    /* [3][K / 16] */
+  uint4 *dig = (uint4 *) dsm;                    /* [3][K / 16]: 16 digits a block */
   float *bscale = (float *) (dsm + (size_t) 3 * K);
   const float *x = g.x;
   const bool norm = g.norm_w != nullptr;
@@ -198,7 +198,7 @@ gemv_dp4a_kernel (const GkGemvGroup *groups, int t_override, int early)
    * are of x * norm_w; the norm's scalar, from the sum of squares gathered in the same pass,
    * multiplies the finished sums (sum W (x * nw * inv) = inv * sum W (x * nw)). */
   const int n_blk = K / 16;
-  uint2 *dig2 = (uint2 *) dsm;                   /* the same rows in halves */
+  uint2 *dig2 = (uint2 *) dsm;                   /* the same, in half blocks (a thread's 8) */
   float ss = 0.0f;
   for (int base = 0; base < K; base += DP_THREADS * 8) {     /* uniform trip count */
     const int c = base + threadIdx.x * 8;
@@ -338,9 +338,9 @@ gk_gemv_dp4a (const GkGemvGroup *groups, int n_groups, int max_rows, int max_col
 {
   if (T < 0 || T > GK_GEMV_MAX_T || n_groups <= 0 || max_rows <= 0 || max_cols <= 0)
     return cudaErrorInvalidValue;
-  if (T > 1 || max_cols % 16 != 0 || dp_smem (max_cols) > GK_GEMV_DP4A_SMEM_MAX)
-    return cudaErrorNotSupported;
   const size_t smem = dp_smem (max_cols);
+  if (T > 1 || max_cols % 16 != 0 || smem > GK_GEMV_DP4A_SMEM_MAX)
+    return cudaErrorNotSupported;
   return mode == GK_GEMV_SWIGLU
              ? launch_mode<GK_GEMV_SWIGLU> (groups, n_groups, max_rows, T, smem, flags, stream)
              : launch_mode<GK_GEMV_PLAIN> (groups, n_groups, max_rows, T, smem, flags, stream);

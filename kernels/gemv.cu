@@ -327,7 +327,7 @@ launch_t (const GkGemvGroup *groups, int n_groups, int max_rows, int max_cols, i
    * 12 warps per SM stream weights, each warp keeping 2 steps or more. Tuned on the H200 for
    * the GLM-4.7-Flash shapes: 24, 32 or 64 warps per SM, or 1 step per warp, were slower, and
    * 16 gave o_proj 8 warps a row where 4 take 5.3 us instead of 6.5 (bench-gemv;
-   * docs/PERFORMANCE.md). */
+   * docs/PERFORMANCE.md). Chunks of 2-8 tokens follow the same rule, not measured apart. */
   const int sms = gk_device_sms (132);
   const int rpw = T == 1 ? 4 : 1;
   long warps_wanted = (long) sms * 12;

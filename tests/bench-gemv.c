@@ -197,9 +197,10 @@ main (void)
       for (int i = 0; i < CALLS && err == cudaSuccess; i++) {
         /* L2-hot: the same copy every call, so its weights stay in the L2 cache */
         const GkGemvGroup *g = d_groups + (size_t) (hot ? 0 : i % copies) * s->n_groups;
-        err = kernel == 1 ? gk_gemv_mma (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
-            : kernel == 2 ? gk_gemv_dp4a (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream)
-                          : gk_gemv (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags, stream);
+        err = (kernel == 1   ? gk_gemv_mma
+               : kernel == 2 ? gk_gemv_dp4a
+                             : gk_gemv) (g, s->n_groups, max_rows, s->cols, s->mode, 1, flags,
+                                         stream);
       }
       cudaError_t cap = cudaStreamEndCapture (stream, &graph);
       if (err != cudaSuccess || cap != cudaSuccess) {

@@ -123,9 +123,9 @@ run_case (const Case *k, int kernel, GRand *r)
     };
   }
   CUDA_OK (cudaMemcpy (d_desc, desc, sizeof (GkGemvGroup) * G, cudaMemcpyHostToDevice));
-  cudaError_t e = kernel == 0   ? gk_gemv (d_desc, G, R, K, k->mode, T, k->flags, NULL)
-                  : kernel == 1 ? gk_gemv_mma (d_desc, G, R, K, k->mode, T, k->flags, NULL)
-                                : gk_gemv_dp4a (d_desc, G, R, K, k->mode, T, k->flags, NULL);
+  cudaError_t e = (kernel == 0   ? gk_gemv
+                   : kernel == 1 ? gk_gemv_mma
+                                 : gk_gemv_dp4a) (d_desc, G, R, K, k->mode, T, k->flags, NULL);
   double worst = -1.0;    /* -1: the kernel does not take this shape */
   if (e != cudaErrorNotSupported) {
     CUDA_OK (e);
